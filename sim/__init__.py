@@ -1,0 +1,20 @@
+"""buyer-journey-sim: an agent-based simulator of B2B buyer journeys.
+
+Researchers script against these names::
+
+    import sim
+    scen = sim.load_scenario("scenarios/default.toml").with_overrides({"market.n_accounts": 5000})
+    res = sim.run(scen, "content_nurture", seed=1)
+    res.summary["cac"], res.timeseries.head()
+"""
+
+from .metrics import COST_CHANNELS
+from .model import JourneyModel, RunResult, run
+from .population import SOURCES, STAGES
+from .scenario import Scenario, ScenarioError, load_scenario
+
+__all__ = [
+    "JourneyModel", "RunResult", "run", "load_scenario", "Scenario", "ScenarioError",
+    "SOURCES", "STAGES", "COST_CHANNELS",
+]
+__version__ = "0.1.0"

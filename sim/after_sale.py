@@ -1,0 +1,76 @@
+"""Mechanism 11, after the sale: churn, expansion ("land and expand", seed 002), advocacy.
+
+Churn hazard falls with the customer's trust in us, so customers won through trusted
+introductions (who arrive with transferred trust) stay longer: the referral premium in
+lifetime value (Schmitt, Skiera & Van den Bulte 2011) is an outcome, not an input.
+Customers who trust us enough may become advocates (they refer and speak well of us);
+churned customers speak badly of us for a while.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .journey import set_account_stage
+from .population import CUSTOMER, LOST, SEGMENT_NAMES
+
+
+def churn_hazard(model, acc: np.ndarray) -> np.ndarray:
+    """Daily churn hazard of accounts ``acc`` given their current trust in us."""
+    pop, a = model.pop, model.cfg.after_sale
+    base = np.array([-np.log1p(-min(getattr(model.cfg.market.segments, s).annual_churn, 0.999999)) / 365.0
+                     for s in SEGMENT_NAMES])[pop.segment[acc]]
+    trust = model.account_trust[acc]
+    return base * np.exp(-a.trust_churn_sensitivity * (trust - 0.5))
+
+
+def step(model) -> None:
+    pop, a, day = model.pop, model.cfg.after_sale, model.day
+    cust_b = pop.stage == CUSTOMER
+    if cust_b.any():
+        pop.trust[cust_b] = np.minimum(pop.trust[cust_b] + a.customer_trust_gain, 1.0)
+    model.account_trust = pop.account_mean(pop.trust)
+    acc = np.flatnonzero(pop.customer)
+    if acc.size == 0:
+        return
+    # revenue from accounts won in this run (the installed base is the same in every strategy)
+    mine = pop.won_in_run[acc]
+    model.metrics.add("new_revenue", float(pop.acv[acc[mine]].sum() / 365.0))
+
+    # churn
+    u = model.streams.uniform("after_sale.churn", day, pop.n_accounts)[acc]
+    churned = acc[u < -np.expm1(-churn_hazard(model, acc))]
+    if churned.size:
+        mask = np.zeros(pop.n_accounts, bool)
+        mask[churned] = True
+        members = set_account_stage(model, mask, LOST, from_stages=(CUSTOMER,))
+        pop.advocate[members] = False
+        pop.detractor_until[members] = day + model.cfg.channels.social.detractor_days
+        pop.customer[churned] = False
+        pop.cooldown_until[churned] = day + model.cfg.need.cooldown_days
+        model.metrics.add("new_churned", churned.size)
+        model.metrics.add("new_churned_won", int(pop.won_in_run[churned].sum()))
+        acc = acc[~mask[acc]]
+
+    # expansion
+    u = model.streams.uniform("after_sale.expansion", day, pop.n_accounts)[acc]
+    grow = acc[u < -np.expm1(-a.expansion_rate / 365.0)]
+    if grow.size:
+        pop.acv[grow] *= 1.0 + a.expansion_size
+        model.metrics.add("new_expansions", int(pop.won_in_run[grow].sum()))
+
+    # advocacy
+    cand = np.flatnonzero((pop.stage == CUSTOMER) & ~pop.advocate & (pop.trust >= a.advocacy_trust))
+    if cand.size:
+        u = model.streams.uniform("after_sale.advocacy", day, pop.n)[cand]
+        pop.advocate[cand[u < a.advocacy_rate]] = True
+
+
+def lifetime_values(model, acc: np.ndarray) -> np.ndarray:
+    """Expected lifetime gross profit of customer accounts at their current ACV and trust."""
+    pop, a = model.pop, model.cfg.after_sale
+    if acc.size == 0:
+        return np.zeros(0)
+    annual_churn = -np.expm1(-365.0 * churn_hazard(model, acc))
+    years = np.minimum(1.0 / np.maximum(annual_churn, 1e-12), a.ltv_max_years)
+    return model.cfg.market.gross_margin * pop.acv[acc] * years

@@ -1,0 +1,71 @@
+"""Mechanism 7, social sharing and word of mouth over the network (sparse matrix products).
+
+* Sharing: buyers who engaged with our content or a campaign today and chose to share
+  (``share_prob``) expose their ties: a buyer's chance of hearing of it is
+  ``1 - exp(-wom_rate * shared tie weight)``. Shared campaigns start a fresh response clock
+  for the peer (the long tail); shared content is a content touch.
+* Social selling: rep social hours and sponsored posts reach people the reps know and their
+  ties, adding awareness and a little trust.
+* Word of mouth: advocates raise their peers' trust and awareness every day; churned
+  customers (detractors) lower it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..journey import touch
+from ..population import CUSTOMER
+from ..rng import pick_lowest
+from . import Channel
+
+
+class Social(Channel):
+    name = "social"
+
+    def step(self, model) -> None:
+        c, pop, day, st, W = self.cfg, model.pop, model.day, model.streams, model.W
+        not_cust = pop.stage != CUSTOMER
+        # sharing of content and campaigns
+        for kind, flag in (("content", model.share_content), ("campaigns", model.share_campaign)):
+            if flag.any():
+                e = W @ flag.astype(np.float32)
+                cand = np.flatnonzero((e > 0) & not_cust & ~flag)
+                u = st.uniform(f"social.hear_{kind}", day, pop.n)[cand]
+                heard = cand[u < -np.expm1(-c.wom_rate * e[cand])]
+                model.metrics.add(f"new_shared_{kind}", heard.size)
+                if kind == "content":
+                    cc = model.cfg.channels.content
+                    touch(model, heard, "content", cc.trust_gain, cc.progress_gain)
+                else:
+                    heard = heard[np.isnan(pop.exposure_day[heard])]
+                    pop.exposure_day[heard] = day
+                    model.shared_exposure[heard] = True
+                    touch(model, heard, "social")
+                flag[:] = False
+
+        # social selling by reps, plus sponsored posts paid from the budget
+        hours = model.sales.hours("social")
+        model.sales.use_hours("social", hours)
+        self.pay_overhead()
+        self.spend(self.daily_budget())
+        reach = int(hours * c.reach_per_hour + self.daily_budget() / c.cost_per_reach)
+        if reach > 0:
+            ties = pop.rep_tie.astype(np.float32)
+            pool = np.flatnonzero(((ties > 0) | ((W @ ties) > 0)) & not_cust)
+            if pool.size < reach:  # sponsored posts also reach beyond the reps' circles
+                pool = np.flatnonzero(not_cust)
+            hit = pick_lowest(st.keys("social.reach", day, pop.n), pool, reach)
+            touch(model, hit, "social", c.trust_gain)
+            model.metrics.add("new_social_reach", hit.size)
+
+        # word of mouth from advocates and detractors
+        adv = pop.advocate.astype(np.float32)
+        det = (pop.detractor_until > day).astype(np.float32)
+        if adv.any() or det.any():
+            e_adv = W @ adv
+            delta = c.advocate_trust * e_adv - c.detractor_trust * (W @ det)
+            pop.trust[:] = np.clip(pop.trust + delta, 0.0, 1.0)
+            cand = np.flatnonzero((e_adv > 0) & ~pop.aware)
+            u = st.uniform("social.advocate_awareness", day, pop.n)[cand]
+            touch(model, cand[u < -np.expm1(-c.advocate_awareness * e_adv[cand])], "referral")

@@ -1,0 +1,73 @@
+"""Mechanism 10, account decision: the buying group chooses among shortlisted vendors.
+
+When enough of an account's buying group has finished research (``decision.consensus_share``
+of its members at progress 1), the account decides. We are on the shortlist only if at least
+one member knows us. The choice is a multinomial logit on trust: our decision-weighted mean
+trust (plus a bonus while our sales team is in conversation) against the segment's
+competitors at baseline trust. Won accounts become customers; lost ones bought elsewhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .journey import close_opportunities, set_account_stage
+from .population import CUSTOMER, LOST, SOURCES, SRC
+
+
+def step(model) -> None:
+    pop, cfg, day = model.pop, model.cfg, model.day
+    in_mkt = pop.in_market & ~pop.customer
+    if not in_mkt.any():
+        return
+    done = np.bincount(pop.account, weights=(pop.progress >= 1.0), minlength=pop.n_accounts)
+    need = np.maximum(np.ceil(cfg.decision.consensus_share * pop.group_size - 1e-9), 1)
+    deciding = in_mkt & (done >= need)
+    if not deciding.any():
+        return
+    acc = np.flatnonzero(deciding)
+    aware_any = pop.account_any(pop.aware)[acc]
+    t_us = pop.account_mean(pop.trust, pop.aware)[acc] + cfg.decision.engaged_bonus * pop.opp[acc]
+    beta = cfg.competitors.choice_sensitivity
+    k = np.array([getattr(cfg.market.segments, s).n_competitors for s in ("smb", "mid", "enterprise")])[pop.segment[acc]]
+    ours = np.exp(beta * (t_us - cfg.competitors.baseline_trust))
+    p_us = np.where(aware_any, ours / (ours + k), 0.0)
+    u = model.streams.uniform("decision.choice", day, pop.n_accounts)[acc]
+    won = acc[u < p_us]
+    lost = acc[u >= p_us]
+
+    if won.size:
+        src = pop.opp_source[won].copy()
+        # self-serve wins (no sales conversation): the champion's last touch gets the credit
+        champ_touch = pop.last_touch[pop.group_start[won]]
+        src = np.where(src < 0, np.where(champ_touch < 0, SRC["content"], champ_touch), src)
+        cycle_start = np.where(np.isnan(pop.opp_day[won]), pop.day_in_market[won], pop.opp_day[won])
+        pop.cycle_days[won] = day - cycle_start
+        pop.won_source[won] = src
+        pop.won_referred[won] = pop.account_any(pop.referred)[won]
+        close_opportunities(model, won)
+        mask = np.zeros(pop.n_accounts, bool)
+        mask[won] = True
+        set_account_stage(model, mask, CUSTOMER)
+        pop.customer[won] = True
+        pop.won_in_run[won] = True
+        pop.in_market[won] = False
+        pop.acv[won] = pop.deal_size[won]
+        pop.day_won[won] = day
+        model.metrics.add("new_wins", won.size)
+        model.metrics.add("new_opportunities_won", int(np.isfinite(pop.opp_day[won]).sum()))
+        model.metrics.add_by_source("new_wins", src)
+        model.cycle_samples.append(pop.cycle_days[won].copy())
+    if lost.size:
+        had_opp = pop.opp[lost]
+        close_opportunities(model, lost)
+        mask = np.zeros(pop.n_accounts, bool)
+        mask[lost] = True
+        set_account_stage(model, mask, LOST)
+        pop.in_market[lost] = False
+        pop.cooldown_until[lost] = day + cfg.need.cooldown_days
+        model.metrics.add("new_losses", lost.size)
+        model.metrics.add("new_opportunities_lost", int(had_opp.sum()))
+
+
+__all__ = ["step", "SOURCES"]

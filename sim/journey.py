@@ -1,0 +1,143 @@
+"""Journey transitions shared by every mechanism: touches, leads, first sales conversations.
+
+One function per transition so that cold calls, inbound leads, introductions and referrals
+all move a buyer the same way; mechanisms differ only in whom they reach and how likely the
+buyer is to say yes. All functions take buyer index arrays (vectorised, no per-buyer loops).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .population import CUSTOMER, DORMANT, ENGAGED, EXPLORING, LOST, SRC
+
+
+def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress_gain: float = 0.0) -> None:
+    """A marketing or sales touch: the buyer hears of us, trust and (if in market) progress rise."""
+    if idx.size == 0:
+        return
+    pop = model.pop
+    new = idx[~pop.aware[idx]]
+    pop.aware[new] = True
+    pop.day_aware[new] = model.day
+    if trust_gain:
+        pop.trust[idx] = np.clip(pop.trust[idx] + trust_gain, 0.0, 1.0)
+    if progress_gain:
+        active = idx[(pop.stage[idx] == EXPLORING) | (pop.stage[idx] == ENGAGED)]
+        pop.progress[active] = np.minimum(pop.progress[active] + progress_gain, 1.0)
+    pop.last_touch[idx] = SRC[source]
+    pop.touches[idx] += 1
+    model.metrics.add("new_touches", idx.size)
+
+
+def acceptance(model, idx: np.ndarray, discount: float = 0.0, p_max: float | None = None) -> np.ndarray:
+    """Probability each buyer accepts a meeting when sales asks today.
+
+    In market: a logistic curve in (progress - personal threshold + discount), so buyers
+    accept once they are far enough through their own research; an introduction from a
+    trusted tie lowers the bar by ``discount`` (seed 001). With no active need: a small
+    constant. Customers and buyers who just bought elsewhere: zero. ``p_max`` replaces
+    ``sales.accept_max`` (a buyer who asked for the call accepts with certainty once ready).
+    """
+    pop, s = model.pop, model.cfg.sales
+    width = model.cfg.research.accept_width
+    x = (pop.progress[idx] - pop.threshold[idx] + discount) / width
+    p = (s.accept_max if p_max is None else p_max) / (1.0 + np.exp(-x))
+    stage = pop.stage[idx]
+    p = np.where((stage == EXPLORING) | (stage == ENGAGED), p, 0.0)
+    p = np.where(stage == DORMANT, s.dormant_accept, p)
+    return p
+
+
+def lead_score(pop, idx: np.ndarray) -> np.ndarray:
+    """Marketing's lead score: mean of decision progress and trust in us (0..1)."""
+    return 0.5 * (pop.progress[idx] + pop.trust[idx])
+
+
+def make_leads(model, idx: np.ndarray, source: str | np.ndarray) -> int:
+    """Hand buyers to sales as leads if the lead score passes the policy threshold."""
+    if idx.size == 0:
+        return 0
+    pop = model.pop
+    src = np.broadcast_to(np.asarray(source if not isinstance(source, str) else SRC[source], dtype=np.int8), idx.shape)
+    ok = (~pop.lead_pending[idx]) & (~pop.engaged[idx]) & (pop.stage[idx] == EXPLORING)
+    ok &= lead_score(pop, idx) >= model.cfg.policy.lead_score_threshold
+    idx, src = idx[ok], src[ok]
+    if idx.size == 0:
+        return 0
+    pop.lead_pending[idx] = True
+    pop.lead_day[idx] = model.day
+    pop.lead_source[idx] = src
+    pop.known[idx] = True
+    model.metrics.add("new_leads", idx.size)
+    model.metrics.add_by_source("new_leads", src)
+    return int(idx.size)
+
+
+def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inbound: bool = False) -> None:
+    """First sales conversation with each buyer: ENGAGED, and the account gets an open opportunity.
+
+    ``inbound`` conversations answer a lead already counted; outbound ones (cold calls,
+    introductions, referrals) also count as a lead of their source.
+    """
+    if idx.size == 0:
+        return
+    pop, day = model.pop, model.day
+    src = np.broadcast_to(np.asarray(source if not isinstance(source, str) else SRC[source], dtype=np.int8), idx.shape)
+    idx, first = np.unique(idx, return_index=True)
+    src = src[first]
+    if not inbound:
+        model.metrics.add("new_leads", idx.size)
+        model.metrics.add_by_source("new_leads", src)
+    never = np.isnan(pop.day_first_contact[idx])
+    pop.day_first_contact[idx[never]] = day
+    pop.progress_at_first_contact[idx[never]] = pop.progress[idx[never]]
+    model.first_contact_progress.append(pop.progress[idx].copy())
+    pop.stage[idx] = ENGAGED
+    pop.engaged[idx] = True
+    pop.lead_pending[idx] = False
+    pop.known[idx] = True
+    model.metrics.add("new_meetings", idx.size)
+    model.metrics.add_by_source("new_meetings", src)
+    # the account's opportunity: opened by the first conversation in this episode
+    acc = pop.account[idx]
+    acc_u, first = np.unique(acc, return_index=True)
+    opened = acc_u[~pop.opp[acc_u]]
+    if opened.size:
+        osrc = src[first][~pop.opp[acc_u]]
+        pop.opp[opened] = True
+        pop.opp_source[opened] = osrc
+        pop.opp_day[opened] = day
+        pop.n_meetings[opened] = 0
+        pop.owner[opened] = model.sales.assign_owners(opened.size)
+    pop.last_meeting[acc_u] = day
+    model.sales.hold_meetings(acc_u)
+
+
+def close_opportunities(model, acc: np.ndarray, to_stage: int | None = None) -> None:
+    """Close the accounts' open conversations; engaged buyers move to ``to_stage`` if given."""
+    pop = model.pop
+    if acc.size == 0:
+        return
+    pop.opp[acc] = False
+    pop.owner[acc] = -1
+    members = pop.members(np.isin(np.arange(pop.n_accounts), acc))
+    if to_stage is not None:
+        eng = members & (pop.stage == ENGAGED)
+        pop.stage[eng] = to_stage
+    pop.engaged[members] = False
+    pop.lead_pending[members] = False
+
+
+def set_account_stage(model, acc_mask: np.ndarray, stage: int, from_stages=(DORMANT, EXPLORING, ENGAGED, LOST)) -> np.ndarray:
+    """Move every member of the masked accounts whose stage is in ``from_stages`` to ``stage``."""
+    pop = model.pop
+    members = pop.members(acc_mask) & np.isin(pop.stage, from_stages)
+    pop.stage[members] = stage
+    return members
+
+
+__all__ = [
+    "touch", "acceptance", "lead_score", "make_leads", "start_conversations",
+    "close_opportunities", "set_account_stage", "CUSTOMER", "LOST",
+]

@@ -1,0 +1,265 @@
+"""``JourneyModel``: the buyer-journey simulation as a ``mesa.Model``.
+
+One day (``step``) runs the mechanisms in this fixed, documented order:
+
+ 1. ``need``        accounts enter the market, drop the need, or end their cool-down
+ 2. sales team      reps plan the day: hours by activity, meeting slots
+ 3. ``content``     content stock, search and visits
+ 4. ``campaigns``   bursts and their decaying direct response
+ 5. ``email``       nurture sends to known contacts
+ 6. ``social``      sharing and word of mouth over the network, rep social selling
+ 7. ``networking``  new rep ties, introductions, advocate referrals
+ 8. ``cold_calling`` dials, connects, meetings, annoyance
+ 9. ``research``    self-directed research progress; ready buyers raise a hand (leads)
+10. ``sales``       follow-up meetings, fumbles, lead response with speed-to-lead decay
+11. ``decision``    buying groups that reached consensus choose a vendor
+12. ``after_sale``  revenue, churn, expansion, advocacy
+13. costs and daily metrics
+
+Buyers are columns in numpy arrays (``sim.population``); the network is a scipy.sparse
+matrix; only the sales reps are Mesa agents. Every random draw comes from a named stream
+(``sim.rng``), so two strategies on the same seed share market, network and dice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mesa
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import after_sale, decision, need, research
+from .channels import build_channels
+from .metrics import Metrics
+from .network import build_network, initial_rep_ties
+from .parameters import SEGMENTS
+from .population import CUSTOMER, SOURCES, Population
+from .rng import Streams
+from .sales import SalesTeam
+from .scenario import Scenario, ScenarioError, load_scenario
+
+
+def _as_scenario(scenario) -> Scenario:
+    if scenario is None:
+        return load_scenario()
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, (str, Path)):
+        return load_scenario(scenario)
+    raise ScenarioError("JourneyModel", "scenario", f"must be a Scenario, a path to a .toml file or None, got {type(scenario).__name__}")
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ScenarioError("JourneyModel", "seed", f"must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+class JourneyModel(mesa.Model):
+    """Agent-based model of B2B buyer journeys under one go-to-market strategy.
+
+    Args:
+        scenario: a ``Scenario``, a path to a scenario TOML file, or None for the default.
+        strategy: name of a strategy in the scenario (default: its first).
+        seed: non-negative integer; the same seed gives the same run in any process.
+        overrides: optional ``{"dotted.path": value}`` applied with ``Scenario.with_overrides``.
+    """
+
+    def __init__(self, scenario=None, strategy: str | None = None, seed: int = 1, overrides: dict | None = None):
+        seed = _check_seed(seed)
+        super().__init__(seed=seed)
+        scen = _as_scenario(scenario)
+        if overrides:
+            scen = scen.with_overrides(overrides)
+        self.scenario = scen
+        self.strategy = scen.check_strategy(strategy)
+        self.seed = seed
+        self.cfg = scen.config(self.strategy)
+        self.horizon = int(self.cfg.scenario.horizon_days)
+        self.day = 0
+        self.streams = Streams(seed)
+        self.metrics = Metrics(self.horizon)
+
+        # market and network: from population.* / network.* streams only (same for every strategy)
+        self.pop = pop = Population(self.cfg, self.streams)
+        self.W = build_network(pop, self.cfg, self.streams)
+        self.degree = np.asarray(self.W.sum(axis=1)).ravel()
+        coo = self.W.tocoo()
+        weak = pop.account[coo.row] != pop.account[coo.col]
+        self.W_weak = sp.csr_matrix((coo.data[weak], (coo.row[weak], coo.col[weak])), shape=self.W.shape)
+        initial_rep_ties(pop, self.cfg, self.streams)
+        self._initial_state()
+
+        # per-day scratch (shares happen in one mechanism, spread in another)
+        self.share_content = np.zeros(pop.n, dtype=bool)
+        self.share_campaign = np.zeros(pop.n, dtype=bool)
+        self.shared_exposure = np.zeros(pop.n, dtype=bool)
+        self.first_contact_progress: list[np.ndarray] = []
+        self.cycle_samples: list[np.ndarray] = []
+        self.delay_samples: list[np.ndarray] = []
+        self.account_trust = pop.account_mean(pop.trust)
+
+        self.sales = SalesTeam(self)
+        self.reps = self.sales.reps
+        self.channels = build_channels(self)
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "n_exploring": lambda m: m.metrics.get("n_exploring")[m.metrics.day],
+            "n_engaged": lambda m: m.metrics.get("n_engaged")[m.metrics.day],
+            "n_customer": lambda m: m.metrics.get("n_customer")[m.metrics.day],
+            "cum_leads": lambda m: m.metrics.get("new_leads")[: m.metrics.day + 1].sum(),
+            "cum_meetings": lambda m: m.metrics.get("new_meetings")[: m.metrics.day + 1].sum(),
+            "cum_wins": lambda m: m.metrics.get("new_wins")[: m.metrics.day + 1].sum(),
+            "cum_cost": lambda m: m.metrics.get("new_cost")[: m.metrics.day + 1].sum(),
+            "rep_utilisation": lambda m: m.metrics.get("rep_utilisation")[m.metrics.day],
+        })
+        self.running = self.horizon > 0
+
+    # ------------------------------------------------------------------ initial state
+    def _initial_state(self) -> None:
+        """Day 0: an installed base of customers and the accounts already in market."""
+        pop, cfg = self.pop, self.cfg
+        A = pop.n_accounts
+        u = self.streams.uniform("init.customers", 0, A)
+        cust = u < cfg.market.initial_customers
+        members = pop.members(cust)
+        g = self.streams.generator("init.customer_trust")
+        trust0 = np.clip(0.55 + 0.15 * g.standard_normal(pop.n), 0, 1).astype(np.float32)
+        pop.customer[cust] = True
+        pop.acv[cust] = pop.deal_size[cust]
+        pop.stage[members] = CUSTOMER
+        pop.trust[members] = trust0[members]
+        pop.aware[members] = True
+        pop.day_aware[members] = 0
+        adv = members & (pop.trust >= cfg.after_sale.advocacy_trust) & (g.random(pop.n) < 0.5)
+        pop.advocate[adv] = True
+        # accounts already in market: expected share = trigger rate x typical episode length
+        speed = np.array([getattr(cfg.market.segments, s).research_speed for s in SEGMENTS])[pop.segment]
+        episode_days = 1.0 / np.maximum(speed, 1e-6)
+        p0 = np.clip(cfg.need.annual_trigger_rate / 365.0 * episode_days, 0, 0.5)
+        u = self.streams.uniform("init.in_market", 0, A)
+        start = (~cust) & (u < p0)
+        prog = (0.9 * self.streams.uniform("init.progress", 0, pop.n)).astype(np.float32)
+        need.start_episodes(self, start, progress=prog)
+        self.metrics.cols["new_episodes"][0] = 0  # episodes under way at day 0 are not new
+
+    # ------------------------------------------------------------------ the day
+    def step(self) -> None:
+        if not self.running:
+            return
+        day = self.day
+        self.metrics.day = day
+        need.step(self)
+        self.sales.plan_day()
+        for ch in self.channels:
+            ch.step(self)
+        research.step(self)
+        self.sales.step()
+        decision.step(self)
+        after_sale.step(self)
+        self._close_day()
+        self.datacollector.collect(self)
+        self.day = day + 1
+        if self.day >= self.horizon:
+            self.running = False
+
+    def _close_day(self) -> None:
+        m, pop, s = self.metrics, self.pop, self.cfg.sales
+        m.add("new_cost_reps", s.n_reps * s.cost_per_rep_day)
+        m.set("new_cost", sum(m.get(f"new_cost_{c}")[self.day] for c in ("content", "email", "cold_calling", "networking", "campaigns", "social", "reps")))
+        counts = np.bincount(pop.stage, minlength=5)
+        for i, name in enumerate(("n_dormant", "n_exploring", "n_engaged", "n_customer", "n_lost")):
+            m.set(name, counts[i])
+        m.set("n_accounts_in_market", int(pop.in_market.sum()))
+        m.set("n_customers", int(pop.customer.sum()))
+        m.set("n_open_opportunities", int(pop.opp.sum()))
+        m.set("rep_utilisation", self.sales.utilisation())
+
+    def run(self) -> "RunResult":
+        """Run to the horizon and return the results."""
+        while self.running:
+            self.step()
+        return self.result()
+
+    # ------------------------------------------------------------------ results
+    def result(self) -> "RunResult":
+        days = self.day
+        ts = self.metrics.frame(days)
+        return RunResult(
+            scenario=self.scenario.name, strategy=self.strategy, seed=self.seed,
+            summary=summarise(self, ts), timeseries=ts,
+            samples={
+                "progress_at_first_contact": _cat(self.first_contact_progress),
+                "cycle_days": _cat(self.cycle_samples),
+            },
+        )
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts).astype(float) if parts else np.zeros(0)
+
+
+def _div(a: float, b: float) -> float:
+    return float(a / b) if b else float("nan")
+
+
+def summarise(model: JourneyModel, ts: pd.DataFrame) -> dict[str, float]:
+    """The per-run summary metrics (see README for definitions)."""
+    pop = model.pop
+    won = np.flatnonzero(pop.won_in_run)
+    wins = float(ts["new_wins"].sum())
+    cost = float(ts["new_cost"].sum())
+    leads = float(ts["new_leads"].sum())
+    meetings = float(ts["new_meetings"].sum())
+    decisions = wins + float(ts["new_losses"].sum()) + float(ts["new_no_decisions"].sum())
+    # LTV: expected lifetime gross profit of the customers won; realised profit for those who churned
+    still, gone = won[pop.customer[won]], won[~pop.customer[won]]
+    ltv_still = after_sale.lifetime_values(model, still)
+    ltv_gone = model.cfg.market.gross_margin * pop.acv[gone] * np.clip((model.day - pop.day_won[gone]) / 365.0, 0, None)
+    ltv_all = np.concatenate([ltv_still, ltv_gone])
+    ltv = float(ltv_all.mean()) if ltv_all.size else float("nan")
+    cac = _div(cost, wins)
+    mean_acv = float(pop.deal_size[won].mean()) if won.size else float("nan")
+    pfc = _cat(model.first_contact_progress)
+    cyc = _cat(model.cycle_samples)
+    out = {
+        "customers_won": wins,
+        "conversion_rate": _div(wins, decisions),
+        "total_cost": cost,
+        "cac": cac,
+        "cost_per_lead": _div(cost, leads),
+        "cost_per_meeting": _div(cost, meetings),
+        "revenue": float(ts["new_revenue"].sum()),
+        "ltv": ltv,
+        "ltv_to_cac": _div(ltv, cac) if np.isfinite(cac) else float("nan"),
+        "payback_months": _div(cac, model.cfg.market.gross_margin * mean_acv / 12.0) if won.size else float("nan"),
+        "median_cycle_days": float(np.median(cyc)) if cyc.size else float("nan"),
+        "median_progress_at_first_contact": float(np.median(pfc)) if pfc.size else float("nan"),
+        "leads": leads,
+        "meetings": meetings,
+        "opportunities": float(ts["new_opportunities"].sum()),
+        "touches_per_deal": _div(float(ts["new_touches"].sum()), wins),
+    }
+    for s in SOURCES:
+        out[f"deals_{s}"] = float(ts[f"new_wins_{s}"].sum())
+    return out
+
+
+@dataclass
+class RunResult:
+    """One run: ``summary`` (dict of per-run metrics), ``timeseries`` (one row per day),
+    ``samples`` (per-event distributions: progress at first contact, cycle days)."""
+
+    scenario: str
+    strategy: str
+    seed: int
+    summary: dict
+    timeseries: pd.DataFrame
+    samples: dict = field(default_factory=dict)
+
+
+def run(scenario=None, strategy: str | None = None, seed: int = 1, overrides: dict | None = None) -> RunResult:
+    """Run one strategy on one seed to the horizon."""
+    return JourneyModel(scenario, strategy=strategy, seed=seed, overrides=overrides).run()

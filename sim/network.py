@@ -1,0 +1,61 @@
+"""The social network as a symmetric scipy.sparse CSR matrix of tie weights.
+
+* strong ties: everyone in an account knows everyone else (weight ``strong_weight``);
+* weak ties: each buyer has on average ``weak_ties_mean`` peers at other accounts, mostly in
+  the same industry community, a share ``cross_community`` anywhere (small-world shortcuts);
+* ties to our reps live in ``Population.rep_tie`` (reps are few; a vector is enough).
+
+Built with numpy only (networkx is far too slow at a million nodes), from the ``network.*``
+streams, so it is identical across strategies on the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def build_network(pop, cfg, streams) -> sp.csr_matrix:
+    n, net = pop.n, cfg.network
+    rows, cols, vals = [], [], []
+    # strong ties: all pairs inside each account, vectorised over accounts per (i, j) offset
+    gmax = int(pop.group_size.max()) if pop.n_accounts else 0
+    for i in range(gmax):
+        for j in range(i + 1, gmax):
+            acc = np.flatnonzero(pop.group_size > j)
+            if acc.size:
+                rows.append(pop.group_start[acc] + i)
+                cols.append(pop.group_start[acc] + j)
+                vals.append(np.full(acc.size, net.strong_weight, dtype=np.float32))
+    # weak ties: each buyer starts Poisson(k/2) ties; symmetrising doubles them to mean k
+    gen = streams.generator("network.weak")
+    stubs = gen.poisson(net.weak_ties_mean / 2.0, n)
+    src = np.repeat(np.arange(n, dtype=np.int64), stubs)
+    m = src.size
+    if m:
+        bcomm = pop.community[pop.account]
+        order = np.argsort(bcomm, kind="stable")
+        counts = np.bincount(bcomm, minlength=int(bcomm.max()) + 1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        c = bcomm[src]
+        local = order[starts[c] + np.floor(gen.random(m) * counts[c]).astype(np.int64)]
+        anywhere = np.floor(gen.random(m) * n).astype(np.int64)
+        dst = np.where(gen.random(m) < net.cross_community, anywhere, local)
+        keep = pop.account[src] != pop.account[dst]  # colleagues are already strong ties
+        rows.append(src[keep])
+        cols.append(dst[keep])
+        vals.append(np.full(int(keep.sum()), net.weak_weight, dtype=np.float32))
+    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    v = np.concatenate(vals) if vals else np.zeros(0, np.float32)
+    upper = sp.coo_matrix((v, (r, c)), shape=(n, n)).tocsr()
+    upper.sum_duplicates()
+    w = (upper + upper.T).tocsr()
+    cap = max(net.strong_weight, net.weak_weight)
+    np.minimum(w.data, cap, out=w.data)  # a repeated peer tie is still one tie
+    return w
+
+
+def initial_rep_ties(pop, cfg, streams) -> None:
+    u = streams.uniform("network.rep_ties", 0, pop.n)
+    pop.rep_tie[:] = u < cfg.network.initial_rep_ties

@@ -1,0 +1,132 @@
+"""Accounts and buyers as preallocated numpy arrays (columns, never Python objects).
+
+Built once per run from the ``population.*`` random streams only, so every strategy run on
+the same seed faces the same market (common random numbers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .parameters import CHANNELS, SEGMENTS
+
+# Journey stages (int8), DESIGN.md "The journey".
+DORMANT, EXPLORING, ENGAGED, CUSTOMER, LOST = 0, 1, 2, 3, 4
+STAGES = ("dormant", "exploring", "engaged", "customer", "lost")
+
+# Roles in the buying group. The first member of every account is its champion, the second
+# its economic buyer; the rest are influencers or users. Decision weight: the economic buyer
+# counts double in the group's view of a vendor (assumption; Gartner buying-group research).
+CHAMPION, ECONOMIC, INFLUENCER, USER = 0, 1, 2, 3
+ROLES = ("champion", "economic_buyer", "influencer", "user")
+ROLE_WEIGHT = np.array([1.0, 2.0, 1.0, 0.7], dtype=np.float32)
+
+# Lead / deal sources (int8); -1 = none.
+SEGMENT_NAMES = ("smb", "mid", "enterprise")
+SOURCES = ("content", "email", "cold_calling", "networking", "referral", "campaigns", "social")
+SRC = {name: i for i, name in enumerate(SOURCES)}
+CH = {name: i for i, name in enumerate(CHANNELS)}  # receptivity columns
+
+
+class Population:
+    """Market structure (fixed for the run) plus the mutable state of every buyer and account."""
+
+    def __init__(self, cfg, streams):
+        m = cfg.market
+        A = int(m.n_accounts)
+        gen = streams.generator("population.accounts")
+        seg_cfg = [getattr(m.segments, s) for s in SEGMENTS]
+        shares = np.array([s.share for s in seg_cfg])
+        self.segment = np.searchsorted(np.cumsum(shares) / shares.sum(), gen.random(A), side="right").astype(np.int8)
+        self.segment = np.minimum(self.segment, len(SEGMENTS) - 1)
+        gmin = np.array([s.group_min for s in seg_cfg])[self.segment]
+        gmax = np.array([s.group_max for s in seg_cfg])[self.segment]
+        self.group_size = (gmin + np.floor(gen.random(A) * (gmax - gmin + 1))).astype(np.int32)
+        median = np.array([s.deal_size for s in seg_cfg])[self.segment]
+        sigma = np.array([s.deal_size_sigma for s in seg_cfg])[self.segment]
+        self.deal_size = median * np.exp(sigma * gen.standard_normal(A))
+        self.community = gen.integers(0, m.n_communities, A).astype(np.int32)
+        self.group_start = np.concatenate([[0], np.cumsum(self.group_size)[:-1]]).astype(np.int64)
+        self.n_accounts = A
+
+        # ---- buyers
+        n = int(self.group_size.sum())
+        self.n = n
+        self.account = np.repeat(np.arange(A, dtype=np.int32), self.group_size)
+        self.bseg = self.segment[self.account]
+        rank = np.arange(n) - self.group_start[self.account]  # position inside the account
+        bgen = streams.generator("population.buyers")
+        other_role = np.where(bgen.random(n) < 0.5, INFLUENCER, USER)
+        self.role = np.where(rank == 0, CHAMPION, np.where(rank == 1, ECONOMIC, other_role)).astype(np.int8)
+        self.weight = ROLE_WEIGHT[self.role]
+        shift = np.array([s.threshold_shift for s in seg_cfg], dtype=np.float32)[self.bseg]
+        thr = m.readiness_mean + shift + m.readiness_sd * bgen.standard_normal(n)
+        self.threshold = np.clip(thr, 0.05, 0.98).astype(np.float32)
+        sig = m.receptivity_sigma
+        z = bgen.standard_normal((n, len(CHANNELS)))
+        self.receptivity = np.exp(sig * z - sig * sig / 2).astype(np.float32)  # mean 1 per channel
+        speed = np.array([s.research_speed for s in seg_cfg])[self.bseg]
+        self.speed = (speed * np.exp(0.3 * bgen.standard_normal(n) - 0.045)).astype(np.float32)
+        self.phase = bgen.integers(0, 10_000, n).astype(np.int32)  # spreads cadences over days
+
+        # ---- buyer state
+        f4 = lambda v=np.nan: np.full(n, v, dtype=np.float32)
+        self.stage = np.zeros(n, dtype=np.int8)
+        self.progress = f4(0.0)
+        self.trust = f4(0.0)
+        self.aware = np.zeros(n, dtype=bool)
+        self.known = np.zeros(n, dtype=bool)  # a contact in our database (email nurture)
+        self.unsubscribed = np.zeros(n, dtype=bool)
+        self.do_not_call = np.zeros(n, dtype=bool)
+        self.fatigue = f4(0.0)
+        self.rep_tie = np.zeros(n, dtype=bool)
+        self.advocate = np.zeros(n, dtype=bool)
+        self.detractor_until = f4(-np.inf)
+        self.referred = np.zeros(n, dtype=bool)
+        self.lead_pending = np.zeros(n, dtype=bool)
+        self.lead_day = f4()
+        self.lead_source = np.full(n, -1, dtype=np.int8)
+        self.last_touch = np.full(n, -1, dtype=np.int8)  # channel that touched the buyer last
+        self.exposure_day = f4()  # day of the latest campaign exposure not yet answered
+        self.touches = np.zeros(n, dtype=np.int32)
+        self.day_aware = f4()
+        self.day_exploring = f4()
+        self.day_first_contact = f4()  # first sales conversation (a meeting)
+        self.progress_at_first_contact = f4()
+        self.engaged = np.zeros(n, dtype=bool)  # talked to sales in the current episode
+
+        # ---- account state
+        fa = lambda v=np.nan: np.full(A, v, dtype=np.float64)
+        self.in_market = np.zeros(A, dtype=bool)
+        self.day_in_market = fa()
+        self.customer = np.zeros(A, dtype=bool)
+        self.acv = np.zeros(A, dtype=np.float64)
+        self.day_won = fa()
+        self.cooldown_until = fa(-np.inf)
+        self.opp = np.zeros(A, dtype=bool)  # open conversation with our sales
+        self.qualified = np.zeros(A, dtype=bool)  # the conversation became an opportunity
+        self.opp_source = np.full(A, -1, dtype=np.int8)
+        self.opp_day = fa()
+        self.last_meeting = fa()
+        self.n_meetings = np.zeros(A, dtype=np.int32)
+        self.owner = np.full(A, -1, dtype=np.int32)  # rep index
+        self.won_source = np.full(A, -1, dtype=np.int8)
+        self.won_referred = np.zeros(A, dtype=bool)
+        self.won_in_run = np.zeros(A, dtype=bool)  # won during this run (not the installed base)
+        self.cycle_days = fa()
+
+    # ---- helpers used by several mechanisms
+    def account_mean(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Decision-weighted mean of a buyer value per account (over ``mask`` members)."""
+        w = self.weight if mask is None else self.weight * mask
+        num = np.bincount(self.account, weights=w * values, minlength=self.n_accounts)
+        den = np.bincount(self.account, weights=w, minlength=self.n_accounts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / den, 0.0)
+
+    def account_any(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.account, weights=mask, minlength=self.n_accounts) > 0
+
+    def members(self, account_mask: np.ndarray) -> np.ndarray:
+        """Buyer mask of all members of the masked accounts."""
+        return account_mask[self.account]

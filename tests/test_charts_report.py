@@ -1,0 +1,290 @@
+"""Tests for sim.charts and sim.report on small synthetic tidy frames (see docs/CONTRACT.md)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["MPLBACKEND"] = "Agg"
+
+import math  # noqa: E402
+import re  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from sim import charts, report  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STRATEGIES = ["cold_calling", "content_nurture", "networking"]
+SOURCES = ("content", "email", "cold_calling", "networking", "referral", "campaigns", "social")
+EXPECTED_CHARTS = [
+    "stages_over_time", "cumulative_customers", "cac_conversion", "cost_vs_customers",
+    "deals_by_source", "progress_at_first_contact", "cycle_length", "rep_utilisation",
+]
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+def make_frames(strategies=STRATEGIES, seeds=(0, 1, 2), days=30, rng_seed=7):
+    rng = np.random.default_rng(rng_seed)
+    n_buyers = 200
+    ts_rows, sum_rows, sample_rows = [], [], []
+    for si, strat in enumerate(strategies):
+        for seed in seeds:
+            wins = lost = 0
+            cum_cost = 0.0
+            for day in range(days):
+                new_w = int(rng.poisson(0.3 + 0.2 * si))
+                new_l = int(rng.poisson(0.2))
+                wins += new_w
+                lost += new_l
+                cost = float(rng.uniform(800, 1200)) * (1 + 0.3 * si)
+                cum_cost += cost
+                active = n_buyers - wins - lost
+                exploring = int(active * min(0.9, 0.2 + day / (2 * days)) * rng.uniform(0.9, 1.0))
+                engaged = int((active - exploring) * 0.4 * rng.uniform(0.8, 1.0))
+                ts_rows.append({
+                    "strategy": strat, "seed": seed, "day": day,
+                    "n_dormant": n_buyers - exploring - engaged - wins - lost,
+                    "n_exploring": exploring, "n_engaged": engaged,
+                    "n_customer": wins, "n_lost": lost, "n_accounts_in_market": 50,
+                    "new_wins": new_w, "cum_wins": wins, "new_cost": cost, "cum_cost": cum_cost,
+                    "rep_utilisation": float(np.clip(0.4 + 0.1 * si + rng.normal(0, 0.05), 0, 1)),
+                })
+            leads = int(rng.integers(4, 8)) * max(wins, 1)
+            row = {
+                "strategy": strat, "seed": seed,
+                "customers_won": float(wins), "conversion_rate": wins / leads,
+                "total_cost": cum_cost, "cac": cum_cost / wins if wins else math.nan,
+                "revenue": wins * 20000.0, "ltv": 30000.0,
+                "ltv_to_cac": 30000.0 / (cum_cost / wins) if wins else math.nan,
+                "median_cycle_days": float(rng.uniform(30, 90)),
+                "median_progress_at_first_contact": float(rng.uniform(0.4, 0.7)),
+                "leads": float(leads),
+            }
+            shares = rng.dirichlet(np.ones(len(SOURCES)))
+            for src, sh in zip(SOURCES, shares):
+                row[f"deals_{src}"] = 0.0 if src == "social" else float(round(wins * sh))
+            sum_rows.append(row)
+            for v in rng.beta(5, 4, size=40):
+                sample_rows.append({"strategy": strat, "seed": seed,
+                                    "kind": "progress_at_first_contact", "value": float(v)})
+            for v in rng.gamma(4, 12 + 5 * si, size=max(wins, 1)):
+                sample_rows.append({"strategy": strat, "seed": seed, "kind": "cycle_days", "value": float(v)})
+    return pd.DataFrame(sum_rows), pd.DataFrame(ts_rows), pd.DataFrame(sample_rows)
+
+
+def make_comparison(means: dict[str, dict[str, float]], best: dict[str, str], clear: dict, p: dict, n=3):
+    """Hand-built comparison frame with the CONTRACT columns."""
+    rows = []
+    for metric, by_strat in means.items():
+        b = best[metric]
+        for strat, m in by_strat.items():
+            is_best = strat == b
+            diff = 0.0 if is_best else (m - by_strat[b] if not (math.isnan(m) or math.isnan(by_strat[b]))
+                                        else math.nan)
+            rows.append({
+                "strategy": strat, "metric": metric, "n": n, "mean": m,
+                "ci_low": m * 0.9 if not math.isnan(m) else math.nan,
+                "ci_high": m * 1.1 if not math.isnan(m) else math.nan,
+                "best": b, "diff_vs_best": diff,
+                "diff_ci_low": math.nan if is_best else diff - abs(diff) * 0.5,
+                "diff_ci_high": math.nan if is_best else diff + abs(diff) * 0.5,
+                "p_value": math.nan if is_best else p.get((metric, strat), 0.5),
+                "clear": False if is_best else bool(clear.get((metric, strat), False)),
+            })
+    return pd.DataFrame(rows)
+
+
+def standard_comparison(clear_customers=True, clear_cac=False):
+    means = {
+        "customers_won": {"cold_calling": 9.0, "content_nurture": 15.0, "networking": 12.0},
+        "cac": {"cold_calling": 4000.0, "content_nurture": 2500.0, "networking": 3000.0},
+        "conversion_rate": {"cold_calling": 0.05, "content_nurture": 0.12, "networking": 0.09},
+        "total_cost": {"cold_calling": 36000.0, "content_nurture": 37500.0, "networking": 36000.0},
+    }
+    best = {"customers_won": "content_nurture", "cac": "content_nurture",
+            "conversion_rate": "content_nurture", "total_cost": "cold_calling"}
+    clear = {("customers_won", "networking"): clear_customers, ("customers_won", "cold_calling"): True,
+             ("cac", "networking"): clear_cac, ("cac", "cold_calling"): True}
+    p = {("customers_won", "networking"): 0.01 if clear_customers else 0.3,
+         ("cac", "networking"): 0.02 if clear_cac else 0.4}
+    return make_comparison(means, best, clear, p)
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, path
+    assert len(data) > 5000, (path, len(data))
+
+
+# --------------------------------------------------------------------------- charts
+
+def test_make_all_writes_every_png(tmp_path):
+    summary, ts, samples = make_frames()
+    out = tmp_path / "charts" / "nested"
+    paths = charts.make_all(summary, ts, samples, out)
+    assert [p.stem for p in paths] == EXPECTED_CHARTS
+    for p in paths:
+        assert p.parent == out
+        assert p.exists()
+        assert_png(p)
+
+
+def test_each_chart_callable_alone(tmp_path):
+    summary, ts, samples = make_frames()
+    for fn, frame in [(charts.stages_over_time, ts), (charts.cumulative_customers, ts),
+                      (charts.cac_conversion, summary), (charts.cost_vs_customers, summary),
+                      (charts.deals_by_source, summary), (charts.progress_at_first_contact, samples),
+                      (charts.cycle_length, samples), (charts.rep_utilisation, ts)]:
+        p = fn(frame, tmp_path)
+        assert_png(p)
+
+
+def test_strategy_colors_stable_and_distinct():
+    a = charts.strategy_colors(STRATEGIES)
+    b = charts.strategy_colors(list(STRATEGIES))
+    assert a == b
+    assert list(a) == STRATEGIES
+    assert len(set(a.values())) == len(STRATEGIES)
+    ten = [f"s{i}" for i in range(10)]
+    assert len(set(charts.strategy_colors(ten).values())) == 10
+    # a prefix keeps the same colours
+    assert charts.strategy_colors(STRATEGIES[:2]) == {k: a[k] for k in STRATEGIES[:2]}
+
+
+def test_strategies_default_to_summary_order(tmp_path):
+    summary, ts, samples = make_frames()
+    order = list(reversed(STRATEGIES))
+    summary = pd.concat([summary[summary.strategy == s] for s in order])
+    assert charts._strategies_from([summary, ts, samples], None) == order
+    assert len(charts.make_all(summary, ts, samples, tmp_path)) == len(EXPECTED_CHARTS)
+
+
+def test_graceful_single_seed(tmp_path):
+    summary, ts, samples = make_frames(seeds=(0,))
+    for p in charts.make_all(summary, ts, samples, tmp_path):
+        assert_png(p)
+
+
+def test_graceful_missing_samples_and_nan_cac(tmp_path):
+    summary, ts, samples = make_frames()
+    samples = samples[~((samples.strategy == "networking") & (samples.kind == "cycle_days"))]
+    samples = samples[~((samples.strategy == "cold_calling") & (samples.kind == "progress_at_first_contact"))]
+    summary = summary.copy()
+    summary["cac"] = math.nan
+    summary.loc[summary.strategy == "cold_calling", "conversion_rate"] = math.nan
+    for p in charts.make_all(summary, ts, samples, tmp_path):
+        assert_png(p)
+
+
+def test_graceful_empty_frames(tmp_path):
+    empty = pd.DataFrame()
+    paths = charts.make_all(empty, empty, empty, tmp_path / "empty", strategies=STRATEGIES)
+    assert [p.stem for p in paths] == EXPECTED_CHARTS
+    for p in paths:
+        assert p.read_bytes()[:8] == PNG_MAGIC
+    # totally empty, no strategies given either
+    for p in charts.make_all(empty, empty, empty, tmp_path / "empty2"):
+        assert p.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_pareto_front():
+    pts = {"a": (100.0, 10.0), "b": (200.0, 20.0), "c": (250.0, 15.0), "d": (100.0, 8.0)}
+    assert charts._pareto_front(pts) == ["a", "b"]
+
+
+def test_t_interval():
+    m, lo, hi, n = charts.t_interval([1.0, 2.0, 3.0, math.nan])
+    assert n == 3 and m == pytest.approx(2.0)
+    assert lo == pytest.approx(2.0 - 4.302652729911275 * 1.0 / math.sqrt(3))
+    m, lo, hi, n = charts.t_interval([5.0])
+    assert m == 5.0 and math.isnan(lo) and n == 1
+
+
+# --------------------------------------------------------------------------- finding sentence
+
+def test_finding_sentence_names_winners_and_clarity():
+    comp = standard_comparison(clear_customers=True, clear_cac=False)
+    s = report.finding_sentence(comp)
+    assert "content_nurture has the lowest CAC" in s
+    assert "content_nurture wins the most" in s
+    assert "runner-up networking" in s
+    # CAC: 3000 vs 2500 -> $500, 16.7% of runner-up
+    assert "$500" in s and "16.7%" in s
+    # customers: 15 vs 12 -> 3.0 (25.0%)
+    assert "3.0 (25.0%)" in s
+    assert "not statistically clear" in s  # CAC runner-up not clear
+    assert "statistically clear (95% paired CI excludes zero)" in s  # customers clear
+
+
+def test_finding_sentence_not_clear():
+    comp = standard_comparison(clear_customers=False, clear_cac=False)
+    s = report.finding_sentence(comp)
+    assert s.count("not statistically clear") == 2
+    assert "excludes zero" not in s
+
+
+def test_finding_sentence_all_nan_cac_and_tie():
+    comp = make_comparison(
+        {"cac": {"a": math.nan, "b": math.nan},
+         "customers_won": {"a": 0.0, "b": 0.0}},
+        best={"cac": "a", "customers_won": "a"}, clear={}, p={})
+    s = report.finding_sentence(comp)
+    assert "undefined for every strategy" in s
+    assert "tie" in s
+    assert "nan" not in s.lower().replace("financial", "")
+
+
+def test_finding_sentence_missing_metric_and_empty():
+    assert "no" in report.finding_sentence(pd.DataFrame()).lower()
+    comp = standard_comparison()
+    s = report.finding_sentence(comp[comp.metric != "cac"])
+    assert "no CAC" in s
+
+
+# --------------------------------------------------------------------------- report
+
+def test_write_report_self_contained(tmp_path):
+    summary, ts, samples = make_frames()
+    chart_paths = charts.make_all(summary, ts, samples, tmp_path / "charts")
+    comp = standard_comparison()
+    manifest = {"seeds": [0, 1, 2], "reps": 3, "version": "0.1.0",
+                "command": "python -m sim run scenarios/x.yaml", "start_time": "2024-01-01T00:00:00",
+                "end_time": "2024-01-01T00:01:00", "scenario": {"market": {"n_accounts": 500}}}
+    out = report.write_report(tmp_path / "out" / "report.html", title="GTM <comparison> & co",
+                              question="Which go-to-market strategy wins?",
+                              scenario_description="500 accounts over 30 days.",
+                              comparison=comp, chart_paths=chart_paths, manifest=manifest)
+    assert out.exists()
+    text = out.read_text(encoding="utf-8")
+    for s in STRATEGIES:
+        assert s in text
+    assert report.finding_sentence(comp).replace("&", "&amp;") in text or \
+        __import__("html").escape(report.finding_sentence(comp)) in text
+    assert text.count("data:image/png;base64,") == len(chart_paths)
+    assert "http://" not in text and "https://" not in text
+    assert 'src="/' not in text and "<script" not in text.lower() and "<link" not in text.lower()
+    assert "@import" not in text and "url(" not in text
+    # escaped title
+    assert "GTM &lt;comparison&gt; &amp; co" in text
+    # manifest facts
+    for fact in ("0.1.0", "python -m sim run scenarios/x.yaml", "2024-01-01T00:01:00"):
+        assert fact in text
+    # comparison table: highlighted clear cells and CI brackets
+    assert "<table" in text and 'class="clear"' in text and "[" in text
+    # every embedded image decodes to a PNG
+    import base64
+    for b64 in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text):
+        assert base64.b64decode(b64)[:8] == PNG_MAGIC
+
+
+def test_write_report_graceful(tmp_path):
+    comp = make_comparison({"cac": {"a": math.nan}, "customers_won": {"a": 0.0}},
+                           best={"cac": "a", "customers_won": "a"}, clear={}, p={})
+    out = report.write_report(tmp_path / "r.html", title="t", question="q", scenario_description="d",
+                              comparison=comp, chart_paths=[tmp_path / "missing.png"], manifest={},
+                              metrics=["cac", "customers_won", "not_a_metric"])
+    text = out.read_text()
+    assert "Chart missing" in text and "undefined" in text
