@@ -28,6 +28,7 @@ def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress
     pop.last_touch[idx] = SRC[source]
     pop.touches[idx] += 1
     model.metrics.add("new_touches", idx.size)
+    model.metrics.add(f"new_touches_{source}", idx.size)
 
 
 def acceptance(model, idx: np.ndarray, discount: float = 0.0, p_max: float | None = None) -> np.ndarray:

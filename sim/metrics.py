@@ -17,13 +17,13 @@ COST_CHANNELS = CHANNELS + ("reps",)
 
 # Columns that always exist (zero when nothing happened), so every run has the same frame.
 FLOWS = (
-    "new_leads", "new_meetings", "new_followups", "new_opportunities", "new_wins", "new_losses",
+    "new_leads", "new_meetings", "new_followups", "new_sales_meetings", "new_opportunities", "new_wins", "new_losses",
     "new_churned", "new_revenue", "new_cost", "new_episodes", "new_no_decisions", "new_fumbles",
     "new_dials", "new_connects", "new_emails", "new_content_visits", "new_campaign_reach",
     "new_campaign_responses", "new_campaign_responses_shared", "new_referrals", "new_rep_ties",
     "new_hand_raises", "new_touches", "new_leads_expired", "new_leads_reached",
 ) + tuple(f"new_cost_{c}" for c in COST_CHANNELS) + tuple(
-    f"new_{kind}_{s}" for kind in ("leads", "meetings", "wins") for s in SOURCES
+    f"new_{kind}_{s}" for kind in ("leads", "meetings", "wins", "touches") for s in SOURCES
 )
 STOCKS = tuple(f"n_{s}" for s in STAGES) + (
     "n_accounts_in_market", "n_customers", "n_open_opportunities", "n_leads_waiting", "n_rep_ties",

@@ -69,9 +69,9 @@ SCHEMA: dict[str, Any] = {
         "readiness_sd": P(0.15, "float", 0, 0.5, "spread of the personal readiness threshold", "seed 003: 57% is an average; some go 70%+"),
         "receptivity_sigma": P(0.5, "float", 0, 3, "lognormal sigma of channel receptivity per buyer", "assumption"),
         "segments": {
-            "smb": _segment(0.55, 8_000, 1, 2, 0.012, 0.08, 0.25, 4),
-            "mid": _segment(0.33, 40_000, 3, 5, 0.006, 0.0, 0.12, 3),
-            "enterprise": _segment(0.12, 150_000, 6, 10, 0.0035, -0.05, 0.07, 3),
+            "smb": _segment(0.55, 6_000, 1, 2, 0.012, 0.08, 0.25, 6),
+            "mid": _segment(0.33, 25_000, 3, 5, 0.006, 0.0, 0.12, 5),
+            "enterprise": _segment(0.12, 80_000, 6, 10, 0.0035, -0.05, 0.07, 4),
         },
     },
     "network": {
@@ -96,7 +96,7 @@ SCHEMA: dict[str, Any] = {
     },
     "competitors": {
         "content_stock": P(150.0, "float", 0, None, "competitors' content assets (all vendors)", "assumption"),
-        "baseline_trust": P(0.5, "float", 0, 1, "trust a buyer has in a typical competitor", "assumption"),
+        "baseline_trust": P(0.6, "float", 0, 1, "trust a buyer has in a typical competitor", "assumption"),
         "choice_sensitivity": P(8.0, "float", 0, 100, "logit sensitivity of vendor choice to trust", "assumption: multinomial logit choice"),
     },
     "decision": {
@@ -176,7 +176,7 @@ SCHEMA: dict[str, Any] = {
     "sales": {
         "n_reps": P(5, "int", 0, 100_000, "sales reps", "assumption"),
         "hours_per_day": P(6.0, "float", 0, 24, "selling hours per rep per day", "assumption: reps sell ~30-40% of a working week (Salesforce State of Sales)"),
-        "cost_per_rep_day": P(450.0, "float", 0, None, "$ per rep per day, fully loaded", "assumption: ~$115k/yr OTE+overhead over 250 days"),
+        "cost_per_rep_day": P(600.0, "float", 0, None, "$ per rep per calendar day, fully loaded", "assumption: ~$220k/yr loaded cost of an account executive"),
         "ramp_days": P(90, "int", 0, 3650, "days for a new rep to reach full productivity", "assumption"),
         "initial_tenure_days": P(365, "int", 0, 100_000, "tenure of the team at day 0", "assumption: an established team"),
         "hours_per_meeting": P(1.5, "float", 0.1, 24, "hours per sales meeting incl. preparation", "assumption"),

@@ -51,6 +51,7 @@ class SalesRep(mesa.Agent):
         k = int(min(k, np.floor(self.slots)))
         self.slots -= k
         self.used_hours += k * self.model.cfg.sales.hours_per_meeting
+        self.model.metrics.add("new_sales_meetings", k)
         return k
 
 
@@ -158,7 +159,7 @@ class SalesTeam:
         free = sum(int(np.floor(r.slots)) for r in self.rep_list)
         worked = pending[:free]
         if worked.size == 0:
-            m.metrics.add("n_leads_waiting", pending.size)
+            m.metrics.set("n_leads_waiting", pending.size)
             return
         taken = worked.size
         for r in self.rep_list:  # book the slots against reps with room
@@ -176,4 +177,4 @@ class SalesTeam:
         pop.lead_pending[worked] = False  # reached or not, the lead is worked: back to nurture if no meeting
         m.delay_samples.append(np.stack([delay, np.isin(worked, met)]))
         start_conversations(m, met, pop.lead_source[met], inbound=True)
-        m.metrics.add("n_leads_waiting", pending.size - worked.size)
+        m.metrics.set("n_leads_waiting", pending.size - worked.size)

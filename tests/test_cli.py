@@ -1,0 +1,308 @@
+"""End-to-end tests of the command line (run.py) on a deliberately small scenario."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_PY = ROOT / "run.py"
+DEFAULT_SCENARIO = ROOT / "scenarios" / "default.toml"
+sys.path.insert(0, str(ROOT))
+
+import run  # noqa: E402  (run.py at the project root)
+
+# A small, fast version of the default scenario.
+SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 60, "channels.campaigns.burst_days": [10, 40]}
+SMALL_ARGS = [a for k, v in SMALL.items() for a in ("--set", f"{k}={v}")]
+REPS = 3
+
+SUMMARY_COLUMNS = [
+    "strategy", "seed", "customers_won", "conversion_rate", "total_cost", "cac", "revenue", "ltv", "ltv_to_cac",
+    "median_cycle_days", "median_progress_at_first_contact", "leads", "meetings",
+]
+RESULT_FILES = ["summary.csv", "comparison.csv", "timeseries.csv", "samples.csv", "manifest.json", "report.html"]
+
+
+def _strategies() -> list[str]:
+    import sim
+
+    return list(sim.load_scenario(DEFAULT_SCENARIO).strategies)
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+def _subprocess(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, str(RUN_PY), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two identical in-process runs into the same --out: the second must land in a new folder."""
+    base = tmp_path_factory.mktemp("cli")
+    out = base / "res"
+    argv = ["run", str(DEFAULT_SCENARIO), "--reps", str(REPS), "--workers", "1", "--quiet", "--out", str(out),
+            *SMALL_ARGS]
+    codes = [run.main(argv), run.main(argv)]
+    return base, out, codes
+
+
+def test_end_to_end_files(two_runs):
+    base, out, codes = two_runs
+    assert codes == [0, 0]
+    for name in RESULT_FILES:
+        assert (out / name).is_file(), name
+        assert (out / name).stat().st_size > 0, name
+    pngs = list((out / "charts").glob("*.png"))
+    assert len(pngs) >= 8
+    assert not [p for p in base.iterdir() if p.name.startswith(".")], "temporary folder left behind"
+
+
+def test_two_runs_never_overwrite(two_runs):
+    base, out, _ = two_runs
+    second = out.with_name(out.name + "-2")
+    assert second.is_dir()
+    assert sorted(p.name for p in base.iterdir()) == ["res", "res-2"]
+    for name in RESULT_FILES:
+        assert (second / name).is_file()
+
+
+def test_summary_layout(two_runs):
+    _, out, _ = two_runs
+    summary = pd.read_csv(out / "summary.csv")
+    strategies = _strategies()
+    assert list(summary.columns[:2]) == ["strategy", "seed"]
+    assert set(SUMMARY_COLUMNS) <= set(summary.columns)
+    assert len(summary) == len(strategies) * REPS
+    assert list(summary["strategy"].unique()) == strategies
+    for _, group in summary.groupby("strategy"):  # common random numbers: same seeds for everyone
+        assert sorted(group["seed"]) == [1, 2, 3]
+
+
+def test_timeseries_and_samples_tidy(two_runs):
+    _, out, _ = two_runs
+    ts = pd.read_csv(out / "timeseries.csv")
+    assert list(ts.columns[:3]) == ["strategy", "seed", "day"]
+    assert not ts.duplicated(["strategy", "seed", "day"]).any()
+    assert ts.groupby(["strategy", "seed"]).ngroups == len(_strategies()) * REPS
+    samples = pd.read_csv(out / "samples.csv")
+    assert list(samples.columns) == ["strategy", "seed", "kind", "value"]
+    assert set(samples["kind"]) <= {"progress_at_first_contact", "cycle_days"}
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert {"strategy", "metric", "mean", "ci_low", "ci_high", "best", "clear"} <= set(comparison.columns)
+
+
+def test_report_self_contained(two_runs):
+    _, out, _ = two_runs
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png" in text
+    assert "http://" not in text and "https://" not in text
+
+
+def test_manifest(two_runs):
+    _, out, _ = two_runs
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["strategies"] == _strategies()
+    assert m["seeds"] == [1, 2, 3] and m["reps"] == REPS
+    assert m["package_version"]
+    assert "run.py" in m["command"] and "--reps 3" in m["command"]
+    started, finished = datetime.fromisoformat(m["started"]), datetime.fromisoformat(m["finished"])
+    assert started <= finished
+    for lib in ("python", "numpy", "mesa"):
+        assert m["versions"][lib]
+    node = m["scenario"]  # the scenario as resolved after --set
+    assert isinstance(node, dict)
+    for key, value in SMALL.items():
+        d = node
+        for part in key.split("."):
+            d = d[part]
+        assert d == value, key
+
+
+def test_serial_and_pool_identical():
+    import sim
+    from sim.experiment import run_many
+
+    scenario = sim.load_scenario(DEFAULT_SCENARIO).with_overrides(SMALL)
+    strategies = list(scenario.strategies)[:2]
+    serial = run_many(scenario, strategies=strategies, reps=2, seed=7, workers=1, progress=False)
+    pooled = run_many(scenario, strategies=strategies, reps=2, seed=7, workers=2, progress=False)
+    assert serial.seeds == pooled.seeds == [7, 8]
+    pd.testing.assert_frame_equal(serial.summary, pooled.summary)
+    pd.testing.assert_frame_equal(serial.timeseries, pooled.timeseries)
+    pd.testing.assert_frame_equal(serial.samples, pooled.samples)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Bad input: exit 2, exactly one "error: ..." line, no traceback, nothing written
+# --------------------------------------------------------------------------------------------------------
+
+
+def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """name -> (argv, words the error line must contain)."""
+    bad_toml = tmp / "broken.toml"
+    bad_toml.write_text('[scenario\nname = "x"\n', encoding="utf-8")
+    folder = tmp / "a_folder.toml"
+    folder.mkdir(exist_ok=True)
+    s = str(DEFAULT_SCENARIO)
+    return {
+        "missing_file": (["run", str(tmp / "nope.toml")], ["nope.toml"]),
+        "not_a_file": (["run", str(folder)], ["a_folder.toml"]),
+        "toml_syntax": (["run", str(bad_toml)], ["broken.toml"]),
+        "unknown_strategy": (["run", s, "--strategies", "no_such_strategy"], ["no_such_strategy"]),
+        "set_without_equals": (["run", s, "--set", "market.n_accounts"], ["market.n_accounts", "="]),
+        "set_unknown_path": (["run", s, "--set", "market.no_such_key=3"], ["no_such_key"]),
+        "set_out_of_range": (["run", s, "--set", "market.n_accounts=-5"], ["n_accounts"]),
+        "reps_zero": (["run", s, "--reps", "0"], ["--reps"]),
+        "workers_zero": (["run", s, "--workers", "0"], ["--workers"]),
+        "seed_negative": (["run", s, "--seed", "-1"], ["--seed"]),
+        "reps_not_int": (["run", s, "--reps", "many"], ["--reps"]),
+    }
+
+
+BAD_NAMES = ["missing_file", "not_a_file", "toml_syntax", "unknown_strategy", "set_without_equals",
+             "set_unknown_path", "set_out_of_range", "reps_zero", "workers_zero", "seed_negative", "reps_not_int"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_input_in_process(name, tmp_path, capsys):
+    argv, words = _bad_cases(tmp_path)[name]
+    parent = tmp_path / "out_parent"
+    parent.mkdir()
+    results_before = _listing(ROOT / "results")
+    code = run.main([*argv, "--out", str(parent / "res"), "--quiet"])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, captured.err
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert "Traceback" not in captured.err
+    assert _listing(parent) == []
+    assert _listing(ROOT / "results") == results_before
+
+
+@pytest.mark.parametrize("name", ["missing_file", "toml_syntax", "set_unknown_path", "reps_zero"])
+def test_bad_input_subprocess(name, tmp_path):
+    argv, words = _bad_cases(tmp_path)[name]
+    parent = tmp_path / "out_parent"
+    parent.mkdir()
+    proc = _subprocess([*argv, "--out", str(parent / "res")], cwd=tmp_path)  # cwd is not the project
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    assert _listing(parent) == []
+
+
+def test_subprocess_success(tmp_path):
+    out = tmp_path / "res"
+    strategies = _strategies()[:2]
+    proc = _subprocess(["run", str(DEFAULT_SCENARIO), "--reps", "2", "--workers", "2", "--quiet", "--out", str(out),
+                        "--strategies", ",".join(strategies), *SMALL_ARGS], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert str(out) in proc.stdout
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["strategy"].unique()) == strategies and len(summary) == 4
+
+
+# --------------------------------------------------------------------------------------------------------
+# Interrupts, defaults, help
+# --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["simulating", "writing"])
+def test_keyboard_interrupt_leaves_nothing(where, tmp_path, capsys, monkeypatch):
+    import sim.charts
+    import sim.experiment
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "simulating":
+        monkeypatch.setattr(sim.experiment, "run_many", interrupt)
+    else:
+        monkeypatch.setattr(sim.charts, "make_all", interrupt)
+    parent = tmp_path / "out_parent"
+    parent.mkdir()
+    code = run.main(["run", str(DEFAULT_SCENARIO), "--reps", "1", "--workers", "1", "--quiet",
+                     "--strategies", _strategies()[0], "--out", str(parent / "deep" / "res"), *SMALL_ARGS])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert _listing(parent) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT delivery are POSIX")
+def test_ctrl_c_on_a_real_process(tmp_path):
+    """SIGINT to the whole process group (what Ctrl-C does) while the pool runs: exit 130, nothing written."""
+    import signal
+    import time
+
+    parent = tmp_path / "out_parent"
+    parent.mkdir()
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.Popen(
+        [sys.executable, str(RUN_PY), "run", str(DEFAULT_SCENARIO), "--reps", "200", "--workers", "2",
+         "--out", str(parent / "res")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # background jobs may inherit SIG_IGN
+    )
+    try:
+        first = proc.stderr.readline()  # "Running ..." is printed just before the simulations start
+        assert first.startswith("Running"), first
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, first + err
+    assert "interrupted" in err and "Traceback" not in err
+    assert _listing(parent) == []
+
+
+def test_no_arguments_means_default_scenario(monkeypatch):
+    seen = {}
+
+    def fake_cmd_run(args, argv):
+        seen.update(vars(args))
+        return 0
+
+    monkeypatch.setattr(run, "cmd_run", fake_cmd_run)
+    assert run.main([]) == 0
+    assert Path(seen["scenario"]) == DEFAULT_SCENARIO
+    assert seen["reps"] == 20 and seen["seed"] == 1 and seen["workers"] is None and seen["out"] is None
+
+
+def test_help_explains_every_flag(capsys):
+    assert run.main(["--help"]) == 0
+    top = capsys.readouterr().out
+    assert "run" in top and "default.toml" in top
+    assert run.main(["run", "--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ("--reps", "--seed", "--workers", "--out", "--set", "--strategies", "--quiet", "SCENARIO"):
+        assert flag in text, flag
+
+
+def test_parse_value():
+    assert run.parse_value("500") == 500
+    assert run.parse_value("0.25") == 0.25
+    assert run.parse_value("true") is True
+    assert run.parse_value('"abc"') == "abc"
+    assert run.parse_value("[1, 2]") == [1, 2]
+    assert run.parse_value("plain words") == "plain words"
