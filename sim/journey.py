@@ -43,7 +43,9 @@ def acceptance(model, idx: np.ndarray, discount: float = 0.0, p_max: float | Non
     pop, s = model.pop, model.cfg.sales
     width = model.cfg.research.accept_width
     x = (pop.progress[idx] - pop.threshold[idx] + discount) / width
-    p = (s.accept_max if p_max is None else p_max) / (1.0 + np.exp(-x))
+    top = s.accept_max if p_max is None else p_max
+    floor = min(s.accept_floor, top)
+    p = floor + (top - floor) / (1.0 + np.exp(-x))
     stage = pop.stage[idx]
     p = np.where((stage == EXPLORING) | (stage == ENGAGED), p, 0.0)
     p = np.where(stage == DORMANT, s.dormant_accept, p)
@@ -87,6 +89,22 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     src = np.broadcast_to(np.asarray(source if not isinstance(source, str) else SRC[source], dtype=np.int8), idx.shape)
     idx, first = np.unique(idx, return_index=True)
     src = src[first]
+    # a meeting at an account with no active need either creates demand (the account starts a
+    # buying episode with us at the table) or stays a courtesy call: aware of us, nothing more
+    acc = pop.account[idx]
+    idle = ~pop.in_market[acc] & ~pop.customer[acc]
+    if idle.any():
+        u = model.streams.uniform("sales.demand_creation", day, pop.n_accounts)
+        created = np.zeros(pop.n_accounts, dtype=bool)
+        created[acc[idle]] = u[acc[idle]] < model.cfg.sales.demand_creation
+        if created.any():
+            from .need import start_episodes
+
+            start_episodes(model, created, metric="new_demand_created")
+        keep = ~idle | created[acc]
+        idx, src = idx[keep], src[keep]
+        if idx.size == 0:
+            return
     if not inbound:
         model.metrics.add("new_leads", idx.size)
         model.metrics.add_by_source("new_leads", src)

@@ -44,8 +44,12 @@ def step(model) -> None:
         start_episodes(model, trig)
 
 
-def start_episodes(model, acc_mask: np.ndarray, progress: np.ndarray | None = None) -> None:
-    """Accounts start a buying episode: every dormant member begins self-directed research."""
+def start_episodes(model, acc_mask: np.ndarray, progress: np.ndarray | None = None, metric: str = "new_episodes") -> None:
+    """Accounts start a buying episode: every dormant member begins self-directed research.
+
+    ``metric`` counts the episodes: ``new_episodes`` for needs that arise on their own,
+    ``new_demand_created`` for needs a sales conversation created.
+    """
     pop = model.pop
     pop.in_market[acc_mask] = True
     pop.day_in_market[acc_mask] = model.day
@@ -53,4 +57,4 @@ def start_episodes(model, acc_mask: np.ndarray, progress: np.ndarray | None = No
     pop.progress[members] = 0.0 if progress is None else progress[members]
     pop.day_exploring[members] = model.day
     pop.engaged[members] = False
-    model.metrics.add("new_episodes", int(acc_mask.sum()))
+    model.metrics.add(metric, int(acc_mask.sum()))

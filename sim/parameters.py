@@ -190,7 +190,9 @@ SCHEMA: dict[str, Any] = {
         "expertise_trust_gain": P(0.08, "float", 0, 1, "trust added per expertise-phase meeting", "seed 000"),
         "meeting_progress_gain": P(0.06, "float", 0, 1, "decision progress added per meeting", "assumption"),
         "accept_max": P(0.6, "float", 0, 1, "chance a ready, in-market buyer accepts a meeting when asked", "assumption"),
-        "dormant_accept": P(0.003, "float", 0, 1, "chance a buyer with no active need accepts a meeting", "assumption"),
+        "dormant_accept": P(0.05, "float", 0, 1, "chance a buyer with no active need accepts a meeting", "assumption: cold-call benchmarks of ~1 meeting per 100 dials"),
+        "accept_floor": P(0.05, "float", 0, 1, "chance an unready in-market buyer still accepts a meeting", "assumption"),
+        "demand_creation": P(0.3, "float", 0, 1, "chance a meeting with a buyer without an active need starts a buying episode", "Dixon & Adamson 2011, The Challenger Sale: reps can create demand"),
         "qualify_trust": P(0.35, "float", 0, 1, "trust at which a conversation becomes an opportunity", "assumption"),
         "split": {
             "dialing": P(0.25, "float", 0, 1, "share of rep hours spent dialing", "strategy"),

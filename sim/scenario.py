@@ -35,6 +35,9 @@ class ScenarioError(ValueError):
         text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
         super().__init__(text)
 
+    def __reduce__(self):  # survives pickling across worker processes with its fields intact
+        return (type(self), (self.where, self.key, self.message), dict(self.__dict__))
+
 
 # ----------------------------------------------------------------------------- validation
 def _check_value(where: str, path: str, spec: P, value: Any) -> Any:
@@ -246,7 +249,9 @@ class Scenario:
                 for overlay in data["strategies"].values():
                     if _has(overlay, parts):
                         _set(overlay, parts, value)
-        return Scenario.from_dict(data, where=self._where, path=self.path)
+        scen = Scenario.from_dict(data, where=where, path=self.path)
+        scen._where = self._where
+        return scen
 
     def describe(self) -> str:
         """The scenario in plain words, for reports."""

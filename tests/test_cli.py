@@ -54,8 +54,9 @@ def two_runs(tmp_path_factory):
     out = base / "res"
     argv = ["run", str(DEFAULT_SCENARIO), "--reps", str(REPS), "--workers", "1", "--quiet", "--out", str(out),
             *SMALL_ARGS]
-    codes = [run.main(argv), run.main(argv)]
-    return base, out, codes
+    first = run.main(argv)
+    second = run.main([*argv, "--reps", "1", "--strategies", _strategies()[0]])  # smaller, same --out
+    return base, out, [first, second]
 
 
 def test_end_to_end_files(two_runs):

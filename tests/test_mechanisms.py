@@ -73,18 +73,19 @@ def paired_wins_difference(scenario, a, b, seeds):
     return d.mean(), t.pvalue
 
 
-def test_ranking_flips_when_the_market_has_no_search_demand(default_scenario):
-    """Content-led nurture beats networking where buyers search; where they do not, networking wins.
+def test_ranking_flips_with_search_demand(default_scenario):
+    """Content-led nurture beats cold calling where buyers search a lot; where nobody searches,
+    cold calling wins.
 
-    Nothing in the code ranks strategies: content reaches buyers only through search, so
-    switching search off removes its reach while introductions still work. Paired over
-    seeds (common random numbers), two-sided paired t-test at 5%, on the default market
-    (the balance depends on market size: networking's reach is absolute, content's scales).
+    Nothing in the code ranks strategies: content reaches buyers only through search (share of
+    voice), while cold calls reach buyers whether they search or not and can create demand.
+    Paired over 8 seeds (common random numbers), two-sided paired t-test at 5%, default market.
+    Measured when written: 95.4 vs 66.3 wins (p = 3e-5) and 27.5 vs 38.6 wins (p = 0.005).
     """
     seeds = range(1, 9)
-    market = default_scenario
-    d_search, p_search = paired_wins_difference(market, "content_nurture", "networking", seeds)
-    no_search = market.with_overrides({"research.search_intensity": 0.0})
-    d_none, p_none = paired_wins_difference(no_search, "content_nurture", "networking", seeds)
+    searching = default_scenario.with_overrides({"research.search_intensity": 0.9})
+    d_search, p_search = paired_wins_difference(searching, "content_nurture", "cold_calling", seeds)
+    no_search = default_scenario.with_overrides({"research.search_intensity": 0.0})
+    d_none, p_none = paired_wins_difference(no_search, "content_nurture", "cold_calling", seeds)
     assert d_search > 0 and p_search < 0.05, (d_search, p_search)
     assert d_none < 0 and p_none < 0.05, (d_none, p_none)

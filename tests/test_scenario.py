@@ -139,3 +139,16 @@ def test_scenario_round_trips_through_pickle_and_dict(default_scenario):
 def test_a_scenario_without_strategies_gets_a_baseline(tmp_path):
     s = sim.load_scenario(write(tmp_path, "[market]\nn_accounts = 50\n"))
     assert s.strategies == ["baseline"]
+
+
+def test_scenario_error_survives_pickling_with_its_fields():
+    import pickle
+
+    e = sim.ScenarioError("f.toml", "market.n_accounts", "must be >= 1")
+    e2 = pickle.loads(pickle.dumps(e))
+    assert type(e2) is sim.ScenarioError and str(e2) == str(e) and e2.key == "market.n_accounts"
+
+
+def test_cross_check_errors_from_overrides_say_so(default_scenario):
+    with pytest.raises(sim.ScenarioError, match=r"\(override\).*burst_days"):
+        default_scenario.with_overrides({"scenario.horizon_days": 30})

@@ -1,0 +1,369 @@
+#!/usr/bin/env python
+"""Command line for the B2B buyer-journey simulator.
+
+    python run.py                                  # = python run.py run scenarios/default.toml
+    python run.py run SCENARIO.toml [options]      # compare the scenario's go-to-market strategies
+    python run.py run --help                       # every option explained
+
+Every run writes a results folder (CSV tables, charts, a self-contained report.html and a manifest.json)
+and prints the comparison table, a one-sentence finding and the folder's path.
+Input problems are reported as one line starting with "error: " and exit code 2, before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import textwrap
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_SCENARIO = HERE / "scenarios" / "default.toml"
+RESULTS_ROOT = HERE / "results"
+
+# Make `import sim` work from any working directory (run.py lives next to the package).
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+#: Metrics shown in the printed comparison table, in this order.
+TABLE_METRICS = [
+    "customers_won",
+    "conversion_rate",
+    "cac",
+    "total_cost",
+    "revenue",
+    "ltv_to_cac",
+    "median_progress_at_first_contact",
+]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _wrap(text: str, width: int = 88) -> str:
+    """Pre-wrap prose for the Raw* help formatter (which keeps line breaks, so examples stay readable)."""
+    return "\n".join(textwrap.fill(par, width) for par in text.split("\n"))
+
+
+class UsageError(Exception):
+    """A problem with the user's input; str(e) is the one-line message (without the "error: " prefix)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line on stderr: ``error: ... (see 'run.py run --help')``."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {message} (see '{self.prog} --help')\n")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="run.py",
+        description=_wrap(
+            "Agent-based simulation of B2B buyer journeys. Buyers research on their own and contact sales "
+            "late; this tool compares go-to-market strategies (which channels, how much budget, how many "
+            "sales reps) on customers won, conversion and cost, over many random seeds."
+        ),
+        epilog=_wrap(
+            "With no arguments, 'python run.py' is the same as 'python run.py run scenarios/default.toml'. "
+            "Run 'python run.py COMMAND --help' for the options of a command.\n"
+            "Exit codes: 0 success, 2 bad input (one 'error: ...' line on stderr, nothing written), "
+            "130 interrupted (no partial results kept)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_Parser)
+    # More commands (e.g. 'sweep', 'validate') plug in here with their own add_*_parser function.
+    _add_run_parser(sub)
+    return parser
+
+
+def _add_run_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "run",
+        help="simulate every strategy of a scenario over many seeds and write a results folder",
+        description=_wrap(
+            "Simulate every go-to-market strategy of SCENARIO on the same random seeds (common random "
+            "numbers, so differences are due to the strategy, not luck), then write summary.csv, "
+            "comparison.csv, timeseries.csv, samples.csv, manifest.json, charts/*.png and report.html, "
+            "and print the comparison table, the finding and the results folder."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python run.py run scenarios/default.toml --reps 50\n"
+            "  python run.py run scenarios/default.toml --set market.n_accounts=500 --strategies a,b\n\n"
+            + _wrap(
+                "Results go to results/<scenario name>/<YYYYmmdd-HHMMSS>/ next to run.py unless --out is "
+                "given; an existing results folder is never overwritten (-2, -3, ... is appended). "
+                "Bad input is reported as one 'error: ...' line with exit code 2 before anything is written."
+            )
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default=str(DEFAULT_SCENARIO),
+        metavar="SCENARIO.toml",
+        help="scenario file describing market, budget, team and strategies (default: scenarios/default.toml)",
+    )
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=20,
+        metavar="N",
+        help="replications (random seeds) per strategy, at least 1 (default: 20)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="S",
+        help="first random seed, 0 or more; replications use S, S+1, ..., S+N-1 (default: 1)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="W",
+        help="parallel worker processes, at least 1; 1 runs in this process (default: all cores"
+        f", here {os.cpu_count() or 1})",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="write results to DIR instead of results/<scenario>/<timestamp>/; if DIR already exists and is "
+        "not empty, DIR-2, DIR-3, ... is used instead",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one scenario value, e.g. --set market.n_accounts=500 or --set 'team.name=\"x\"'; "
+        "VALUE is read as TOML (number, true/false, \"string\", [list]) and otherwise taken as plain text; "
+        "repeat for several overrides",
+    )
+    p.add_argument(
+        "--strategies",
+        default=None,
+        metavar="A,B",
+        help="comma-separated subset of the scenario's strategies to run, in this order (default: all)",
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar or status messages on stderr (the table, finding and path are still printed)",
+    )
+    p.set_defaults(handler=cmd_run)
+    return p
+
+
+# --------------------------------------------------------------------------------------------------------
+# Input validation (all of it happens before any output is created)
+# --------------------------------------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """A --set value as TOML (``500``, ``0.3``, ``true``, ``"x"``, ``[1, 2]``); otherwise the plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"--set {item!r} has no '='; expected KEY.PATH=VALUE, e.g. market.n_accounts=500")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if not key or any(not part.strip() for part in key.split(".")):
+            raise UsageError(f"--set {item!r} has an empty key; expected KEY.PATH=VALUE, e.g. market.n_accounts=500")
+        overrides[key] = parse_value(value.strip())
+    return overrides
+
+
+def parse_strategies(text: str | None, available: Sequence[str], scenario_label: str) -> list[str] | None:
+    if text is None:
+        return None
+    chosen: list[str] = []
+    for name in text.split(","):
+        name = name.strip()
+        if name and name not in chosen:
+            chosen.append(name)
+    if not chosen:
+        raise UsageError(f"--strategies is empty; choose from: {', '.join(available)}")
+    for name in chosen:
+        if name not in available:
+            raise UsageError(
+                f"unknown strategy {name!r} in --strategies; {scenario_label} defines: {', '.join(available)}"
+            )
+    return chosen
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    if args.reps < 1:
+        raise UsageError(f"--reps must be at least 1 (got {args.reps})")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more (got {args.seed})")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
+
+
+def check_scenario_file(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(f"scenario file not found: {path}")
+    if not path.is_file():
+        raise UsageError(f"scenario path is not a file: {path}")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot read scenario file {path}: {exc.strerror or exc}") from exc
+
+
+def check_out_dir(out: Path) -> None:
+    """Fail early (before simulating) if results could not be written to ``out``."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    ancestor = out.parent
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"--out {out}: {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: no permission to write in {ancestor}")
+
+
+def load(path: Path) -> Any:
+    """Load a scenario; every failure becomes a one-line UsageError naming the file."""
+    import sim
+
+    try:
+        return sim.load_scenario(path)
+    except sim.ScenarioError:
+        raise
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not a UTF-8 text file") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read scenario file {path}: {exc.strerror or exc}") from exc
+
+
+def _one_line(text: object) -> str:
+    line = " ".join(str(text).split())
+    return line[len("error:"):].lstrip() if line.lower().startswith("error:") else line
+
+
+# --------------------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """The 'run' command; ``argv`` is the command line as typed (recorded in manifest.json)."""
+    # 1. validate everything that needs no engine
+    check_numbers(args)
+    overrides = parse_overrides(args.overrides)
+    scenario_path = Path(args.scenario).expanduser()
+    check_scenario_file(scenario_path)
+    out = Path(args.out).expanduser() if args.out else None
+    if out is not None:
+        check_out_dir(out)
+
+    # 2. load and resolve the scenario (ScenarioError is reported by main)
+    from sim import experiment as ex
+
+    scenario = load(scenario_path)
+    if overrides:
+        scenario = scenario.with_overrides(overrides)
+    strategies = parse_strategies(args.strategies, list(scenario.strategies), f"scenario {scenario_path}")
+    if out is None:
+        check_out_dir(RESULTS_ROOT / "scenario" / "timestamp")
+
+    # 3. simulate, then write
+    n_strategies = len(strategies) if strategies is not None else len(scenario.strategies)
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    if not args.quiet:
+        print(
+            f"Running {scenario.name!r}: {n_strategies} strategies x {args.reps} reps "
+            f"(seeds {args.seed}..{args.seed + args.reps - 1}) on {min(workers, n_strategies * args.reps)} "
+            f"worker(s) ...",
+            file=sys.stderr,
+        )
+    started = datetime.now().astimezone()
+    experiment = ex.run_many(
+        scenario, strategies=strategies, reps=args.reps, seed=args.seed, workers=workers, progress=not args.quiet
+    )
+    finished = datetime.now().astimezone()
+    if not args.quiet:
+        print(f"Simulated {len(experiment.summary)} runs in {experiment.elapsed_seconds:.1f} s; writing results ...",
+              file=sys.stderr)
+    command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
+    folder = ex.write_results(
+        experiment, out, command=command, started=started, finished=finished, results_root=RESULTS_ROOT
+    )
+
+    from sim import report, stats
+
+    print(stats.format_table(experiment.comparison, TABLE_METRICS))
+    print()
+    print(report.finding_sentence(experiment.comparison))
+    print()
+    print(f"Results: {folder}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    typed = list(sys.argv[1:] if argv is None else argv)
+    effective = typed or ["run", str(DEFAULT_SCENARIO)]
+    parser = build_parser()
+    try:
+        args = parser.parse_args(effective)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed on one line)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        import sim
+
+        scenario_error: type[BaseException] = sim.ScenarioError
+    except ImportError as exc:  # engine missing: nothing sensible to do
+        print(f"error: cannot import the simulator package 'sim': {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+    try:
+        return args.handler(args, typed)
+    except UsageError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except scenario_error as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted; no results were written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
