@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .journey import set_account_stage
+from .journey import raise_trust, set_account_stage
 from .population import CUSTOMER, LOST, SEGMENT_NAMES
 
 
@@ -28,7 +28,7 @@ def step(model) -> None:
     pop, a, day = model.pop, model.cfg.after_sale, model.day
     cust_b = pop.stage == CUSTOMER
     if cust_b.any():
-        pop.trust[cust_b] = np.minimum(pop.trust[cust_b] + a.customer_trust_gain, 1.0)
+        raise_trust(pop, np.flatnonzero(cust_b), a.customer_trust_gain)
     model.account_trust = pop.account_mean(pop.trust)
     acc = np.flatnonzero(pop.customer)
     if acc.size == 0:

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+from matplotlib.ticker import Formatter, PercentFormatter  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
 __all__ = [
@@ -151,23 +151,39 @@ def _daily_band(ts: pd.DataFrame, col: str, scale: float = 1.0) -> pd.DataFrame:
     return out
 
 
-def _money(x: float, _pos=None) -> str:
+def _money(x: float, _pos=None, step: float | None = None) -> str:
+    """$1.5M, $250k, $900; with ``step`` (the tick spacing) enough decimals to keep ticks distinct."""
     if not np.isfinite(x):
         return ""
     a = abs(x)
     if a >= 1e6:
-        v, unit = x / 1e6, "M"
+        scale, unit = 1e6, "M"
     elif a >= 1e4:
-        v, unit = x / 1e3, "k"
+        scale, unit = 1e3, "k"
     else:
-        return f"${x:,.0f}"
-    txt = f"{v:,.1f}"
-    if txt.endswith(".0"):
-        txt = txt[:-2]
+        scale, unit = 1.0, ""
+    decimals = 1 if unit else 0
+    if step and step > 0:
+        decimals = max(decimals, int(np.ceil(-np.log10(step / scale))) if step < scale else 0)
+    txt = f"{x / scale:,.{min(decimals, 4)}f}"
+    if "." in txt and step is None:
+        txt = txt.rstrip("0").rstrip(".")
     return f"${txt}{unit}"
 
 
-_money_fmt = FuncFormatter(_money)
+class _MoneyFormatter(Formatter):
+    """Money ticks that stay distinct when the axis spans a narrow range (e.g. $1.47M-$1.50M)."""
+
+    def set_locs(self, locs):
+        self._ticks = np.asarray(locs, dtype=float)
+
+    def __call__(self, x, pos=None):
+        locs = getattr(self, "_ticks", np.zeros(0))
+        step = float(np.min(np.diff(locs))) if locs.size > 1 else None
+        return _money(x, pos, step)
+
+
+_money_fmt = _MoneyFormatter()
 
 
 def _as_percent(v: pd.Series) -> pd.Series:

@@ -12,6 +12,13 @@ import numpy as np
 from .population import CUSTOMER, DORMANT, ENGAGED, EXPLORING, LOST, SRC
 
 
+def raise_trust(pop, idx: np.ndarray, gain) -> None:
+    """Trust rises by ``gain`` of the distance still to go (``t += g * (1 - t)``): trust saturates,
+    so the hundredth touch adds less than the first. Every trust gain in the model goes here."""
+    t = pop.trust[idx]
+    pop.trust[idx] = t + np.asarray(gain, dtype=np.float32) * (1.0 - t)
+
+
 def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress_gain: float = 0.0) -> None:
     """A marketing or sales touch: the buyer hears of us, trust and (if in market) progress rise."""
     if idx.size == 0:
@@ -21,7 +28,7 @@ def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress
     pop.aware[new] = True
     pop.day_aware[new] = model.day
     if trust_gain:
-        pop.trust[idx] = np.clip(pop.trust[idx] + trust_gain, 0.0, 1.0)
+        raise_trust(pop, idx, trust_gain)
     if progress_gain:
         active = idx[(pop.stage[idx] == EXPLORING) | (pop.stage[idx] == ENGAGED)]
         pop.progress[active] = np.minimum(pop.progress[active] + progress_gain, 1.0)

@@ -16,7 +16,7 @@ import mesa
 from mesa.agent import AgentSet
 import numpy as np
 
-from .journey import acceptance, close_opportunities, start_conversations
+from .journey import acceptance, close_opportunities, raise_trust, start_conversations
 from .parameters import REP_ACTIVITIES
 from .population import ENGAGED, EXPLORING
 
@@ -112,7 +112,7 @@ class SalesTeam:
         gain = np.zeros(pop.n_accounts, dtype=np.float32)
         gain[acc] = gain_acc
         b = gain[pop.account] > 0
-        pop.trust[b] = np.minimum(pop.trust[b] + gain[pop.account][b], 1.0)
+        raise_trust(pop, np.flatnonzero(b), gain[pop.account][b])
         act = b & ((pop.stage == EXPLORING) | (pop.stage == ENGAGED))
         pop.progress[act] = np.minimum(pop.progress[act] + s.meeting_progress_gain, 1.0)
         pop.touches[b] += 1

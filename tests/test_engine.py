@@ -118,8 +118,8 @@ def test_mesa_batch_run_works_unchanged():
 
 
 def test_sales_capacity_binds_leads_wait_when_reps_are_busy(small):
-    """With one rep and one selling hour a day, leads queue up and some expire."""
-    busy = small.with_overrides({"sales.n_reps": 1, "sales.hours_per_day": 1.0})
+    """With one rep selling 0.3 hours a day, leads queue up and some expire."""
+    busy = small.with_overrides({"sales.n_reps": 1, "sales.hours_per_day": 0.3})
     r_busy = sim.run(busy, "content_nurture", seed=2).timeseries
     r_free = sim.run(small, "content_nurture", seed=2).timeseries
     assert r_busy["n_leads_waiting"].mean() > r_free["n_leads_waiting"].mean()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..journey import acceptance, start_conversations, touch
+from ..journey import acceptance, raise_trust, start_conversations, touch
 from ..population import CUSTOMER, EXPLORING
 from ..rng import pick_lowest
 from . import Channel
@@ -73,7 +73,7 @@ class Networking(Channel):
                     adv_trust = (model.W_weak @ (adv * pop.trust))[ref] / exposure[ref]
                     pop.referred[ref] = True
                     touch(model, ref, "networking")
-                    pop.trust[ref] = np.minimum(pop.trust[ref] + c.trust_transfer * adv_trust, 1.0)
+                    raise_trust(pop, ref, c.trust_transfer * adv_trust)
                     model.metrics.add("new_referrals", ref.size)
                     u = st.uniform("networking.referral_accept", day, pop.n)[ref]
                     start_conversations(model, ref[u < acceptance(model, ref, c.readiness_discount)], "referral")
