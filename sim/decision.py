@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .journey import close_opportunities, set_account_stage
-from .population import CUSTOMER, LOST, SOURCES, SRC
+from .population import CUSTOMER, LOST, SEGMENT_NAMES, SOURCES, SRC
 
 
 def step(model) -> None:
@@ -41,23 +41,7 @@ def step(model) -> None:
         # self-serve wins (no sales conversation): the champion's last touch gets the credit
         champ_touch = pop.last_touch[pop.group_start[won]]
         src = np.where(src < 0, np.where(champ_touch < 0, SRC["content"], champ_touch), src)
-        cycle_start = np.where(np.isnan(pop.opp_day[won]), pop.day_in_market[won], pop.opp_day[won])
-        pop.cycle_days[won] = day - cycle_start
-        pop.won_source[won] = src
-        pop.won_referred[won] = pop.account_any(pop.referred)[won]
-        close_opportunities(model, won)
-        mask = np.zeros(pop.n_accounts, bool)
-        mask[won] = True
-        set_account_stage(model, mask, CUSTOMER)
-        pop.customer[won] = True
-        pop.won_in_run[won] = True
-        pop.in_market[won] = False
-        pop.acv[won] = pop.deal_size[won]
-        pop.day_won[won] = day
-        model.metrics.add("new_wins", won.size)
-        model.metrics.add("new_opportunities_won", int(np.isfinite(pop.opp_day[won]).sum()))
-        model.metrics.add_by_source("new_wins", src)
-        model.cycle_samples.append(pop.cycle_days[won].copy())
+        win_accounts(model, won, src)
     if lost.size:
         had_opp = pop.opp[lost]
         close_opportunities(model, lost)
@@ -70,4 +54,30 @@ def step(model) -> None:
         model.metrics.add("new_opportunities_lost", int(had_opp.sum()))
 
 
-__all__ = ["step", "SOURCES"]
+def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
+    """Accounts ``won`` become our customers today, credited to source codes ``src``."""
+    pop, day = model.pop, model.day
+    cycle_start = np.where(np.isnan(pop.opp_day[won]), pop.day_in_market[won], pop.opp_day[won])
+    pop.cycle_days[won] = day - cycle_start
+    pop.won_source[won] = src
+    pop.won_referred[won] = pop.account_any(pop.referred)[won]
+    model.metrics.add("new_opportunities_won", int(np.isfinite(pop.opp_day[won]).sum()))
+    close_opportunities(model, won)
+    mask = np.zeros(pop.n_accounts, bool)
+    mask[won] = True
+    set_account_stage(model, mask, CUSTOMER)
+    pop.customer[won] = True
+    pop.won_in_run[won] = True
+    pop.in_market[won] = False
+    pop.acv[won] = pop.deal_size[won]
+    pop.day_won[won] = day
+    model.metrics.add("new_wins", won.size)
+    model.metrics.add_by_source("new_wins", src)
+    cyc = pop.cycle_days[won]
+    ok = np.isfinite(cyc)
+    model.sample("cycle_days", cyc[ok])
+    for i, seg in enumerate(SEGMENT_NAMES):
+        model.sample(f"cycle_days_{seg}", cyc[ok & (pop.segment[won] == i)])
+
+
+__all__ = ["step", "win_accounts", "SOURCES"]

@@ -118,7 +118,7 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     never = np.isnan(pop.day_first_contact[idx])
     pop.day_first_contact[idx[never]] = day
     pop.progress_at_first_contact[idx[never]] = pop.progress[idx[never]]
-    model.first_contact_progress.append(pop.progress[idx].copy())
+    model.sample("progress_at_first_contact", pop.progress[idx[never]])
     pop.stage[idx] = ENGAGED
     pop.engaged[idx] = True
     pop.lead_pending[idx] = False

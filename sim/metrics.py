@@ -21,7 +21,7 @@ FLOWS = (
     "new_churned", "new_revenue", "new_cost", "new_episodes", "new_no_decisions", "new_fumbles",
     "new_dials", "new_connects", "new_emails", "new_content_visits", "new_campaign_reach",
     "new_campaign_responses", "new_campaign_responses_shared", "new_referrals", "new_rep_ties",
-    "new_hand_raises", "new_touches", "new_demand_created", "new_leads_expired", "new_leads_reached",
+    "new_hand_raises", "new_touches", "new_demand_created", "new_adoptions", "new_network_talks", "new_network_meetings", "new_cold_meetings", "new_leads_expired", "new_leads_reached",
 ) + tuple(f"new_cost_{c}" for c in COST_CHANNELS) + tuple(
     f"new_{kind}_{s}" for kind in ("leads", "meetings", "wins", "touches") for s in SOURCES
 )

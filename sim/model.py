@@ -13,8 +13,9 @@ One day (``step``) runs the mechanisms in this fixed, documented order:
  9. ``research``    self-directed research progress; ready buyers raise a hand (leads)
 10. ``sales``       follow-up meetings, fumbles, lead response with speed-to-lead decay
 11. ``decision``    buying groups that reached consensus choose a vendor
-12. ``after_sale``  revenue, churn, expansion, advocacy
-13. costs and daily metrics
+12. ``diffusion``   Bass adoption by external influence and imitation (off unless p or q > 0)
+13. ``after_sale``  revenue, churn, expansion, advocacy
+14. costs and daily metrics
 
 Buyers are columns in numpy arrays (``sim.population``); the network is a scipy.sparse
 matrix; only the sales reps are Mesa agents. Every random draw comes from a named stream
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import after_sale, decision, need, research
+from . import after_sale, decision, diffusion, need, research
 from .channels import build_channels
 from .metrics import Metrics
 from .network import build_network, initial_rep_ties
@@ -97,9 +98,7 @@ class JourneyModel(mesa.Model):
         self.share_content = np.zeros(pop.n, dtype=bool)
         self.share_campaign = np.zeros(pop.n, dtype=bool)
         self.shared_exposure = np.zeros(pop.n, dtype=bool)
-        self.first_contact_progress: list[np.ndarray] = []
-        self.cycle_samples: list[np.ndarray] = []
-        self.delay_samples: list[np.ndarray] = []
+        self._samples: dict[str, list[np.ndarray]] = {}
         self.account_trust = pop.account_mean(pop.trust)
 
         self.sales = SalesTeam(self)
@@ -158,6 +157,7 @@ class JourneyModel(mesa.Model):
         research.step(self)
         self.sales.step()
         decision.step(self)
+        diffusion.step(self)
         after_sale.step(self)
         self._close_day()
         self.datacollector.collect(self)
@@ -184,16 +184,33 @@ class JourneyModel(mesa.Model):
         return self.result()
 
     # ------------------------------------------------------------------ results
+    def sample(self, kind: str, values) -> None:
+        """Record per-event values (one per buyer or deal) for the distribution ``kind``."""
+        self._samples.setdefault(kind, []).append(np.asarray(values, dtype=float).ravel())
+
+    def samples(self) -> dict[str, np.ndarray]:
+        """Per-event distributions. Always: ``progress_at_first_contact`` (buyers, at their first
+        sales conversation) and ``cycle_days`` (won deals). Also, where they occurred:
+        ``cycle_days_<segment>``; ``lead_delay_days`` with ``lead_converted`` (0/1, same order: each
+        worked lead); ``campaign_response_age_direct`` / ``_shared`` (days from exposure to
+        response); ``ltv_referred`` / ``ltv_not_referred`` (accounts won in the run)."""
+        out = {k: _cat(v) for k, v in self._samples.items()}
+        for k in ("progress_at_first_contact", "cycle_days"):
+            out.setdefault(k, np.zeros(0))
+        pop = self.pop
+        won = np.flatnonzero(pop.won_in_run)
+        ltv = _ltv(self, won)
+        out["ltv_referred"] = ltv[pop.won_referred[won]]
+        out["ltv_not_referred"] = ltv[~pop.won_referred[won]]
+        return out
+
     def result(self) -> "RunResult":
         days = self.day
         ts = self.metrics.frame(days)
+        samples = self.samples()
         return RunResult(
             scenario=self.scenario.name, strategy=self.strategy, seed=self.seed,
-            summary=summarise(self, ts), timeseries=ts,
-            samples={
-                "progress_at_first_contact": _cat(self.first_contact_progress),
-                "cycle_days": _cat(self.cycle_samples),
-            },
+            summary=summarise(self, ts, samples), timeseries=ts, samples=samples,
         )
 
 
@@ -205,25 +222,33 @@ def _div(a: float, b: float) -> float:
     return float(a / b) if b else float("nan")
 
 
-def summarise(model: JourneyModel, ts: pd.DataFrame) -> dict[str, float]:
+def _ltv(model: JourneyModel, won: np.ndarray) -> np.ndarray:
+    """Lifetime gross profit per won account: expected for customers, realised for those who churned."""
+    pop = model.pop
+    out = np.zeros(won.size)
+    still = pop.customer[won]
+    out[still] = after_sale.lifetime_values(model, won[still])
+    gone = won[~still]
+    out[~still] = model.cfg.market.gross_margin * pop.acv[gone] * np.clip((model.day - pop.day_won[gone]) / 365.0, 0, None)
+    return out
+
+
+def summarise(model: JourneyModel, ts: pd.DataFrame, samples: dict | None = None) -> dict[str, float]:
     """The per-run summary metrics (see README for definitions)."""
     pop = model.pop
+    samples = samples if samples is not None else model.samples()
     won = np.flatnonzero(pop.won_in_run)
     wins = float(ts["new_wins"].sum())
     cost = float(ts["new_cost"].sum())
     leads = float(ts["new_leads"].sum())
     meetings = float(ts["new_meetings"].sum())
     decisions = wins + float(ts["new_losses"].sum()) + float(ts["new_no_decisions"].sum())
-    # LTV: expected lifetime gross profit of the customers won; realised profit for those who churned
-    still, gone = won[pop.customer[won]], won[~pop.customer[won]]
-    ltv_still = after_sale.lifetime_values(model, still)
-    ltv_gone = model.cfg.market.gross_margin * pop.acv[gone] * np.clip((model.day - pop.day_won[gone]) / 365.0, 0, None)
-    ltv_all = np.concatenate([ltv_still, ltv_gone])
+    ltv_all = _ltv(model, won)
     ltv = float(ltv_all.mean()) if ltv_all.size else float("nan")
     cac = _div(cost, wins)
     mean_acv = float(pop.deal_size[won].mean()) if won.size else float("nan")
-    pfc = _cat(model.first_contact_progress)
-    cyc = _cat(model.cycle_samples)
+    pfc = samples["progress_at_first_contact"]
+    cyc = samples["cycle_days"]
     out = {
         "customers_won": wins,
         "conversion_rate": _div(wins, decisions),

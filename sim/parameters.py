@@ -26,8 +26,11 @@ class P:
     unit: str = ""
     source: str = "assumption"
     doc: str = ""
+    choices: tuple = ()
 
     def allowed(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(f'"{c}"' for c in self.choices)
         if self.kind in ("int", "float"):
             noun = "an integer" if self.kind == "int" else "a number"
             if self.lo is not None and self.hi is not None:
@@ -203,6 +206,13 @@ SCHEMA: dict[str, Any] = {
     },
     "policy": {
         "lead_score_threshold": P(0.35, "float", 0, 1, "lead score (mean of progress and trust) to pass a lead to sales", "strategy"),
+    },
+    "diffusion": {
+        # Bass (1969) diffusion, off by default: used to dock the agent model with the analytic
+        # Bass curve (scenarios/bass.toml). Rates are per day.
+        "p": P(0.0, "float", 0, 1, "per day: external-influence (innovation) hazard of adopting", "Bass 1969"),
+        "q": P(0.0, "float", 0, 10, "per day: internal-influence (imitation) hazard at full adoption", "Bass 1969"),
+        "mixing": P("full", "str", unit="who imitates whom", source="Bass 1969 (full); network: Fibich & Gibori 2010", choices=("full", "network")),
     },
     "after_sale": {
         "trust_churn_sensitivity": P(2.0, "float", 0, 50, "churn hazard multiplier exp(-k*(trust-0.5))", "assumption"),

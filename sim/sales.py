@@ -175,6 +175,7 @@ class SalesTeam:
         u2 = m.streams.uniform("sales.lead_accept", day, pop.n)[reached]
         met = reached[u2 < acceptance(m, reached, p_max=1.0)]
         pop.lead_pending[worked] = False  # reached or not, the lead is worked: back to nurture if no meeting
-        m.delay_samples.append(np.stack([delay, np.isin(worked, met)]))
+        m.sample("lead_delay_days", delay)
+        m.sample("lead_converted", np.isin(worked, met))
         start_conversations(m, met, pop.lead_source[met], inbound=True)
         m.metrics.set("n_leads_waiting", pending.size - worked.size)

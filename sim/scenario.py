@@ -48,7 +48,7 @@ def _check_value(where: str, path: str, spec: P, value: Any) -> Any:
             raise bad()
         return value
     if spec.kind == "str":
-        if not isinstance(value, str):
+        if not isinstance(value, str) or (spec.choices and value not in spec.choices):
             raise bad()
         return value
     if spec.kind == "list[int]":

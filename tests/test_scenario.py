@@ -152,3 +152,8 @@ def test_scenario_error_survives_pickling_with_its_fields():
 def test_cross_check_errors_from_overrides_say_so(default_scenario):
     with pytest.raises(sim.ScenarioError, match=r"\(override\).*burst_days"):
         default_scenario.with_overrides({"scenario.horizon_days": 30})
+
+
+def test_string_choices_are_enforced(default_scenario):
+    with pytest.raises(sim.ScenarioError, match='diffusion.mixing.*one of "full", "network"'):
+        default_scenario.with_overrides({"diffusion.mixing": "grid"})

@@ -46,11 +46,16 @@ class Campaigns(Channel):
         pop.exposure_day[exposed[age > 20 * tau]] = np.nan  # the response window has closed
         if resp.size == 0:
             return
+        shared = model.shared_exposure[resp]
+        resp_age = day - pop.exposure_day[resp]
+        model.sample("campaign_response_age_direct", resp_age[~shared])
+        model.sample("campaign_response_age_shared", resp_age[shared])
         pop.exposure_day[resp] = np.nan
         touch(model, resp, "campaigns", c.trust_gain)
         pop.known[resp] = True
         model.metrics.add("new_campaign_responses", resp.size)
-        model.metrics.add("new_campaign_responses_shared", int(model.shared_exposure[resp].sum()))
+        model.metrics.add("new_campaign_responses_shared", int(shared.sum()))
+        model.shared_exposure[resp] = False
         make_leads(model, resp, "campaigns")
         if c.sharing:
             u = model.streams.uniform("campaigns.share", day, pop.n)[resp]

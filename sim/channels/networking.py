@@ -59,7 +59,10 @@ class Networking(Channel):
             cand = np.flatnonzero(pop.rep_tie & (pop.stage == EXPLORING) & ~pop.engaged & ~pop.lead_pending)
             talk = pick_lowest(st.keys("networking.talk", day, pop.n), cand, n_talks)
             u = st.uniform("networking.accept", day, pop.n)[talk]
-            start_conversations(model, talk[u < acceptance(model, talk, c.readiness_discount)], "networking")
+            yes = talk[u < acceptance(model, talk, c.readiness_discount)]
+            model.metrics.add("new_network_talks", talk.size)
+            model.metrics.add("new_network_meetings", yes.size)
+            start_conversations(model, yes, "networking")
 
         # referrals by customer advocates
         adv = pop.advocate.astype(np.float32)
