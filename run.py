@@ -84,9 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_Parser)
-    # More commands (e.g. 'sweep', 'validate') plug in here with their own add_*_parser function.
     _add_run_parser(sub)
+    # Further commands live in their own modules: each has add_parser(sub) that registers its
+    # subparser with set_defaults(handler=fn), fn(args, argv) -> exit code. Bad input raises
+    # sim.ScenarioError (one line on stderr, exit 2).
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.add_parser(sub)
     return parser
+
+
+COMMAND_MODULES = ("sim.cli_sweep", "sim.cli_validate")
 
 
 def _add_run_parser(sub: Any) -> argparse.ArgumentParser:
