@@ -20,7 +20,7 @@ def churn_hazard(model, acc: np.ndarray) -> np.ndarray:
     pop, a = model.pop, model.cfg.after_sale
     base = np.array([-np.log1p(-min(getattr(model.cfg.market.segments, s).annual_churn, 0.999999)) / 365.0
                      for s in SEGMENT_NAMES])[pop.segment[acc]]
-    trust = model.account_trust[acc]
+    trust = pop.account_mean(pop.trust, acc)
     return base * np.exp(-a.trust_churn_sensitivity * (trust - 0.5))
 
 
@@ -29,7 +29,6 @@ def step(model) -> None:
     cust_b = pop.stage == CUSTOMER
     if cust_b.any():
         raise_trust(pop, np.flatnonzero(cust_b), a.customer_trust_gain)
-    model.account_trust = pop.account_mean(pop.trust)
     acc = np.flatnonzero(pop.customer)
     if acc.size == 0:
         return
@@ -38,22 +37,20 @@ def step(model) -> None:
     model.metrics.add("new_revenue", float(pop.acv[acc[mine]].sum() / 365.0))
 
     # churn
-    u = model.streams.uniform("after_sale.churn", day, pop.n_accounts)[acc]
+    u = model.streams.uniform("after_sale.churn", day, acc)
     churned = acc[u < -np.expm1(-churn_hazard(model, acc))]
     if churned.size:
-        mask = np.zeros(pop.n_accounts, bool)
-        mask[churned] = True
-        members = set_account_stage(model, mask, LOST, from_stages=(CUSTOMER,))
+        members = set_account_stage(model, churned, LOST, from_stages=(CUSTOMER,))
         pop.advocate[members] = False
         pop.detractor_until[members] = day + model.cfg.channels.social.detractor_days
         pop.customer[churned] = False
         pop.cooldown_until[churned] = day + model.cfg.need.cooldown_days
         model.metrics.add("new_churned", churned.size)
         model.metrics.add("new_churned_won", int(pop.won_in_run[churned].sum()))
-        acc = acc[~mask[acc]]
+        acc = acc[~np.isin(acc, churned)]
 
     # expansion
-    u = model.streams.uniform("after_sale.expansion", day, pop.n_accounts)[acc]
+    u = model.streams.uniform("after_sale.expansion", day, acc)
     grow = acc[u < -np.expm1(-a.expansion_rate / 365.0)]
     if grow.size:
         pop.acv[grow] *= 1.0 + a.expansion_size
@@ -62,7 +59,7 @@ def step(model) -> None:
     # advocacy
     cand = np.flatnonzero((pop.stage == CUSTOMER) & ~pop.advocate & (pop.trust >= a.advocacy_trust))
     if cand.size:
-        u = model.streams.uniform("after_sale.advocacy", day, pop.n)[cand]
+        u = model.streams.uniform("after_sale.advocacy", day, cand)
         pop.advocate[cand[u < a.advocacy_rate]] = True
 
 

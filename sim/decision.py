@@ -18,21 +18,19 @@ from .population import CUSTOMER, LOST, SEGMENT_NAMES, SOURCES, SRC
 def step(model) -> None:
     pop, cfg, day = model.pop, model.cfg, model.day
     in_mkt = pop.in_market & ~pop.customer
-    if not in_mkt.any():
+    live = np.flatnonzero(in_mkt)
+    done = pop.account_sum(pop.progress >= 1.0, live)
+    need = np.maximum(np.ceil(cfg.decision.consensus_share * pop.group_size[live] - 1e-9), 1)
+    acc = live[done >= need]
+    if acc.size == 0:
         return
-    done = np.bincount(pop.account, weights=(pop.progress >= 1.0), minlength=pop.n_accounts)
-    need = np.maximum(np.ceil(cfg.decision.consensus_share * pop.group_size - 1e-9), 1)
-    deciding = in_mkt & (done >= need)
-    if not deciding.any():
-        return
-    acc = np.flatnonzero(deciding)
-    aware_any = pop.account_any(pop.aware)[acc]
-    t_us = pop.account_mean(pop.trust, pop.aware)[acc] + cfg.decision.engaged_bonus * pop.opp[acc]
+    aware_any = pop.account_any(pop.aware, acc)
+    t_us = pop.account_mean(pop.trust, acc, pop.aware) + cfg.decision.engaged_bonus * pop.opp[acc]
     beta = cfg.competitors.choice_sensitivity
     k = np.array([getattr(cfg.market.segments, s).n_competitors for s in ("smb", "mid", "enterprise")])[pop.segment[acc]]
     ours = np.exp(beta * (t_us - cfg.competitors.baseline_trust))
     p_us = np.where(aware_any, ours / (ours + k), 0.0)
-    u = model.streams.uniform("decision.choice", day, pop.n_accounts)[acc]
+    u = model.streams.uniform("decision.choice", day, acc)
     won = acc[u < p_us]
     lost = acc[u >= p_us]
 
@@ -45,9 +43,7 @@ def step(model) -> None:
     if lost.size:
         had_opp = pop.opp[lost]
         close_opportunities(model, lost)
-        mask = np.zeros(pop.n_accounts, bool)
-        mask[lost] = True
-        set_account_stage(model, mask, LOST)
+        set_account_stage(model, lost, LOST)
         pop.in_market[lost] = False
         pop.cooldown_until[lost] = day + cfg.need.cooldown_days
         model.metrics.add("new_losses", lost.size)
@@ -60,12 +56,10 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
     cycle_start = np.where(np.isnan(pop.opp_day[won]), pop.day_in_market[won], pop.opp_day[won])
     pop.cycle_days[won] = day - cycle_start
     pop.won_source[won] = src
-    pop.won_referred[won] = pop.account_any(pop.referred)[won]
+    pop.won_referred[won] = pop.account_any(pop.referred, won)
     model.metrics.add("new_opportunities_won", int(np.isfinite(pop.opp_day[won]).sum()))
     close_opportunities(model, won)
-    mask = np.zeros(pop.n_accounts, bool)
-    mask[won] = True
-    set_account_stage(model, mask, CUSTOMER)
+    set_account_stage(model, won, CUSTOMER)
     pop.customer[won] = True
     pop.won_in_run[won] = True
     pop.in_market[won] = False

@@ -30,7 +30,7 @@ def adopted_share(model) -> np.ndarray:
     if d.mixing == "full":
         return np.full(pop.n_accounts, cust.mean() if pop.n else 0.0)
     seen = (model.W @ cust) / np.maximum(model.degree, 1e-12)
-    return pop.account_mean(seen)
+    return pop.account_mean(seen, np.arange(pop.n_accounts))
 
 
 def step(model) -> None:
@@ -43,7 +43,7 @@ def step(model) -> None:
     ext = d.p
     imit = d.q * adopted_share(model)[cand]
     hazard = ext + imit
-    u = model.streams.uniform("diffusion.adopt", day, pop.n_accounts)[cand]
+    u = model.streams.uniform("diffusion.adopt", day, cand)
     p_adopt = -np.expm1(-hazard)
     adopt = u < p_adopt
     if not adopt.any():

@@ -101,14 +101,13 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     acc = pop.account[idx]
     idle = ~pop.in_market[acc] & ~pop.customer[acc]
     if idle.any():
-        u = model.streams.uniform("sales.demand_creation", day, pop.n_accounts)
-        created = np.zeros(pop.n_accounts, dtype=bool)
-        created[acc[idle]] = u[acc[idle]] < model.cfg.sales.demand_creation
-        if created.any():
+        cand = np.unique(acc[idle])
+        created = cand[model.streams.uniform("sales.demand_creation", day, cand) < model.cfg.sales.demand_creation]
+        if created.size:
             from .need import start_episodes
 
             start_episodes(model, created, metric="new_demand_created")
-        keep = ~idle | created[acc]
+        keep = ~idle | np.isin(acc, created)
         idx, src = idx[keep], src[keep]
         if idx.size == 0:
             return
@@ -147,18 +146,20 @@ def close_opportunities(model, acc: np.ndarray, to_stage: int | None = None) -> 
         return
     pop.opp[acc] = False
     pop.owner[acc] = -1
-    members = pop.members(np.isin(np.arange(pop.n_accounts), acc))
+    members = pop.members_of(acc)
     if to_stage is not None:
-        eng = members & (pop.stage == ENGAGED)
+        eng = members[pop.stage[members] == ENGAGED]
         pop.stage[eng] = to_stage
     pop.engaged[members] = False
     pop.lead_pending[members] = False
 
 
-def set_account_stage(model, acc_mask: np.ndarray, stage: int, from_stages=(DORMANT, EXPLORING, ENGAGED, LOST)) -> np.ndarray:
-    """Move every member of the masked accounts whose stage is in ``from_stages`` to ``stage``."""
+def set_account_stage(model, acc: np.ndarray, stage: int, from_stages=(DORMANT, EXPLORING, ENGAGED, LOST)) -> np.ndarray:
+    """Move every member of accounts ``acc`` whose stage is in ``from_stages`` to ``stage``;
+    return the indices of the buyers moved."""
     pop = model.pop
-    members = pop.members(acc_mask) & np.isin(pop.stage, from_stages)
+    members = pop.members_of(acc)
+    members = members[np.isin(pop.stage[members], from_stages)]
     pop.stage[members] = stage
     return members
 

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from . import after_sale, decision, diffusion, need, research
 from .channels import build_channels
 from .metrics import Metrics
-from .network import build_network, initial_rep_ties
+from .network import Exposure, build_network, initial_rep_ties
 from .parameters import SEGMENTS
 from .population import CUSTOMER, SOURCES, Population
 from .rng import Streams
@@ -92,6 +92,11 @@ class JourneyModel(mesa.Model):
         weak = pop.account[coo.row] != pop.account[coo.col]
         self.W_weak = sp.csr_matrix((coo.data[weak], (coo.row[weak], coo.col[weak])), shape=self.W.shape)
         initial_rep_ties(pop, self.cfg, self.streams)
+        # exposures to slowly changing groups, kept up to date incrementally (see Exposure)
+        self.tie_exposure = Exposure(self.W)  # tie weight on people who know our reps
+        self.advocate_exposure = Exposure(self.W)  # tie weight on advocates
+        self.advocate_exposure_weak = Exposure(self.W_weak)  # ... at other accounts (referrals)
+        self.detractor_exposure = Exposure(self.W)  # tie weight on detractors
         self._initial_state()
 
         # per-day scratch (shares happen in one mechanism, spread in another)
@@ -99,7 +104,6 @@ class JourneyModel(mesa.Model):
         self.share_campaign = np.zeros(pop.n, dtype=bool)
         self.shared_exposure = np.zeros(pop.n, dtype=bool)
         self._samples: dict[str, list[np.ndarray]] = {}
-        self.account_trust = pop.account_mean(pop.trust)
 
         self.sales = SalesTeam(self)
         self.reps = self.sales.reps
@@ -121,9 +125,8 @@ class JourneyModel(mesa.Model):
         """Day 0: an installed base of customers and the accounts already in market."""
         pop, cfg = self.pop, self.cfg
         A = pop.n_accounts
-        u = self.streams.uniform("init.customers", 0, A)
-        cust = u < cfg.market.initial_customers
-        members = pop.members(cust)
+        cust = self.streams.uniform("init.customers", 0, A) < cfg.market.initial_customers
+        members = pop.members_of(np.flatnonzero(cust))
         g = self.streams.generator("init.customer_trust")
         trust0 = np.clip(0.55 + 0.15 * g.standard_normal(pop.n), 0, 1).astype(np.float32)
         pop.customer[cust] = True
@@ -132,14 +135,15 @@ class JourneyModel(mesa.Model):
         pop.trust[members] = trust0[members]
         pop.aware[members] = True
         pop.day_aware[members] = 0
-        adv = members & (pop.trust >= cfg.after_sale.advocacy_trust) & (g.random(pop.n) < 0.5)
+        coin = g.random(pop.n)
+        adv = members[(pop.trust[members] >= cfg.after_sale.advocacy_trust) & (coin[members] < 0.5)]
         pop.advocate[adv] = True
         # accounts already in market: expected share = trigger rate x typical episode length
         speed = np.array([getattr(cfg.market.segments, s).research_speed for s in SEGMENTS])[pop.segment]
         episode_days = 1.0 / np.maximum(speed, 1e-6)
         p0 = np.clip(cfg.need.annual_trigger_rate / 365.0 * episode_days, 0, 0.5)
         u = self.streams.uniform("init.in_market", 0, A)
-        start = (~cust) & (u < p0)
+        start = np.flatnonzero((~cust) & (u < p0))
         prog = (0.9 * self.streams.uniform("init.progress", 0, pop.n)).astype(np.float32)
         need.start_episodes(self, start, progress=prog)
         self.metrics.cols["new_episodes"][0] = 0  # episodes under way at day 0 are not new

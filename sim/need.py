@@ -12,49 +12,47 @@ from __future__ import annotations
 import numpy as np
 
 from .journey import close_opportunities, set_account_stage
-from .population import DORMANT, EXPLORING, LOST
+from .population import DORMANT, ENGAGED, EXPLORING, LOST
 
 
 def step(model) -> None:
     pop, cfg, day = model.pop, model.cfg.need, model.day
-    A = pop.n_accounts
     # lost accounts whose cool-down ended become dormant again
-    back = (~pop.in_market) & (~pop.customer) & (pop.cooldown_until <= day) & np.isfinite(pop.cooldown_until)
-    if back.any():
+    back = np.flatnonzero((pop.cooldown_until <= day) & np.isfinite(pop.cooldown_until) & ~pop.in_market & ~pop.customer)
+    if back.size:
         set_account_stage(model, back, DORMANT, from_stages=(LOST,))
         pop.cooldown_until[back] = -np.inf
 
     # need fades: the account stops looking (no decision)
-    u = model.streams.uniform("need.fade", day, A)
-    fade = pop.in_market & (u < cfg.fade_rate)
-    if fade.any():
-        with_us = fade & pop.opp
-        close_opportunities(model, np.flatnonzero(fade))
-        members = pop.members(fade)
-        pop.stage[members & (pop.stage != LOST)] = DORMANT
+    live = np.flatnonzero(pop.in_market)
+    fade = live[model.streams.uniform("need.fade", day, live) < cfg.fade_rate]
+    if fade.size:
+        with_us = int(pop.opp[fade].sum())
+        close_opportunities(model, fade)
+        set_account_stage(model, fade, DORMANT, from_stages=(EXPLORING, ENGAGED))
         pop.in_market[fade] = False
-        model.metrics.add("new_no_decisions", int(fade.sum()))
-        model.metrics.add("new_opportunities_stalled", int(with_us.sum()))
+        model.metrics.add("new_no_decisions", fade.size)
+        model.metrics.add("new_opportunities_stalled", with_us)
 
     # new needs
     p = 1.0 - np.exp(-cfg.annual_trigger_rate / 365.0)
-    u = model.streams.uniform("need.trigger", day, A)
-    trig = (~pop.in_market) & (~pop.customer) & (pop.cooldown_until <= day) & (u < p)
-    if trig.any():
+    idle = np.flatnonzero(~pop.in_market & ~pop.customer & (pop.cooldown_until <= day))
+    trig = idle[model.streams.uniform("need.trigger", day, idle) < p]
+    if trig.size:
         start_episodes(model, trig)
 
 
-def start_episodes(model, acc_mask: np.ndarray, progress: np.ndarray | None = None, metric: str = "new_episodes") -> None:
+def start_episodes(model, acc: np.ndarray, progress: np.ndarray | None = None, metric: str = "new_episodes") -> None:
     """Accounts start a buying episode: every dormant member begins self-directed research.
 
     ``metric`` counts the episodes: ``new_episodes`` for needs that arise on their own,
     ``new_demand_created`` for needs a sales conversation created.
     """
     pop = model.pop
-    pop.in_market[acc_mask] = True
-    pop.day_in_market[acc_mask] = model.day
-    members = set_account_stage(model, acc_mask, EXPLORING, from_stages=(DORMANT, LOST))
+    pop.in_market[acc] = True
+    pop.day_in_market[acc] = model.day
+    members = set_account_stage(model, acc, EXPLORING, from_stages=(DORMANT, LOST))
     pop.progress[members] = 0.0 if progress is None else progress[members]
     pop.day_exploring[members] = model.day
     pop.engaged[members] = False
-    model.metrics.add(metric, int(acc_mask.sum()))
+    model.metrics.add(metric, len(acc))

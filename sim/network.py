@@ -59,3 +59,41 @@ def build_network(pop, cfg, streams) -> sp.csr_matrix:
 def initial_rep_ties(pop, cfg, streams) -> None:
     u = streams.uniform("network.rep_ties", 0, pop.n)
     pop.rep_tie[:] = u < cfg.network.initial_rep_ties
+
+
+class Exposure:
+    """``W @ x`` for a 0/1 vector ``x`` that changes a little from day to day.
+
+    Keeps the previous ``x`` and its product; when few entries changed, it adds and subtracts
+    the rows of the changed entries (W is symmetric, so a row is also a column) instead of a
+    full sparse product. It recomputes in full when more than 2% of entries changed, and every
+    64 updates, so rounding never accumulates. Compare results with ``> EPS``, not ``> 0``.
+    """
+
+    EPS = 1e-9
+
+    def __init__(self, W):
+        self.W = W
+        self.x: np.ndarray | None = None
+        self.e: np.ndarray | None = None
+        self.updates = 0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=bool)
+        if self.x is not None and self.updates < 64:
+            on = np.flatnonzero(x & ~self.x)
+            off = np.flatnonzero(self.x & ~x)
+            if on.size + off.size == 0:
+                return self.e
+            if on.size + off.size <= 0.02 * x.size:
+                for rows, sign in ((on, 1.0), (off, -1.0)):
+                    if rows.size:
+                        sub = self.W[rows]
+                        np.add.at(self.e, sub.indices, sign * sub.data.astype(np.float64))
+                self.updates += 1
+                self.x = x.copy()
+                return self.e
+        self.e = np.asarray(self.W @ x.astype(np.float64), dtype=np.float64)
+        self.x = x.copy()
+        self.updates = 0
+        return self.e

@@ -115,18 +115,39 @@ class Population:
         self.won_in_run = np.zeros(A, dtype=bool)  # won during this run (not the installed base)
         self.cycle_days = fa()
 
-    # ---- helpers used by several mechanisms
-    def account_mean(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Decision-weighted mean of a buyer value per account (over ``mask`` members)."""
-        w = self.weight if mask is None else self.weight * mask
-        num = np.bincount(self.account, weights=w * values, minlength=self.n_accounts)
-        den = np.bincount(self.account, weights=w, minlength=self.n_accounts)
+    # ---- helpers used by several mechanisms. An account's buyers are contiguous
+    # (group_start .. group_start + group_size), so account-level work costs O(members of
+    # the accounts concerned), never O(population).
+    def members_of(self, acc: np.ndarray) -> np.ndarray:
+        """Buyer indices of the accounts ``acc`` (in account order)."""
+        acc = np.asarray(acc, dtype=np.int64)
+        sizes = self.group_size[acc]
+        before = np.cumsum(sizes) - sizes
+        return np.repeat(self.group_start[acc] - before, sizes) + np.arange(int(sizes.sum()))
+
+    def _segments(self, acc: np.ndarray) -> np.ndarray:
+        sizes = self.group_size[acc]
+        return np.cumsum(sizes) - sizes  # start of each account's run in members_of(acc)
+
+    def account_sum(self, values: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        """Sum of a buyer value over each account's members."""
+        if len(acc) == 0:
+            return np.zeros(0)
+        return np.add.reduceat(np.asarray(values[self.members_of(acc)], dtype=np.float64), self._segments(acc))
+
+    def account_mean(self, values: np.ndarray, acc: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Decision-weighted mean of a buyer value per account in ``acc`` (over ``mask`` members;
+        0 where no member qualifies)."""
+        if len(acc) == 0:
+            return np.zeros(0)
+        mem = self.members_of(acc)
+        w = self.weight[mem].astype(np.float64) * (1.0 if mask is None else mask[mem])
+        seg = self._segments(acc)
+        num = np.add.reduceat(w * values[mem], seg)
+        den = np.add.reduceat(w, seg)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(den > 0, num / den, 0.0)
 
-    def account_any(self, mask: np.ndarray) -> np.ndarray:
-        return np.bincount(self.account, weights=mask, minlength=self.n_accounts) > 0
-
-    def members(self, account_mask: np.ndarray) -> np.ndarray:
-        """Buyer mask of all members of the masked accounts."""
-        return account_mask[self.account]
+    def account_any(self, mask: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        """Whether any member of each account in ``acc`` has ``mask``."""
+        return self.account_sum(mask, acc) > 0

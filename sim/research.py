@@ -24,7 +24,7 @@ def step(model) -> None:
     # peers: share of a buyer's tie weight on people who are researching or are customers
     peer_active = (active | (pop.stage == CUSTOMER)).astype(np.float32)
     peer_frac = (model.W @ peer_active)[idx] / np.maximum(model.degree[idx], 1e-9)
-    u = model.streams.uniform("research.progress", day, pop.n)[idx]
+    u = model.streams.uniform("research.progress", day, idx)
     gain = pop.speed[idx] * (0.5 + u) * (1.0 + cfg.peer_boost * peer_frac)
     pop.progress[idx] = np.minimum(pop.progress[idx] + gain, 1.0)
 
@@ -32,7 +32,7 @@ def step(model) -> None:
     cand = idx[(pop.stage[idx] == EXPLORING) & pop.aware[idx] & ~pop.lead_pending[idx] & ~pop.engaged[idx]]
     cand = cand[(pop.progress[cand] >= pop.threshold[cand]) & (pop.trust[cand] >= cfg.hand_raise_trust)]
     if cand.size:
-        u = model.streams.uniform("research.hand_raise", day, pop.n)[cand]
+        u = model.streams.uniform("research.hand_raise", day, cand)
         p = np.clip(cfg.hand_raise_rate * pop.receptivity[cand, CH["content"]], 0, 1)
         raised = cand[u < p]
         src = pop.last_touch[raised]

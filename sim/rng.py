@@ -1,16 +1,19 @@
 """Named random streams: no global random state, common random numbers across strategies.
 
-Every random decision in the model draws from a stream named after the decision
-("cold_calling.connect", "need.trigger", ...). A stream for (run seed, name, day) is a
-fresh PCG64 generator seeded from ``SeedSequence([seed, crc32(name), day])``, so
+Every random decision draws from a stream named after the decision ("cold_calling.connect",
+"need.trigger", ...). The number a buyer (or account) ``i`` gets from stream ``name`` on
+``day`` is a pure function of (run seed, name, day, i): the i-th output of a SplitMix64
+generator keyed by the first three (Steele, Lea & Flood 2014; SplitMix64 passes BigCrush).
+So
 
 * the same seed gives the same numbers in any process, serial or parallel;
-* two strategies run on the same seed draw identical numbers for the same decision on
+* two strategies run on the same seed give a buyer the same number for the same decision on
   the same day, whatever else either of them did before (common random numbers);
-* draws are made at population size and indexed by buyer (``u[idx]``), so a buyer's
-  dice do not depend on how many other buyers were eligible that day.
+* a decision that concerns k buyers costs O(k), not O(population): no full-size draws.
 
-The idea follows starsim's ``distributions.py`` (slot-indexed draws per named module).
+Larger structures (the population, the network) use ``generator(name)``, a numpy PCG64
+seeded from (seed, name, day). The idea of slot-indexed draws per named decision follows
+starsim's ``distributions.py``.
 """
 
 from __future__ import annotations
@@ -19,42 +22,65 @@ import zlib
 
 import numpy as np
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_MASK = (1 << 64) - 1
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64 output function on uint64 arrays (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def _mix_int(z: int) -> int:
+    z &= _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
 
 def _key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
 class Streams:
-    """Factory of named, day-indexed random generators for one run."""
+    """Named, day-indexed random numbers for one run."""
 
     def __init__(self, seed: int):
         seed = int(seed)
         if seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         self.seed = seed
+        self._base = _mix_int(_mix_int(seed + 0x632BE59BD9B4E019))
 
     def generator(self, name: str, day: int = 0) -> np.random.Generator:
-        """A generator owned by decision ``name`` on ``day``; same inputs, same numbers."""
+        """A numpy generator owned by ``name`` on ``day`` (for building structures)."""
         return np.random.Generator(
             np.random.PCG64(np.random.SeedSequence([self.seed, _key(name), int(day) + 1]))
         )
 
-    def uniform(self, name: str, day: int, n: int) -> np.ndarray:
-        """``n`` uniforms on [0, 1) for decision ``name`` on ``day`` (index them by buyer)."""
-        return self.generator(name, day).random(n)
+    def _stream_key(self, name: str, day: int) -> np.uint64:
+        return np.uint64(_mix_int(_mix_int(self._base ^ _key(name)) ^ (int(day) + 1)))
 
-    def keys(self, name: str, day: int, n: int) -> np.ndarray:
-        """Random priority keys: picking the k smallest among the eligible is a uniform
-        sample without replacement, and a larger k always picks a superset (CRN-friendly)."""
-        return self.generator(name, day).random(n)
+    def uniform(self, name: str, day: int, idx) -> np.ndarray:
+        """Uniforms on [0, 1) for decision ``name`` on ``day``, one per index in ``idx``
+        (an array of buyer or account indices, or an int n meaning indices 0..n-1)."""
+        if isinstance(idx, (int, np.integer)):
+            idx = np.arange(int(idx), dtype=np.uint64)
+        z = np.asarray(idx).astype(np.uint64) * _GOLDEN + self._stream_key(name, day)
+        return (_mix64(z) >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
-
-def pick_lowest(keys: np.ndarray, eligible_idx: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` eligible indices with the smallest keys (uniform sample without replacement)."""
-    k = int(min(max(k, 0), eligible_idx.size))
-    if k == 0:
-        return eligible_idx[:0]
-    if k == eligible_idx.size:
-        return eligible_idx
-    part = np.argpartition(keys[eligible_idx], k - 1)[:k]
-    return eligible_idx[np.sort(part)]
+    def pick(self, name: str, day: int, eligible: np.ndarray, k: int) -> np.ndarray:
+        """A uniform sample of ``k`` of the ``eligible`` indices without replacement: the k with
+        the smallest keys. A larger k always picks a superset (CRN-friendly)."""
+        k = int(min(max(k, 0), eligible.size))
+        if k == 0:
+            return eligible[:0]
+        if k == eligible.size:
+            return eligible
+        keys = self.uniform(name, day, eligible)
+        part = np.argpartition(keys, k - 1)[:k]
+        return eligible[np.sort(part)]

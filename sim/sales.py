@@ -109,17 +109,15 @@ class SalesTeam:
         pop.n_meetings[acc] += 1
         pop.last_meeting[acc] = m.day
         gain_acc = np.where(pop.n_meetings[acc] <= s.intent_meetings, s.intent_trust_gain, s.expertise_trust_gain)
-        gain = np.zeros(pop.n_accounts, dtype=np.float32)
-        gain[acc] = gain_acc
-        b = gain[pop.account] > 0
-        raise_trust(pop, np.flatnonzero(b), gain[pop.account][b])
-        act = b & ((pop.stage == EXPLORING) | (pop.stage == ENGAGED))
+        b = pop.members_of(acc)
+        raise_trust(pop, b, np.repeat(gain_acc, pop.group_size[acc]))
+        act = b[(pop.stage[b] == EXPLORING) | (pop.stage[b] == ENGAGED)]
         pop.progress[act] = np.minimum(pop.progress[act] + s.meeting_progress_gain, 1.0)
         pop.touches[b] += 1
         # an open conversation becomes a qualified opportunity once the group trusts us enough
         fresh = acc[~pop.qualified[acc]]
         if fresh.size:
-            t = pop.account_mean(pop.trust)[fresh]
+            t = pop.account_mean(pop.trust, fresh)
             q = fresh[t >= s.qualify_trust]
             pop.qualified[q] = True
             m.metrics.add("new_opportunities", q.size)
@@ -167,12 +165,12 @@ class SalesTeam:
             if taken <= 0:
                 break
         delay = day - pop.lead_day[worked]
-        u = m.streams.uniform("sales.lead_reach", day, pop.n)[worked]
+        u = m.streams.uniform("sales.lead_reach", day, worked)
         reached = worked[u < s.lead_contact_base * s.lead_decay_per_day ** delay]
         m.metrics.add("new_leads_reached", reached.size)
         m.metrics.add("new_leads_reached_same_day", int((delay[u < s.lead_contact_base * s.lead_decay_per_day ** delay] == 0).sum()))
         m.metrics.add("new_leads_worked_same_day", int((delay == 0).sum()))
-        u2 = m.streams.uniform("sales.lead_accept", day, pop.n)[reached]
+        u2 = m.streams.uniform("sales.lead_accept", day, reached)
         met = reached[u2 < acceptance(m, reached, p_max=1.0)]
         pop.lead_pending[worked] = False  # reached or not, the lead is worked: back to nurture if no meeting
         m.sample("lead_delay_days", delay)

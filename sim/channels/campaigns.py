@@ -15,7 +15,6 @@ import numpy as np
 
 from ..journey import make_leads, touch
 from ..population import CH, CUSTOMER
-from ..rng import pick_lowest
 from . import Channel
 
 
@@ -30,7 +29,7 @@ class Campaigns(Channel):
             spend = c.budget / len(bursts)
             self.spend(spend)
             pool = np.flatnonzero(pop.stage != CUSTOMER)
-            reached = pick_lowest(model.streams.keys("campaigns.reach", day, pop.n), pool, int(spend / c.cost_per_reach))
+            reached = model.streams.pick("campaigns.reach", day, pool, int(spend / c.cost_per_reach))
             touch(model, reached, "campaigns")
             pop.exposure_day[reached] = day
             model.metrics.add("new_campaign_reach", reached.size)
@@ -41,7 +40,7 @@ class Campaigns(Channel):
         tau = c.response_decay_days
         # probability of responding within [age, age + 1) days of exposure
         p = c.response_rate * pop.receptivity[exposed, CH["campaigns"]] * (np.exp(-age / tau) - np.exp(-(age + 1) / tau))
-        u = model.streams.uniform("campaigns.respond", day, pop.n)[exposed]
+        u = model.streams.uniform("campaigns.respond", day, exposed)
         resp = exposed[u < np.clip(p, 0, 1)]
         pop.exposure_day[exposed[age > 20 * tau]] = np.nan  # the response window has closed
         if resp.size == 0:
@@ -58,5 +57,5 @@ class Campaigns(Channel):
         model.shared_exposure[resp] = False
         make_leads(model, resp, "campaigns")
         if c.sharing:
-            u = model.streams.uniform("campaigns.share", day, pop.n)[resp]
+            u = model.streams.uniform("campaigns.share", day, resp)
             model.share_campaign[resp[u < model.cfg.channels.social.share_prob]] = True

@@ -14,7 +14,6 @@ import numpy as np
 
 from ..journey import acceptance, start_conversations, touch
 from ..population import CH, CUSTOMER
-from ..rng import pick_lowest
 from . import Channel
 
 
@@ -31,22 +30,22 @@ class ColdCalling(Channel):
             return
         self.pay_overhead()
         eligible = np.flatnonzero((pop.stage != CUSTOMER) & ~pop.engaged & ~pop.do_not_call)
-        dialed = pick_lowest(model.streams.keys("cold_calling.pick", day, pop.n), eligible, n_dials)
+        dialed = model.streams.pick("cold_calling.pick", day, eligible, n_dials)
         self.spend(dialed.size * c.cost_per_dial)
         model.sales.use_hours("dialing", dialed.size / c.dials_per_hour)
         model.metrics.add("new_dials", dialed.size)
-        u = model.streams.uniform("cold_calling.connect", day, pop.n)[dialed]
+        u = model.streams.uniform("cold_calling.connect", day, dialed)
         conn = dialed[u < np.clip(c.connect_rate * pop.receptivity[dialed, CH["cold_calling"]], 0, 1)]
         model.metrics.add("new_connects", conn.size)
         if conn.size == 0:
             return
         touch(model, conn, "cold_calling")
-        u = model.streams.uniform("cold_calling.accept", day, pop.n)[conn]
+        u = model.streams.uniform("cold_calling.accept", day, conn)
         yes = u < acceptance(model, conn)
         start_conversations(model, conn[yes], "cold_calling")
         model.metrics.add("new_cold_meetings", int(yes.sum()))
         no = conn[~yes]
         annoyed = no[pop.progress[no] < pop.threshold[no]]
         pop.trust[annoyed] = np.maximum(pop.trust[annoyed] - c.annoyance, 0.0)
-        u = model.streams.uniform("cold_calling.dnc", day, pop.n)[annoyed]
+        u = model.streams.uniform("cold_calling.dnc", day, annoyed)
         pop.do_not_call[annoyed[u < c.do_not_call_rate]] = True

@@ -41,16 +41,16 @@ class Content(Channel):
         idx = np.flatnonzero(pop.stage == EXPLORING)
         if idx.size == 0:
             return
-        u = model.streams.uniform("content.search", day, pop.n)[idx]
+        u = model.streams.uniform("content.search", day, idx)
         idx = idx[u < model.cfg.research.search_intensity]
         p = np.clip(c.find_rate * self.share_of_voice() * pop.receptivity[idx, CH["content"]], 0, 1)
-        u = model.streams.uniform("content.find", day, pop.n)[idx]
+        u = model.streams.uniform("content.find", day, idx)
         found = idx[u < p]
         if found.size == 0:
             return
         touch(model, found, "content", c.trust_gain, c.progress_gain)
         model.metrics.add("new_content_visits", found.size)
-        u = model.streams.uniform("content.gate", day, pop.n)[found]
+        u = model.streams.uniform("content.gate", day, found)
         pop.known[found[u < c.gate_rate]] = True
-        u = model.streams.uniform("content.share", day, pop.n)[found]
+        u = model.streams.uniform("content.share", day, found)
         model.share_content[found[u < model.cfg.channels.social.share_prob]] = True

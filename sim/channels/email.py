@@ -13,7 +13,6 @@ import numpy as np
 
 from ..journey import make_leads, touch
 from ..population import CH, CUSTOMER, ENGAGED, EXPLORING
-from ..rng import pick_lowest
 from . import Channel
 
 
@@ -31,21 +30,21 @@ class Email(Channel):
         idx = np.flatnonzero(due)
         cap = int(self.daily_budget() / c.cost_per_send) if c.cost_per_send > 0 else idx.size
         if idx.size > cap:
-            idx = pick_lowest(model.streams.keys("email.pick", day, pop.n), idx, cap)
+            idx = model.streams.pick("email.pick", day, idx, cap)
         if idx.size == 0:
             return
         self.spend(idx.size * c.cost_per_send)
         model.metrics.add("new_emails", idx.size)
         fat = pop.fatigue[idx]
-        u = model.streams.uniform("email.unsubscribe", day, pop.n)[idx]
+        u = model.streams.uniform("email.unsubscribe", day, idx)
         unsub = u < c.unsubscribe_rate * (1.0 + 10.0 * fat)
         pop.unsubscribed[idx[unsub]] = True
         model.metrics.add("new_unsubscribes", int(unsub.sum()))
-        u = model.streams.uniform("email.open", day, pop.n)[idx]
+        u = model.streams.uniform("email.open", day, idx)
         p_open = np.clip(c.open_rate * pop.receptivity[idx, CH["email"]] * (1.0 - np.minimum(fat, 1.0)), 0, 1)
         opened = idx[(u < p_open) & ~unsub]
         pop.fatigue[idx] += c.fatigue_per_send
         touch(model, opened, "email", c.trust_gain, c.progress_gain)
         ready = opened[(pop.stage[opened] == EXPLORING) & (pop.progress[opened] >= pop.threshold[opened])]
-        u = model.streams.uniform("email.click", day, pop.n)[ready]
+        u = model.streams.uniform("email.click", day, ready)
         make_leads(model, ready[u < c.click_rate], "email")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..journey import acceptance, raise_trust, start_conversations, touch
+from ..network import Exposure
 from ..population import CUSTOMER, EXPLORING
-from ..rng import pick_lowest
 from . import Channel
 
 
@@ -41,12 +41,11 @@ class Networking(Channel):
         k, self.carry = int(new), new - int(new)
         if k > 0:
             pool = ~pop.rep_tie & (pop.stage != CUSTOMER)
-            near = (model.W @ pop.rep_tie.astype(np.float32)) > 0
-            keys = st.keys("networking.meet", day, pop.n)
-            a = pick_lowest(keys, np.flatnonzero(pool & near), k // 2)
+            near = model.tie_exposure(pop.rep_tie) > Exposure.EPS
+            a = st.pick("networking.meet", day, np.flatnonzero(pool & near), k // 2)
             b_pool = pool.copy()
             b_pool[a] = False
-            b = pick_lowest(keys, np.flatnonzero(b_pool), k - a.size)
+            b = st.pick("networking.meet", day, np.flatnonzero(b_pool), k - a.size)
             met = np.concatenate([a, b])
             pop.rep_tie[met] = True
             touch(model, met, "networking", c.tie_trust)
@@ -57,26 +56,25 @@ class Networking(Channel):
         n_talks = int(hours * c.intros_per_hour)
         if n_talks > 0:
             cand = np.flatnonzero(pop.rep_tie & (pop.stage == EXPLORING) & ~pop.engaged & ~pop.lead_pending)
-            talk = pick_lowest(st.keys("networking.talk", day, pop.n), cand, n_talks)
-            u = st.uniform("networking.accept", day, pop.n)[talk]
+            talk = st.pick("networking.talk", day, cand, n_talks)
+            u = st.uniform("networking.accept", day, talk)
             yes = talk[u < acceptance(model, talk, c.readiness_discount)]
             model.metrics.add("new_network_talks", talk.size)
             model.metrics.add("new_network_meetings", yes.size)
             start_conversations(model, yes, "networking")
 
         # referrals by customer advocates
-        adv = pop.advocate.astype(np.float32)
-        if adv.any():
-            exposure = model.W_weak @ adv
-            cand = np.flatnonzero((exposure > 0) & (pop.stage == EXPLORING) & ~pop.engaged & ~pop.referred)
+        if pop.advocate.any():
+            exposure = model.advocate_exposure_weak(pop.advocate)
+            cand = np.flatnonzero((exposure > Exposure.EPS) & (pop.stage == EXPLORING) & ~pop.engaged & ~pop.referred)
             if cand.size:
-                u = st.uniform("networking.referral", day, pop.n)[cand]
+                u = st.uniform("networking.referral", day, cand)
                 ref = cand[u < -np.expm1(-c.referral_rate * exposure[cand])]
                 if ref.size:
-                    adv_trust = (model.W_weak @ (adv * pop.trust))[ref] / exposure[ref]
+                    adv_trust = (model.W_weak[ref] @ (pop.advocate * pop.trust)) / exposure[ref]
                     pop.referred[ref] = True
                     touch(model, ref, "networking")
                     raise_trust(pop, ref, c.trust_transfer * adv_trust)
                     model.metrics.add("new_referrals", ref.size)
-                    u = st.uniform("networking.referral_accept", day, pop.n)[ref]
+                    u = st.uniform("networking.referral_accept", day, ref)
                     start_conversations(model, ref[u < acceptance(model, ref, c.readiness_discount)], "referral")

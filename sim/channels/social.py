@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..journey import touch
+from ..network import Exposure
 from ..population import CUSTOMER
-from ..rng import pick_lowest
 from . import Channel
 
 
@@ -31,7 +31,7 @@ class Social(Channel):
             if flag.any():
                 e = W @ flag.astype(np.float32)
                 cand = np.flatnonzero((e > 0) & not_cust & ~flag)
-                u = st.uniform(f"social.hear_{kind}", day, pop.n)[cand]
+                u = st.uniform(f"social.hear_{kind}", day, cand)
                 heard = cand[u < -np.expm1(-c.wom_rate * e[cand])]
                 model.metrics.add(f"new_shared_{kind}", heard.size)
                 if kind == "content":
@@ -51,21 +51,19 @@ class Social(Channel):
         self.spend(self.daily_budget())
         reach = int(hours * c.reach_per_hour + self.daily_budget() / c.cost_per_reach)
         if reach > 0:
-            ties = pop.rep_tie.astype(np.float32)
-            pool = np.flatnonzero(((ties > 0) | ((W @ ties) > 0)) & not_cust)
+            pool = np.flatnonzero((pop.rep_tie | (model.tie_exposure(pop.rep_tie) > Exposure.EPS)) & not_cust)
             if pool.size < reach:  # sponsored posts also reach beyond the reps' circles
                 pool = np.flatnonzero(not_cust)
-            hit = pick_lowest(st.keys("social.reach", day, pop.n), pool, reach)
+            hit = st.pick("social.reach", day, pool, reach)
             touch(model, hit, "social", c.trust_gain)
             model.metrics.add("new_social_reach", hit.size)
 
         # word of mouth from advocates and detractors
-        adv = pop.advocate.astype(np.float32)
-        det = (pop.detractor_until > day).astype(np.float32)
-        if adv.any() or det.any():
-            e_adv = W @ adv
-            delta = c.advocate_trust * e_adv - c.detractor_trust * (W @ det)
+        det = pop.detractor_until > day
+        if pop.advocate.any() or det.any():
+            e_adv = model.advocate_exposure(pop.advocate)
+            delta = c.advocate_trust * e_adv - c.detractor_trust * model.detractor_exposure(det)
             pop.trust[:] = np.clip(pop.trust + delta, 0.0, 1.0)
-            cand = np.flatnonzero((e_adv > 0) & ~pop.aware)
-            u = st.uniform("social.advocate_awareness", day, pop.n)[cand]
+            cand = np.flatnonzero((e_adv > Exposure.EPS) & ~pop.aware)
+            u = st.uniform("social.advocate_awareness", day, cand)
             touch(model, cand[u < -np.expm1(-c.advocate_awareness * e_adv[cand])], "referral")
