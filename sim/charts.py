@@ -339,7 +339,7 @@ def cac_conversion(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.P
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=FIGSIZE)
     fig.suptitle("Cost per customer and conversion (mean, 95% CI across seeds)")
     ax1.set(title="Customer acquisition cost", ylabel="CAC ($ per customer)")
-    ax2.set(title="Conversion rate", ylabel="conversion rate (% of leads won)")
+    ax2.set(title="Conversion rate", ylabel="conversion rate (% of buying decisions won)")
     if not strategies:
         _no_data(ax1)
         _no_data(ax2)

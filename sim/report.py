@@ -34,7 +34,7 @@ DEFAULT_METRICS = [
 
 METRIC_LABELS = {
     "customers_won": "Customers won (accounts)",
-    "conversion_rate": "Conversion rate (% of leads)",
+    "conversion_rate": "Conversion rate (% of buying decisions won)",
     "cac": "CAC ($ per customer)",
     "total_cost": "Total cost ($)",
     "revenue": "Revenue ($)",
