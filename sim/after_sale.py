@@ -15,20 +15,26 @@ from .journey import raise_trust, set_account_stage
 from .population import CUSTOMER, LOST, SEGMENT_NAMES
 
 
+def _base_hazard(model) -> np.ndarray:
+    """Daily churn hazard per segment at neutral trust (from the annual churn share)."""
+    return np.array([-np.log1p(-min(getattr(model.cfg.market.segments, s).annual_churn, 0.999999)) / 365.0
+                     for s in SEGMENT_NAMES])
+
+
 def churn_hazard(model, acc: np.ndarray) -> np.ndarray:
     """Daily churn hazard of accounts ``acc`` given their current trust in us."""
     pop, a = model.pop, model.cfg.after_sale
-    base = np.array([-np.log1p(-min(getattr(model.cfg.market.segments, s).annual_churn, 0.999999)) / 365.0
-                     for s in SEGMENT_NAMES])[pop.segment[acc]]
+    base = _base_hazard(model)[pop.segment[acc]]
     trust = pop.account_mean(pop.trust, acc)
     return base * np.exp(-a.trust_churn_sensitivity * (trust - 0.5))
 
 
 def step(model) -> None:
+    # A decision whose probability is zero is skipped: with buyer-indexed streams that shifts
+    # no other draw, so the results are the same as drawing and never succeeding.
     pop, a, day = model.pop, model.cfg.after_sale, model.day
-    cust_b = pop.stage == CUSTOMER
-    if cust_b.any():
-        raise_trust(pop, np.flatnonzero(cust_b), a.customer_trust_gain)
+    if a.customer_trust_gain > 0:
+        raise_trust(pop, np.flatnonzero(pop.stage == CUSTOMER), a.customer_trust_gain)
     acc = np.flatnonzero(pop.customer)
     if acc.size == 0:
         return
@@ -37,8 +43,11 @@ def step(model) -> None:
     model.metrics.add("new_revenue", float(pop.acv[acc[mine]].sum() / 365.0))
 
     # churn
-    u = model.streams.uniform("after_sale.churn", day, acc)
-    churned = acc[u < -np.expm1(-churn_hazard(model, acc))]
+    churned = acc[:0]
+    at_risk = acc[_base_hazard(model)[pop.segment[acc]] > 0]
+    if at_risk.size:
+        u = model.streams.uniform("after_sale.churn", day, at_risk)
+        churned = at_risk[u < -np.expm1(-churn_hazard(model, at_risk))]
     if churned.size:
         members = set_account_stage(model, churned, LOST, from_stages=(CUSTOMER,))
         pop.advocate[members] = False
@@ -50,13 +59,17 @@ def step(model) -> None:
         acc = acc[~np.isin(acc, churned)]
 
     # expansion
-    u = model.streams.uniform("after_sale.expansion", day, acc)
-    grow = acc[u < -np.expm1(-a.expansion_rate / 365.0)]
+    grow = acc[:0]
+    if a.expansion_rate > 0:
+        u = model.streams.uniform("after_sale.expansion", day, acc)
+        grow = acc[u < -np.expm1(-a.expansion_rate / 365.0)]
     if grow.size:
         pop.acv[grow] *= 1.0 + a.expansion_size
         model.metrics.add("new_expansions", int(pop.won_in_run[grow].sum()))
 
     # advocacy
+    if a.advocacy_rate <= 0:
+        return
     cand = np.flatnonzero((pop.stage == CUSTOMER) & ~pop.advocate & (pop.trust >= a.advocacy_trust))
     if cand.size:
         u = model.streams.uniform("after_sale.advocacy", day, cand)
