@@ -12,9 +12,12 @@ from .metrics import COST_CHANNELS
 from .model import JourneyModel, RunResult, run
 from .population import SOURCES, STAGES
 from .scenario import Scenario, ScenarioError, load_scenario
+from .store import load_sweep
+from .sweep import Choice, LogUniform, Sweep, Uniform, load_sweep_file, sweep  # noqa: F811 (sim.sweep is the function)
 
 __all__ = [
     "JourneyModel", "RunResult", "run", "load_scenario", "Scenario", "ScenarioError",
     "SOURCES", "STAGES", "COST_CHANNELS",
+    "sweep", "Uniform", "LogUniform", "Choice", "Sweep", "load_sweep", "load_sweep_file",
 ]
 __version__ = "0.1.0"

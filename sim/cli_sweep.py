@@ -172,7 +172,7 @@ def _remove_dirs(created: list[Path]) -> None:
 
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .experiment import _jsonable, _move_into_place, _safe_name, _versions, package_version
-    from .store import STORE_NAME, SweepStore, peek
+    from .store import STORE_NAME, peek
     from .sweep import connect, load_sweep_file
 
     quiet = args.quiet
@@ -216,9 +216,9 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             matching = [d for d in cands if (peek(d / STORE_NAME) or {}).get("hash") == sw.hash]
             if not matching:
                 if cands:
-                    raise ScenarioError(WHERE, "--resume", f"the unfinished sweep in {cands[0]} was made by a different "
-                                                           f"sweep definition than {sweep_path}; run without --resume "
-                                                           f"to start afresh")
+                    raise ScenarioError(WHERE, "--resume", f"the unfinished sweep in {cands[0]} was made by a "
+                                                           f"different sweep definition than {sweep_path}; run "
+                                                           f"without --resume to start afresh")
                 raise ScenarioError(WHERE, "--resume", f"nothing to resume: no unfinished run of sweep {sw.name!r} in "
                                                        f"{only or root}; run without --resume to start it")
             partial, resumed_partial = matching[0], True
@@ -262,9 +262,13 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 _remove_dirs(created[:-1])
                 print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
             else:
+                hint = ["python", "run.py", "sweep", str(args.sweep_file), "--resume"]
+                if args.out:
+                    hint += ["--out", str(args.out)]
+                if store_arg is not None:
+                    hint += ["--store", str(store_arg)]
                 print(f"error: interrupted; {done} of {sw.n_runs} runs are saved in {store_path}; continue with: "
-                      f"python run.py sweep {shlex.quote(str(args.sweep_file))} --resume"
-                      + (f" --store {shlex.quote(str(store_path))}" if store_arg is not None else ""), file=sys.stderr)
+                      f"{' '.join(shlex.quote(h) for h in hint)}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except BaseException:
             if created and _count(store_path) == 0:

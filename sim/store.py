@@ -65,6 +65,18 @@ def _read_meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
 
+def _connect_existing(path: Path) -> sqlite3.Connection:
+    """Open an existing file without creating it. Read-write if allowed, so that closing the last
+    connection checkpoints the WAL and removes the -wal / -shm files; read-only otherwise."""
+    uri = Path(path).absolute().as_uri()
+    try:
+        if not os.access(path, os.W_OK) or not os.access(Path(path).parent, os.W_OK):
+            raise sqlite3.OperationalError("read-only")
+        return sqlite3.connect(f"{uri}?mode=rw", uri=True, timeout=30)
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+
+
 def peek(path: str | Path) -> dict[str, Any] | None:
     """The metadata of an existing store (``hash``, ``name``, ``runs`` count, ...) or None if ``path`` is
     missing. Raises ScenarioError if the file exists but is not a sweep store."""
@@ -76,7 +88,7 @@ def peek(path: str | Path) -> dict[str, Any] | None:
     if path.stat().st_size == 0:  # created, then killed before the first commit: as good as new
         return None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        conn = _connect_existing(path)
         try:
             meta = _read_meta(conn)
             runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
@@ -288,7 +300,7 @@ def load_sweep(path: str | Path) -> pd.DataFrame:
     info = peek(path)
     if info is None:
         raise ScenarioError(str(path), None, "no sweep store here")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    conn = _connect_existing(path)
     try:
         meta = _read_meta(conn)
         return _frame(conn, json.loads(meta["columns"]), json.loads(meta["strategies"]))

@@ -67,6 +67,7 @@ import time
 import tomllib
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -114,6 +115,7 @@ FILE_KEYS = ("name", "description", "scenario", "design", "n", "reps", "seed", "
              "overrides", "params")
 
 MORRIS_LEVELS = 4
+MAX_POINTS = 200_000  # design points per sweep (each is checked to make a valid scenario before anything runs)
 FORMAT = "buyer-journey-sim sweep 1"
 
 
@@ -280,7 +282,11 @@ def design_points(params: Mapping[str, Dist], design: str, n: int | None = None,
     elif design == "lhs":
         from scipy.stats import qmc
 
-        unit = qmc.LatinHypercube(d=d, rng=_rng(seed, 2)).random(n)
+        try:
+            sampler = qmc.LatinHypercube(d=d, rng=_rng(seed, 2))
+        except TypeError:  # scipy < 1.15 names it seed
+            sampler = qmc.LatinHypercube(d=d, seed=_rng(seed, 2))
+        unit = sampler.random(n)
     elif design in ("sobol", "morris"):
         if not all(x.continuous for x in dists):
             raise ValueError(f"design {design!r} needs a range for every parameter, not a list")
@@ -354,7 +360,9 @@ def _is_num(x: Any) -> bool:
 
 
 def _fmt(x: Any) -> str:
-    return f"{x:g}" if isinstance(x, float) else repr(x)
+    if isinstance(x, float):
+        return f"{int(x):,}" if x.is_integer() and abs(x) < 1e15 else f"{x:g}"
+    return repr(x)
 
 
 def _param_paths() -> list[str]:
@@ -671,6 +679,14 @@ class Sweep:
                     raise ScenarioError(w, f"params.{p}", f"design {design!r} needs a range {{ low = .., high "
                                                           f"= .. }} for every parameter, got a list of values; "
                                                           f"use design = \"grid\", \"random\" or \"lhs\" for lists")
+        if design == "grid":
+            size = math.prod(len(self.dists[p].values) for p in self.names)
+        else:
+            size = n * {"sobol": len(self.names) + 2, "morris": len(self.names) + 1}.get(design, 1)
+        if size > MAX_POINTS:
+            raise ScenarioError(w, "params" if design == "grid" else "n",
+                                f"the design has {size:,} points, more than the {MAX_POINTS:,} a sweep allows; "
+                                f"use fewer values or a smaller n")
         self.design = design_points(self.dists, design, n, self.seed)
         self.n = n
 
@@ -809,17 +825,19 @@ class Sweep:
         parts = []
         for p in self.names:
             d = self.dists[p]
-            txt = f"{p} in {d.values}" if isinstance(d, Choice) else \
+            txt = f"{p} in [{', '.join(_fmt(v) for v in d.values)}]" if isinstance(d, Choice) else \
                 f"{p} {'log-' if isinstance(d, LogUniform) else ''}uniform from {_fmt(d.low)} to {_fmt(d.high)}"
             if p in self.balance_donors:
                 txt += f" (balanced by {self.balance_donors[p]})"
             parts.append(txt)
-        size = {"grid": "a full grid", "random": f"{self.n} random points", "lhs": f"a Latin hypercube of {self.n} points",
+        size = {"grid": "a full grid", "random": f"{self.n} random points",
+                "lhs": f"a Latin hypercube of {self.n} points",
                 "sobol": f"a Sobol (Saltelli) design with base sample {self.n}",
                 "morris": f"{self.n} Morris trajectories"}[self.design.design]
         return (f"{size} over {'; '.join(parts)}: {self.n_points} points x {len(self.strategies)} "
                 f"strateg{'y' if len(self.strategies) == 1 else 'ies'} ({', '.join(self.strategies)}) x {self.reps} "
-                f"replication{'s' if self.reps != 1 else ''} (seeds {self.seeds[0]}..{self.seeds[-1]}) = "
+                f"replication{'s' if self.reps != 1 else ''} "
+                f"({f'seeds {self.seeds[0]}..{self.seeds[-1]}' if self.reps > 1 else f'seed {self.seeds[0]}'}) = "
                 f"{self.n_runs} runs.")
 
     def __repr__(self) -> str:
@@ -895,7 +913,7 @@ class Sweep:
 
 
 def load_sweep_file(path: str | Path) -> Sweep:
-    """Read and validate a sweep TOML file (format in scenarios/sweeps/README.md and :mod:`sim.cli_sweep`)."""
+    """Read and validate a sweep TOML file (format: ``python run.py sweep --help``, sim.cli_sweep.FORMAT_HELP)."""
     path = Path(path)
     where = str(path)
     try:
@@ -1046,6 +1064,12 @@ def _run_pool(sw: Sweep, workers: int, todo: list, record) -> None:
                     result = fut.result()
                 except _RemoteError as remote:
                     raise remote.rebuild() from None
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        "a sweep worker process died (killed, out of memory, or it could not start: spawned "
+                        "workers re-import the main script, so a script needs `if __name__ == \"__main__\":` and "
+                        "cannot be read from stdin; workers=1 runs in this process); the runs finished so far are "
+                        "in the store") from exc
                 record(task, result)
                 nxt = next(queue, None)
                 if nxt is not None:
@@ -1088,6 +1112,25 @@ def connect(executor: Any, where: str = "sweep()", timeout: float = 10.0, key: s
         if scheme not in ("tcp", "tls", "ws", "wss") or not address.split("://", 1)[1]:
             raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
                                                     f"{executor!r}")
+        if scheme == "tcp":  # fail fast on a refused connection (the Client retries until its timeout)
+            import socket
+            from urllib.parse import urlsplit
+
+            try:
+                parts = urlsplit(address)
+                host, port = parts.hostname, parts.port or 8786
+            except ValueError as exc:
+                raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
+                                                f"{executor!r} ({exc})") from None
+            if not host:
+                raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
+                                                f"{executor!r}")
+            try:
+                socket.create_connection((host, port), timeout=timeout).close()
+            except OSError as exc:
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                raise ScenarioError(where, key, f"cannot reach the Dask scheduler at {address} "
+                                                f"({reason})") from None
         try:
             client = distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
@@ -1133,7 +1176,7 @@ def _run_dask(sw: Sweep, client: Any, todo: list, record) -> None:
     token = uuid.uuid4().hex[:8]
     queue = iter(todo)
     pending: dict = {}
-    completed = distributed.as_completed()
+    completed = distributed.as_completed(loop=client.loop)
 
     def submit(task) -> None:
         point, strategy, rep, sd = task

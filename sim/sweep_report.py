@@ -106,7 +106,7 @@ def _fmt_value(x: Any) -> str:
         return f"{x:,.0f}"
     if a >= 100:
         return f"{x:,.1f}".rstrip("0").rstrip(".")
-    return f"{x:.4g}"
+    return f"{x:.3g}"
 
 
 def _fmt_param(path: str, x: Any) -> str:
@@ -119,7 +119,7 @@ def _fmt_metric(metric: str, x: Any) -> str:
     if x is None or not np.isfinite(x):
         return "n/a"
     if metric in _MONEY:
-        return _charts._money(float(x))
+        return ("-" if x < 0 else "") + _charts._money(abs(float(x)))
     if metric == "conversion_rate":
         return f"{100 * float(x):.1f}%"
     return _fmt_value(x)
@@ -157,8 +157,8 @@ def sobol_table(frame: pd.DataFrame, params: Sequence[str], metrics: Sequence[st
     for s in _strategies(frame, strategies):
         for m in metrics:
             y = _point_means(frame, s, m, n_points)
-            if y.size == 0 or not np.all(np.isfinite(y)):
-                continue
+            if y.size == 0 or not np.all(np.isfinite(y)) or np.ptp(y) == 0:
+                continue  # undefined somewhere, or constant: no variance to decompose
             tab = sobol_indices(list(params), y, conf_level=conf_level, seed=seed)
             tab.insert(0, "metric", m)
             tab.insert(0, "strategy", s)
@@ -178,7 +178,7 @@ def morris_table(frame: pd.DataFrame, params: Sequence[str], unit: np.ndarray, m
     for s in _strategies(frame, strategies):
         for m in metrics:
             y = _point_means(frame, s, m, n_points)
-            if not np.all(np.isfinite(y)):
+            if y.size == 0 or not np.all(np.isfinite(y)):
                 continue
             tab = morris_indices(list(params), unit, y, seed=seed)
             tab.insert(0, "metric", m)
@@ -243,7 +243,8 @@ def swing_table(frame: pd.DataFrame, params: Sequence[str], metrics: Sequence[st
 
     Low / high end: the lowest and highest value of a listed (or few-valued) parameter, in list order for
     non-numbers; the bottom and top fifth of a sampled range. Columns: strategy, metric, parameter, low,
-    high (labels), mean_low, mean_high, swing (= mean_high - mean_low), n_low, n_high.
+    high (the values, or "a-b" ranges of the fifths), mean_low, mean_high, swing (= mean_high - mean_low),
+    n_low, n_high.
     """
     rows = []
     for p in params:
@@ -254,11 +255,28 @@ def swing_table(frame: pd.DataFrame, params: Sequence[str], metrics: Sequence[st
                 if len(t) < 2:
                     continue
                 lo, hi = t.iloc[0], t.iloc[-1]
-                rows.append({"strategy": s, "metric": m, "parameter": p, "low": lo["label"], "high": hi["label"],
+                low = lo["x"] if lo["label"] == _fmt_value(lo["x"]) else lo["label"]
+                high = hi["x"] if hi["label"] == _fmt_value(hi["x"]) else hi["label"]
+                rows.append({"strategy": s, "metric": m, "parameter": p, "low": low, "high": high,
                              "mean_low": lo["mean"], "mean_high": hi["mean"], "swing": hi["mean"] - lo["mean"],
                              "n_low": lo["n"], "n_high": hi["n"]})
     cols = ["strategy", "metric", "parameter", "low", "high", "mean_low", "mean_high", "swing", "n_low", "n_high"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def noise_share(frame: pd.DataFrame, strategy: str, metric: str) -> float:
+    """Share of the variance of the point means (over replications) that is seed noise: the mean
+    within-point variance / replications, over the variance of the point means. NaN with one replication."""
+    sub = frame[frame["strategy"] == strategy]
+    g = sub.groupby("point")[metric]
+    reps = g.count()
+    if reps.empty or reps.min() < 2:
+        return math.nan
+    within = float(np.nanmean(g.var(ddof=1).to_numpy(dtype=float)))
+    between = float(np.nanvar(g.mean().to_numpy(dtype=float), ddof=1))
+    if not (np.isfinite(within) and np.isfinite(between)) or between <= 0:
+        return math.nan
+    return min(1.0, within / float(reps.mean()) / between)
 
 
 def best_points(frame: pd.DataFrame, columns: Sequence[str], metrics: Sequence[str],
@@ -365,7 +383,9 @@ def heatmap_chart(frame: pd.DataFrame, metric: str, x: str, y: str, out_dir, str
     return _save(fig, path)
 
 
-def _tick(path: str, label: str) -> str:
+def _tick(path: str, label: Any) -> str:
+    if not isinstance(label, str):
+        return _fmt_param(path, label)
     if not _is_money_param(path):
         return label
     parts = label.split("-") if label.count("-") == 1 else [label]
@@ -373,6 +393,18 @@ def _tick(path: str, label: str) -> str:
         return "-".join(_charts._money(float(p.replace(",", ""))) for p in parts)
     except ValueError:
         return label
+
+
+def _no_math(text: str) -> str:
+    """Escape dollar signs so that matplotlib does not read "$20k -> $200k" as mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _money_axis(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(nbins=5))
+    axis.set_major_formatter(FuncFormatter(lambda v, _p: _charts._money(v)))
 
 
 def _wrap_label(text: str, width: int = 48) -> str:
@@ -414,8 +446,8 @@ def tornado_chart(swings: pd.DataFrame, metric: str, out_dir, strategies: Sequen
                         label="high end" if i == 0 else None)
         ax.axvline(centre, color="black", lw=1)
         ax.set_yticks(range(len(t)))
-        ax.set_yticklabels([f"{_short_param(r['parameter'])}\n{_tick(r['parameter'], r['low'])} → "
-                            f"{_tick(r['parameter'], r['high'])}" for _, r in t.iterrows()], fontsize=7)
+        ax.set_yticklabels([_no_math(f"{_short_param(r['parameter'])}\n{_tick(r['parameter'], r['low'])} → "
+                                     f"{_tick(r['parameter'], r['high'])}") for _, r in t.iterrows()], fontsize=7)
         fmt = _metric_axis_formatter(metric)
         if fmt is not None:
             ax.xaxis.set_major_formatter(fmt)
@@ -510,7 +542,7 @@ def metric_vs_params_chart(frame: pd.DataFrame, metric: str, params: Sequence[st
             ax.set_xticks(range(len(pd.unique(tab["label"]))))
             ax.set_xticklabels(list(pd.unique(tab["label"])), fontsize=8)
         elif _is_money_param(p):
-            ax.xaxis.set_major_formatter(_charts._money_fmt)
+            _money_axis(ax.xaxis)
         ax.set_xlabel(_wrap_label(param_label(p)), fontsize=8)
         ax.set_ylabel(_wrap_label(metric_label(metric), 30), fontsize=8)
         fmt = _metric_axis_formatter(metric)
@@ -528,7 +560,8 @@ def metric_vs_params_chart(frame: pd.DataFrame, metric: str, params: Sequence[st
 
 CAPTIONS = {
     "heatmap": "Mean of the metric over two parameters (levels as listed, or fifths of a sampled range), "
-               "averaged over replications and the other parameters; one panel per strategy.",
+               "averaged over replications and the other parameters; one panel per strategy; blank cells "
+               "have no design point.",
     "tornado": "Tornado: for each parameter, the metric's mean at its low end (blue) and high end (orange), "
                "averaged over everything else; the vertical line is the mean over the whole sweep. The "
                "longest bars are the parameters that move the metric most.",
@@ -620,7 +653,8 @@ def finding_sentences(sw: Any, swings: pd.DataFrame, best: pd.DataFrame, sobol: 
                 if not t.empty:
                     a = t.iloc[0]
                     out.append(f"For {s}, {name} moves most with {a['parameter']} (Morris mu* "
-                               f"{_fmt_metric(m, a['mu_star'])} ± {_fmt_metric(m, a['mu_star_conf'])} over its range).")
+                               f"{_fmt_metric(m, a['mu_star'])} ± {_fmt_metric(m, a['mu_star_conf'])} over its "
+                               f"range).")
                     continue
             t = swings[(swings["strategy"] == s) & (swings["metric"] == m)]
             t = t[np.isfinite(t["swing"].to_numpy(dtype=float))]
@@ -682,6 +716,26 @@ def _design_html(sw: Any) -> str:
     return _table_html(pd.DataFrame(rows))
 
 
+def _noise_note(sw: Any, frame: pd.DataFrame) -> str:
+    """The simulator is stochastic: say how much of the analysed variance is seed noise."""
+    e = html.escape
+    if sw.reps < 2:
+        text = ("The simulator is stochastic and every point ran on one seed, so its own randomness is part of the "
+                "variance being split: it shows up as interactions (ST above S1, S1 summing to less than 1) and as "
+                "wide intervals. Use reps of 2 or more to measure that noise, and a larger n to narrow the intervals.")
+    else:
+        parts = []
+        for s in sw.strategies:
+            for m in sw.metrics:
+                share = noise_share(frame, s, m)
+                if np.isfinite(share):
+                    parts.append(f"{s}, {metric_label(m).split(' (')[0].lower()}: {share:.0%}")
+        text = (f"Seed noise left in the point means (mean of {sw.reps} replications), as a share of their variance: "
+                + ("; ".join(parts) if parts else "n/a") + ". Noise counts as interaction (ST above S1); more "
+                "replications shrink it.")
+    return f'<p class="note">{e(text)}</p>'
+
+
 def write_report(path, sw: Any, frame: pd.DataFrame, swings: pd.DataFrame, best: pd.DataFrame,
                  chart_paths: dict, manifest: dict, sobol: pd.DataFrame | None = None,
                  morris: pd.DataFrame | None = None) -> pathlib.Path:
@@ -696,22 +750,23 @@ def write_report(path, sw: Any, frame: pd.DataFrame, swings: pd.DataFrame, best:
             t[k] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(t[k], t[f"{k}_conf"])]
         sens = ("<h2>Sobol indices</h2>" + _table_html(t[["strategy", "metric", "parameter", "S1", "ST"]]) +
                 '<p class="note">First-order (S1) and total (ST) Sobol indices ± the half-width of the 95% '
-                "bootstrap interval (SALib). All metrics are in sobol.csv.</p>")
+                "bootstrap interval (SALib). All metrics are in sobol.csv.</p>" + _noise_note(sw, frame))
     elif morris is not None and not morris.empty:
         t = morris[morris["metric"].isin(sw.metrics)].copy()
-        sens = "<h2>Morris screening</h2>" + _table_html(t) + '<p class="note">All metrics are in morris.csv.</p>'
+        sens = ("<h2>Morris screening</h2>" + _table_html(t) + '<p class="note">All metrics are in morris.csv.</p>'
+                + _noise_note(sw, frame))
     sw_t = swings[swings["metric"].isin(sw.metrics)].copy()
     sw_t = sw_t.assign(mean_low=[_fmt_metric(m, v) for m, v in zip(sw_t["metric"], sw_t["mean_low"])],
                        mean_high=[_fmt_metric(m, v) for m, v in zip(sw_t["metric"], sw_t["mean_high"])],
-                       swing=[_fmt_metric(m, v) if m not in _MONEY else _charts._money(v) if np.isfinite(v) else "n/a"
-                              for m, v in zip(sw_t["metric"], sw_t["swing"])])
+                       swing=[_fmt_metric(m, v) for m, v in zip(sw_t["metric"], sw_t["swing"])])
     best_t = best.copy()
     if not best_t.empty:
         best_t["mean [95% CI]"] = [f"{_fmt_metric(m, a)} [{_fmt_metric(m, lo)}, {_fmt_metric(m, hi)}]"
                                    for m, a, lo, hi in zip(best_t["metric"], best_t["mean"], best_t["ci_low"],
                                                           best_t["ci_high"])]
         best_t = best_t[["strategy", "metric", "point", *sw.columns, "mean [95% CI]", "n"]]
-    title = f"Sweep {sw.name}: {sw.design.design} design over {len(sw.names)} parameter{'s' if len(sw.names) > 1 else ''}"
+    plural = "s" if len(sw.names) > 1 else ""
+    title = f"Sweep {sw.name}: {sw.design.design} design over {len(sw.names)} parameter{plural}"
     doc = f"""<!DOCTYPE html>
 <html lang="en">
 <head>

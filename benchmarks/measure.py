@@ -1,0 +1,308 @@
+"""One measurement in a fresh process (run_benchmarks.py starts this once per number).
+
+    python benchmarks/measure.py '{"kind": "full_model", "n": 100000, "seed": 1}'
+
+Prints one line ``RESULT {json}`` on stdout. Times are wall clock (``perf_counter``) and CPU
+(``process_time``) for construction and stepping separately; memory is the process's peak RSS
+after imports, after construction and at the end (the parent also reads the peak RSS of the
+whole process from ``wait4``). Kinds: ``engine_bass``, ``mesa_bass``, ``numpy_bass``,
+``full_model``, ``profile``, ``parallel``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+class _Clock:
+    def __init__(self):
+        self.w, self.c = time.perf_counter(), time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        w, c = time.perf_counter(), time.process_time()
+        out = (w - self.w, c - self.c)
+        self.w, self.c = w, c
+        return out
+
+
+def _sim_info() -> dict:
+    import sim
+
+    return {"sim_file": str(Path(sim.__file__).resolve().parent)}
+
+
+# ------------------------------------------------------------------------------------------------
+# Bass: engine, Mesa peer, numpy floor
+# ------------------------------------------------------------------------------------------------
+
+def _curve_from_result(res, n: int) -> list[int]:
+    ts = res.timeseries
+    if "n_customers" in ts:
+        return [int(x) for x in ts["n_customers"]]
+    return [int(x) for x in ts["new_wins"].cumsum()]
+
+
+def engine_bass(spec: dict) -> dict:
+    import sim
+    from common import bass_scenario
+
+    scen = bass_scenario(spec["n"], spec.get("mixing"))
+    rss0 = _maxrss_mb()
+    clk = _Clock()
+    m = sim.JourneyModel(scen, seed=spec["seed"])
+    bw, bc = clk.lap()
+    res = m.run()
+    rw, rc = clk.lap()
+    return {"n_buyers": int(m.pop.n), "days": int(m.day), "build_s": bw, "build_cpu_s": bc, "run_s": rw,
+            "run_cpu_s": rc, "curve": _curve_from_result(res, m.pop.n), "rss_after_import_mb": rss0,
+            **_sim_info()}
+
+
+def mesa_bass(spec: dict) -> dict:
+    from common import bass_params
+    from mesa_bass import BassModel
+
+    bp = bass_params()
+    rss0 = _maxrss_mb()
+    clk = _Clock()
+    m = BassModel(spec["n"], bp["p"], bp["q"], spec.get("mixing") or bp["mixing"], bp["weak_ties_mean"], seed=spec["seed"])
+    bw, bc = clk.lap()
+    for _ in range(bp["horizon"]):
+        m.step()
+    rw, rc = clk.lap()
+    return {"n_buyers": spec["n"], "days": bp["horizon"], "build_s": bw, "build_cpu_s": bc, "run_s": rw,
+            "run_cpu_s": rc, "curve": m.adoption_curve(), "rss_after_import_mb": rss0}
+
+
+def numpy_bass(spec: dict) -> dict:
+    from common import bass_params
+    from numpy_bass import NumpyBass
+
+    bp = bass_params()
+    rss0 = _maxrss_mb()
+    clk = _Clock()
+    m = NumpyBass(spec["n"], bp["p"], bp["q"], spec["seed"], spec.get("mixing") or bp["mixing"], bp["weak_ties_mean"])
+    bw, bc = clk.lap()
+    curve = m.run(bp["horizon"])
+    rw, rc = clk.lap()
+    return {"n_buyers": spec["n"], "days": bp["horizon"], "build_s": bw, "build_cpu_s": bc, "run_s": rw,
+            "run_cpu_s": rc, "curve": [int(x) for x in curve], "rss_after_import_mb": rss0}
+
+
+# ------------------------------------------------------------------------------------------------
+# full model
+# ------------------------------------------------------------------------------------------------
+
+def _wrap_construction_timers():
+    """Time population and network construction inside ``JourneyModel.__init__`` by wrapping the
+    names ``sim.model`` uses (only in this process; nothing is written). Missing names are skipped."""
+    import sim.model as sm
+
+    timers: dict[str, float] = {}
+
+    def wrap(name: str, key: str):
+        fn = getattr(sm, name, None)
+        if fn is None:
+            return
+
+        def timed(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                timers[key] = timers.get(key, 0.0) + time.perf_counter() - t
+
+        setattr(sm, name, timed)
+
+    wrap("Population", "population_s")
+    wrap("build_network", "network_s")
+    return timers
+
+
+PER_1000 = ("customers_won", "leads", "meetings", "opportunities", "total_cost")
+
+
+def full_model(spec: dict) -> dict:
+    import sim
+    from common import scaled_default
+
+    scen, info = scaled_default(spec["n"], spec.get("strategy") or "blended")
+    timers = _wrap_construction_timers()
+    rss0 = _maxrss_mb()
+    clk = _Clock()
+    m = sim.JourneyModel(scen, strategy=info["strategy"], seed=spec["seed"])
+    bw, bc = clk.lap()
+    rss1 = _maxrss_mb()
+    res = m.run()
+    rw, rc = clk.lap()
+    n = int(m.pop.n)
+    per_k = {f"{k}_per_1000_buyers": float(res.summary[k]) * 1000.0 / n for k in PER_1000 if k in res.summary}
+    return {"n_buyers": n, "days": int(m.day), "nnz_ties": int(m.W.nnz), **info, "build_s": bw, "build_cpu_s": bc,
+            **timers, "run_s": rw, "run_cpu_s": rc, "rss_after_import_mb": rss0, "rss_after_build_mb": rss1,
+            "rss_end_mb": _maxrss_mb(), **per_k, **_sim_info()}
+
+
+# ------------------------------------------------------------------------------------------------
+# profile (pyinstrument; cProfile if pyinstrument is missing)
+# ------------------------------------------------------------------------------------------------
+
+STEP_PARTS = {  # per-mechanism breakdown: function name -> label (cumulative time under JourneyModel.step)
+    "need.py:step": "1 need", "sales.py:plan_day": "2 sales plan", "content.py:step": "3 content",
+    "campaigns.py:step": "4 campaigns", "email.py:step": "5 email", "social.py:step": "6 social",
+    "networking.py:step": "7 networking", "cold_calling.py:step": "8 cold_calling",
+    "research.py:step": "9 research", "sales.py:step": "10 sales", "decision.py:step": "11 decision",
+    "diffusion.py:step": "12 diffusion", "after_sale.py:step": "13 after_sale",
+    "model.py:_close_day": "14 close_day", "datacollection.py:collect": "14 datacollector",
+}
+
+
+def _short(path: str) -> str:
+    p = path.replace("\\", "/")
+    for anchor in ("/sim/", "/site-packages/", "/lib/python"):
+        i = p.rfind(anchor)
+        if i >= 0:
+            return p[i + 1:]
+    return Path(p).name
+
+
+def _pyinstrument_hotspots(session, top: int) -> tuple[list, dict, float]:
+    root = session.root_frame()
+    total = float(root.time)
+    cum: dict[str, float] = {}
+    own: dict[str, float] = {}
+
+    def walk(frame, ancestors: frozenset):
+        if frame.is_synthetic:  # "[self]" / "[await]" leaves: counted as the parent's own time
+            return
+        key = f"{_short(frame.file_path or '?')}:{frame.line_no} {frame.function}"
+        if key not in ancestors:
+            cum[key] = cum.get(key, 0.0) + float(frame.time)
+        own[key] = own.get(key, 0.0) + float(frame.total_self_time)
+        anc = ancestors | {key}
+        for ch in frame.children:
+            walk(ch, anc)
+
+    walk(root, frozenset())
+    rows = sorted(own, key=lambda k: -own[k])[:top]
+    hot = [{"function": k, "self_s": round(own[k], 3), "self_share": round(own[k] / total, 4),
+            "cumulative_s": round(cum.get(k, 0.0), 3), "cumulative_share": round(cum.get(k, 0.0) / total, 4)}
+           for k in rows]
+    # per mechanism (cumulative, matched on file:function)
+    parts: dict[str, float] = {}
+    for k, v in cum.items():
+        loc, func = k.split(" ", 1)
+        fname = loc.split(":")[0].rsplit("/", 1)[-1]
+        label = STEP_PARTS.get(f"{fname}:{func}")
+        if label and ("sim/" in loc or fname == "datacollection.py"):
+            parts[label] = parts.get(label, 0.0) + v
+    mech = {k: {"cumulative_s": round(v, 3), "share": round(v / total, 4)}
+            for k, v in sorted(parts.items(), key=lambda kv: -kv[1])}
+    top_cum = sorted(((k, v) for k, v in cum.items() if "/sim/" in "/" + k.split(" ")[0] or k.startswith("sim/")),
+                     key=lambda kv: -kv[1])[:top]
+    cum_rows = [{"function": k, "cumulative_s": round(v, 3), "cumulative_share": round(v / total, 4),
+                 "self_s": round(own.get(k, 0.0), 3)} for k, v in top_cum]
+    return hot, {"by_mechanism": mech, "top_cumulative_sim": cum_rows}, total
+
+
+def profile(spec: dict) -> dict:
+    import sim
+    from common import bass_scenario, scaled_default
+
+    if spec.get("model") == "bass":  # the Bass docking scenario (what the peer and floor targets time)
+        scen, info = bass_scenario(spec["n"]), {"scenario": "bass", "strategy": None}
+    else:
+        scen, info = scaled_default(spec["n"], spec.get("strategy") or "blended")
+        info["scenario"] = "default"
+    top = int(spec.get("top", 15))
+    out_html = spec.get("html")
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        Profiler = None
+    clk = _Clock()
+    if Profiler is not None:
+        prof = Profiler(interval=0.001)
+        prof.start()
+        m = sim.JourneyModel(scen, strategy=info["strategy"], seed=spec["seed"])
+        m.run()
+        prof.stop()
+        wall, _ = clk.lap()
+        hot, extra, total = _pyinstrument_hotspots(prof.last_session, top)
+        if out_html:
+            Path(out_html).write_text(prof.output_html(), encoding="utf-8")
+        tool = "pyinstrument"
+    else:  # pragma: no cover - fallback
+        import cProfile
+        import pstats
+
+        pr = cProfile.Profile()
+        pr.enable()
+        m = sim.JourneyModel(scen, strategy=info["strategy"], seed=spec["seed"])
+        m.run()
+        pr.disable()
+        wall, _ = clk.lap()
+        st = pstats.Stats(pr)
+        total = max(v[3] for v in st.stats.values())
+        rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]
+        hot = [{"function": f"{_short(f)}:{ln} {fn}", "self_s": round(v[2], 3), "self_share": round(v[2] / total, 4),
+                "cumulative_s": round(v[3], 3), "cumulative_share": round(v[3] / total, 4), "calls": v[1]}
+               for (f, ln, fn), v in rows]
+        extra = {}
+        tool = "cProfile"
+    return {"tool": tool, "n_buyers": int(m.pop.n), **info, "profiled_wall_s": wall, "profiled_total_s": total,
+            "hot_spots": hot, **extra, **_sim_info()}
+
+
+# ------------------------------------------------------------------------------------------------
+# parallel sweep
+# ------------------------------------------------------------------------------------------------
+
+def parallel(spec: dict) -> dict:
+    import sim
+    from sim.experiment import run_many
+
+    from common import DEFAULT_TOML
+
+    ov = {"market.n_accounts": spec["n_accounts"], "scenario.horizon_days": spec["horizon"],
+          "channels.campaigns.burst_days": spec["burst_days"]}
+    scen = sim.load_scenario(DEFAULT_TOML).with_overrides(ov)
+    def children_cpu() -> float:  # the pool's workers, once they have exited and been reaped
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    ch0 = children_cpu()
+    clk = _Clock()
+    exp = run_many(scen, strategies=[spec["strategy"]], reps=spec["reps"], seed=1, workers=spec["workers"], progress=False)
+    wall, cpu = clk.lap()
+    return {"runs": int(len(exp.summary)), "workers": int(exp.workers), "elapsed_s": float(exp.elapsed_seconds),
+            "wall_s": wall, "parent_cpu_s": cpu, "workers_cpu_s": children_cpu() - ch0,
+            "cpu_s": cpu + children_cpu() - ch0, "customers_won_mean": float(exp.summary["customers_won"].mean()),
+            **_sim_info()}
+
+
+KINDS = {"engine_bass": engine_bass, "mesa_bass": mesa_bass, "numpy_bass": numpy_bass,
+         "full_model": full_model, "profile": profile, "parallel": parallel}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    out = KINDS[spec["kind"]](spec)
+    out["pid"] = os.getpid()
+    out["child_maxrss_mb"] = _maxrss_mb()
+    sys.stdout.write("RESULT " + json.dumps(out) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

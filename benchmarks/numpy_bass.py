@@ -1,0 +1,82 @@
+"""The floor: a minimal numpy + scipy.sparse implementation of the Bass dynamics of sim/diffusion.py.
+
+Same rule as the engine in ``scenarios/bass.toml``: every buyer is a one-person account; each day a
+buyer who has not adopted adopts with probability ``1 - exp(-(p + q * A))``, where ``A`` is the
+adopted share at the start of the day: the share of all buyers (``mixing="full"``, the scenario's
+setting) or the share of the buyer's network neighbours (``mixing="network"``, a sparse
+matrix-vector product). Synchronous update, one uniform draw per candidate per day.
+
+This is the least code that does the job: no scenario files, no named random streams, no metrics.
+It is the speed floor the engine is compared against, not a model.
+
+    python benchmarks/numpy_bass.py --n 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+class NumpyBass:
+    def __init__(self, n: int, p: float, q: float, seed: int = 1, mixing: str = "full", k_mean: float = 6.0):
+        self.n, self.p, self.q, self.mixing = int(n), float(p), float(q), mixing
+        self.rng = np.random.default_rng(seed)
+        self.adopted = np.zeros(self.n, dtype=bool)
+        self.count = 0
+        if mixing == "network":
+            from common import random_weak_network
+
+            self.adj = random_weak_network(self.n, k_mean, seed)  # scipy.sparse CSR
+            self.deg = np.maximum(np.diff(self.adj.indptr), 1).astype(np.float64)
+        elif mixing != "full":
+            raise ValueError(f"mixing must be 'full' or 'network', got {mixing!r}")
+
+    def step(self) -> None:
+        cand = np.flatnonzero(~self.adopted)
+        if cand.size == 0:
+            return
+        if self.mixing == "full":
+            p_adopt = -np.expm1(-(self.p + self.q * self.count / self.n))  # one number for everyone
+        else:
+            share = (self.adj @ self.adopted.astype(np.float32))[cand] / self.deg[cand]
+            p_adopt = -np.expm1(-(self.p + self.q * share))
+        new = cand[self.rng.random(cand.size) < p_adopt]
+        self.adopted[new] = True
+        self.count += new.size
+
+    def run(self, days: int) -> np.ndarray:
+        curve = np.empty(days, dtype=np.int64)
+        for t in range(days):
+            self.step()
+            curve[t] = self.count
+        return curve
+
+
+def simulate(n: int, p: float, q: float, days: int, seed: int = 1, mixing: str = "full") -> np.ndarray:
+    """Adopters at the end of each day."""
+    return NumpyBass(n, p, q, seed, mixing).run(days)
+
+
+def main() -> None:
+    from common import bass_params
+
+    bp = bass_params()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mixing", choices=("full", "network"), default=bp["mixing"])
+    a = ap.parse_args()
+    t0 = time.perf_counter()
+    m = NumpyBass(a.n, bp["p"], bp["q"], a.seed, a.mixing, bp["weak_ties_mean"])
+    t1 = time.perf_counter()
+    curve = m.run(bp["horizon"])
+    t2 = time.perf_counter()
+    print(f"numpy floor: {a.n} buyers, {bp['horizon']} days, build {t1 - t0:.3f}s, run {t2 - t1:.3f}s, "
+          f"adopted {curve[-1] / a.n:.3f}, {a.n * bp['horizon'] / (t2 - t0):,.0f} buyer-days/s")
+
+
+if __name__ == "__main__":
+    main()

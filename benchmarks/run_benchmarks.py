@@ -1,0 +1,598 @@
+"""The benchmark suite: one command, a table, and benchmarks/results/<date>.json.
+
+    python benchmarks/run_benchmarks.py            # standard set (10k and 100k buyers, 200-run sweep, profile)
+    python benchmarks/run_benchmarks.py --quick    # fast subset (~2 min)
+    python benchmarks/run_benchmarks.py --full     # everything, including 1,000,000 buyers
+
+Every number is measured in a fresh single-threaded subprocess (``benchmarks/measure.py``), so
+peak RSS is per measurement; ratios are measured back to back in the same invocation because the
+machine is noisy. See benchmarks/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+
+from common import bass_params, curve_stats, mean_field_curve  # noqa: E402
+
+TARGETS = {
+    "peer_ratio_min": 50.0,          # engine buyer-days/s >= 50 x Mesa peer, 10k buyers
+    "floor_ratio_max": 3.0,          # engine time <= 3 x numpy floor, 100k buyers
+    "full_100k_max_s": 10.0,         # default scenario, 100k buyers, 365 days, construction + stepping
+    "full_1m_max_s": 120.0,          # 1M buyers
+    "full_1m_max_rss_mb": 4096.0,    # 1M buyers, peak RSS
+    "scaling_exponent_max": 1.15,    # "close to linear": time ~ n^b with b <= 1.15 (10k..1M)
+    "parallel_speedup_min": 1.8,     # 2 workers vs 1 on a 200-run sweep
+}
+
+MODES = {
+    #            peer reps, floor reps, sizes,                       size reps, sweep runs, profile, curve-check seeds (10k, 100k)
+    "quick": dict(peer_reps=1, floor_reps=2, sizes=[10_000, 100_000], size_reps=1, sweep=20, profile=False, ref=(100, 20)),
+    "standard": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000], size_reps=2, sweep=200, profile=True, ref=(200, 40)),
+    "full": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000, 1_000_000], size_reps=2, sweep=200, profile=True, ref=(200, 40)),
+}
+SECTIONS = ("peer", "floor", "full", "parallel", "profile")
+SWEEP = {"n_accounts": 300, "horizon": 120, "burst_days": [10, 40, 70, 100], "strategy": "blended"}
+
+
+# ------------------------------------------------------------------------------------------------
+# running one measurement in a fresh process
+# ------------------------------------------------------------------------------------------------
+
+def child_env(engine: str | None) -> dict:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS"):
+        env[var] = "1"
+    env["PYTHONHASHSEED"] = "0"
+    if engine:
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(engine).resolve())] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
+def measure(spec: dict, env: dict, log) -> dict:
+    """Run benchmarks/measure.py with ``spec`` in a fresh process; add its peak RSS and the load."""
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, str(HERE / "measure.py"), json.dumps(spec)], stdout=subprocess.PIPE,
+                                stderr=err, env=env, cwd=str(HERE))
+        out = proc.stdout.read().decode("utf-8", "replace")
+        proc.stdout.close()
+        _, status, ru = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    wall = time.perf_counter() - t0
+    line = next((ln for ln in out.splitlines() if ln.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"measurement {spec} failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    res = json.loads(line[len("RESULT "):])
+    res.update(spec=spec, process_wall_s=wall, peak_rss_mb=ru.ru_maxrss / 1024.0,
+               process_cpu_s=ru.ru_utime + ru.ru_stime, load_before=list(load0), load_after=list(os.getloadavg()))
+    if "build_s" in res:
+        res["total_s"] = res["build_s"] + res["run_s"]
+        res["total_cpu_s"] = res["build_cpu_s"] + res["run_cpu_s"]
+    log(f"    {spec['kind']:<12} " + ", ".join(f"{k}={v}" for k, v in spec.items() if k != "kind")
+        + (f": build {res['build_s']:.2f}s run {res['run_s']:.2f}s" if "build_s" in res else f": {wall:.1f}s")
+        + f", peak RSS {res['peak_rss_mb']:.0f} MB, load {load0[0]:.2f}")
+    return res
+
+
+def med(rows: list[dict], key: str) -> float:
+    return float(np.median([r[key] for r in rows]))
+
+
+# ------------------------------------------------------------------------------------------------
+# sections
+# ------------------------------------------------------------------------------------------------
+
+def bass_rows(rows: list[dict]) -> dict:
+    n, days = rows[0]["n_buyers"], rows[0]["days"]
+    tot, run = med(rows, "total_s"), med(rows, "run_s")
+    return {"n_buyers": n, "days": days, "reps": len(rows), "build_s": med(rows, "build_s"), "run_s": run,
+            "total_s": tot, "total_cpu_s": med(rows, "total_cpu_s"), "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+            "buyer_days_per_s": n * days / tot, "buyer_days_per_s_stepping": n * days / run,
+            "curve_stats": [curve_stats(r["curve"], n) for r in rows],
+            **({"sim_file": rows[0]["sim_file"]} if "sim_file" in rows[0] else {})}
+
+
+def section_peer(cfg, env, log, curves) -> dict:
+    n = 10_000
+    log(f"[peer] Bass scenario, {n:,} buyers: engine vs Mesa peer (one mesa.Agent per buyer), back to back")
+    eng, peer, floor = [], [], []
+    for r in range(cfg["peer_reps"]):
+        eng.append(measure({"kind": "engine_bass", "n": n, "seed": r + 1}, env, log))
+        peer.append(measure({"kind": "mesa_bass", "n": n, "seed": r + 1}, env, log))
+        floor.append(measure({"kind": "numpy_bass", "n": n, "seed": r + 1}, env, log))
+    curves.setdefault(n, {}).update(engine=[x["curve"] for x in eng], mesa=[x["curve"] for x in peer],
+                                    numpy=[x["curve"] for x in floor])
+    e, p, f = bass_rows(eng), bass_rows(peer), bass_rows(floor)
+    ratio = e["buyer_days_per_s"] / p["buyer_days_per_s"]
+    return {"engine": e, "mesa_peer": p, "numpy_floor": f, "mixing": bass_params()["mixing"],
+            "ratio_engine_over_peer": ratio,
+            "ratio_engine_over_peer_stepping": e["buyer_days_per_s_stepping"] / p["buyer_days_per_s_stepping"],
+            "ratio_engine_over_peer_cpu": p["total_cpu_s"] / e["total_cpu_s"],
+            "target": f">= {TARGETS['peer_ratio_min']:g}x", "pass": ratio >= TARGETS["peer_ratio_min"]}
+
+
+def section_floor(cfg, env, log, curves) -> dict:
+    n = 100_000
+    log(f"[floor] Bass scenario, {n:,} buyers: engine vs minimal numpy + scipy.sparse, back to back")
+    eng, floor = [], []
+    for r in range(cfg["floor_reps"]):
+        eng.append(measure({"kind": "engine_bass", "n": n, "seed": r + 1}, env, log))
+        floor.append(measure({"kind": "numpy_bass", "n": n, "seed": r + 1}, env, log))
+    curves.setdefault(n, {}).update(engine=[x["curve"] for x in eng], numpy=[x["curve"] for x in floor])
+    e, f = bass_rows(eng), bass_rows(floor)
+    ratio = e["total_s"] / f["total_s"]
+    return {"engine": e, "numpy_floor": f, "ratio_engine_over_floor": ratio,
+            "ratio_engine_over_floor_stepping": e["run_s"] / f["run_s"],
+            "ratio_engine_over_floor_cpu": e["total_cpu_s"] / f["total_cpu_s"],
+            "target": f"<= {TARGETS['floor_ratio_max']:g}x", "pass": ratio <= TARGETS["floor_ratio_max"]}
+
+
+def fit_exponent(ns, ts) -> float | None:
+    if len(ns) < 2:
+        return None
+    b, _ = np.polyfit(np.log(ns), np.log(ts), 1)
+    return float(b)
+
+
+def section_full(cfg, env, log) -> tuple[dict, dict]:
+    log("[full model] default scenario scaled to N buyers, strategy 'blended', 365 days, one core")
+    sizes = {}
+    for n in cfg["sizes"]:
+        reps = 1 if n >= 1_000_000 else cfg["size_reps"]
+        rows = [measure({"kind": "full_model", "n": n, "seed": 1}, env, log) for _ in range(reps)]
+        best = dict(rows[int(np.argsort([r["total_s"] for r in rows])[len(rows) // 2])])  # the median run
+        for k in ("build_s", "run_s", "total_s", "build_cpu_s", "run_cpu_s", "total_cpu_s"):
+            best[k] = med(rows, k)
+        best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rows)
+        best["reps"] = reps
+        best["buyer_days_per_s"] = best["n_buyers"] * best["days"] / best["total_s"]
+        best.pop("spec", None)
+        sizes[str(n)] = best
+    full = {"sizes": sizes}
+    if "100000" in sizes:
+        t = sizes["100000"]["total_s"]
+        full["t_100k_s"] = t
+        full["pass_100k"] = t < TARGETS["full_100k_max_s"]
+    if "1000000" in sizes:
+        s = sizes["1000000"]
+        full["t_1m_s"], full["rss_1m_mb"] = s["total_s"], s["peak_rss_mb"]
+        full["pass_1m_time"] = s["total_s"] < TARGETS["full_1m_max_s"]
+        full["pass_1m_rss"] = s["peak_rss_mb"] < TARGETS["full_1m_max_rss_mb"]
+    ns = [v["n_buyers"] for v in sizes.values()]
+    scaling = {"n_buyers": ns,
+               "exponent_total": fit_exponent(ns, [v["total_s"] for v in sizes.values()]),
+               "exponent_stepping": fit_exponent(ns, [v["run_s"] for v in sizes.values()]),
+               "exponent_total_cpu": fit_exponent(ns, [v["total_cpu_s"] for v in sizes.values()]),
+               "exponent_stepping_cpu": fit_exponent(ns, [v["run_cpu_s"] for v in sizes.values()]),
+               "exponent_construction": fit_exponent(ns, [v["build_s"] for v in sizes.values()]),
+               "exponent_peak_rss": fit_exponent(ns, [v["peak_rss_mb"] for v in sizes.values()]),
+               "covers_1m": "1000000" in sizes}
+    if len(ns) >= 2:  # exponent over consecutive pairs shows where the curve bends
+        scaling["pairwise_exponent_total"] = {
+            f"{a}->{b}": fit_exponent([sizes[a]["n_buyers"], sizes[b]["n_buyers"]], [sizes[a]["total_s"], sizes[b]["total_s"]])
+            for a, b in zip(list(sizes)[:-1], list(sizes)[1:])}
+    if scaling["exponent_total"] is not None:
+        scaling["target"] = f"<= {TARGETS['scaling_exponent_max']:g}"
+        scaling["pass"] = scaling["exponent_total"] <= TARGETS["scaling_exponent_max"]
+    return full, scaling
+
+
+def section_parallel(cfg, env, log) -> dict:
+    runs = cfg["sweep"]
+    log(f"[parallel] run_many: {runs} runs of the default scenario at {SWEEP['n_accounts']} accounts x "
+        f"{SWEEP['horizon']} days, strategy '{SWEEP['strategy']}', workers 1 then 2")
+    spec = {"kind": "parallel", "reps": runs, **SWEEP}
+    one = measure({**spec, "workers": 1}, env, log)
+    two = measure({**spec, "workers": 2}, env, log)
+    speed = one["elapsed_s"] / two["elapsed_s"]
+    # CPU accounting during run_many (parent + the pool's workers): how many cores the sweep got, and
+    # the speed-up it would reach on two otherwise idle cores (2 x serial CPU / parallel CPU, capped at 2)
+    share1 = one["cpu_s"] / one["wall_s"]
+    share2 = two["cpu_s"] / two["wall_s"]
+    idle_est = min(2.0, 2.0 * one["cpu_s"] / two["cpu_s"])
+    return {"runs": runs, **SWEEP, "elapsed_1_worker_s": one["elapsed_s"], "elapsed_2_workers_s": two["elapsed_s"],
+            "speedup": speed, "cpu_1_worker_s": one["cpu_s"], "cpu_2_workers_s": two["cpu_s"],
+            "cores_obtained_1_worker": share1, "cores_obtained_2_workers": share2,
+            "speedup_estimate_idle_cores": idle_est,
+            "load_during_1": one["load_after"], "load_during_2": two["load_after"],
+            "same_results": abs(one["customers_won_mean"] - two["customers_won_mean"]) < 1e-9,
+            "target": f">= {TARGETS['parallel_speedup_min']:g}x", "pass": speed >= TARGETS["parallel_speedup_min"]}
+
+
+def section_profile(cfg, env, log, html: str | None) -> tuple[dict, dict]:
+    log("[profile] pyinstrument at 100,000 buyers (construction + 365 days): default scenario, then Bass scenario")
+    spec = {"kind": "profile", "n": 100_000, "seed": 1, "top": 15}
+    if html:
+        spec["html"] = str(Path(html).resolve())
+    full = measure(spec, env, log)
+    bass = measure({"kind": "profile", "model": "bass", "n": 100_000, "seed": 1, "top": 10}, env, log)
+    for res in (full, bass):
+        for k in ("spec", "pid", "load_before", "load_after"):
+            res.pop(k, None)
+    return full, bass
+
+
+# ------------------------------------------------------------------------------------------------
+# the adoption-curve check: engine, Mesa peer and numpy floor give the same Bass curve
+# ------------------------------------------------------------------------------------------------
+
+def hazard_z(curve, n: int, p: float, q: float) -> float:
+    """Conditional test of the daily rule on one full-mixing run: given the adopters at the start of
+    each day, that day's adoptions are Binomial(non-adopters, 1 - exp(-(p + q * adopted share))).
+    Z = sum(observed - expected) / sqrt(sum of variances) is N(0, 1) if the rule holds (martingale
+    CLT); a wrong hazard, a lagged share or a missed day pushes it away from 0."""
+    c = np.concatenate([[0], np.asarray(curve, dtype=float)])
+    prev, new = c[:-1], np.diff(c)
+    h = -np.expm1(-(p + q * prev / n))
+    cand = n - prev
+    var = cand * h * (1 - h)
+    return float((new - cand * h).sum() / math.sqrt(var.sum())) if var.sum() > 0 else 0.0
+
+
+def curve_check(curves: dict, ref_seeds: tuple[int, int], log) -> dict:
+    """Do the engine, the Mesa peer and the numpy floor produce statistically the same Bass curve?
+
+    Two statistics per implementation and size, each N(0, 1) under "same dynamics"; pass if |z| < 4:
+
+    * ``z_hazard``: the conditional test of the daily rule (``hazard_z``), combined over runs
+      (sum / sqrt(runs)). Needs no reference; sensitive to any per-day error.
+    * ``z_curve``: D = sum over days of (adopted share - mean share of many reference floor runs),
+      the difference in mean adoption day; z = mean(D) / (sd of D over the references / sqrt(runs)).
+      Catches anything that shifts the whole curve, whatever its cause.
+
+    Also recorded: each run's largest gap to the mean-field curve and its 10/50/90% days.
+    """
+    from numpy_bass import simulate
+
+    bp = bass_params()
+    if bp["mixing"] != "full":
+        return {"skipped": "the check assumes full mixing", "pass": None}
+    mf = mean_field_curve(bp["p"], bp["q"], bp["horizon"])
+    out = {"statistics": "z_hazard: conditional binomial test of the daily rule; z_curve: mean adoption day vs "
+                         "reference floor runs; pass if both |z| < 4",
+           "mixing": bp["mixing"], "p": bp["p"], "q": bp["q"], "sizes": {}}
+    ok_all = True
+    for n, by_impl in sorted(curves.items()):
+        m = ref_seeds[0] if n <= 10_000 else ref_seeds[1]
+        ref = np.array([simulate(n, bp["p"], bp["q"], bp["horizon"], seed=10_000 + s, mixing="full") for s in range(m)]) / n
+        ref_mean = ref.mean(axis=0)
+        sd = float((ref - ref_mean).sum(axis=1).std(ddof=1))
+        entry = {"reference_runs": m, "sd_D_days": sd, "ref_mean_vs_meanfield_D_days": float((ref_mean - mf).sum()),
+                 "ref_gap_to_meanfield_p99": float(np.quantile(np.abs(ref - mf).max(axis=1), 0.99)), "impl": {}}
+        for impl, cs in by_impl.items():
+            arr = np.array(cs, dtype=float) / n
+            d = (arr - ref_mean).sum(axis=1)
+            z_curve = float(d.mean() / (sd / math.sqrt(len(d)))) if sd > 0 else 0.0
+            zh = [hazard_z(c, n, bp["p"], bp["q"]) for c in cs]
+            z_hazard = float(sum(zh) / math.sqrt(len(zh)))
+            ok = abs(z_curve) < 4.0 and abs(z_hazard) < 4.0
+            ok_all &= ok
+            entry["impl"][impl] = {"runs": len(d), "z_hazard": round(z_hazard, 2), "z_curve": round(z_curve, 2), "pass": ok,
+                                   "D_days": [round(float(x), 3) for x in d], "z_hazard_runs": [round(z, 2) for z in zh],
+                                   "gap_to_meanfield": [round(float(x), 4) for x in np.abs(arr - mf).max(axis=1)],
+                                   **curve_stats(arr.mean(axis=0) * n, n)}
+        out["sizes"][str(n)] = entry
+        log(f"  curves at {n:,} buyers: " + ", ".join(f"{k} z_hazard={v['z_hazard']:+.2f} z_curve={v['z_curve']:+.2f}"
+                                                    for k, v in entry["impl"].items())
+            + f" (sd of D {sd:.2f} days over {m} reference runs)")
+    out["pass"] = ok_all
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# table, before/after, JSON
+# ------------------------------------------------------------------------------------------------
+
+def headline(rec: dict) -> dict:
+    """The numbers that have targets, flattened (used for the table and the before/after columns)."""
+    s = rec.get("sections", {})
+    h = {}
+    if "peer" in s:
+        p = s["peer"]
+        for key, impl in (("peer.engine_bdps", "engine"), ("peer.mesa_bdps", "mesa_peer")):
+            h[key] = p[impl]["buyer_days_per_s"]
+            h[key + ".cpu"] = p[impl]["n_buyers"] * p[impl]["days"] / p[impl]["total_cpu_s"]
+        h["peer.ratio"] = p["ratio_engine_over_peer"]
+        h["peer.ratio.cpu"] = p["ratio_engine_over_peer_cpu"]
+    if "floor" in s:
+        f = s["floor"]
+        h["floor.engine_s"] = f["engine"]["total_s"]
+        h["floor.engine_s.cpu"] = f["engine"]["total_cpu_s"]
+        h["floor.numpy_s"] = f["numpy_floor"]["total_s"]
+        h["floor.numpy_s.cpu"] = f["numpy_floor"]["total_cpu_s"]
+        h["floor.ratio.cpu"] = f["ratio_engine_over_floor_cpu"]
+        h["floor.ratio"] = f["ratio_engine_over_floor"]
+        h["floor.ratio_stepping"] = f["ratio_engine_over_floor_stepping"]
+    if "full" in s:
+        for n, v in s["full"]["sizes"].items():
+            for k in ("build", "run", "total"):
+                h[f"full.{n}.{k}_s"] = v[f"{k}_s"]
+                h[f"full.{n}.{k}_s.cpu"] = v[f"{k}_cpu_s"]
+            h[f"full.{n}.rss_mb"] = v["peak_rss_mb"]
+    if "scaling" in s and s["scaling"].get("exponent_total") is not None:
+        h["scaling.exponent_total"] = s["scaling"]["exponent_total"]
+        h["scaling.exponent_stepping"] = s["scaling"]["exponent_stepping"]
+        for k in ("total", "stepping"):
+            if s["scaling"].get(f"exponent_{k}_cpu") is not None:
+                h[f"scaling.exponent_{k}.cpu"] = s["scaling"][f"exponent_{k}_cpu"]
+    if "parallel" in s:
+        pa = s["parallel"]
+        pre = f"parallel.{pa['runs']}"  # only sweeps of the same size are compared
+        h[f"{pre}.t1"] = pa["elapsed_1_worker_s"]
+        h[f"{pre}.t2"] = pa["elapsed_2_workers_s"]
+        h[f"{pre}.speedup"] = pa["speedup"]
+        if "speedup_estimate_idle_cores" in pa:
+            h[f"{pre}.speedup.cpu"] = pa["speedup_estimate_idle_cores"]
+            h[f"{pre}.t1.cpu"] = pa["cpu_1_worker_s"]
+            h[f"{pre}.t2.cpu"] = pa["cpu_2_workers_s"]
+    return h
+
+
+def find_baseline(label: str, exclude_id: str) -> dict | None:
+    """The most recent stored record with this label (any date)."""
+    best = None
+    for path in sorted(RESULTS.glob("*.json")):
+        try:
+            runs = json.loads(path.read_text()).get("runs", [])
+        except Exception:
+            continue
+        for r in runs:
+            if r.get("label") == label and r.get("id") != exclude_id:
+                if best is None or r.get("started", "") > best.get("started", ""):
+                    best = r
+    return best
+
+
+def fmt(v, kind: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if kind == "x":
+        return f"{v:.1f}x" if v >= 10 else f"{v:.2f}x"
+    if kind == "s":
+        return f"{v:.2f} s" if v < 100 else f"{v:.0f} s"
+    if kind == "mb":
+        return f"{v:,.0f} MB"
+    if kind == "rate":
+        return f"{v / 1e6:.2f} M/s" if v >= 1e6 else f"{v / 1e3:.0f} k/s"
+    if kind == "exp":
+        return f"{v:.2f}"
+    return str(v)
+
+
+def verdict(ok) -> str:
+    return "-" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def table(rec: dict, base: dict | None) -> str:
+    s, h = rec["sections"], headline(rec)
+    hb = headline(base) if base else {}
+    rows: list[tuple] = []  # (section, measure, key, kind, target, ok)
+
+    def add(sec, name, key, kind, target="", ok=None):
+        cpu = fmt(h.get(key + ".cpu"), kind) if key + ".cpu" in h else ""
+        rows.append((sec, name, fmt(h.get(key), kind), cpu, target, verdict(ok), fmt(hb.get(key), kind) if base else None))
+
+    if "peer" in s:
+        p = s["peer"]
+        add("peer", f"engine Bass, 10k buyers (buyer-days/s)", "peer.engine_bdps", "rate")
+        add("peer", f"Mesa peer, 10k buyers (buyer-days/s)", "peer.mesa_bdps", "rate")
+        add("peer", "engine / Mesa peer (buyer-days/s)", "peer.ratio", "x", p["target"], p["pass"])
+    if "floor" in s:
+        f = s["floor"]
+        add("floor", "engine Bass, 100k buyers", "floor.engine_s", "s")
+        add("floor", "numpy floor, 100k buyers", "floor.numpy_s", "s")
+        add("floor", "engine / floor (construction + stepping)", "floor.ratio", "x", f["target"], f["pass"])
+        add("floor", "engine / floor (stepping only)", "floor.ratio_stepping", "x")
+    if "full" in s:
+        fl = s["full"]
+        for n, v in fl["sizes"].items():
+            lab = f"{int(n):,}".replace(",000,000", "M").replace(",000", "k")
+            add("full", f"{lab} buyers ({v['n_buyers']:,}): construction", f"full.{n}.build_s", "s")
+            add("full", f"{lab}: stepping 365 days", f"full.{n}.run_s", "s")
+            if n == "100000":
+                add("full", f"{lab}: total", f"full.{n}.total_s", "s", f"< {TARGETS['full_100k_max_s']:g} s", fl.get("pass_100k"))
+            elif n == "1000000":
+                add("full", f"{lab}: total", f"full.{n}.total_s", "s", f"< {TARGETS['full_1m_max_s']:g} s", fl.get("pass_1m_time"))
+            else:
+                add("full", f"{lab}: total", f"full.{n}.total_s", "s")
+            if n == "1000000":
+                add("full", f"{lab}: peak RSS", f"full.{n}.rss_mb", "mb", f"< {TARGETS['full_1m_max_rss_mb']:g} MB", fl.get("pass_1m_rss"))
+            else:
+                add("full", f"{lab}: peak RSS", f"full.{n}.rss_mb", "mb")
+    if "scaling" in s and s["scaling"].get("exponent_total") is not None:
+        sc = s["scaling"]
+        span = f"{min(sc['n_buyers']):,}..{max(sc['n_buyers']):,}"
+        add("scaling", f"time ~ n^b, total ({span})", "scaling.exponent_total", "exp",
+            sc["target"] + ("" if sc["covers_1m"] else " (needs 1M: --full)"), sc["pass"] if sc["covers_1m"] else None)
+        add("scaling", "time ~ n^b, stepping", "scaling.exponent_stepping", "exp")
+    if "parallel" in s:
+        pa = s["parallel"]
+        add("parallel", f"{pa['runs']}-run sweep, 1 worker", f"parallel.{pa['runs']}.t1", "s")
+        add("parallel", f"{pa['runs']}-run sweep, 2 workers", f"parallel.{pa['runs']}.t2", "s")
+        if "cores_obtained_1_worker" in pa:
+            rows.append(("parallel", "cores obtained (CPU s / wall s), 1 | 2 workers",
+                         f"{pa['cores_obtained_1_worker']:.2f} | {pa['cores_obtained_2_workers']:.2f}", "", "", "", None))
+        add("parallel", "speed-up 2 vs 1", f"parallel.{pa['runs']}.speedup", "x",
+            pa["target"] + ("" if pa["runs"] >= 200 else f" (200 runs; this is {pa['runs']})"), pa["pass"])
+    if "curve_check" in rec:
+        cc = rec["curve_check"]
+        for n, e in cc.get("sizes", {}).items():
+            zs = ", ".join(f"{k} {v['z_hazard']:+.1f}/{v['z_curve']:+.1f}" for k, v in e["impl"].items() if k != "numpy")
+            rows.append(("check", f"same Bass curve, {int(n) // 1000}k (z hazard/curve)", zs, "", "|z| < 4",
+                         verdict(all(v["pass"] for v in e["impl"].values())), None))
+
+    head = ("section", "measure", "value", "CPU", "target", "result") + (("before",) if base else ())
+    body = [r[:6] + ((r[6] or "",) if base else ()) for r in rows]
+    widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+    out = [line(head), line(tuple("-" * w for w in widths))] + [line(r) for r in body]
+    return "\n".join(out) if body else "(no timed sections)"
+
+
+def _walk_values(obj, key: str):
+    """Every dict in ``obj`` (nested) that has ``key``."""
+    if isinstance(obj, dict):
+        if key in obj:
+            yield obj
+        for v in obj.values():
+            yield from _walk_values(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _walk_values(v, key)
+
+
+def git_info() -> dict:
+    def run(*args):
+        try:
+            return subprocess.run(["git", "--no-optional-locks", *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=20).stdout.strip()
+        except Exception:
+            return ""
+
+    return {"commit": run("rev-parse", "HEAD"), "sim_modified": bool(run("status", "--porcelain", "--", "sim"))}
+
+
+def machine_info() -> dict:
+    import mesa
+    import scipy
+
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "numpy": np.__version__, "scipy": scipy.__version__, "mesa": mesa.__version__}
+    try:
+        import psutil
+
+        info["memory_total_mb"] = psutil.virtual_memory().total / 2**20
+    except Exception:
+        pass
+    return info
+
+
+def write_record(rec: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{rec['started'][:10]}.json"
+    data = {"runs": []}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except Exception:
+            data = {"runs": []}
+    data.setdefault("runs", []).append(rec)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Speed and memory benchmarks of the buyer-journey engine (issue 6).")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="fast subset: 1 rep each, 10k and 100k buyers, 20-run sweep, no profile")
+    g.add_argument("--full", action="store_true", help="everything, including the full model at 1,000,000 buyers")
+    ap.add_argument("--only", default=None, help=f"comma-separated sections to run: {','.join(SECTIONS)} "
+                    "(default: all; without profile in --quick)")
+    ap.add_argument("--sizes", default=None, help="full-model sizes in buyers, comma-separated (overrides the mode's)")
+    ap.add_argument("--sweep-runs", type=int, default=None, help="runs in the parallel sweep (default 200; 20 with --quick)")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions of each Bass timing (median is reported)")
+    ap.add_argument("--label", default="run", help="label stored with the record, e.g. 'before' or 'after'")
+    ap.add_argument("--baseline", default="before", help="show a column with the latest stored record of this label ('' for none)")
+    ap.add_argument("--engine", default=None, help="directory containing another 'sim' package to benchmark instead of the installed one")
+    ap.add_argument("--profile-html", default=None, help="also write pyinstrument's HTML report to this file")
+    ap.add_argument("--no-write", action="store_true", help="print the table only; do not write benchmarks/results/<date>.json")
+    a = ap.parse_args(argv)
+
+    mode = "quick" if a.quick else "full" if a.full else "standard"
+    cfg = dict(MODES[mode])
+    if a.sizes:
+        cfg["sizes"] = [int(float(x)) for x in a.sizes.split(",") if x]
+    if a.sweep_runs:
+        cfg["sweep"] = a.sweep_runs
+    if a.reps:
+        cfg["peer_reps"] = cfg["floor_reps"] = a.reps
+    if a.only is None:
+        only = [x for x in SECTIONS if x != "profile" or cfg["profile"]]
+    else:
+        only = [x.strip() for x in a.only.split(",") if x.strip()]
+        bad = [x for x in only if x not in SECTIONS]
+        if bad:
+            ap.error(f"unknown section {bad[0]!r}; sections are {', '.join(SECTIONS)}")
+
+    env = child_env(a.engine)
+    started = _dt.datetime.now().astimezone()
+    rec = {"id": started.strftime("%Y%m%dT%H%M%S%f"), "started": started.isoformat(timespec="seconds"), "label": a.label,
+           "mode": mode, "sections_run": only, "command": " ".join([Path(sys.executable).name] + sys.argv),
+           "engine_path": str(Path(a.engine).resolve()) if a.engine else None, "git": git_info(),
+           "machine": machine_info(), "load_start": list(os.getloadavg()), "targets": TARGETS, "sections": {}}
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    log(f"benchmarks: mode {mode}, sections {','.join(only)}, label {a.label!r}, load {rec['load_start'][0]:.2f} "
+        f"on {os.cpu_count()} cores" + (f", engine from {a.engine}" if a.engine else ""))
+    t0 = time.perf_counter()
+    curves: dict = {}
+    if "peer" in only:
+        rec["sections"]["peer"] = section_peer(cfg, env, log, curves)
+    if "floor" in only:
+        rec["sections"]["floor"] = section_floor(cfg, env, log, curves)
+    if curves:
+        rec["curve_check"] = curve_check(curves, cfg["ref"], log)
+    if "full" in only:
+        rec["sections"]["full"], rec["sections"]["scaling"] = section_full(cfg, env, log)
+    if "parallel" in only:
+        rec["sections"]["parallel"] = section_parallel(cfg, env, log)
+    if "profile" in only:
+        rec["profile"], rec["profile_bass"] = section_profile(cfg, env, log, a.profile_html)
+    rec["load_end"] = list(os.getloadavg())
+    rec["elapsed_s"] = time.perf_counter() - t0
+    rec["sim_package"] = sorted({v["sim_file"] for v in _walk_values(rec, "sim_file")})
+    rec["headline"] = headline(rec)
+
+    base = find_baseline(a.baseline, rec["id"]) if a.baseline and a.baseline != a.label else None
+    print()
+    print(f"Benchmarks ({mode}, label {a.label!r}) {rec['started']}, load average {rec['load_start'][0]:.2f} -> "
+          f"{rec['load_end'][0]:.2f} on {os.cpu_count()} cores, {rec['elapsed_s']:.0f} s"
+          + (f"; 'before' = {base['started']} ({base['mode']})" if base else ""))
+    print(table(rec, base))
+    if "profile" in rec:
+        pr = rec["profile"]
+        print(f"\nTop hot spots ({pr['tool']}, default scenario at {pr['n_buyers']:,} buyers, "
+              f"{pr['profiled_total_s']:.1f} s profiled; self = time in the function itself):")
+        print(f"  {'function':<58} {'self s':>7} {'share':>6} {'cum s':>7} {'share':>6}")
+        for hs in pr["hot_spots"]:
+            print(f"  {hs['function'][:58]:<58} {hs['self_s']:7.2f} {hs['self_share']:6.1%} {hs['cumulative_s']:7.2f} {hs['cumulative_share']:6.1%}")
+        if pr.get("by_mechanism"):
+            print("  by mechanism (cumulative): " + ", ".join(f"{k} {v['share']:.0%}" for k, v in pr["by_mechanism"].items()))
+    if "profile_bass" in rec:
+        pb = rec["profile_bass"]
+        print(f"\nBass scenario at {pb['n_buyers']:,} buyers ({pb['profiled_total_s']:.1f} s profiled), top by self time: "
+              + "; ".join(f"{h['function'].split(' ', 1)[-1]} ({h['function'].split(':')[0]}) {h['self_share']:.0%}"
+                          for h in pb["hot_spots"][:6]))
+        if pb.get("by_mechanism"):
+            print("  by mechanism (cumulative): " + ", ".join(f"{k} {v['share']:.0%}" for k, v in list(pb["by_mechanism"].items())[:6]))
+    if not a.no_write:
+        path = write_record(rec)
+        print(f"\nwritten: {path.relative_to(ROOT)} (record {rec['id']}, label {a.label!r})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
