@@ -36,6 +36,7 @@ class Campaigns(Channel):
         exposed = np.flatnonzero(~np.isnan(pop.exposure_day))
         if exposed.size == 0:
             return
+        exposed = exposed[pop.exposure_day[exposed] <= day]  # shared exposures start tomorrow
         age = day - pop.exposure_day[exposed]
         tau = c.response_decay_days
         # probability of responding within [age, age + 1) days of exposure

@@ -39,7 +39,9 @@ class Social(Channel):
                     touch(model, heard, "content", cc.trust_gain, cc.progress_gain)
                 else:
                     heard = heard[np.isnan(pop.exposure_day[heard])]
-                    pop.exposure_day[heard] = day
+                    # the campaign step has already run today: the peer's response clock starts
+                    # tomorrow at age 0, so no part of the response window is skipped
+                    pop.exposure_day[heard] = day + 1
                     model.shared_exposure[heard] = True
                     touch(model, heard, "social")
                 flag[:] = False
