@@ -171,7 +171,7 @@ def _remove_dirs(created: list[Path]) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .experiment import _jsonable, _move_into_place, _safe_name, _versions, package_version
+    from .experiment import jsonable, _move_into_place, _safe_name, _versions, package_version
     from .store import STORE_NAME, peek
     from .sweep import connect, load_sweep_file
 
@@ -284,7 +284,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     # 3. write the results folder atomically (the partial folder, or a temporary one, renamed into place)
     command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
-    manifest = _jsonable({
+    manifest = jsonable({
         "sweep_name": sw.name,
         "sweep_file": str(sweep_path.absolute()),
         "description": sw.description,

@@ -443,14 +443,15 @@ def _as_datetime(t: Any) -> datetime:
     return datetime.now()
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """A JSON-safe copy: numpy scalars to Python, NaN/inf to null, paths and dates to strings."""
     """Make ``obj`` strict-JSON safe (NaN/inf -> null, numpy scalars -> Python, paths -> str)."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return [_jsonable(v) for v in obj.tolist()]
+        return [jsonable(v) for v in obj.tolist()]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float):
@@ -488,7 +489,7 @@ def _versions() -> dict[str, str]:
 def build_manifest(experiment: Experiment, *, command: str, started: Any, finished: Any) -> dict:
     sc = experiment.scenario
     scenario_path = getattr(sc, "path", None)
-    return _jsonable(
+    return jsonable(
         {
             "scenario_name": sc.name,
             "scenario_path": str(scenario_path) if scenario_path is not None else None,

@@ -306,20 +306,24 @@ def _set(d: dict, parts: list[str], value: Any) -> None:
     d[parts[-1]] = value
 
 
-def load_scenario(path: str | Path | None = None) -> Scenario:
-    """Load and validate a scenario TOML file (default: ``scenarios/default.toml``)."""
-    path = Path(path) if path is not None else DEFAULT_SCENARIO
+def read_toml(path: Path, kind: str = "scenario") -> dict:
+    """Parse a TOML file; any problem is a ScenarioError naming the file (``kind``: what it should be)."""
     where = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(where, None, "file not found") from None
+        raise ScenarioError(where, None, f"{kind} file not found" if kind != "scenario" else "file not found") from None
     except IsADirectoryError:
-        raise ScenarioError(where, None, "is a directory, expected a .toml scenario file") from None
+        raise ScenarioError(where, None, f"is a directory, expected a .toml {kind} file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError(where, None, f"cannot read file ({e.__class__.__name__}: {e})") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(where, None, f"not valid TOML: {e}") from None
-    return Scenario.from_dict(data, where=where, path=path)
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Load and validate a scenario TOML file (default: ``scenarios/default.toml``)."""
+    path = Path(path) if path is not None else DEFAULT_SCENARIO
+    return Scenario.from_dict(read_toml(path), where=str(path), path=path)

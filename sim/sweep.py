@@ -64,7 +64,6 @@ import signal
 import sys
 import threading
 import time
-import tomllib
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -76,7 +75,7 @@ import pandas as pd
 
 from .parameters import STRATEGY_SECTIONS, P, leaves, lookup
 from .population import SOURCES
-from .scenario import Scenario, ScenarioError, _check_value, load_scenario
+from .scenario import Scenario, ScenarioError, _check_value, load_scenario, read_toml
 
 __all__ = [
     "Uniform",
@@ -916,18 +915,7 @@ def load_sweep_file(path: str | Path) -> Sweep:
     """Read and validate a sweep TOML file (format: ``python run.py sweep --help``, sim.cli_sweep.FORMAT_HELP)."""
     path = Path(path)
     where = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(where, None, "sweep file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(where, None, "is a directory, expected a .toml sweep file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(where, None, f"cannot read file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(where, None, f"not valid TOML: {exc}") from None
+    data = read_toml(path, "sweep")
     for key in data:
         if key not in FILE_KEYS:
             near = difflib.get_close_matches(key, FILE_KEYS, n=1)

@@ -51,13 +51,14 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.optimize import curve_fit
 
+from .experiment import jsonable
 from .scenario import ScenarioError
 
 __all__ = [
@@ -1416,20 +1417,6 @@ def render_report(df: pd.DataFrame, settings: dict | None = None, figures: dict 
     return "\n".join(parts)
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
-
-
 def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, results_root: str | Path | None = None,
                      command: str | None = None, started: datetime | None = None) -> Path:
     """Write validation.csv, report.html and manifest.json to ``results/validation/<timestamp>/`` (or
@@ -1466,7 +1453,7 @@ def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, res
                     "package_version": package_version(), "python": platform.python_version(),
                     "platform": platform.platform()}
         with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
-            json.dump(_jsonable(manifest), fh, indent=2, allow_nan=False)
+            json.dump(jsonable(manifest), fh, indent=2, allow_nan=False)
             fh.write("\n")
         final = _move_into_place(tmp, target, allow_empty)
     except BaseException:
