@@ -159,15 +159,21 @@ class _RemoteError(Exception):
         return exc
 
 
-def _worker_task(strategy: str, seed: int) -> tuple[dict, pd.DataFrame, dict]:
+def portable_call(fn, *args):
+    """Call ``fn(*args)`` in a worker; an exception that would not survive pickling back to the
+    parent travels as a ``_RemoteError`` that rebuilds it there."""
     try:
-        return _simulate(_WORKER_SCENARIO, strategy, seed)
+        return fn(*args)
     except Exception as exc:
         try:
             pickle.loads(pickle.dumps(exc))
         except Exception:
             raise _RemoteError.wrap(exc) from None
         raise
+
+
+def _worker_task(strategy: str, seed: int) -> tuple[dict, pd.DataFrame, dict]:
+    return portable_call(_simulate, _WORKER_SCENARIO, strategy, seed)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -993,16 +993,9 @@ def _run_one(base: Scenario, overrides: dict, strategy: str, seed: int) -> tuple
 
 def _carried(fn, *args):
     """Call ``fn``; exceptions that would not survive pickling travel as experiment's _RemoteError."""
-    from .experiment import _RemoteError
+    from .experiment import portable_call
 
-    try:
-        return fn(*args)
-    except Exception as exc:
-        try:
-            pickle.loads(pickle.dumps(exc))
-        except Exception:
-            raise _RemoteError.wrap(exc) from None
-        raise
+    return portable_call(fn, *args)
 
 
 # pool workers ------------------------------------------------------------------------------------------
