@@ -568,6 +568,52 @@ def _move_into_place(tmp: Path, target: Path, allow_empty_target: bool) -> Path:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+class staged_folder:
+    """Write a results folder atomically: ``with staged_folder(target) as stage:`` yields a hidden
+    temporary sibling of ``target`` to write into; when the block completes it is renamed into place
+    (``target`` or ``target-2``, ... : never overwriting; ``stage.final`` is the path). On any
+    exception the temporary folder, and any parent folders this created, are removed."""
+
+    def __init__(self, target: Path, allow_empty_target: bool = False):
+        self.target = Path(target).absolute()
+        self.allow_empty_target = allow_empty_target
+        self.final: Path | None = None
+
+    def __enter__(self) -> "staged_folder":
+        parent = self.target.parent
+        self._created = _make_parents(parent)
+        self.tmp = parent / f".{self.target.name}.tmp-{os.getpid()}"
+        n = 1
+        while self.tmp.exists():
+            n += 1
+            self.tmp = parent / f".{self.target.name}.tmp-{os.getpid()}-{n}"
+        try:
+            self.tmp.mkdir()
+        except BaseException:
+            self._cleanup()
+            raise
+        return self
+
+    def _cleanup(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        for d in reversed(self._created):  # undo the folders we made, if they are still empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            try:
+                self.final = _move_into_place(self.tmp, self.target, self.allow_empty_target)
+                return False
+            except BaseException:
+                self._cleanup()
+                raise
+        self._cleanup()
+        return False
+
+
 def write_results(
     experiment: Experiment,
     out_dir: Path | None,
@@ -593,17 +639,8 @@ def write_results(
     else:
         target = Path(out_dir).expanduser()
         allow_empty = True
-    target = target.absolute()
-    parent = target.parent
-
-    created_parents = _make_parents(parent)
-    tmp = parent / f".{target.name}.tmp-{os.getpid()}"
-    n = 1
-    while tmp.exists():
-        n += 1
-        tmp = parent / f".{target.name}.tmp-{os.getpid()}-{n}"
-    try:
-        tmp.mkdir()
+    with staged_folder(target, allow_empty) as stage:
+        tmp = stage.tmp
         experiment.summary.to_csv(tmp / "summary.csv", index=False)
         experiment.comparison.to_csv(tmp / "comparison.csv", index=False)
         experiment.timeseries.to_csv(tmp / "timeseries.csv", index=False)
@@ -630,13 +667,4 @@ def write_results(
             chart_paths=chart_paths,
             manifest=manifest,
         )
-        final = _move_into_place(tmp, target, allow_empty_target=allow_empty)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for d in reversed(created_parents):  # undo the folders we made, if they are still empty
-            try:
-                d.rmdir()
-            except OSError:
-                break
-        raise
-    return final
+    return stage.final

@@ -43,7 +43,6 @@ import math
 import multiprocessing
 import os
 import platform
-import shutil
 import signal
 import sys
 import time
@@ -58,7 +57,7 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import curve_fit
 
-from .experiment import jsonable
+from .experiment import jsonable, staged_folder
 from .scenario import ScenarioError
 
 __all__ = [
@@ -1280,26 +1279,6 @@ def run_checks(fast: bool = False, reps: int | None = None, seed: int = 1, worke
 # ================================================================================================
 
 
-def _move_into_place(tmp: Path, target: Path, allow_empty: bool) -> Path:
-    """Rename the finished temporary folder to ``target`` (or target-2, -3, ...): never overwrite."""
-    n = 1
-    while True:
-        cand = target if n == 1 else target.with_name(f"{target.name}-{n}")
-        n += 1
-        if cand.exists() or cand.is_symlink():
-            if allow_empty and cand == target and cand.is_dir() and not any(cand.iterdir()):
-                cand.rmdir()
-            else:
-                continue
-        try:
-            os.rename(tmp, cand)
-            return cand
-        except OSError:
-            if cand.exists():
-                continue
-            raise
-
-
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
@@ -1427,21 +1406,8 @@ def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, res
         target, allow_empty = root / "validation" / started.strftime("%Y%m%d-%H%M%S"), False
     else:
         target, allow_empty = Path(out_dir).expanduser(), True
-    target = target.absolute()
-    created = []
-    p = target.parent
-    while not p.exists():
-        created.append(p)
-        p = p.parent
-    for d in reversed(created):
-        d.mkdir(exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    i = 1
-    while tmp.exists():
-        i += 1
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{i}"
-    try:
-        tmp.mkdir()
+    with staged_folder(target, allow_empty) as stage:
+        tmp = stage.tmp
         df[COLUMNS].to_csv(tmp / "validation.csv", index=False)
         settings = dict(df.attrs.get("settings", {}))
         (tmp / "report.html").write_text(render_report(df, settings), encoding="utf-8")
@@ -1455,13 +1421,4 @@ def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, res
         with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
             json.dump(jsonable(manifest), fh, indent=2, allow_nan=False)
             fh.write("\n")
-        final = _move_into_place(tmp, target, allow_empty)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for d in created:
-            try:
-                d.rmdir()
-            except OSError:
-                break
-        raise
-    return final
+    return stage.final
