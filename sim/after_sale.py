@@ -39,12 +39,12 @@ def step(model) -> None:
     if acc.size == 0:
         return
     # revenue from accounts won in this run (the installed base is the same in every strategy)
-    mine = pop.won_in_run[acc]
-    model.metrics.add("new_revenue", float(pop.acv[acc[mine]].sum() / 365.0))
+    model.metrics.add("new_revenue", float(pop.acv[pop.customer & pop.won_in_run].sum() / 365.0))
 
     # churn
     churned = acc[:0]
-    at_risk = acc[_base_hazard(model)[pop.segment[acc]] > 0]
+    base = _base_hazard(model)
+    at_risk = acc if (base > 0).all() else acc[base[pop.segment[acc]] > 0]
     if at_risk.size:
         u = model.streams.uniform("after_sale.churn", day, at_risk)
         churned = at_risk[u < -np.expm1(-churn_hazard(model, at_risk))]

@@ -23,14 +23,16 @@ def active(cfg) -> bool:
     return cfg.diffusion.p > 0 or cfg.diffusion.q > 0
 
 
-def adopted_share(model) -> np.ndarray:
-    """Per account: the adopted share its members see (full mixing or network neighbours)."""
+def adopted_share(model, acc: np.ndarray):
+    """The adopted share the accounts ``acc`` see: one number for everyone under full mixing
+    (the share of all buyers who are customers), per account on the network (the tie-weighted
+    share of its members' neighbours who are customers)."""
     pop, d = model.pop, model.cfg.diffusion
-    cust = (pop.stage == CUSTOMER).astype(np.float32)
     if d.mixing == "full":
-        return np.full(pop.n_accounts, cust.mean() if pop.n else 0.0)
+        return np.float32(np.count_nonzero(pop.stage == CUSTOMER)) / np.float32(pop.n) if pop.n else 0.0
+    cust = (pop.stage == CUSTOMER).astype(np.float32)
     seen = (model.W @ cust) / np.maximum(model.degree, 1e-12)
-    return pop.account_mean(seen, np.arange(pop.n_accounts))
+    return pop.account_mean(seen, acc)
 
 
 def step(model) -> None:
@@ -40,9 +42,8 @@ def step(model) -> None:
     cand = np.flatnonzero(~pop.customer)
     if cand.size == 0:
         return
-    ext = d.p
-    imit = d.q * adopted_share(model)[cand]
-    hazard = ext + imit
+    imit = d.q * adopted_share(model, cand)  # a scalar under full mixing, else one per account
+    hazard = d.p + imit
     u = model.streams.uniform("diffusion.adopt", day, cand)
     p_adopt = -np.expm1(-hazard)
     adopt = u < p_adopt
@@ -50,7 +51,8 @@ def step(model) -> None:
         return
     won = cand[adopt]
     # which force made the adoption: split the same uniform draw in proportion to the two hazards
-    by_wom = u[adopt] < p_adopt[adopt] * (imit[adopt] / np.maximum(hazard[adopt], 1e-300))
+    wom_share = p_adopt * (imit / np.maximum(hazard, 1e-300))
+    by_wom = u[adopt] < (wom_share[adopt] if np.ndim(wom_share) else wom_share)
     src = np.where(by_wom, SRC["referral"], SRC["campaigns"]).astype(np.int8)
     win_accounts(model, won, src)
     model.metrics.add("new_adoptions", won.size)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .population import CUSTOMER, DORMANT, ENGAGED, EXPLORING, LOST, SRC
+from .population import STAGES as STAGE_NAMES
 
 
 def raise_trust(pop, idx: np.ndarray, gain) -> None:
@@ -159,7 +160,9 @@ def set_account_stage(model, acc: np.ndarray, stage: int, from_stages=(DORMANT, 
     return the indices of the buyers moved."""
     pop = model.pop
     members = pop.members_of(acc)
-    members = members[np.isin(pop.stage[members], from_stages)]
+    allowed = np.zeros(len(STAGE_NAMES), dtype=bool)
+    allowed[list(from_stages)] = True
+    members = members[allowed[pop.stage[members]]]
     pop.stage[members] = stage
     return members
 

@@ -34,10 +34,10 @@ import scipy.sparse as sp
 
 from . import after_sale, decision, diffusion, need, research
 from .channels import build_channels
-from .metrics import Metrics
+from .metrics import COST_CHANNELS, Metrics
 from .network import Exposure, build_network, initial_rep_ties
 from .parameters import SEGMENTS
-from .population import CUSTOMER, SOURCES, Population
+from .population import CUSTOMER, SOURCES, STAGES, Population
 from .rng import Streams
 from .sales import SalesTeam
 from .scenario import Scenario, ScenarioError, load_scenario
@@ -170,16 +170,17 @@ class JourneyModel(mesa.Model):
             self.running = False
 
     def _close_day(self) -> None:
-        m, pop, s = self.metrics, self.pop, self.cfg.sales
+        m, pop, s, d = self.metrics, self.pop, self.cfg.sales, self.day
+        cols = m.cols
         m.add("new_cost_reps", s.n_reps * s.cost_per_rep_day)
-        m.set("new_cost", sum(m.get(f"new_cost_{c}")[self.day] for c in ("content", "email", "cold_calling", "networking", "campaigns", "social", "reps")))
-        counts = np.bincount(pop.stage, minlength=5)
-        for i, name in enumerate(("n_dormant", "n_exploring", "n_engaged", "n_customer", "n_lost")):
-            m.set(name, counts[i])
-        m.set("n_accounts_in_market", int(pop.in_market.sum()))
-        m.set("n_customers", int(pop.customer.sum()))
-        m.set("n_open_opportunities", int(pop.opp.sum()))
-        m.set("rep_utilisation", self.sales.utilisation())
+        cols["new_cost"][d] = sum(cols[c][d] for c in _COST_COLUMNS)
+        counts = np.bincount(pop.stage.view(np.uint8), minlength=len(STAGES))
+        for i, name in enumerate(_STAGE_COLUMNS):
+            cols[name][d] = counts[i]
+        cols["n_accounts_in_market"][d] = np.count_nonzero(pop.in_market)
+        cols["n_customers"][d] = np.count_nonzero(pop.customer)
+        cols["n_open_opportunities"][d] = np.count_nonzero(pop.opp)
+        cols["rep_utilisation"][d] = self.sales.utilisation()
 
     def run(self) -> "RunResult":
         """Run to the horizon and return the results."""
@@ -216,6 +217,10 @@ class JourneyModel(mesa.Model):
             scenario=self.scenario.name, strategy=self.strategy, seed=self.seed,
             summary=summarise(self, ts, samples), timeseries=ts, samples=samples,
         )
+
+
+_COST_COLUMNS = tuple(f"new_cost_{c}" for c in COST_CHANNELS)
+_STAGE_COLUMNS = tuple(f"n_{s}" for s in STAGES)
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:

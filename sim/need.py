@@ -18,7 +18,8 @@ from .population import DORMANT, ENGAGED, EXPLORING, LOST
 def step(model) -> None:
     pop, cfg, day = model.pop, model.cfg.need, model.day
     # lost accounts whose cool-down ended become dormant again
-    back = np.flatnonzero((pop.cooldown_until <= day) & np.isfinite(pop.cooldown_until) & ~pop.in_market & ~pop.customer)
+    back = np.flatnonzero(np.isfinite(pop.cooldown_until) & (pop.cooldown_until <= day))
+    back = back[~pop.in_market[back] & ~pop.customer[back]]
     if back.size:
         set_account_stage(model, back, DORMANT, from_stages=(LOST,))
         pop.cooldown_until[back] = -np.inf
@@ -36,6 +37,8 @@ def step(model) -> None:
 
     # new needs
     p = 1.0 - np.exp(-cfg.annual_trigger_rate / 365.0)
+    if p <= 0:  # skipping a zero-probability draw shifts no other draw (streams are account-indexed)
+        return
     idle = np.flatnonzero(~pop.in_market & ~pop.customer & (pop.cooldown_until <= day))
     trig = idle[model.streams.uniform("need.trigger", day, idle) < p]
     if trig.size:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .population import concat_ranges
+
 
 def build_network(pop, cfg, streams) -> sp.csr_matrix:
     n, net = pop.n, cfg.network
@@ -61,6 +63,25 @@ def initial_rep_ties(pop, cfg, streams) -> None:
     pop.rep_tie[:] = u < cfg.network.initial_rep_ties
 
 
+def row_entries(W: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and weights of the CSR rows ``rows``, concatenated in that order: the
+    neighbours of a few buyers in O(their ties) (scipy's fancy row indexing costs far more)."""
+    start = W.indptr[rows]
+    pos = concat_ranges(start, W.indptr[np.asarray(rows) + 1] - start)
+    return W.indices[pos], W.data[pos]
+
+
+def spread(W: sp.csr_matrix, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``W @ x`` for the 0/1 vector ``x`` that is 1 on ``sources``, computed from their rows only
+    (W is symmetric). Returns ``(reached, weight)``: the buyers with a tie to a source, ascending,
+    and ``(W @ x)[reached]`` in ``W``'s dtype, summed in the same order as the full product."""
+    cols, w = row_entries(W, sources)
+    reached = np.unique(cols)
+    acc = np.zeros(reached.size, dtype=W.dtype)
+    np.add.at(acc, np.searchsorted(reached, cols), w)
+    return reached, acc
+
+
 class Exposure:
     """``W @ x`` for a 0/1 vector ``x`` that changes a little from day to day.
 
@@ -88,8 +109,8 @@ class Exposure:
             if on.size + off.size <= 0.02 * x.size:
                 for rows, sign in ((on, 1.0), (off, -1.0)):
                     if rows.size:
-                        sub = self.W[rows]
-                        np.add.at(self.e, sub.indices, sign * sub.data.astype(np.float64))
+                        cols, w = row_entries(self.W, rows)
+                        np.add.at(self.e, cols, sign * w.astype(np.float64))
                 self.updates += 1
                 self.x = x.copy()
                 return self.e

@@ -28,6 +28,14 @@ SRC = {name: i for i, name in enumerate(SOURCES)}
 CH = {name: i for i, name in enumerate(CHANNELS)}  # receptivity columns
 
 
+def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + l) for s, l in zip(starts, lengths)])`` without a Python loop:
+    the members of accounts (contiguous buyers), the entries of CSR rows."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(np.asarray(starts, dtype=np.int64) - before, lengths) + np.arange(int(lengths.sum()))
+
+
 class Population:
     """Market structure (fixed for the run) plus the mutable state of every buyer and account."""
 
@@ -121,9 +129,7 @@ class Population:
     def members_of(self, acc: np.ndarray) -> np.ndarray:
         """Buyer indices of the accounts ``acc`` (in account order)."""
         acc = np.asarray(acc, dtype=np.int64)
-        sizes = self.group_size[acc]
-        before = np.cumsum(sizes) - sizes
-        return np.repeat(self.group_start[acc] - before, sizes) + np.arange(int(sizes.sum()))
+        return concat_ranges(self.group_start[acc], self.group_size[acc])
 
     def _segments(self, acc: np.ndarray) -> np.ndarray:
         sizes = self.group_size[acc]

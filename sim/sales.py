@@ -22,70 +22,105 @@ from .population import ENGAGED, EXPLORING
 
 
 class SalesRep(mesa.Agent):
-    """One sales rep: capacity by activity for the day, and the meeting slots left."""
+    """One sales rep: selling hours, an activity split and a ramp-up.
 
-    def __init__(self, model, index: int, hours_per_day: float, split: dict, tenure_days: int, ramp_days: int):
+    The team schedules all reps at once, so a rep's day (hours by activity, meeting slots left,
+    hours used) lives in the team's arrays at the rep's ``index``; the attributes below read it.
+    """
+
+    def __init__(self, model, team: "SalesTeam", index: int):
         super().__init__(model)
+        self.team = team
         self.index = index
-        self.hours_per_day = hours_per_day
-        self.split = dict(split)
-        self.tenure_days = tenure_days
-        self.ramp_days = ramp_days
-        self.hours = {a: 0.0 for a in REP_ACTIVITIES}
-        self.slots = 0.0  # meeting slots left today (fractional slots carry over)
-        self.used_hours = 0.0
+
+    @property
+    def hours_per_day(self) -> float:
+        return float(self.team.hours_per_day[self.index])
+
+    @property
+    def split(self) -> dict:
+        return {a: float(self.team.split[j]) for j, a in enumerate(REP_ACTIVITIES)}
+
+    @property
+    def hours(self) -> dict:
+        """Hours planned today by activity."""
+        return {a: float(self.team.plan[self.index, j]) for j, a in enumerate(REP_ACTIVITIES)}
+
+    @property
+    def slots(self) -> float:
+        """Meeting slots left today (fractional slots carry over to tomorrow)."""
+        return float(self.team.slots[self.index])
+
+    @property
+    def used_hours(self) -> float:
+        return float(self.team.used[self.index])
 
     def productivity(self, day: int) -> float:
-        """Ramp-up: a new rep starts at 30% and reaches 100% after ``ramp_days``."""
-        if self.ramp_days <= 0:
-            return 1.0
-        return float(min(1.0, 0.3 + 0.7 * (self.tenure_days + day) / self.ramp_days))
-
-    def plan_day(self) -> None:
-        h = self.hours_per_day * self.productivity(self.model.day)
-        self.hours = {a: h * self.split[a] for a in REP_ACTIVITIES}
-        self.slots = (self.slots % 1.0) + self.hours["meetings"] / self.model.cfg.sales.hours_per_meeting
-        self.used_hours = 0.0
-
-    def take_slots(self, k: int) -> int:
-        k = int(min(k, np.floor(self.slots)))
-        self.slots -= k
-        self.used_hours += k * self.model.cfg.sales.hours_per_meeting
-        self.model.metrics.add("new_sales_meetings", k)
-        return k
+        return float(self.team.productivity(day)[self.index])
 
 
 class SalesTeam:
-    """The reps (a Mesa AgentSet) and the team-level steps of the sales cycle."""
+    """The reps (a Mesa AgentSet) and the team-level steps of the sales cycle.
+
+    Capacity is kept in arrays with one row per rep, so planning the day and booking slots cost
+    the same whether the team has 5 reps or 800 (a million-buyer market).
+    """
 
     def __init__(self, model):
         s = model.cfg.sales
-        split = vars(s.split)
-        reps = [SalesRep(model, i, s.hours_per_day, split, s.initial_tenure_days, s.ramp_days) for i in range(s.n_reps)]
+        R = int(s.n_reps)
         self.model = model
-        self.reps = AgentSet(reps, random=model.random)
-        self.rep_list = reps
+        self.hpm = float(s.hours_per_meeting)
+        self.hours_per_day = np.full(R, float(s.hours_per_day))
+        self.tenure = np.full(R, float(s.initial_tenure_days))
+        self.ramp = np.full(R, float(s.ramp_days))
+        self.split = np.array([getattr(s.split, a) for a in REP_ACTIVITIES], dtype=float)
+        self.col = {a: j for j, a in enumerate(REP_ACTIVITIES)}
+        self.plan = np.zeros((R, len(REP_ACTIVITIES)))  # hours planned today by activity
+        self.slots = np.zeros(R)  # meeting slots left today
+        self.used = np.zeros(R)  # hours used today
+        self.rep_list = [SalesRep(model, self, i) for i in range(R)]
+        self.reps = AgentSet(self.rep_list, random=model.random)
 
     # -- capacity
+    def productivity(self, day: int) -> np.ndarray:
+        """Ramp-up: a new rep starts at 30% and reaches 100% after ``ramp_days``."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ramped = np.minimum(1.0, 0.3 + 0.7 * (self.tenure + day) / self.ramp)
+        return np.where(self.ramp <= 0, 1.0, ramped)
+
     def plan_day(self) -> None:
-        self.reps.do("plan_day")
+        h = self.hours_per_day * self.productivity(self.model.day)
+        self.plan = h[:, None] * self.split[None, :]
+        self.slots = np.mod(self.slots, 1.0) + self.plan[:, self.col["meetings"]] / self.hpm
+        self.used[:] = 0.0
 
     def hours(self, activity: str) -> float:
-        return float(sum(r.hours[activity] for r in self.rep_list))
+        return float(self.plan[:, self.col[activity]].sum())
 
     def use_hours(self, activity: str, hours: float) -> None:
         """Book ``hours`` of an activity against the team, pro rata to each rep's plan."""
         total = self.hours(activity)
         if total <= 0 or hours <= 0:
             return
-        frac = min(hours / total, 1.0)
-        for r in self.rep_list:
-            r.used_hours += r.hours[activity] * frac
+        self.used += self.plan[:, self.col[activity]] * min(hours / total, 1.0)
 
     def utilisation(self) -> float:
-        avail = sum(sum(r.hours.values()) for r in self.rep_list)
-        used = sum(r.used_hours for r in self.rep_list)
-        return float(used / avail) if avail > 0 else 0.0
+        avail = float(self.plan.sum())
+        return float(self.used.sum() / avail) if avail > 0 else 0.0
+
+    def free_slots(self) -> np.ndarray:
+        """Whole meeting slots each rep has left today."""
+        return np.floor(self.slots).astype(np.int64)
+
+    def book(self, per_rep: np.ndarray) -> int:
+        """Book ``per_rep[r]`` meetings against rep r's slots (at most its whole free slots)."""
+        k = np.minimum(per_rep, self.free_slots())
+        self.slots -= k
+        self.used += k * self.hpm
+        total = int(k.sum())
+        self.model.metrics.add("new_sales_meetings", total)
+        return total
 
     def assign_owners(self, k: int) -> np.ndarray:
         """Owners for k new opportunities: the reps with the fewest open ones, in turn."""
@@ -128,13 +163,15 @@ class SalesTeam:
         # 1. opportunities due a meeting, oldest first, within each owner's slots
         due = np.flatnonzero(pop.opp & (day - pop.last_meeting >= s.meeting_cadence_days))
         if due.size and self.rep_list:
+            # each owner's due opportunities, oldest meeting first, as many as the owner has slots
             due = due[np.argsort(pop.last_meeting[due], kind="stable")]
-            held = []
-            for r in self.rep_list:
-                mine = due[pop.owner[due] == r.index]
-                k = r.take_slots(mine.size)
-                held.append(mine[:k])
-            held = np.concatenate(held)
+            due = due[np.argsort(pop.owner[due], kind="stable")]
+            owner = pop.owner[due]
+            per_rep = np.bincount(owner, minlength=len(self.rep_list))
+            take = np.minimum(per_rep, self.free_slots())
+            first = np.cumsum(per_rep) - per_rep
+            held = due[np.arange(due.size) - first[owner] < take[owner]]
+            self.book(take)
             self.hold_meetings(held)
             m.metrics.add("new_followups", held.size)
 
@@ -154,16 +191,14 @@ class SalesTeam:
         m.metrics.add("new_leads_expired", expired.size)
         pending = pending[wait <= s.max_lead_wait_days]
         pending = pending[np.argsort(pop.lead_day[pending], kind="stable")]
-        free = sum(int(np.floor(r.slots)) for r in self.rep_list)
-        worked = pending[:free]
+        free = self.free_slots()
+        worked = pending[: int(free.sum())]
         if worked.size == 0:
             m.metrics.set("n_leads_waiting", pending.size)
             return
-        taken = worked.size
-        for r in self.rep_list:  # book the slots against reps with room
-            taken -= r.take_slots(taken)
-            if taken <= 0:
-                break
+        # book the slots against reps with room, in rep order
+        before = np.cumsum(free) - free
+        self.book(np.clip(worked.size - before, 0, free))
         delay = day - pop.lead_day[worked]
         u = m.streams.uniform("sales.lead_reach", day, worked)
         reached = worked[u < s.lead_contact_base * s.lead_decay_per_day ** delay]

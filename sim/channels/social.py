@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..journey import touch
-from ..network import Exposure
+from ..network import Exposure, spread
 from ..population import CUSTOMER
 from . import Channel
 
@@ -29,10 +29,11 @@ class Social(Channel):
         # sharing of content and campaigns
         for kind, flag in (("content", model.share_content), ("campaigns", model.share_campaign)):
             if flag.any():
-                e = W @ flag.astype(np.float32)
-                cand = np.flatnonzero((e > 0) & not_cust & ~flag)
+                reached, e = spread(W, np.flatnonzero(flag))
+                ok = (e > 0) & not_cust[reached] & ~flag[reached]
+                cand, e = reached[ok], e[ok]
                 u = st.uniform(f"social.hear_{kind}", day, cand)
-                heard = cand[u < -np.expm1(-c.wom_rate * e[cand])]
+                heard = cand[u < -np.expm1(-c.wom_rate * e)]
                 model.metrics.add(f"new_shared_{kind}", heard.size)
                 if kind == "content":
                     cc = model.cfg.channels.content
