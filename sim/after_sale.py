@@ -44,7 +44,7 @@ def step(model) -> None:
     # churn
     churned = acc[:0]
     base = _base_hazard(model)
-    at_risk = acc if (base > 0).all() else acc[base[pop.segment[acc]] > 0]
+    at_risk = acc if (base > 0).all() else acc[base[pop.segment[acc]] > 0] if (base > 0).any() else acc[:0]
     if at_risk.size:
         u = model.streams.uniform("after_sale.churn", day, at_risk)
         churned = at_risk[u < -np.expm1(-churn_hazard(model, at_risk))]

@@ -17,6 +17,8 @@ from .population import CUSTOMER, LOST, SEGMENT_NAMES, SOURCES, SRC
 
 def step(model) -> None:
     pop, cfg, day = model.pop, model.cfg, model.day
+    if not pop.in_market.any():
+        return
     in_mkt = pop.in_market & ~pop.customer
     live = np.flatnonzero(in_mkt)
     done = pop.account_sum(pop.progress >= 1.0, live)

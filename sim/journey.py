@@ -119,7 +119,7 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     pop.day_first_contact[idx[never]] = day
     pop.progress_at_first_contact[idx[never]] = pop.progress[idx[never]]
     model.sample("progress_at_first_contact", pop.progress[idx[never]])
-    pop.stage[idx] = ENGAGED
+    pop.set_stage(idx, ENGAGED)
     pop.engaged[idx] = True
     pop.lead_pending[idx] = False
     pop.known[idx] = True
@@ -149,8 +149,7 @@ def close_opportunities(model, acc: np.ndarray, to_stage: int | None = None) -> 
     pop.owner[acc] = -1
     members = pop.members_of(acc)
     if to_stage is not None:
-        eng = members[pop.stage[members] == ENGAGED]
-        pop.stage[eng] = to_stage
+        pop.set_stage(members[pop.stage[members] == ENGAGED], to_stage)
     pop.engaged[members] = False
     pop.lead_pending[members] = False
 
@@ -163,7 +162,7 @@ def set_account_stage(model, acc: np.ndarray, stage: int, from_stages=(DORMANT, 
     allowed = np.zeros(len(STAGE_NAMES), dtype=bool)
     allowed[list(from_stages)] = True
     members = members[allowed[pop.stage[members]]]
-    pop.stage[members] = stage
+    pop.set_stage(members, stage)
     return members
 
 

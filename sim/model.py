@@ -131,7 +131,7 @@ class JourneyModel(mesa.Model):
         trust0 = np.clip(0.55 + 0.15 * g.standard_normal(pop.n), 0, 1).astype(np.float32)
         pop.customer[cust] = True
         pop.acv[cust] = pop.deal_size[cust]
-        pop.stage[members] = CUSTOMER
+        pop.set_stage(members, CUSTOMER)
         pop.trust[members] = trust0[members]
         pop.aware[members] = True
         pop.day_aware[members] = 0
@@ -174,9 +174,8 @@ class JourneyModel(mesa.Model):
         cols = m.cols
         m.add("new_cost_reps", s.n_reps * s.cost_per_rep_day)
         cols["new_cost"][d] = sum(cols[c][d] for c in _COST_COLUMNS)
-        counts = np.bincount(pop.stage.view(np.uint8), minlength=len(STAGES))
         for i, name in enumerate(_STAGE_COLUMNS):
-            cols[name][d] = counts[i]
+            cols[name][d] = pop.stage_count[i]
         cols["n_accounts_in_market"][d] = np.count_nonzero(pop.in_market)
         cols["n_customers"][d] = np.count_nonzero(pop.customer)
         cols["n_open_opportunities"][d] = np.count_nonzero(pop.opp)

@@ -79,7 +79,9 @@ class Population:
 
         # ---- buyer state
         f4 = lambda v=np.nan: np.full(n, v, dtype=np.float32)
-        self.stage = np.zeros(n, dtype=np.int8)
+        self.stage = np.zeros(n, dtype=np.int8)  # change it only with set_stage
+        self.stage_count = np.zeros(len(STAGES), dtype=np.int64)  # buyers per stage, kept by set_stage
+        self.stage_count[DORMANT] = n
         self.progress = f4(0.0)
         self.trust = f4(0.0)
         self.aware = np.zeros(n, dtype=bool)
@@ -130,6 +132,14 @@ class Population:
         """Buyer indices of the accounts ``acc`` (in account order)."""
         acc = np.asarray(acc, dtype=np.int64)
         return concat_ranges(self.group_start[acc], self.group_size[acc])
+
+    def set_stage(self, idx: np.ndarray, stage: int) -> None:
+        """Move the buyers ``idx`` (unique indices) to ``stage``. Every stage change goes through
+        here, so ``stage_count`` is always the number of buyers per stage (O(len(idx)))."""
+        if len(idx):
+            self.stage_count -= np.bincount(self.stage[idx].view(np.uint8), minlength=len(STAGES))
+            self.stage_count[stage] += len(idx)
+            self.stage[idx] = stage
 
     def _segments(self, acc: np.ndarray) -> np.ndarray:
         sizes = self.group_size[acc]

@@ -17,10 +17,11 @@ from .population import CH, CUSTOMER, ENGAGED, EXPLORING, SRC
 
 def step(model) -> None:
     pop, cfg, day = model.pop, model.cfg.research, model.day
+    if pop.stage_count[EXPLORING] + pop.stage_count[ENGAGED] == 0:
+        fade_trust(pop, cfg)
+        return
     active = (pop.stage == EXPLORING) | (pop.stage == ENGAGED)
     idx = np.flatnonzero(active)
-    if idx.size == 0:
-        return
     # peers: share of a buyer's tie weight on people who are researching or are customers
     peer_active = (active | (pop.stage == CUSTOMER)).astype(np.float32)
     peer_frac = (model.W @ peer_active)[idx] / np.maximum(model.degree[idx], 1e-9)
@@ -39,6 +40,9 @@ def step(model) -> None:
         src = np.where(src < 0, SRC["content"], src).astype(np.int8)
         model.metrics.add("new_hand_raises", raised.size)
         make_leads(model, raised, src)
+    fade_trust(pop, cfg)
 
-    # trust in us fades slowly without contact
+
+def fade_trust(pop, cfg) -> None:
+    """Trust in us fades slowly without contact (after today's hand raises)."""
     pop.trust *= np.float32(1.0 - cfg.trust_decay)

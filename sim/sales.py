@@ -161,7 +161,8 @@ class SalesTeam:
         """Follow-up meetings, fumbles, then leads, in that order (see model step order)."""
         m, pop, s, day = self.model, self.model.pop, self.model.cfg.sales, self.model.day
         # 1. opportunities due a meeting, oldest first, within each owner's slots
-        due = np.flatnonzero(pop.opp & (day - pop.last_meeting >= s.meeting_cadence_days))
+        open_ = np.flatnonzero(pop.opp)
+        due = open_[day - pop.last_meeting[open_] >= s.meeting_cadence_days]
         if due.size and self.rep_list:
             # each owner's due opportunities, oldest meeting first, as many as the owner has slots
             due = due[np.argsort(pop.last_meeting[due], kind="stable")]
@@ -176,7 +177,7 @@ class SalesTeam:
             m.metrics.add("new_followups", held.size)
 
         # 2. fumbles: no meeting for too long, the buyers filter back to marketing
-        stale = np.flatnonzero(pop.opp & (day - pop.last_meeting > s.fumble_days))
+        stale = open_[day - pop.last_meeting[open_] > s.fumble_days]
         if stale.size:
             close_opportunities(m, stale, to_stage=EXPLORING)
             m.metrics.add("new_fumbles", stale.size)

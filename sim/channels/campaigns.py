@@ -23,9 +23,11 @@ class Campaigns(Channel):
 
     def step(self, model) -> None:
         c, pop, day = self.cfg, model.pop, model.day
+        if not self.active:  # no budget: nobody is ever exposed, so nobody responds or shares
+            return
         self.pay_overhead()
         bursts = c.burst_days
-        if self.active and bursts and day in bursts:
+        if bursts and day in bursts:
             spend = c.budget / len(bursts)
             self.spend(spend)
             pool = np.flatnonzero(pop.stage != CUSTOMER)

@@ -38,9 +38,9 @@ class Content(Channel):
         self.stock = self.stock * self.keep + spend / c.cost_per_asset
         model.metrics.set("n_content_stock", self.stock)
         model.metrics.set("share_of_voice", self.share_of_voice())
-        idx = np.flatnonzero(pop.stage == EXPLORING)
-        if idx.size == 0:
+        if pop.stage_count[EXPLORING] == 0:
             return
+        idx = np.flatnonzero(pop.stage == EXPLORING)
         u = model.streams.uniform("content.search", day, idx)
         idx = idx[u < model.cfg.research.search_intensity]
         p = np.clip(c.find_rate * self.share_of_voice() * pop.receptivity[idx, CH["content"]], 0, 1)

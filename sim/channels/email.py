@@ -21,9 +21,9 @@ class Email(Channel):
 
     def step(self, model) -> None:
         c, pop, day = self.cfg, model.pop, model.day
-        pop.fatigue *= np.float32(0.5 ** (1.0 / c.fatigue_half_life_days))
-        if not self.active:
+        if not self.active:  # no sends ever: fatigue stays 0
             return
+        pop.fatigue *= np.float32(0.5 ** (1.0 / c.fatigue_half_life_days))
         self.pay_overhead()
         due = pop.known & ~pop.unsubscribed & (pop.stage != CUSTOMER) & (pop.stage != ENGAGED)
         due &= (day + pop.phase) % c.cadence_days == 0

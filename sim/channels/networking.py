@@ -50,7 +50,7 @@ class Networking(Channel):
             pop.rep_tie[met] = True
             touch(model, met, "networking", c.tie_trust)
             model.metrics.add("new_rep_ties", met.size)
-        model.metrics.set("n_rep_ties", int(pop.rep_tie.sum()))
+        model.metrics.set("n_rep_ties", np.count_nonzero(pop.rep_tie))
 
         # conversations with known people who are in market
         n_talks = int(hours * c.intros_per_hour)
