@@ -17,7 +17,6 @@ import argparse
 import os
 import shlex
 import sys
-import textwrap
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -46,11 +45,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _wrap(text: str, width: int = 88) -> str:
-    """Pre-wrap prose for the Raw* help formatter (which keeps line breaks, so examples stay readable)."""
-    return "\n".join(textwrap.fill(par, width) for par in text.split("\n"))
-
-
 class UsageError(Exception):
     """A problem with the user's input; str(e) is the one-line message (without the "error: " prefix)."""
 
@@ -68,6 +62,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sim.cli_common import wrap as _wrap
+
     parser = _Parser(
         prog="run.py",
         description=_wrap(
@@ -105,6 +101,8 @@ COMMAND_MODULES = ("sim.cli_sweep", "sim.cli_validate")
 
 
 def _add_run_parser(sub: Any) -> argparse.ArgumentParser:
+    from sim.cli_common import wrap as _wrap
+
     p = sub.add_parser(
         "run",
         help="simulate every strategy of a scenario over many seeds and write a results folder",
@@ -231,15 +229,6 @@ def parse_strategies(text: str | None, available: Sequence[str], scenario_label:
     return chosen
 
 
-def check_numbers(args: argparse.Namespace) -> None:
-    if args.reps < 1:
-        raise UsageError(f"--reps must be at least 1 (got {args.reps})")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be 0 or more (got {args.seed})")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
-
-
 def check_scenario_file(path: Path) -> None:
     if not path.exists():
         raise UsageError(f"scenario file not found: {path}")
@@ -296,7 +285,9 @@ def _one_line(text: object) -> str:
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The 'run' command; ``argv`` is the command line as typed (recorded in manifest.json)."""
     # 1. validate everything that needs no engine
-    check_numbers(args)
+    from sim.cli_common import check_int_flags
+
+    check_int_flags("run.py run", args, {"reps": 1, "seed": 0, "workers": 1})
     overrides = parse_overrides(args.overrides)
     scenario_path = Path(args.scenario).expanduser()
     check_scenario_file(scenario_path)

@@ -13,7 +13,8 @@ from .model import JourneyModel, RunResult, run
 from .population import SOURCES, STAGES
 from .scenario import Scenario, ScenarioError, load_scenario
 from .store import load_sweep
-from .sweep import Choice, LogUniform, Sweep, Uniform, load_sweep_file, sweep  # noqa: F811 (sim.sweep is the function)
+# The sweep module is sim.sweeps; sim.sweep is its one-call function (a module of the same name would shadow it).
+from .sweeps import Choice, LogUniform, Sweep, Uniform, load_sweep_file, sweep
 
 __all__ = [
     "JourneyModel", "RunResult", "run", "load_scenario", "Scenario", "ScenarioError",

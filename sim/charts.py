@@ -1,6 +1,7 @@
 """Charts for comparing go-to-market strategies.
 
-All charts are drawn with matplotlib's Agg backend and written as PNG files.
+All charts are drawn with matplotlib's Agg backend and written as PNG files, each by
+:func:`sim.plotting.figure` (title, axis labels with units, layout, save, close).
 Inputs are the tidy frames described in docs/CONTRACT.md (summary, timeseries,
 samples). Every chart function can be called on its own and returns the path of
 the PNG it wrote; :func:`make_all` draws the full set in reading order.
@@ -13,17 +14,16 @@ from __future__ import annotations
 
 import math
 import pathlib
+from contextlib import contextmanager
 from typing import Iterable, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import Formatter, PercentFormatter
+from scipy import stats as sps
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import Formatter, PercentFormatter  # noqa: E402
-from scipy import stats as sps  # noqa: E402
+from .plotting import figure
 
 __all__ = [
     "CAPTIONS",
@@ -40,8 +40,6 @@ __all__ = [
     "rep_utilisation",
 ]
 
-FIGSIZE = (8, 5)
-DPI = 110
 CONF = 0.95
 CEB_REFERENCE = 0.57
 
@@ -98,20 +96,6 @@ def _strategies_from(frames: Iterable[pd.DataFrame | None], strategies: Sequence
             for s in pd.unique(df["strategy"]):
                 seen.setdefault(s, None)
     return list(seen)
-
-
-def _out_path(out_dir, name: str) -> pathlib.Path:
-    d = pathlib.Path(out_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    return d / f"{name}.png"
-
-
-def _save(fig, path: pathlib.Path) -> pathlib.Path:
-    try:
-        fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
 
 
 def _no_data(ax, text: str = "no data") -> None:
@@ -207,53 +191,53 @@ def _strategy_legend(ax, **kw) -> None:
 
 # --------------------------------------------------------------------------- charts
 
+@contextmanager
+def _chart(frames, strategies, out_dir, name: str, title: str, xlabel=None, ylabel=None, **kw):
+    """:func:`sim.plotting.figure` for a chart of strategies: yields ``(chart, strategies, colours)``, the
+    strategies to draw (given, or found in ``frames``) and their fixed colours."""
+    strategies = _strategies_from(frames, strategies)
+    with figure(out_dir, name, title, xlabel, ylabel, **kw) as chart:
+        yield chart, strategies, strategy_colors(strategies)
+
+
 def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     """Small multiples: stacked areas of mean buyers per journey stage, one panel per strategy."""
-    path = _out_path(out_dir, "stages_over_time")
     strategies = _strategies_from([timeseries], strategies)
     stage_cols = [s for s in STAGES if not _empty(timeseries, [s[0]])]
     if _empty(timeseries, ["strategy", "day"]) or not strategies or not stage_cols:
-        fig, ax = plt.subplots(figsize=FIGSIZE)
-        ax.set(title="Buyers by journey stage over time", xlabel="day", ylabel="buyers (people)")
-        _no_data(ax)
-        return _save(fig, path)
+        with figure(out_dir, "stages_over_time", "Buyers by journey stage over time", "day",
+                    "buyers (people)") as chart:
+            _no_data(chart.ax)
+        return chart.path
 
     n = len(strategies)
     ncols = 1 if n == 1 else (2 if n <= 4 else 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(8, max(3.2, 2.6 * nrows + 1.0)),
-                             sharex=True, sharey=True, squeeze=False)
-    for i, strat in enumerate(strategies):
-        ax = axes[i // ncols][i % ncols]
-        ax.set_title(_pretty(strat), fontsize=10)
-        sub = timeseries[timeseries["strategy"] == strat]
-        if sub.empty:
-            _no_data(ax)
-            continue
-        means = sub.groupby("day")[[c for c, _, _ in stage_cols]].mean().sort_index().fillna(0.0)
-        ax.stackplot(means.index.to_numpy(),
-                     *[means[c].to_numpy() for c, _, _ in stage_cols],
-                     labels=[lab for _, lab, _ in stage_cols],
-                     colors=[col for _, _, col in stage_cols], alpha=0.9, linewidth=0)
-        ax.margins(x=0)
-        ax.grid(axis="y", alpha=0.3)
-    for j in range(n, nrows * ncols):
-        axes[j // ncols][j % ncols].set_visible(False)
-    for r in range(nrows):
-        axes[r][0].set_ylabel("buyers (people)")
-    for c in range(ncols):
-        # bottom-most visible axes in each column gets the x label
-        for r in reversed(range(nrows)):
-            if r * ncols + c < n:
-                axes[r][c].set_xlabel("day")
-                axes[r][c].xaxis.set_tick_params(labelbottom=True)
-                break
-    handles = [plt.Rectangle((0, 0), 1, 1, color=col) for _, _, col in stage_cols]
-    fig.legend(handles, [lab for _, lab, _ in stage_cols], loc="lower center",
-               ncol=len(stage_cols), frameon=False, fontsize=9, bbox_to_anchor=(0.5, -0.01))
-    fig.suptitle("Buyers by journey stage over time (mean across seeds)")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return _save(fig, path)
+    with figure(out_dir, "stages_over_time", "Buyers by journey stage over time (mean across seeds)",
+                size=(8, max(3.2, 2.6 * nrows + 1.0)), panels=n, ncols=ncols, sharex=True, sharey=True,
+                layout={"rect": (0, 0.05, 1, 1)}) as chart:
+        for i, (ax, strat) in enumerate(zip(chart.axes, strategies)):
+            ax.set_title(_pretty(strat), fontsize=10)
+            if i % ncols == 0:
+                ax.set_ylabel("buyers (people)")
+            if i + ncols >= n:  # bottom-most panel of its column gets the x label
+                ax.set_xlabel("day")
+                ax.xaxis.set_tick_params(labelbottom=True)
+            sub = timeseries[timeseries["strategy"] == strat]
+            if sub.empty:
+                _no_data(ax)
+                continue
+            means = sub.groupby("day")[[c for c, _, _ in stage_cols]].mean().sort_index().fillna(0.0)
+            ax.stackplot(means.index.to_numpy(),
+                         *[means[c].to_numpy() for c, _, _ in stage_cols],
+                         labels=[lab for _, lab, _ in stage_cols],
+                         colors=[col for _, _, col in stage_cols], alpha=0.9, linewidth=0)
+            ax.margins(x=0)
+            ax.grid(axis="y", alpha=0.3)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=col) for _, _, col in stage_cols]
+        chart.fig.legend(handles, [lab for _, lab, _ in stage_cols], loc="lower center",
+                         ncol=len(stage_cols), frameon=False, fontsize=9, bbox_to_anchor=(0.5, -0.01))
+    return chart.path
 
 
 def _line_with_band(ts, col, strategies, colors, ax, scale=1.0):
@@ -273,21 +257,19 @@ def _line_with_band(ts, col, strategies, colors, ax, scale=1.0):
 
 def cumulative_customers(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     """Mean cumulative customers won per day, with a 95% t-interval band across seeds."""
-    path = _out_path(out_dir, "cumulative_customers")
-    strategies = _strategies_from([timeseries], strategies)
-    colors = strategy_colors(strategies)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set(title="Customers won over time (mean, 95% band across seeds)",
-           xlabel="day", ylabel="customers won (accounts)")
-    if _empty(timeseries, ["strategy", "day", "cum_wins"]) or \
-            not _line_with_band(timeseries, "cum_wins", strategies, colors, ax):
-        _no_data(ax)
-    else:
-        ax.set_ylim(bottom=0)
-        ax.margins(x=0)
-        ax.grid(alpha=0.3)
-        _strategy_legend(ax, loc="upper left")
-    return _save(fig, path)
+    with _chart([timeseries], strategies, out_dir, "cumulative_customers",
+                "Customers won over time (mean, 95% band across seeds)", "day",
+                "customers won (accounts)") as (chart, strategies, colors):
+        ax = chart.ax
+        if _empty(timeseries, ["strategy", "day", "cum_wins"]) or \
+                not _line_with_band(timeseries, "cum_wins", strategies, colors, ax):
+            _no_data(ax)
+        else:
+            ax.set_ylim(bottom=0)
+            ax.margins(x=0)
+            ax.grid(alpha=0.3)
+            _strategy_legend(ax, loc="upper left")
+    return chart.path
 
 
 def _bars_with_ci(ax, summary, col, strategies, colors, scale_fn=None, fmt=None):
@@ -333,24 +315,22 @@ def _bars_with_ci(ax, summary, col, strategies, colors, scale_fn=None, fmt=None)
 
 def cac_conversion(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     """Two panels: CAC and conversion rate per strategy, mean bars with 95% CI whiskers."""
-    path = _out_path(out_dir, "cac_conversion")
-    strategies = _strategies_from([summary], strategies)
-    colors = strategy_colors(strategies)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=FIGSIZE)
-    fig.suptitle("Cost per customer and conversion (mean, 95% CI across seeds)")
-    ax1.set(title="Customer acquisition cost", ylabel="CAC ($ per customer)")
-    ax2.set(title="Conversion rate", ylabel="conversion rate (% of buying decisions won)")
-    if not strategies:
-        _no_data(ax1)
-        _no_data(ax2)
-    else:
-        _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=_money)
-        ax1.yaxis.set_major_formatter(_money_fmt)
-        _bars_with_ci(ax2, summary, "conversion_rate", strategies, colors,
-                      scale_fn=_as_percent, fmt=lambda v: f"{v:.1f}%")
-        ax2.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    fig.tight_layout()
-    return _save(fig, path)
+    with _chart([summary], strategies, out_dir, "cac_conversion",
+                "Cost per customer and conversion (mean, 95% CI across seeds)", panels=2,
+                ncols=2) as (chart, strategies, colors):
+        ax1, ax2 = chart.axes
+        ax1.set(title="Customer acquisition cost", ylabel="CAC ($ per customer)")
+        ax2.set(title="Conversion rate", ylabel="conversion rate (% of buying decisions won)")
+        if not strategies:
+            _no_data(ax1)
+            _no_data(ax2)
+        else:
+            _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=_money)
+            ax1.yaxis.set_major_formatter(_money_fmt)
+            _bars_with_ci(ax2, summary, "conversion_rate", strategies, colors,
+                          scale_fn=_as_percent, fmt=lambda v: f"{v:.1f}%")
+            ax2.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    return chart.path
 
 
 def _pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
@@ -368,80 +348,76 @@ def _pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
 
 def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     """Total cost vs customers won per replication, strategy means and the efficient frontier."""
-    path = _out_path(out_dir, "cost_vs_customers")
-    strategies = _strategies_from([summary], strategies)
-    colors = strategy_colors(strategies)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set(title="Cost vs customers won, with the efficient frontier",
-           xlabel="total cost ($)", ylabel="customers won (accounts)")
-    if _empty(summary, ["strategy", "total_cost", "customers_won"]):
-        _no_data(ax)
-        return _save(fig, path)
-    means: dict[str, tuple[float, float]] = {}
-    for strat in strategies:
-        sub = summary[summary["strategy"] == strat]
-        x = pd.to_numeric(sub["total_cost"], errors="coerce")
-        y = pd.to_numeric(sub["customers_won"], errors="coerce")
-        ok = np.isfinite(x) & np.isfinite(y)
-        if not ok.any():
-            continue
-        ax.scatter(x[ok], y[ok], s=18, color=colors[strat], alpha=0.35, linewidths=0)
-        mx, my = float(x[ok].mean()), float(y[ok].mean())
-        means[strat] = (mx, my)
-        ax.scatter([mx], [my], s=130, color=colors[strat], edgecolor="black", linewidth=1.0,
-                   zorder=4, label=f"{_pretty(strat)} (mean)")
-    if not means:
-        _no_data(ax)
-        return _save(fig, path)
-    front = _pareto_front(means)
-    if len(front) > 1:
-        ax.plot([means[s][0] for s in front], [means[s][1] for s in front], color="black", lw=1.3,
-                ls="--", zorder=3, label="efficient frontier (means)")
-    elif len(front) == 1 and len(means) > 1:
-        ax.text(0.99, 0.01, f"frontier: {_pretty(front[0])} dominates on both cost and customers",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#333333")
-    ax.scatter([], [], s=18, color="#777777", alpha=0.5, label="one replication")
-    ax.xaxis.set_major_formatter(_money_fmt)
-    ax.margins(0.08)
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=True, framealpha=0.85, fontsize=9, loc="best")
-    return _save(fig, path)
+    with _chart([summary], strategies, out_dir, "cost_vs_customers",
+                "Cost vs customers won, with the efficient frontier", "total cost ($)",
+                "customers won (accounts)") as (chart, strategies, colors):
+        ax = chart.ax
+        if _empty(summary, ["strategy", "total_cost", "customers_won"]):
+            _no_data(ax)
+            return chart.path
+        means: dict[str, tuple[float, float]] = {}
+        for strat in strategies:
+            sub = summary[summary["strategy"] == strat]
+            x = pd.to_numeric(sub["total_cost"], errors="coerce")
+            y = pd.to_numeric(sub["customers_won"], errors="coerce")
+            ok = np.isfinite(x) & np.isfinite(y)
+            if not ok.any():
+                continue
+            ax.scatter(x[ok], y[ok], s=18, color=colors[strat], alpha=0.35, linewidths=0)
+            mx, my = float(x[ok].mean()), float(y[ok].mean())
+            means[strat] = (mx, my)
+            ax.scatter([mx], [my], s=130, color=colors[strat], edgecolor="black", linewidth=1.0,
+                       zorder=4, label=f"{_pretty(strat)} (mean)")
+        if not means:
+            _no_data(ax)
+            return chart.path
+        front = _pareto_front(means)
+        if len(front) > 1:
+            ax.plot([means[s][0] for s in front], [means[s][1] for s in front], color="black", lw=1.3,
+                    ls="--", zorder=3, label="efficient frontier (means)")
+        elif len(front) == 1 and len(means) > 1:
+            ax.text(0.99, 0.01, f"frontier: {_pretty(front[0])} dominates on both cost and customers",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#333333")
+        ax.scatter([], [], s=18, color="#777777", alpha=0.5, label="one replication")
+        ax.xaxis.set_major_formatter(_money_fmt)
+        ax.margins(0.08)
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=True, framealpha=0.85, fontsize=9, loc="best")
+    return chart.path
 
 
 def deals_by_source(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     """Grouped bars: mean won deals per source channel (x) for each strategy (colour)."""
-    path = _out_path(out_dir, "deals_by_source")
-    strategies = _strategies_from([summary], strategies)
-    colors = strategy_colors(strategies)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set(title="Won deals by source channel (mean across seeds)",
-           xlabel="source channel", ylabel="won deals (accounts)")
-    cols = [] if summary is None else [c for c in summary.columns if str(c).startswith("deals_")]
-    if _empty(summary, ["strategy"]) or not cols or not strategies:
-        _no_data(ax)
-        return _save(fig, path)
-    num = summary[cols].apply(pd.to_numeric, errors="coerce")
-    means = num.groupby(summary["strategy"]).mean().reindex(strategies)
-    # drop channels that never produced a deal for any strategy (keeps the chart legible)
-    keep = [c for c in cols if np.nan_to_num(means[c].to_numpy(dtype=float)).any()]
-    if not keep:
-        _no_data(ax, "no won deals")
-        return _save(fig, path)
-    x = np.arange(len(keep))
-    width = 0.8 / max(len(strategies), 1)
-    for i, strat in enumerate(strategies):
-        vals = np.nan_to_num(means.loc[strat, keep].to_numpy(dtype=float))
-        ax.bar(x - 0.4 + width * (i + 0.5), vals, width=width, color=colors[strat], label=_pretty(strat))
-    ax.set_xticks(x)
-    ax.set_xticklabels([_pretty(c[len("deals_"):]) for c in keep],
-                       rotation=20 if len(keep) > 5 else 0, ha="right" if len(keep) > 5 else "center")
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.2)  # headroom for the legend
-    ax.grid(axis="y", alpha=0.3)
-    dropped = [_pretty(c[len("deals_"):]) for c in cols if c not in keep]
-    if dropped:
-        ax.set_xlabel(f"source channel (not shown, no won deals: {', '.join(dropped)})")
-    _strategy_legend(ax, loc="upper center", ncol=min(len(strategies), 4))
-    return _save(fig, path)
+    with _chart([summary], strategies, out_dir, "deals_by_source",
+                "Won deals by source channel (mean across seeds)", "source channel",
+                "won deals (accounts)") as (chart, strategies, colors):
+        ax = chart.ax
+        cols = [] if summary is None else [c for c in summary.columns if str(c).startswith("deals_")]
+        if _empty(summary, ["strategy"]) or not cols or not strategies:
+            _no_data(ax)
+            return chart.path
+        num = summary[cols].apply(pd.to_numeric, errors="coerce")
+        means = num.groupby(summary["strategy"]).mean().reindex(strategies)
+        # drop channels that never produced a deal for any strategy (keeps the chart legible)
+        keep = [c for c in cols if np.nan_to_num(means[c].to_numpy(dtype=float)).any()]
+        if not keep:
+            _no_data(ax, "no won deals")
+            return chart.path
+        x = np.arange(len(keep))
+        width = 0.8 / max(len(strategies), 1)
+        for i, strat in enumerate(strategies):
+            vals = np.nan_to_num(means.loc[strat, keep].to_numpy(dtype=float))
+            ax.bar(x - 0.4 + width * (i + 0.5), vals, width=width, color=colors[strat], label=_pretty(strat))
+        ax.set_xticks(x)
+        ax.set_xticklabels([_pretty(c[len("deals_"):]) for c in keep],
+                           rotation=20 if len(keep) > 5 else 0, ha="right" if len(keep) > 5 else "center")
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.2)  # headroom for the legend
+        ax.grid(axis="y", alpha=0.3)
+        dropped = [_pretty(c[len("deals_"):]) for c in cols if c not in keep]
+        if dropped:
+            ax.set_xlabel(f"source channel (not shown, no won deals: {', '.join(dropped)})")
+        _strategy_legend(ax, loc="upper center", ncol=min(len(strategies), 4))
+    return chart.path
 
 
 def _sample_histograms(samples, kind, strategies, colors, ax, bins, fmt_median):
@@ -470,81 +446,75 @@ def _note_missing(ax, missing):
 
 def progress_at_first_contact(samples: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     """Distribution of decision progress at the first sales conversation, with the CEB 57% line."""
-    path = _out_path(out_dir, "progress_at_first_contact")
-    strategies = _strategies_from([samples], strategies)
-    colors = strategy_colors(strategies)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set(title="How far buyers were through their decision at first sales contact",
-           xlabel="share of the buying decision made at first sales conversation (0-1)",
-           ylabel="buyers (% of the strategy's first conversations)")
-    bins = np.linspace(0.0, 1.0, 21)
-    missing = _sample_histograms(samples, "progress_at_first_contact", strategies, colors, ax, bins,
-                                 lambda m: f"{m:.2f}")
-    ax.axvline(CEB_REFERENCE, color="black", ls="--", lw=1.2)
-    ax.text(CEB_REFERENCE + 0.01, 0.98, "CEB 2012: 57%", transform=ax.get_xaxis_transform(),
-            ha="left", va="top", fontsize=8)
-    ax.set_xlim(0, 1)
-    ax.grid(alpha=0.3)
-    if len(missing) == len(strategies):
-        _no_data(ax)
-    else:
-        _note_missing(ax, missing)
-        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
-    if len(missing) < len(strategies):
-        ax.legend(frameon=True, framealpha=0.85, fontsize=8, loc="upper left",
-                  bbox_to_anchor=(0.0, 0.93) if missing else None)
-    return _save(fig, path)
+    with _chart([samples], strategies, out_dir, "progress_at_first_contact",
+                "How far buyers were through their decision at first sales contact",
+                "share of the buying decision made at first sales conversation (0-1)",
+                "buyers (% of the strategy's first conversations)") as (chart, strategies, colors):
+        ax = chart.ax
+        bins = np.linspace(0.0, 1.0, 21)
+        missing = _sample_histograms(samples, "progress_at_first_contact", strategies, colors, ax, bins,
+                                     lambda m: f"{m:.2f}")
+        ax.axvline(CEB_REFERENCE, color="black", ls="--", lw=1.2)
+        ax.text(CEB_REFERENCE + 0.01, 0.98, "CEB 2012: 57%", transform=ax.get_xaxis_transform(),
+                ha="left", va="top", fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.grid(alpha=0.3)
+        if len(missing) == len(strategies):
+            _no_data(ax)
+        else:
+            _note_missing(ax, missing)
+            ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
+        if len(missing) < len(strategies):
+            ax.legend(frameon=True, framealpha=0.85, fontsize=8, loc="upper left",
+                      bbox_to_anchor=(0.0, 0.93) if missing else None)
+    return chart.path
 
 
 def cycle_length(samples: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     """Distribution of sales-cycle length of won deals, per strategy."""
-    path = _out_path(out_dir, "cycle_length")
-    strategies = _strategies_from([samples], strategies)
-    colors = strategy_colors(strategies)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set(title="Sales-cycle length of won deals (pooled across seeds)",
-           xlabel="sales-cycle length (days)", ylabel="won deals (% of the strategy's deals)")
-    vals = np.array([], dtype=float)
-    if not _empty(samples, ["kind", "value"]):
-        vals = pd.to_numeric(samples.loc[samples["kind"] == "cycle_days", "value"],
-                             errors="coerce").to_numpy(dtype=float)
-        vals = vals[np.isfinite(vals)]
-    if vals.size == 0 or not strategies:
-        _no_data(ax)
-        return _save(fig, path)
-    hi = float(np.percentile(vals, 99.5)) if vals.size > 20 else float(vals.max())
-    lo = 0.0
-    hi = max(hi, lo + 1.0)
-    bins = np.linspace(lo, hi, 26)
-    missing = _sample_histograms(samples, "cycle_days", strategies, colors, ax, bins,
-                                 lambda m: f"{m:.0f} d")
-    _note_missing(ax, missing)
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.1)
-    ax.grid(alpha=0.3)
-    _strategy_legend(ax, loc="upper right")
-    return _save(fig, path)
+    with _chart([samples], strategies, out_dir, "cycle_length",
+                "Sales-cycle length of won deals (pooled across seeds)", "sales-cycle length (days)",
+                "won deals (% of the strategy's deals)") as (chart, strategies, colors):
+        ax = chart.ax
+        vals = np.array([], dtype=float)
+        if not _empty(samples, ["kind", "value"]):
+            vals = pd.to_numeric(samples.loc[samples["kind"] == "cycle_days", "value"],
+                                 errors="coerce").to_numpy(dtype=float)
+            vals = vals[np.isfinite(vals)]
+        if vals.size == 0 or not strategies:
+            _no_data(ax)
+            return chart.path
+        hi = float(np.percentile(vals, 99.5)) if vals.size > 20 else float(vals.max())
+        lo = 0.0
+        hi = max(hi, lo + 1.0)
+        bins = np.linspace(lo, hi, 26)
+        missing = _sample_histograms(samples, "cycle_days", strategies, colors, ax, bins,
+                                     lambda m: f"{m:.0f} d")
+        _note_missing(ax, missing)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.1)
+        ax.grid(alpha=0.3)
+        _strategy_legend(ax, loc="upper right")
+    return chart.path
 
 
 def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     """Mean rep utilisation per day (as %), with a 95% band across seeds."""
-    path = _out_path(out_dir, "rep_utilisation")
-    strategies = _strategies_from([timeseries], strategies)
-    colors = strategy_colors(strategies)
-    fig, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set(title="Sales-rep utilisation over time (mean, 95% band across seeds)",
-           xlabel="day", ylabel="rep utilisation (% of available hours)")
-    ax.set_ylim(0, 100)
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    if _empty(timeseries, ["strategy", "day", "rep_utilisation"]) or \
-            not _line_with_band(timeseries, "rep_utilisation", strategies, colors, ax, scale=100.0):
-        _no_data(ax)
-    else:
-        ax.margins(x=0)
-        ax.grid(alpha=0.3)
+    with _chart([timeseries], strategies, out_dir, "rep_utilisation",
+                "Sales-rep utilisation over time (mean, 95% band across seeds)", "day",
+                "rep utilisation (% of available hours)") as (chart, strategies, colors):
+        ax = chart.ax
         ax.set_ylim(0, 100)
-        _strategy_legend(ax, loc="best")
-    return _save(fig, path)
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        if _empty(timeseries, ["strategy", "day", "rep_utilisation"]) or \
+                not _line_with_band(timeseries, "rep_utilisation", strategies, colors, ax, scale=100.0):
+            _no_data(ax)
+        else:
+            ax.margins(x=0)
+            ax.grid(alpha=0.3)
+            ax.set_ylim(0, 100)
+            _strategy_legend(ax, loc="best")
+    return chart.path
 
 
 # --------------------------------------------------------------------------- all

@@ -15,16 +15,17 @@ import platform
 import shlex
 import shutil
 import sys
-import textwrap
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cli_common import check_int_flags, wrap
+from .io import TIMESTAMP_FORMAT, jsonable, make_parents, move_into_place, package_version, remove_created, safe_name
+from .io import versions
 from .scenario import ScenarioError
 
 WHERE = "run.py sweep"
 EXIT_INTERRUPTED = 130
-_TIMESTAMP = "%Y%m%d-%H%M%S"
 _PARTIAL = ".partial"
 
 FORMAT_HELP = """\
@@ -61,15 +62,11 @@ ranges; random and lhs take both. Integer parameters with a range take whole num
 """
 
 
-def _wrap(text: str, width: int = 88) -> str:
-    return "\n".join(textwrap.fill(par, width) for par in text.split("\n"))
-
-
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "sweep",
         help="run a parameter sweep (grid, random, Latin hypercube, Sobol or Morris design) from a sweep file",
-        description=_wrap(
+        description=wrap(
             "Run the scenario of SWEEP.toml at every point of a design over its [params], for each strategy and "
             "replication (seed), commit every finished run to an SQLite store at once, then write "
             "results/sweeps/<name>/<YYYYmmdd-HHMMSS>/ with sweep.csv (one row per run: point, strategy, rep, "
@@ -84,11 +81,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
             "  python run.py sweep scenarios/sweeps/sobol_market.toml --resume\n"
             "  python run.py sweep scenarios/sweeps/sobol_market.toml --scheduler tcp://10.0.0.5:8786\n\n"
             + FORMAT_HELP + "\n"
-            + _wrap(
+            + wrap(
                 "While a sweep runs its store lives in a hidden results/sweeps/<name>/.<timestamp>.partial/ "
                 "folder; the finished folder is renamed into place. If the sweep is stopped (Ctrl-C, kill, a "
                 "crash) only the runs in flight are lost: --resume finds the unfinished store of this sweep "
-                "file and runs only the missing runs. A store made by a different sweep definition is refused. "
+                "file and runs only the missing runs. A store made by a different sweep definition, or by "
+                "another version of this package, is refused. "
                 "Bad input (unknown parameter, empty or inverted range, a design that does not fit the "
                 "parameters, an unreachable scheduler) is one 'error: ...' line with exit code 2 before "
                 "anything runs or is written; an interrupt exits with 130 and keeps the runs done."
@@ -155,37 +153,25 @@ def _partials(parent: Path, only: Path | None = None) -> list[Path]:
 
 
 def _make_dirs(path: Path) -> list[Path]:
-    from .experiment import _make_parents
-
-    created = _make_parents(path.parent)
+    created = make_parents(path.parent)
     path.mkdir()
     return [*created, path]
 
 
-def _remove_dirs(created: list[Path]) -> None:
-    for d in reversed(created):
-        try:
-            d.rmdir()
-        except OSError:
-            break
-
-
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .experiment import jsonable, _move_into_place, _safe_name, _versions, package_version
-    from .store import STORE_NAME, peek
-    from .sweep import connect, load_sweep_file
+    from .store import STORE_NAME, check_version, peek
+    from .sweeps import connect, load_sweep_file
 
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
 
     # 1. everything that can be checked before anything is created
-    if args.workers is not None and args.workers < 1:
-        raise ScenarioError(WHERE, "--workers", f"must be at least 1 (got {args.workers})")
+    check_int_flags(WHERE, args, {"workers": 1})
     sweep_path = Path(args.sweep_file).expanduser()
     sw = load_sweep_file(sweep_path)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
 
-    root = _results_root() / _safe_name(sw.name)
+    root = _results_root() / safe_name(sw.name)
     started = datetime.now().astimezone()
     out = Path(args.out).expanduser().absolute() if args.out else None
     store_arg = Path(args.store).expanduser().absolute() if args.store else None
@@ -199,6 +185,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             raise ScenarioError(str(store_arg), None,
                                 f"was made by a different sweep definition (store {info['hash'][:12]}, "
                                 f"{sweep_path} {sw.hash[:12]}); use another --store path, or delete it to start over")
+        check_version(info, store_arg)
         if args.resume and info is None:
             raise ScenarioError(WHERE, "--resume", f"nothing to resume: store {store_arg} does not exist yet (run "
                                                    f"without --resume to start it)")
@@ -222,8 +209,9 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 raise ScenarioError(WHERE, "--resume", f"nothing to resume: no unfinished run of sweep {sw.name!r} in "
                                                        f"{only or root}; run without --resume to start it")
             partial, resumed_partial = matching[0], True
+            check_version(peek(partial / STORE_NAME), partial / STORE_NAME)
         else:
-            stamp = started.strftime(_TIMESTAMP)
+            stamp = started.strftime(TIMESTAMP_FORMAT)
             base = out if out is not None else root / stamp
             partial = base.parent / f".{base.name}{_PARTIAL}"
             n = 2
@@ -236,7 +224,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         target = (out if out is not None else partial.parent / partial.name[1:-len(_PARTIAL)])
         store_path = partial / STORE_NAME
     else:
-        target = out if out is not None else root / started.strftime(_TIMESTAMP)
+        target = out if out is not None else root / started.strftime(TIMESTAMP_FORMAT)
         store_path = store_arg
 
     client, owned = (None, False)
@@ -259,7 +247,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             done = _count(store_path)
             if done == 0 and created:
                 shutil.rmtree(partial, ignore_errors=True)
-                _remove_dirs(created[:-1])
+                remove_created(created[:-1])
                 print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
             else:
                 hint = ["python", "run.py", "sweep", str(args.sweep_file), "--resume"]
@@ -273,7 +261,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         except BaseException:
             if created and _count(store_path) == 0:
                 shutil.rmtree(partial, ignore_errors=True)
-                _remove_dirs(created[:-1])
+                remove_created(created[:-1])
             raise
     finally:
         if owned:
@@ -313,7 +301,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "command": command,
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
-        "versions": {**_versions(), **_extra_versions()},
+        "versions": {**versions(), **_extra_versions()},
         "platform": platform.platform(),
     })
     from .sweep_report import finding_sentences, write_outputs
@@ -329,7 +317,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         created = _make_dirs(tmp)
     try:
         tables = write_outputs(tmp, sw, frame, manifest)
-        final = _move_into_place(tmp, target, allow_empty_target=out is not None)
+        final = move_into_place(tmp, target, allow_empty_target=out is not None)
     except BaseException:
         if partial is not None:  # keep the store for --resume; drop what was written
             for child in partial.iterdir():
@@ -337,7 +325,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-            _remove_dirs(created[:-1])
+            remove_created(created[:-1])
         raise
     for line in finding_sentences(sw, tables["swings"], tables["best"], tables["sobol"], tables["morris"]):
         print(line)

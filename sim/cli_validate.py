@@ -11,18 +11,14 @@ import argparse
 import os
 import shlex
 import sys
-import textwrap
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cli_common import wrap
 from .scenario import ScenarioError
 
 WHERE = "validate"
-
-
-def _wrap(text: str, width: int = 88) -> str:
-    return "\n".join(textwrap.fill(par, width) for par in text.split("\n"))
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -32,7 +28,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "validate",
         help="run the validation suite (Bass docking, networks, stylized facts, comparative statics) and write "
              "results/validation/<timestamp>/",
-        description=_wrap(
+        description=wrap(
             "Check the simulator the way Rand & Rust (2011) ask: dock it with the analytic Bass (1969) model "
             "(adoption curve, fitted p and q, peak timing, the q = 0 case), check diffusion on networks of "
             "several densities against full mixing and the Fibich & Gibori (2010) lower bound, measure the "
@@ -48,7 +44,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
             "  python run.py validate                 # full suite, 20 replications per configuration\n"
             "  python run.py validate --fast          # quick version (2 replications), about a minute\n"
             "  python run.py validate --reps 40 --workers 8 --out results/my_validation\n\n"
-            + _wrap(
+            + wrap(
                 "Results go to results/validation/<YYYYmmdd-HHMMSS>/ next to run.py unless --out is given; a "
                 "folder is written under a temporary name and renamed when complete, and existing results are "
                 "never overwritten (-2, -3, ... is appended). Exit code 0 when the suite ran (whatever the "

@@ -21,12 +21,8 @@ import multiprocessing
 import os
 import pickle
 import platform
-import re
-import shutil
-import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +30,13 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .io import TIMESTAMP_FORMAT, RemoteError, ignore_sigint, jsonable, package_version, portable_call, safe_name
+from .io import sigint_ignored, staged_folder, terminate_pool, versions
+
+# Older private names, kept importable (sim.experiment._safe_name, ._RemoteError); the code lives in sim.io.
+_safe_name = safe_name
+_RemoteError = RemoteError
 
 __all__ = [
     "Experiment",
@@ -51,7 +54,6 @@ REPORT_QUESTION = "Given this market, budget and team, which go-to-market strate
 #: ``results/`` next to the ``sim`` package (the project root when run from a checkout).
 DEFAULT_RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
 
-_TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -98,10 +100,7 @@ _WORKER_SCENARIO: Any = None
 def _init_worker(scenario_bytes: bytes) -> None:
     """Pool initializer: receive the scenario once per process; leave Ctrl-C to the parent."""
     global _WORKER_SCENARIO
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ValueError, OSError):  # pragma: no cover - not in main thread / platform without SIGINT
-        pass
+    ignore_sigint()
     _WORKER_SCENARIO = pickle.loads(scenario_bytes)
 
 
@@ -116,60 +115,6 @@ def _simulate(scenario: Any, strategy: str, seed: int) -> tuple[dict, pd.DataFra
         raise
     samples = {str(k): np.asarray(v, dtype=float).ravel() for k, v in dict(result.samples).items()}
     return dict(result.summary), result.timeseries, samples
-
-
-class _RemoteError(Exception):
-    """Carries a worker's exception to the parent when the exception itself would not survive pickling.
-
-    Exceptions whose ``__init__`` takes several arguments (e.g. ``ScenarioError(where, key, message)``) pickle
-    fine but fail to unpickle in the parent, which ``concurrent.futures`` reports as a misleading
-    ``BrokenProcessPool``. This carrier holds only plain values and rebuilds the original type in the parent.
-    """
-
-    @classmethod
-    def wrap(cls, exc: BaseException) -> "_RemoteError":
-        import traceback
-
-        state = {}
-        for k, v in vars(exc).items():
-            try:
-                pickle.loads(pickle.dumps(v))
-            except Exception:
-                continue
-            state[k] = v
-        tb = "".join(traceback.format_exception(exc))
-        return cls(type(exc).__module__, type(exc).__qualname__, str(exc), state, tb)
-
-    def rebuild(self) -> BaseException:
-        import importlib
-
-        module, qualname, message, state, tb = self.args
-        try:
-            obj: Any = importlib.import_module(module)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-            if not (isinstance(obj, type) and issubclass(obj, BaseException)):
-                raise TypeError(qualname)
-            exc = obj.__new__(obj)
-            BaseException.__init__(exc, message)  # str(exc) == the worker's str(exc)
-            exc.__dict__.update(state)
-        except Exception:
-            exc = RuntimeError(f"{qualname}: {message}")
-        exc.add_note("traceback in the worker process:\n" + tb.rstrip())
-        return exc
-
-
-def portable_call(fn, *args):
-    """Call ``fn(*args)`` in a worker; an exception that would not survive pickling back to the
-    parent travels as a ``_RemoteError`` that rebuilds it there."""
-    try:
-        return fn(*args)
-    except Exception as exc:
-        try:
-            pickle.loads(pickle.dumps(exc))
-        except Exception:
-            raise _RemoteError.wrap(exc) from None
-        raise
 
 
 def _worker_task(strategy: str, seed: int) -> tuple[dict, pd.DataFrame, dict]:
@@ -208,40 +153,6 @@ def _resolve_strategies(scenario: Any, strategies: Iterable[str] | None) -> list
             f"unknown strategy {unknown[0]!r}; scenario {scenario.name!r} defines: {', '.join(available)}"
         )
     return chosen
-
-
-def _terminate_pool(executor: ProcessPoolExecutor) -> None:
-    """Stop a pool right now (used on Ctrl-C or a failed run): cancel queued work, kill the workers."""
-    processes = list((getattr(executor, "_processes", None) or {}).values())  # shutdown() drops this dict
-    executor.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        try:
-            proc.terminate()
-        except Exception:  # pragma: no cover - already gone
-            pass
-    for proc in processes:
-        try:
-            proc.join(timeout=5)
-        except Exception:  # pragma: no cover
-            pass
-
-
-@contextmanager
-def _sigint_ignored():
-    """Ignore SIGINT while worker processes are created, so they inherit "ignore Ctrl-C" from the start.
-
-    Ctrl-C goes to the whole process group; the parent alone should react to it (by stopping the pool),
-    otherwise every worker prints its own KeyboardInterrupt traceback while still importing.
-    """
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGINT on this platform
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def run_many(
@@ -297,7 +208,7 @@ def run_many(
             executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                            initargs=(payload,))
             try:
-                with _sigint_ignored():  # workers start while Ctrl-C is ignored, and inherit that
+                with sigint_ignored():  # workers start while Ctrl-C is ignored, and inherit that
                     pending = {executor.submit(_worker_task, strategy, sd): i
                                for i, (strategy, sd) in enumerate(tasks)}
                 while pending:
@@ -306,11 +217,11 @@ def run_many(
                         i = pending.pop(fut)
                         try:
                             results[i] = fut.result()  # re-raises a worker's exception here
-                        except _RemoteError as remote:
+                        except RemoteError as remote:
                             raise remote.rebuild() from None
                         bar.update(1)
             except BaseException:
-                _terminate_pool(executor)
+                terminate_pool(executor)
                 raise
             else:
                 executor.shutdown(wait=True)
@@ -395,35 +306,10 @@ def _assemble(
 # --------------------------------------------------------------------------------------------------------
 
 
-def package_version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("buyer-journey-sim")
-        except PackageNotFoundError:
-            pass
-    except Exception:  # pragma: no cover
-        pass
-    try:  # running from a checkout that was never pip-installed: read pyproject.toml
-        import tomllib
-
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-        with open(pyproject, "rb") as fh:
-            return str(tomllib.load(fh)["project"]["version"]) + "+checkout"
-    except Exception:
-        return "unknown"
-
-
-def _safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._")
-    return cleaned or "scenario"
-
-
 def default_results_dir(scenario: Any, when: datetime, results_root: Path | None = None) -> Path:
     """``<results_root>/<scenario name>/<YYYYmmdd-HHMMSS>`` (before de-duplication)."""
     root = Path(results_root) if results_root is not None else DEFAULT_RESULTS_ROOT
-    return root / _safe_name(scenario.name) / when.strftime(_TIMESTAMP_FORMAT)
+    return root / safe_name(scenario.name) / when.strftime(TIMESTAMP_FORMAT)
 
 
 def _iso(t: Any) -> Any:
@@ -449,49 +335,6 @@ def _as_datetime(t: Any) -> datetime:
     return datetime.now()
 
 
-def jsonable(obj: Any) -> Any:
-    """A JSON-safe copy: numpy scalars to Python, NaN/inf to null, paths and dates to strings."""
-    """Make ``obj`` strict-JSON safe (NaN/inf -> null, numpy scalars -> Python, paths -> str)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    if isinstance(obj, (Path, datetime)):
-        return str(obj)
-    return str(obj)
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__}
-    try:
-        import mesa
-
-        out["mesa"] = getattr(mesa, "__version__", "unknown")
-    except Exception:  # pragma: no cover
-        out["mesa"] = "not installed"
-    try:
-        import scipy
-
-        out["scipy"] = scipy.__version__
-    except Exception:  # pragma: no cover
-        pass
-    try:
-        import matplotlib
-
-        out["matplotlib"] = matplotlib.__version__
-    except Exception:  # pragma: no cover
-        pass
-    return out
-
-
 def build_manifest(experiment: Experiment, *, command: str, started: Any, finished: Any) -> dict:
     sc = experiment.scenario
     scenario_path = getattr(sc, "path", None)
@@ -511,107 +354,10 @@ def build_manifest(experiment: Experiment, *, command: str, started: Any, finish
             "command": command,
             "started": _iso(started),
             "finished": _iso(finished),
-            "versions": _versions(),
+            "versions": versions(),
             "platform": platform.platform(),
         }
     )
-
-
-def _make_parents(path: Path) -> list[Path]:
-    """mkdir -p, returning the directories that were actually created (deepest last)."""
-    missing = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        if p.parent == p:
-            break
-        p = p.parent
-    created = []
-    for d in reversed(missing):
-        try:
-            d.mkdir()
-            created.append(d)
-        except FileExistsError:
-            pass
-    return created
-
-
-def _is_empty_dir(p: Path) -> bool:
-    try:
-        return p.is_dir() and not any(p.iterdir())
-    except OSError:
-        return False
-
-
-def _candidates(target: Path):
-    yield target
-    n = 2
-    while True:
-        yield target.with_name(f"{target.name}-{n}")
-        n += 1
-
-
-def _move_into_place(tmp: Path, target: Path, allow_empty_target: bool) -> Path:
-    """Rename ``tmp`` to ``target`` (or ``target-2``, ``-3`` ...), never replacing existing results."""
-    for cand in _candidates(target):
-        if cand.exists() or cand.is_symlink():
-            if not (allow_empty_target and cand == target and _is_empty_dir(cand)):
-                continue
-            cand.rmdir()  # an empty folder the user made for us: take its place
-        try:
-            os.rename(tmp, cand)
-            return cand
-        except OSError:
-            if cand.exists():  # lost a race with another writer: try the next name
-                continue
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-class staged_folder:
-    """Write a results folder atomically: ``with staged_folder(target) as stage:`` yields a hidden
-    temporary sibling of ``target`` to write into; when the block completes it is renamed into place
-    (``target`` or ``target-2``, ... : never overwriting; ``stage.final`` is the path). On any
-    exception the temporary folder, and any parent folders this created, are removed."""
-
-    def __init__(self, target: Path, allow_empty_target: bool = False):
-        self.target = Path(target).absolute()
-        self.allow_empty_target = allow_empty_target
-        self.final: Path | None = None
-
-    def __enter__(self) -> "staged_folder":
-        parent = self.target.parent
-        self._created = _make_parents(parent)
-        self.tmp = parent / f".{self.target.name}.tmp-{os.getpid()}"
-        n = 1
-        while self.tmp.exists():
-            n += 1
-            self.tmp = parent / f".{self.target.name}.tmp-{os.getpid()}-{n}"
-        try:
-            self.tmp.mkdir()
-        except BaseException:
-            self._cleanup()
-            raise
-        return self
-
-    def _cleanup(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        for d in reversed(self._created):  # undo the folders we made, if they are still empty
-            try:
-                d.rmdir()
-            except OSError:
-                break
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            try:
-                self.final = _move_into_place(self.tmp, self.target, self.allow_empty_target)
-                return False
-            except BaseException:
-                self._cleanup()
-                raise
-        self._cleanup()
-        return False
 
 
 def write_results(

@@ -11,8 +11,10 @@ One file (WAL journal, ``synchronous=FULL``) holds:
   never be stored twice), ``params`` (JSON: the values applied in this run, donors included),
   ``metrics`` (JSON: every summary metric; NaN kept), ``elapsed`` (s), ``worker``, ``finished`` (ISO time).
 
-A store belongs to one sweep definition: opening it for another definition raises ScenarioError. While a
-sweep writes to it the file is locked (``flock``), so two sweeps cannot fill the same store at once.
+A store belongs to one sweep definition and one package version: opening it for another definition,
+or resuming it with another version of buyer-journey-sim (whose numbers may differ), raises
+ScenarioError (:func:`check_version`). While a sweep writes to it the file is locked (``flock``), so two
+sweeps cannot fill the same store at once.
 Killing the writer (even ``kill -9``) loses only the runs that were in flight; committed runs survive.
 """
 
@@ -28,9 +30,10 @@ from typing import Any
 
 import pandas as pd
 
+from .io import package_version
 from .scenario import ScenarioError
 
-__all__ = ["SweepStore", "load_sweep", "peek", "STORE_NAME"]
+__all__ = ["SweepStore", "load_sweep", "peek", "check_version", "STORE_NAME"]
 
 FORMAT = "buyer-journey-sim sweep store 1"
 STORE_NAME = "sweep.sqlite"
@@ -101,6 +104,20 @@ def peek(path: str | Path) -> dict[str, Any] | None:
     return {**meta, "runs": runs}
 
 
+def check_version(info: dict[str, Any] | None, path: str | Path) -> None:
+    """Refuse to add runs to the store at ``path`` (metadata ``info`` from :func:`peek`; None = a new store)
+    if another version of this package wrote it: runs from different versions may not be comparable, and
+    one results frame must not mix them."""
+    if info is None:
+        return
+    stored, current = info.get("package_version", "not recorded"), package_version()
+    if stored != current:
+        raise ScenarioError(str(path), None, f"was written by buyer-journey-sim {stored}, but this is version "
+                                             f"{current}, and runs of different versions must not be mixed; "
+                                             f"finish it with version {stored}, or use another store path "
+                                             f"(or delete it to start over)")
+
+
 class SweepStore:
     """Runs of one sweep in one SQLite file (or in memory with path ``":memory:"``)."""
 
@@ -114,10 +131,11 @@ class SweepStore:
     # -- opening
     @classmethod
     def open(cls, path: str | Path, sweep: Any, where: str | None = None) -> "SweepStore":
-        """Open (or create) the store of ``sweep`` (a :class:`sim.sweep.Sweep`).
+        """Open (or create) the store of ``sweep`` (a :class:`sim.sweeps.Sweep`).
 
-        A new store records the definition and the design points. An existing one must have the same
-        definition hash and the same points; otherwise ScenarioError (nothing is changed).
+        A new store records the definition, the design points and the package version. An existing one must
+        have the same definition hash, the same points and the same package version; otherwise ScenarioError
+        (nothing is changed).
         """
         memory = str(path) == ":memory:"
         if not memory:
@@ -128,6 +146,7 @@ class SweepStore:
                                     f"was made by a different sweep definition (store {info['hash'][:12]}, "
                                     f"this sweep {sweep.hash[:12]}: scenario, parameters, design, n, reps, seed "
                                     f"or strategies differ); use another store path, or delete it to start over")
+            check_version(info, path)
             if info is None:
                 parent = path.parent
                 if not parent.is_dir():
@@ -178,8 +197,6 @@ class SweepStore:
 
     @staticmethod
     def _initialise(conn: sqlite3.Connection, sweep: Any) -> None:
-        from .experiment import package_version
-
         design = sweep.design
         meta = {
             "format": FORMAT,

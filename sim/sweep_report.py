@@ -1,6 +1,6 @@
 """Analysis, charts and the HTML report of a parameter sweep.
 
-Tables (pure functions of the results frame of :func:`sim.sweep.sweep`):
+Tables (pure functions of the results frame of :func:`sim.sweeps.sweep`):
 
 - :func:`sobol_table`: first-order and total Sobol indices with bootstrap confidence intervals per strategy
   and metric (design "sobol"; SALib).
@@ -11,8 +11,9 @@ Tables (pure functions of the results frame of :func:`sim.sweep.sweep`):
 - :func:`marginal_table`: mean and 95% t-interval of a metric per level (or quantile bin) of one parameter.
 - :func:`best_points`: the design point with the best mean on each metric, per strategy.
 
-Charts (matplotlib Agg, PNG, titled, axes with units): :func:`heatmap_chart`, :func:`tornado_chart`,
-:func:`sobol_chart`, :func:`morris_chart`, :func:`metric_vs_params_chart`. :func:`write_outputs` writes
+Charts (matplotlib Agg, PNG, titled, axes with units, each made by :func:`sim.plotting.figure`):
+:func:`heatmap_chart`, :func:`tornado_chart`, :func:`sobol_chart`, :func:`morris_chart`,
+:func:`metric_vs_params_chart`. :func:`write_outputs` writes
 sweep.csv, sobol.csv / morris.csv, sensitivity.csv, charts/*.png, report.html and manifest.json into a folder.
 """
 
@@ -22,21 +23,18 @@ import html
 import json
 import math
 import pathlib
+from contextlib import contextmanager
 from typing import Any, Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from . import charts as _charts  # noqa: E402
-from . import report as _report  # noqa: E402
-from .parameters import P, lookup  # noqa: E402
-from .stats import direction, mean_ci  # noqa: E402
+from . import charts as _charts
+from . import report as _report
+from .parameters import P, lookup
+from .plotting import figure, grid_shape
+from .stats import direction, mean_ci
 
 __all__ = [
     "sobol_table", "morris_table", "swing_table", "marginal_table", "best_points",
@@ -46,8 +44,6 @@ __all__ = [
 
 REPORT_QUESTION = "How do customers won and cost respond when these settings change, and which setting matters most?"
 
-FIGSIZE = (8, 5)
-DPI = 110
 BINS = 5  # quantile bins for a sampled (continuous) parameter
 
 _MONEY = {"total_cost", "cac", "cost_per_lead", "cost_per_meeting", "revenue", "ltv"}
@@ -149,7 +145,7 @@ def sobol_table(frame: pd.DataFrame, params: Sequence[str], metrics: Sequence[st
     ``*_conf`` being the half-width of the ``conf_level`` bootstrap interval. A metric that is undefined
     (NaN) at some point is left out for that strategy.
     """
-    from .sweep import sobol_indices
+    from .sweeps import sobol_indices
 
     n_points = int(frame["point"].max()) + 1 if len(frame) else 0
     metrics = list(metrics) if metrics is not None else _numeric_metrics(frame, params)
@@ -170,7 +166,7 @@ def sobol_table(frame: pd.DataFrame, params: Sequence[str], metrics: Sequence[st
 def morris_table(frame: pd.DataFrame, params: Sequence[str], unit: np.ndarray, metrics: Sequence[str] | None = None,
                  strategies: Sequence[str] | None = None, seed: int = 1) -> pd.DataFrame:
     """Morris mu* (mean absolute elementary effect over a parameter's whole range) per strategy x metric."""
-    from .sweep import morris_indices
+    from .sweeps import morris_indices
 
     n_points = len(unit)
     metrics = list(metrics) if metrics is not None else _numeric_metrics(frame, params)
@@ -307,23 +303,10 @@ def best_points(frame: pd.DataFrame, columns: Sequence[str], metrics: Sequence[s
 # --------------------------------------------------------------------------------------------------------
 
 
-def _save(fig, path: pathlib.Path) -> pathlib.Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
-
-
-def _panels(n: int, width: float = 8.0, height: float = 3.6):
-    ncols = 1 if n == 1 else 2
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, max(3.6, height * nrows + 0.8)), squeeze=False)
-    flat = [axes[i // ncols][i % ncols] for i in range(nrows * ncols)]
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
+def _panels_size(n: int, height: float = 3.6, width: float = 8.0) -> tuple[float, float]:
+    """Figure size of ``n`` panels in one or two columns, each about ``height`` inches high."""
+    nrows, _ = grid_shape(n)
+    return (width, max(3.6, height * nrows + 0.8))
 
 
 def _metric_axis_formatter(metric: str):
@@ -338,49 +321,48 @@ def heatmap_chart(frame: pd.DataFrame, metric: str, x: str, y: str, out_dir, str
                   ) -> pathlib.Path:
     """Mean of ``metric`` over two parameters (levels, or quantile bins of a sampled range), a panel per strategy."""
     strategies = _strategies(frame, strategies)
-    path = pathlib.Path(out_dir) / f"heatmap_{metric}.png"
     scale = _metric_scale(metric)
     xc, _, xlabels = _groups(frame[x])
     yc, _, ylabels = _groups(frame[y])
-    fig, axes = _panels(len(strategies), height=4.2)
     better = "higher is better" if direction(metric) == "max" else "lower is better"
-    fig.suptitle(f"{metric_label(metric)}: mean over {x} and {y}")
-    for ax, s in zip(axes, strategies):
-        mask = (frame["strategy"] == s).to_numpy()
-        grid = np.full((len(ylabels), len(xlabels)), np.nan)
-        for i in range(len(ylabels)):
-            for j in range(len(xlabels)):
-                v = frame.loc[mask & (yc == i).to_numpy() & (xc == j).to_numpy(), metric].to_numpy(dtype=float)
-                v = v[np.isfinite(v)]
-                if v.size:
-                    grid[i, j] = v.mean() * scale
-        cmap = "viridis" if direction(metric) == "max" else "viridis_r"
-        im = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap)
-        ax.set_title(s.replace("_", " "), fontsize=10)
-        ax.set_xticks(range(len(xlabels)))
-        ax.set_xticklabels([_tick(x, lab) for lab in xlabels], rotation=30 if len(xlabels) > 3 else 0,
-                           ha="right" if len(xlabels) > 3 else "center", fontsize=8)
-        ax.set_yticks(range(len(ylabels)))
-        ax.set_yticklabels([_tick(y, lab) for lab in ylabels], fontsize=8)
-        ax.set_xlabel(_wrap_label(param_label(x)), fontsize=8)
-        ax.set_ylabel(_wrap_label(param_label(y)), fontsize=8)
-        if grid.size <= 100 and np.isfinite(grid).any():
-            mid = np.nanmean(grid)
-            for i in range(grid.shape[0]):
-                for j in range(grid.shape[1]):
-                    if np.isfinite(grid[i, j]):
-                        txt = _fmt_metric(metric, grid[i, j] / scale)
-                        ax.text(j, i, txt, ha="center", va="center", fontsize=7,
-                                color="white" if (grid[i, j] < mid) == (cmap == "viridis") else "black")
-        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        cb.set_label(f"{metric_label(metric)}\n({better})", fontsize=8)
-        fmt = _metric_axis_formatter(metric)
-        if fmt is not None:
-            cb.ax.yaxis.set_major_formatter(fmt)
-        if not np.isfinite(grid).any():
-            _charts._no_data(ax)
-    fig.tight_layout()
-    return _save(fig, path)
+    with figure(out_dir, f"heatmap_{metric}", f"{metric_label(metric)}: mean over {x} and {y}",
+                size=_panels_size(len(strategies), 4.2), panels=len(strategies)) as chart:
+        for ax, s in zip(chart.axes, strategies):
+            mask = (frame["strategy"] == s).to_numpy()
+            grid = np.full((len(ylabels), len(xlabels)), np.nan)
+            for i in range(len(ylabels)):
+                for j in range(len(xlabels)):
+                    sel = mask & (yc == i).to_numpy() & (xc == j).to_numpy()
+                    v = frame.loc[sel, metric].to_numpy(dtype=float)
+                    v = v[np.isfinite(v)]
+                    if v.size:
+                        grid[i, j] = v.mean() * scale
+            cmap = "viridis" if direction(metric) == "max" else "viridis_r"
+            im = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap)
+            ax.set_title(s.replace("_", " "), fontsize=10)
+            ax.set_xticks(range(len(xlabels)))
+            ax.set_xticklabels([_tick(x, lab) for lab in xlabels], rotation=30 if len(xlabels) > 3 else 0,
+                               ha="right" if len(xlabels) > 3 else "center", fontsize=8)
+            ax.set_yticks(range(len(ylabels)))
+            ax.set_yticklabels([_tick(y, lab) for lab in ylabels], fontsize=8)
+            ax.set_xlabel(_wrap_label(param_label(x)), fontsize=8)
+            ax.set_ylabel(_wrap_label(param_label(y)), fontsize=8)
+            if grid.size <= 100 and np.isfinite(grid).any():
+                mid = np.nanmean(grid)
+                for i in range(grid.shape[0]):
+                    for j in range(grid.shape[1]):
+                        if np.isfinite(grid[i, j]):
+                            txt = _fmt_metric(metric, grid[i, j] / scale)
+                            ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                                    color="white" if (grid[i, j] < mid) == (cmap == "viridis") else "black")
+            cb = chart.fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            cb.set_label(f"{metric_label(metric)}\n({better})", fontsize=8)
+            fmt = _metric_axis_formatter(metric)
+            if fmt is not None:
+                cb.ax.yaxis.set_major_formatter(fmt)
+            if not np.isfinite(grid).any():
+                _charts._no_data(ax)
+    return chart.path
 
 
 def _tick(path: str, label: Any) -> str:
@@ -413,106 +395,114 @@ def _wrap_label(text: str, width: int = 48) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
+_UNDEFINED = "no data (metric undefined at some points)"
+
+
+@contextmanager
+def _parameter_rows(table: pd.DataFrame, metric: str, out_dir, kind: str, title: str, xlabel: str,
+                    strategies: Sequence[str] | None, row_height: float, xlabel_size: int = 9,
+                    sort_by: str | None = None, no_data: str | None = None):
+    """A ``<kind>_<metric>.png`` figure with a panel per strategy whose rows are the parameters of ``table``
+    (tornado, Sobol, Morris). Yields ``(chart, panels)``, panels being ``(ax, strategy, that strategy's rows
+    of table for metric)`` (sorted by ``sort_by`` if given) with the panel titled by the strategy and its x
+    axis labelled ``xlabel``. With ``no_data``, a panel without rows shows that note and is not yielded."""
+    sub = table[table["metric"] == metric]
+    strategies = list(strategies) if strategies is not None else list(pd.unique(sub["strategy"]))
+    n_panels = max(len(strategies), 1)
+    height = max(2.6, row_height * max(sub["parameter"].nunique(), 1) + 1.4)
+    with figure(out_dir, f"{kind}_{metric}", title, size=_panels_size(n_panels, height), panels=n_panels) as chart:
+        panels = []
+        for ax, s in zip(chart.axes, strategies):
+            ax.set_title(s.replace("_", " "), fontsize=10)
+            ax.set_xlabel(xlabel, fontsize=xlabel_size)
+            rows = sub[sub["strategy"] == s]
+            if sort_by is not None:
+                rows = rows.sort_values(sort_by)
+            if no_data is not None and rows.empty:
+                _charts._no_data(ax, no_data)
+                continue
+            panels.append((ax, s, rows))
+        yield chart, panels
+
+
 def tornado_chart(swings: pd.DataFrame, metric: str, out_dir, strategies: Sequence[str] | None = None,
                   overall: dict[str, float] | None = None) -> pathlib.Path:
     """Tornado: for each parameter a bar from the metric's mean at its low end to the mean at its high end,
     sorted by the size of the swing, a panel per strategy."""
-    path = pathlib.Path(out_dir) / f"tornado_{metric}.png"
-    sub = swings[swings["metric"] == metric]
-    strategies = list(strategies) if strategies is not None else list(pd.unique(sub["strategy"]))
     scale = _metric_scale(metric)
-    fig, axes = _panels(max(len(strategies), 1), height=max(2.6, 0.55 * max(sub["parameter"].nunique(), 1) + 1.4))
-    fig.suptitle(f"Sensitivity of {metric_label(metric).split(' (')[0].lower()}: low vs high end of each parameter")
-    for ax, s in zip(axes, strategies):
-        t = sub[sub["strategy"] == s].copy()
-        ax.set_title(s.replace("_", " "), fontsize=10)
-        ax.set_xlabel(metric_label(metric), fontsize=9)
-        if t.empty or not np.isfinite(t[["mean_low", "mean_high"]].to_numpy(dtype=float)).any():
-            _charts._no_data(ax)
-            continue
-        t["abs"] = t["swing"].abs()
-        t = t.sort_values("abs", ascending=True)
-        centre = overall.get(s) if overall else None
-        if centre is None or not np.isfinite(centre):
-            centre = float(np.nanmean(t[["mean_low", "mean_high"]].to_numpy(dtype=float)))
-        centre *= scale
-        for i, (_, r) in enumerate(t.iterrows()):
-            lo, hi = r["mean_low"] * scale, r["mean_high"] * scale
-            if np.isfinite(lo):
-                ax.barh(i, lo - centre, left=centre, color="#9ecae1", edgecolor="#3182bd", height=0.6,
-                        label="low end" if i == 0 else None)
-            if np.isfinite(hi):
-                ax.barh(i, hi - centre, left=centre, color="#fdae6b", edgecolor="#e6550d", height=0.6, alpha=0.9,
-                        label="high end" if i == 0 else None)
-        ax.axvline(centre, color="black", lw=1)
-        ax.set_yticks(range(len(t)))
-        ax.set_yticklabels([_no_math(f"{_short_param(r['parameter'])}\n{_tick(r['parameter'], r['low'])} → "
-                                     f"{_tick(r['parameter'], r['high'])}") for _, r in t.iterrows()], fontsize=7)
-        fmt = _metric_axis_formatter(metric)
-        if fmt is not None:
-            ax.xaxis.set_major_formatter(fmt)
-        ax.grid(axis="x", alpha=0.3)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
-    fig.tight_layout()
-    return _save(fig, path)
+    title = f"Sensitivity of {metric_label(metric).split(' (')[0].lower()}: low vs high end of each parameter"
+    with _parameter_rows(swings, metric, out_dir, "tornado", title, metric_label(metric), strategies,
+                         row_height=0.55) as (chart, panels):
+        for ax, s, t in panels:
+            t = t.copy()
+            if t.empty or not np.isfinite(t[["mean_low", "mean_high"]].to_numpy(dtype=float)).any():
+                _charts._no_data(ax)
+                continue
+            t["abs"] = t["swing"].abs()
+            t = t.sort_values("abs", ascending=True)
+            centre = overall.get(s) if overall else None
+            if centre is None or not np.isfinite(centre):
+                centre = float(np.nanmean(t[["mean_low", "mean_high"]].to_numpy(dtype=float)))
+            centre *= scale
+            for i, (_, r) in enumerate(t.iterrows()):
+                lo, hi = r["mean_low"] * scale, r["mean_high"] * scale
+                if np.isfinite(lo):
+                    ax.barh(i, lo - centre, left=centre, color="#9ecae1", edgecolor="#3182bd", height=0.6,
+                            label="low end" if i == 0 else None)
+                if np.isfinite(hi):
+                    ax.barh(i, hi - centre, left=centre, color="#fdae6b", edgecolor="#e6550d", height=0.6, alpha=0.9,
+                            label="high end" if i == 0 else None)
+            ax.axvline(centre, color="black", lw=1)
+            ax.set_yticks(range(len(t)))
+            ax.set_yticklabels([_no_math(f"{_short_param(r['parameter'])}\n{_tick(r['parameter'], r['low'])} → "
+                                         f"{_tick(r['parameter'], r['high'])}") for _, r in t.iterrows()], fontsize=7)
+            fmt = _metric_axis_formatter(metric)
+            if fmt is not None:
+                ax.xaxis.set_major_formatter(fmt)
+            ax.grid(axis="x", alpha=0.3)
+            ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return chart.path
 
 
 def sobol_chart(sobol: pd.DataFrame, metric: str, out_dir, strategies: Sequence[str] | None = None) -> pathlib.Path:
     """Sobol indices (first order and total, 95% bootstrap whiskers) per parameter, a panel per strategy."""
-    path = pathlib.Path(out_dir) / f"sobol_{metric}.png"
-    sub = sobol[sobol["metric"] == metric]
-    strategies = list(strategies) if strategies is not None else list(pd.unique(sub["strategy"]))
-    fig, axes = _panels(max(len(strategies), 1), height=max(2.6, 0.5 * max(sub["parameter"].nunique(), 1) + 1.4))
-    fig.suptitle(f"Sobol sensitivity of {metric_label(metric).split(' (')[0].lower()} (95% bootstrap CI)")
-    for ax, s in zip(axes, strategies):
-        t = sub[sub["strategy"] == s].sort_values("ST")
-        ax.set_title(s.replace("_", " "), fontsize=10)
-        ax.set_xlabel("Sobol index (share of output variance, 0-1)", fontsize=9)
-        if t.empty:
-            _charts._no_data(ax, "no data (metric undefined at some points)")
-            continue
-        yy = np.arange(len(t))
-        ax.barh(yy + 0.2, t["ST"], height=0.38, xerr=t["ST_conf"], color="#3182bd", label="total (ST)",
-                error_kw={"elinewidth": 1, "capsize": 3})
-        ax.barh(yy - 0.2, t["S1"], height=0.38, xerr=t["S1_conf"], color="#9ecae1", label="first order (S1)",
-                error_kw={"elinewidth": 1, "capsize": 3})
-        ax.set_yticks(yy)
-        ax.set_yticklabels([_short_param(p) for p in t["parameter"]], fontsize=8)
-        ax.set_xlim(min(0.0, float(np.nanmin((t["S1"] - t["S1_conf"]).to_numpy(dtype=float))) - 0.02),
-                    max(1.0, float(np.nanmax((t["ST"] + t["ST_conf"]).to_numpy(dtype=float)))) + 0.02)
-        ax.axvline(0, color="black", lw=0.8)
-        ax.grid(axis="x", alpha=0.3)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
-    fig.tight_layout()
-    return _save(fig, path)
+    title = f"Sobol sensitivity of {metric_label(metric).split(' (')[0].lower()} (95% bootstrap CI)"
+    with _parameter_rows(sobol, metric, out_dir, "sobol", title, "Sobol index (share of output variance, 0-1)",
+                         strategies, row_height=0.5, sort_by="ST", no_data=_UNDEFINED) as (chart, panels):
+        for ax, _, t in panels:
+            yy = np.arange(len(t))
+            ax.barh(yy + 0.2, t["ST"], height=0.38, xerr=t["ST_conf"], color="#3182bd", label="total (ST)",
+                    error_kw={"elinewidth": 1, "capsize": 3})
+            ax.barh(yy - 0.2, t["S1"], height=0.38, xerr=t["S1_conf"], color="#9ecae1", label="first order (S1)",
+                    error_kw={"elinewidth": 1, "capsize": 3})
+            ax.set_yticks(yy)
+            ax.set_yticklabels([_short_param(p) for p in t["parameter"]], fontsize=8)
+            ax.set_xlim(min(0.0, float(np.nanmin((t["S1"] - t["S1_conf"]).to_numpy(dtype=float))) - 0.02),
+                        max(1.0, float(np.nanmax((t["ST"] + t["ST_conf"]).to_numpy(dtype=float)))) + 0.02)
+            ax.axvline(0, color="black", lw=0.8)
+            ax.grid(axis="x", alpha=0.3)
+            ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return chart.path
 
 
 def morris_chart(morris: pd.DataFrame, metric: str, out_dir, strategies: Sequence[str] | None = None) -> pathlib.Path:
     """Morris mu* (mean absolute effect of moving a parameter across its range) with 95% whiskers."""
-    path = pathlib.Path(out_dir) / f"morris_{metric}.png"
-    sub = morris[morris["metric"] == metric]
-    strategies = list(strategies) if strategies is not None else list(pd.unique(sub["strategy"]))
     scale = _metric_scale(metric)
-    fig, axes = _panels(max(len(strategies), 1), height=max(2.6, 0.5 * max(sub["parameter"].nunique(), 1) + 1.4))
-    fig.suptitle(f"Morris screening of {metric_label(metric).split(' (')[0].lower()} (95% bootstrap CI)")
-    for ax, s in zip(axes, strategies):
-        t = sub[sub["strategy"] == s].sort_values("mu_star")
-        ax.set_title(s.replace("_", " "), fontsize=10)
-        ax.set_xlabel(f"mu*: mean absolute change over the parameter's range\n{metric_label(metric)}", fontsize=8)
-        if t.empty:
-            _charts._no_data(ax, "no data (metric undefined at some points)")
-            continue
-        yy = np.arange(len(t))
-        ax.barh(yy, t["mu_star"] * scale, xerr=t["mu_star_conf"] * scale, color="#3182bd", height=0.6,
-                error_kw={"elinewidth": 1, "capsize": 3})
-        ax.set_yticks(yy)
-        ax.set_yticklabels([_short_param(p) for p in t["parameter"]], fontsize=8)
-        fmt = _metric_axis_formatter(metric)
-        if fmt is not None:
-            ax.xaxis.set_major_formatter(fmt)
-        ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return _save(fig, path)
+    title = f"Morris screening of {metric_label(metric).split(' (')[0].lower()} (95% bootstrap CI)"
+    xlabel = f"mu*: mean absolute change over the parameter's range\n{metric_label(metric)}"
+    with _parameter_rows(morris, metric, out_dir, "morris", title, xlabel, strategies, row_height=0.5,
+                         xlabel_size=8, sort_by="mu_star", no_data=_UNDEFINED) as (chart, panels):
+        for ax, _, t in panels:
+            yy = np.arange(len(t))
+            ax.barh(yy, t["mu_star"] * scale, xerr=t["mu_star_conf"] * scale, color="#3182bd", height=0.6,
+                    error_kw={"elinewidth": 1, "capsize": 3})
+            ax.set_yticks(yy)
+            ax.set_yticklabels([_short_param(p) for p in t["parameter"]], fontsize=8)
+            fmt = _metric_axis_formatter(metric)
+            if fmt is not None:
+                ax.xaxis.set_major_formatter(fmt)
+            ax.grid(axis="x", alpha=0.3)
+    return chart.path
 
 
 def metric_vs_params_chart(frame: pd.DataFrame, metric: str, params: Sequence[str], out_dir,
@@ -521,41 +511,40 @@ def metric_vs_params_chart(frame: pd.DataFrame, metric: str, params: Sequence[st
     replications and the other parameters' values; colours as in the comparison charts."""
     strategies = _strategies(frame, strategies)
     colors = _charts.strategy_colors(strategies)
-    path = pathlib.Path(out_dir) / f"{metric}_vs_params.png"
     scale = _metric_scale(metric)
-    fig, axes = _panels(len(params), height=3.4)
-    fig.suptitle(f"{metric_label(metric).split(' (')[0]} against each parameter (mean, 95% CI band)")
-    for ax, p in zip(axes, params):
-        tab = marginal_table(frame, p, metric, strategies)
-        numeric = _is_numeric_series(frame[p])
-        drawn = False
-        for s in strategies:
-            t = tab[tab["strategy"] == s].sort_values("group")
-            if t.empty or not np.isfinite(t["mean"].to_numpy(dtype=float)).any():
-                continue
-            x = t["x"].to_numpy(dtype=float) if numeric else t["group"].to_numpy(dtype=float)
-            ax.plot(x, t["mean"] * scale, marker="o", ms=3.5, lw=1.8, color=colors[s], label=s.replace("_", " "))
-            if t["ci_low"].notna().any():
-                ax.fill_between(x, t["ci_low"] * scale, t["ci_high"] * scale, color=colors[s], alpha=0.18, lw=0)
-            drawn = True
-        if not numeric:
-            ax.set_xticks(range(len(pd.unique(tab["label"]))))
-            ax.set_xticklabels(list(pd.unique(tab["label"])), fontsize=8)
-        elif _is_money_param(p):
-            _money_axis(ax.xaxis)
-        ax.set_xlabel(_wrap_label(param_label(p)), fontsize=8)
-        ax.set_ylabel(_wrap_label(metric_label(metric), 30), fontsize=8)
-        fmt = _metric_axis_formatter(metric)
-        if fmt is not None:
-            ax.yaxis.set_major_formatter(fmt)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-        if not drawn:
-            _charts._no_data(ax)
-        elif len(strategies) > 1 or p == params[0]:
-            ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return _save(fig, path)
+    with figure(out_dir, f"{metric}_vs_params",
+                f"{metric_label(metric).split(' (')[0]} against each parameter (mean, 95% CI band)",
+                size=_panels_size(len(params), 3.4), panels=len(params)) as chart:
+        for ax, p in zip(chart.axes, params):
+            tab = marginal_table(frame, p, metric, strategies)
+            numeric = _is_numeric_series(frame[p])
+            drawn = False
+            for s in strategies:
+                t = tab[tab["strategy"] == s].sort_values("group")
+                if t.empty or not np.isfinite(t["mean"].to_numpy(dtype=float)).any():
+                    continue
+                x = t["x"].to_numpy(dtype=float) if numeric else t["group"].to_numpy(dtype=float)
+                ax.plot(x, t["mean"] * scale, marker="o", ms=3.5, lw=1.8, color=colors[s], label=s.replace("_", " "))
+                if t["ci_low"].notna().any():
+                    ax.fill_between(x, t["ci_low"] * scale, t["ci_high"] * scale, color=colors[s], alpha=0.18, lw=0)
+                drawn = True
+            if not numeric:
+                ax.set_xticks(range(len(pd.unique(tab["label"]))))
+                ax.set_xticklabels(list(pd.unique(tab["label"])), fontsize=8)
+            elif _is_money_param(p):
+                _money_axis(ax.xaxis)
+            ax.set_xlabel(_wrap_label(param_label(p)), fontsize=8)
+            ax.set_ylabel(_wrap_label(metric_label(metric), 30), fontsize=8)
+            fmt = _metric_axis_formatter(metric)
+            if fmt is not None:
+                ax.yaxis.set_major_formatter(fmt)
+            ax.tick_params(labelsize=8)
+            ax.grid(alpha=0.3)
+            if not drawn:
+                _charts._no_data(ax)
+            elif len(strategies) > 1 or p == params[0]:
+                ax.legend(fontsize=7, frameon=False)
+    return chart.path
 
 
 CAPTIONS = {
@@ -700,7 +689,7 @@ def _table_html(df: pd.DataFrame, formats: dict[str, Any] | None = None) -> str:
 
 
 def _design_html(sw: Any) -> str:
-    from .sweep import Choice, LogUniform
+    from .sweeps import Choice, LogUniform
 
     rows = []
     for p in sw.names:

@@ -35,15 +35,12 @@ Columns: check, group, target, source, measured, ci_low, ci_high, passed, detail
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 import multiprocessing
 import os
 import platform
-import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -57,7 +54,8 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import curve_fit
 
-from .experiment import jsonable, staged_folder
+from .cli_common import check_int_flags
+from .io import TIMESTAMP_FORMAT, ignore_sigint, jsonable, package_version, staged_folder, terminate_pool
 from .scenario import ScenarioError
 
 __all__ = [
@@ -375,13 +373,6 @@ def _simulate(spec: RunSpec) -> dict:
     }
 
 
-def _init_worker() -> None:
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
-    except (ValueError, OSError):  # pragma: no cover
-        pass
-
-
 def _worker(spec: RunSpec) -> dict:
     try:
         return _simulate(spec)
@@ -403,7 +394,7 @@ def _execute(specs: Sequence[RunSpec], workers: int, progress: bool) -> dict[Run
                 bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")
-            ex = ProcessPoolExecutor(max_workers=min(workers, len(unique)), mp_context=ctx, initializer=_init_worker)
+            ex = ProcessPoolExecutor(max_workers=min(workers, len(unique)), mp_context=ctx, initializer=ignore_sigint)
             try:
                 pending = {ex.submit(_worker, s): s for s in unique}
                 while pending:
@@ -413,13 +404,7 @@ def _execute(specs: Sequence[RunSpec], workers: int, progress: bool) -> dict[Run
                         out[s] = fut.result()
                         bar.update()
             except BaseException:
-                procs = list((getattr(ex, "_processes", None) or {}).values())
-                ex.shutdown(wait=False, cancel_futures=True)
-                for pr in procs:
-                    try:
-                        pr.terminate()
-                    except Exception:  # pragma: no cover
-                        pass
+                terminate_pool(ex)
                 raise
             else:
                 ex.shutdown(wait=True)
@@ -1209,15 +1194,10 @@ def _check_args(fast, reps, seed, workers, groups) -> tuple[int, int, int, list[
     where = "validate"
     if reps is None:
         reps = FAST_REPS if fast else FULL_REPS
-    if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 2:
-        raise ScenarioError(where, "--reps", f"must be an integer of at least 2 (a confidence interval needs two "
-                                             f"replications), got {reps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ScenarioError(where, "--seed", f"must be an integer of 0 or more, got {seed!r}")
     if workers is None:
         workers = os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ScenarioError(where, "--workers", f"must be an integer of at least 1, got {workers!r}")
+    check_int_flags(where, {"reps": reps, "seed": seed, "workers": workers}, {"reps": 2, "seed": 0, "workers": 1},
+                    reasons={"reps": "a confidence interval needs two replications"}, allow_none=False)
     if groups is None:
         groups = list(GROUPS)
     else:
@@ -1279,50 +1259,40 @@ def run_checks(fast: bool = False, reps: int | None = None, seed: int = 1, worke
 # ================================================================================================
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+def _curve_panels(figure, items: list[dict], curves: list[tuple[str, str, dict]], title) -> str:
+    """A row of panels (day vs adopted share), one per item, each with the given curves ``(key, label,
+    line style)`` and the title ``title(item)``, drawn by :func:`sim.plotting.figure`; returns base64 PNG."""
+    with figure(None, "curves", None, "day", "adopted share", size=(4.2 * len(items), 3.2), panels=len(items),
+                ncols=len(items), dpi=90) as chart:
+        for ax, it in zip(chart.axes, items):
+            for key, label, style in curves:
+                ax.plot(it["t"], it[key], label=label, **style)
+            ax.set_title(title(it))
+        chart.ax.legend(fontsize=8)
+    return chart.png
 
 
 def _figures(figs: dict) -> list[tuple[str, str]]:
     """Embedded charts (caption, base64 PNG) of the docking curves; empty if matplotlib is unavailable."""
     out: list[tuple[str, str]] = []
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except Exception:  # pragma: no cover
+        from .plotting import figure
+    except Exception:  # pragma: no cover - matplotlib missing
         return out
     if figs.get("bass"):
-        items = figs["bass"]
-        fig, axes = plt.subplots(1, len(items), figsize=(4.2 * len(items), 3.2), squeeze=False)
-        for ax, it in zip(axes[0], items):
-            ax.plot(it["t"], it["F"], color="black", lw=2, label="analytic Bass F(t)")
-            ax.plot(it["t"], it["daily"], color="grey", lw=1, ls="--", label="daily rule (mean field)")
-            ax.plot(it["t"], it["sim"], color="tab:blue", lw=1.2, label="simulated (mean of runs)")
-            ax.set_title(f"p={it['p']:g}, q={it['q']:g}")
-            ax.set_xlabel("day")
-            ax.set_ylabel("adopted share")
-        axes[0][0].legend(fontsize=8)
-        fig.tight_layout()
-        out.append(("Bass docking: simulated adoption curves against the analytic Bass curve.", _png(fig)))
-        plt.close(fig)
+        png = _curve_panels(figure, figs["bass"], [
+            ("F", "analytic Bass F(t)", {"color": "black", "lw": 2}),
+            ("daily", "daily rule (mean field)", {"color": "grey", "lw": 1, "ls": "--"}),
+            ("sim", "simulated (mean of runs)", {"color": "tab:blue", "lw": 1.2}),
+        ], lambda it: f"p={it['p']:g}, q={it['q']:g}")
+        out.append(("Bass docking: simulated adoption curves against the analytic Bass curve.", png))
     if figs.get("network"):
-        items = figs["network"]
-        fig, axes = plt.subplots(1, len(items), figsize=(4.2 * len(items), 3.2), squeeze=False)
-        for ax, it in zip(axes[0], items):
-            ax.plot(it["t"], it["F"], color="black", lw=2, label="fully mixed Bass")
-            ax.plot(it["t"], it["sim"], color="tab:blue", lw=1.2, label="network (mean of runs)")
-            ax.plot(it["t"], it["lower"], color="tab:red", lw=1, ls="--", label="lower bound (F&G per component)")
-            ax.set_title(f"weak ties per buyer = {it['k']:g}")
-            ax.set_xlabel("day")
-            ax.set_ylabel("adopted share")
-        axes[0][0].legend(fontsize=8)
-        fig.tight_layout()
-        out.append(("Diffusion on the network: between the Fibich & Gibori lower bound and full mixing.", _png(fig)))
-        plt.close(fig)
+        png = _curve_panels(figure, figs["network"], [
+            ("F", "fully mixed Bass", {"color": "black", "lw": 2}),
+            ("sim", "network (mean of runs)", {"color": "tab:blue", "lw": 1.2}),
+            ("lower", "lower bound (F&G per component)", {"color": "tab:red", "lw": 1, "ls": "--"}),
+        ], lambda it: f"weak ties per buyer = {it['k']:g}")
+        out.append(("Diffusion on the network: between the Fibich & Gibori lower bound and full mixing.", png))
     return out
 
 
@@ -1403,7 +1373,7 @@ def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, res
     started = started or datetime.now()
     if out_dir is None:
         root = Path(results_root) if results_root is not None else DEFAULT_RESULTS_ROOT
-        target, allow_empty = root / "validation" / started.strftime("%Y%m%d-%H%M%S"), False
+        target, allow_empty = root / "validation" / started.strftime(TIMESTAMP_FORMAT), False
     else:
         target, allow_empty = Path(out_dir).expanduser(), True
     with staged_folder(target, allow_empty) as stage:
@@ -1411,8 +1381,6 @@ def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, res
         df[COLUMNS].to_csv(tmp / "validation.csv", index=False)
         settings = dict(df.attrs.get("settings", {}))
         (tmp / "report.html").write_text(render_report(df, settings), encoding="utf-8")
-        from .experiment import package_version
-
         manifest = {"settings": settings, "command": command, "started": started.astimezone().isoformat(timespec="seconds"),
                     "finished": datetime.now().astimezone().isoformat(timespec="seconds"),
                     "checks": int(len(df)), "passed": int(df["passed"].sum()),

@@ -288,3 +288,27 @@ def test_write_report_graceful(tmp_path):
                               metrics=["cac", "customers_won", "not_a_metric"])
     text = out.read_text()
     assert "Chart missing" in text and "undefined" in text
+
+
+# --------------------------------------------------------------------------- the figure helper
+
+def test_figure_helper_saves_titled_png_and_always_closes(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from sim.plotting import figure
+
+    open_before = plt.get_fignums()
+    with figure(tmp_path / "new", "one", "A title", "day", "buyers (people)") as chart:
+        assert chart.ax.get_title() == "A title"
+        assert (chart.ax.get_xlabel(), chart.ax.get_ylabel()) == ("day", "buyers (people)")
+    assert chart.path == tmp_path / "new" / "one.png"
+    assert_png(chart.path)
+    with figure(None, "grid", "Suptitle", "x (units)", panels=3) as grid:
+        assert len(grid.axes) == 3 and all(ax.get_xlabel() == "x (units)" for ax in grid.axes)
+        assert grid.fig._suptitle.get_text() == "Suptitle"
+    assert grid.path is None and grid.png and not (tmp_path / "grid.png").exists()
+    with pytest.raises(RuntimeError):
+        with figure(tmp_path, "broken", "t") as broken:
+            raise RuntimeError("drawing failed")
+    assert not broken.path.exists()
+    assert plt.get_fignums() == open_before

@@ -307,3 +307,22 @@ def test_parse_value():
     assert run.parse_value('"abc"') == "abc"
     assert run.parse_value("[1, 2]") == [1, 2]
     assert run.parse_value("plain words") == "plain words"
+
+
+def test_int_flag_messages():
+    """One helper checks the whole-number flags of every command: one line naming the flag and the rule."""
+    import sim
+    from sim.cli_common import check_int_flags
+
+    rules = {"reps": 1, "seed": 0, "workers": 1}
+    check_int_flags("run.py run", {"reps": 1, "seed": 0, "workers": None}, rules)  # None: default applies
+    cases = [({"reps": 0, "seed": 1}, "run.py run: --reps: must be at least 1 (got 0)"),
+             ({"reps": 2, "seed": -1}, "run.py run: --seed: must be 0 or more (got -1)"),
+             ({"reps": 2, "seed": 1, "workers": 0}, "run.py run: --workers: must be at least 1 (got 0)"),
+             ({"reps": 2.5, "seed": 1}, "run.py run: --reps: must be a whole number, at least 1 (got 2.5)")]
+    for values, message in cases:
+        with pytest.raises(sim.ScenarioError) as info:
+            check_int_flags("run.py run", values, rules)
+        assert str(info.value) == message
+    with pytest.raises(sim.ScenarioError, match="at least 2 .got 1.: a confidence interval"):
+        check_int_flags("validate", {"reps": 1}, {"reps": 2}, {"reps": "a confidence interval needs two"})

@@ -1,4 +1,4 @@
-"""Parameter sweeps (sim.sweep, sim.store, sim.sweep_report, run.py sweep).
+"""Parameter sweeps (sim.sweep and sim.sweeps, sim.store, sim.sweep_report, run.py sweep).
 
 Designs have the right size and bounds; serial, pool and Dask runs give identical frames; a sweep killed
 with SIGKILL and resumed has every run exactly once and the same numbers as an uninterrupted one; Sobol
@@ -26,7 +26,7 @@ from scipy import stats as sps
 import sim
 from sim.scenario import ScenarioError
 from sim.store import SweepStore, load_sweep
-from sim.sweep import (Choice, LogUniform, Sweep, Uniform, design_points, load_sweep_file, morris_indices,
+from sim.sweeps import (Choice, LogUniform, Sweep, Uniform, design_points, load_sweep_file, morris_indices,
                        sobol_indices, sweep)
 from sim.sweep_report import sobol_table
 
@@ -172,7 +172,7 @@ def test_serial_pool_dask_identical(tiny, tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from sim.sweep import sweep
+from sim.sweeps import sweep
 sweep({scenario!r}, params={{"channels.content.budget": [10000, 400000],
                               "sales.split.dialing": {{"values": [0.0, 0.2, 0.4], "balance": "meetings"}}}},
       reps=2, strategies=["blended", "cold_calling"], workers=2, store=sys.argv[1], overrides={tiny!r},
@@ -255,6 +255,46 @@ def test_store_refuses_other_definition_and_foreign_files(tiny, tmp_path):
             SweepStore.open(path, sw)
 
 
+def test_store_refuses_another_package_version(tmp_path, monkeypatch, capsys):
+    """A store written by another version of the package is not resumed (its numbers may differ)."""
+    import run
+    from sim.io import package_version
+
+    f = _sweep_file(tmp_path, 'strategies = ["blended"]\n' + TINY_TOML + "[params]\nmarket.readiness_mean = [0.5]\n")
+    sw = load_sweep_file(f)
+    path = tmp_path / "s.sqlite"
+    with SweepStore.open(path, sw):  # records the package version; no run needed
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'package_version'")
+    ran = []
+    monkeypatch.setattr(sys.modules["sim.sweeps"], "_run_one", lambda *a: ran.append(a))
+    with pytest.raises(ScenarioError) as info:
+        sw.run(workers=1, store=path, progress=False)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: was written by buyer-journey-sim 0.0.1, but this is version "
+                          f"{package_version()}"), msg
+    assert "another store path" in msg and "\n" not in msg
+    # the command line refuses it before anything runs or is written
+    code = run.main(["sweep", str(f), "--store", str(path), "--out", str(tmp_path / "res"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "written by buyer-journey-sim 0.0.1" in err, err
+    assert not (tmp_path / "res").exists() and not ran
+
+
+def test_module_and_function_names():
+    """sim.sweep is the documented function; the module is sim.sweeps and is not shadowed."""
+    import importlib
+    import inspect
+
+    import sim.sweeps as module
+
+    assert inspect.ismodule(module) and module is importlib.import_module("sim.sweeps")
+    assert callable(module.load_sweep) and module.Sweep is sim.Sweep
+    assert inspect.isfunction(sim.sweep) and sim.sweep is module.sweep
+    assert not hasattr(sim.sweep, "load_sweep")
+
+
 # -------------------------------------------------------------------------------------------- bad input
 
 BAD = [
@@ -291,7 +331,7 @@ BAD = [
 @pytest.mark.parametrize("kwargs, words", BAD, ids=[w[:30] for _, w in BAD])
 def test_bad_input_fails_before_any_run(tiny, tmp_path, kwargs, words, monkeypatch):
     ran = []
-    monkeypatch.setattr(sys.modules["sim.sweep"], "_run_one", lambda *a: ran.append(a))  # would record any run
+    monkeypatch.setattr(sys.modules["sim.sweeps"], "_run_one", lambda *a: ran.append(a))  # would record any run
     store = tmp_path / "never.sqlite"
     with pytest.raises(ScenarioError) as info:
         sweep(tiny, store=store, workers=1, progress=False, **kwargs)

@@ -1,6 +1,7 @@
 """Parameter sweeps: run a scenario over a design of parameter values, strategies and seeds.
 
-Researchers script against::
+This module is ``sim.sweeps``; its one-call API is re-exported as ``sim.sweep`` (the function), so
+``import sim.sweeps`` gives the module and ``sim.sweep(...)`` runs a sweep. Researchers script against::
 
     import sim
     df = sim.sweep("scenarios/default.toml",
@@ -44,7 +45,7 @@ Execution: ``workers=1`` in this process; ``workers=W`` a local pool of W spawne
 ``executor=`` a ``distributed.Client`` or a scheduler address ``"tcp://host:port"`` runs on a Dask
 cluster (the workers need this package installed). With ``store=path`` every finished run is committed
 to an SQLite store (see :mod:`sim.store`) at once; calling again with the same store runs only the
-missing runs, and a store made by a different sweep definition is refused.
+missing runs, and a store made by a different sweep definition or package version is refused.
 
 Every input problem raises :class:`sim.ScenarioError` (one line: where, key, what is allowed) before any
 run starts.
@@ -60,7 +61,6 @@ import math
 import multiprocessing
 import os
 import pickle
-import signal
 import sys
 import threading
 import time
@@ -73,6 +73,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .io import RemoteError, ignore_sigint, portable_call, sigint_ignored, terminate_pool
 from .parameters import STRATEGY_SECTIONS, P, leaves, lookup
 from .population import SOURCES
 from .scenario import Scenario, ScenarioError, _check_value, load_scenario, read_toml
@@ -991,13 +992,6 @@ def _run_one(base: Scenario, overrides: dict, strategy: str, seed: int) -> tuple
     return summary, time.perf_counter() - t0, f"{os.uname().nodename if hasattr(os, 'uname') else ''}:{os.getpid()}"
 
 
-def _carried(fn, *args):
-    """Call ``fn``; exceptions that would not survive pickling travel as experiment's _RemoteError."""
-    from .experiment import portable_call
-
-    return portable_call(fn, *args)
-
-
 # pool workers ------------------------------------------------------------------------------------------
 
 _WORKER_BASE: Scenario | None = None
@@ -1012,21 +1006,16 @@ def _watch_parent(parent: int) -> None:
 
 def _init_pool_worker(base_bytes: bytes, parent: int) -> None:
     global _WORKER_BASE
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        pass
+    ignore_sigint()
     _WORKER_BASE = pickle.loads(base_bytes)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
 
 
 def _pool_task(overrides: dict, strategy: str, seed: int):
-    return _carried(_run_one, _WORKER_BASE, overrides, strategy, seed)
+    return portable_call(_run_one, _WORKER_BASE, overrides, strategy, seed)
 
 
 def _run_pool(sw: Sweep, workers: int, todo: list, record) -> None:
-    from .experiment import _RemoteError, _sigint_ignored, _terminate_pool
-
     ctx = multiprocessing.get_context("spawn")
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker,
                                    initargs=(pickle.dumps(sw.scenario), os.getpid()))
@@ -1034,7 +1023,7 @@ def _run_pool(sw: Sweep, workers: int, todo: list, record) -> None:
     limit = 2 * workers  # runs in flight: all that a kill can lose
     pending: dict = {}
     try:
-        with _sigint_ignored():  # workers start with Ctrl-C ignored; the parent stops them
+        with sigint_ignored():  # workers start with Ctrl-C ignored; the parent stops them
             for task in itertools.islice(queue, limit):
                 pending[executor.submit(_pool_task, sw.point_overrides[task[0]], task[1], task[3])] = task
         while pending:
@@ -1043,7 +1032,7 @@ def _run_pool(sw: Sweep, workers: int, todo: list, record) -> None:
                 task = pending.pop(fut)
                 try:
                     result = fut.result()
-                except _RemoteError as remote:
+                except RemoteError as remote:
                     raise remote.rebuild() from None
                 except BrokenProcessPool as exc:
                     raise RuntimeError(
@@ -1056,7 +1045,7 @@ def _run_pool(sw: Sweep, workers: int, todo: list, record) -> None:
                 if nxt is not None:
                     pending[executor.submit(_pool_task, sw.point_overrides[nxt[0]], nxt[1], nxt[3])] = nxt
     except BaseException:
-        _terminate_pool(executor)
+        terminate_pool(executor)
         raise
     else:
         executor.shutdown(wait=True)
@@ -1065,7 +1054,7 @@ def _run_pool(sw: Sweep, workers: int, todo: list, record) -> None:
 # Dask --------------------------------------------------------------------------------------------------
 
 def _dask_task(base: Scenario, overrides: dict, strategy: str, seed: int):
-    return _carried(_run_one, base, overrides, strategy, seed)
+    return portable_call(_run_one, base, overrides, strategy, seed)
 
 
 def _probe_worker() -> str:
@@ -1149,8 +1138,6 @@ def connect(executor: Any, where: str = "sweep()", timeout: float = 10.0, key: s
 def _run_dask(sw: Sweep, client: Any, todo: list, record) -> None:
     import distributed
 
-    from .experiment import _RemoteError
-
     nthreads = sum(client.nthreads().values()) or 1
     limit = 2 * nthreads
     base = client.scatter(sw.scenario, broadcast=True, hash=False)
@@ -1173,7 +1160,7 @@ def _run_dask(sw: Sweep, client: Any, todo: list, record) -> None:
             _, task = pending.pop(fut.key)
             try:
                 result = fut.result()
-            except _RemoteError as remote:
+            except RemoteError as remote:
                 raise remote.rebuild() from None
             fut.release()
             record(task, result)
