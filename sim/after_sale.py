@@ -15,16 +15,16 @@ from .journey import raise_trust, set_account_stage
 from .population import CUSTOMER, LOST, SEGMENT_NAMES
 
 
-def _base_hazard(model) -> np.ndarray:
+def base_hazard(cfg) -> np.ndarray:
     """Daily churn hazard per segment at neutral trust (from the annual churn share)."""
-    return np.array([-np.log1p(-min(getattr(model.cfg.market.segments, s).annual_churn, 0.999999)) / 365.0
+    return np.array([-np.log1p(-min(getattr(cfg.market.segments, s).annual_churn, 0.999999)) / 365.0
                      for s in SEGMENT_NAMES])
 
 
 def churn_hazard(model, acc: np.ndarray) -> np.ndarray:
     """Daily churn hazard of accounts ``acc`` given their current trust in us."""
     pop, a = model.pop, model.cfg.after_sale
-    base = _base_hazard(model)[pop.segment[acc]]
+    base = model.base_churn[pop.segment[acc]]
     trust = pop.account_mean(pop.trust, acc)
     return base * np.exp(-a.trust_churn_sensitivity * (trust - 0.5))
 
@@ -35,16 +35,18 @@ def step(model) -> None:
     pop, a, day = model.pop, model.cfg.after_sale, model.day
     if a.customer_trust_gain > 0:
         raise_trust(pop, np.flatnonzero(pop.stage == CUSTOMER), a.customer_trust_gain)
+    # revenue from accounts won in this run (the installed base is the same in every strategy)
+    model.metrics.add("new_revenue", pop.arr_won / 365.0)
+    base = model.base_churn
+    if not (model.churn_possible or a.expansion_rate > 0 or a.advocacy_rate > 0):
+        return
     acc = np.flatnonzero(pop.customer)
     if acc.size == 0:
         return
-    # revenue from accounts won in this run (the installed base is the same in every strategy)
-    model.metrics.add("new_revenue", float(pop.acv[pop.customer & pop.won_in_run].sum() / 365.0))
 
     # churn
     churned = acc[:0]
-    base = _base_hazard(model)
-    at_risk = acc if (base > 0).all() else acc[base[pop.segment[acc]] > 0] if (base > 0).any() else acc[:0]
+    at_risk = acc if (base > 0).all() else acc[base[pop.segment[acc]] > 0]
     if at_risk.size:
         u = model.streams.uniform("after_sale.churn", day, at_risk)
         churned = at_risk[u < -np.expm1(-churn_hazard(model, at_risk))]
@@ -54,6 +56,7 @@ def step(model) -> None:
         pop.detractor_until[members] = day + model.cfg.channels.social.detractor_days
         pop.customer[churned] = False
         pop.cooldown_until[churned] = day + model.cfg.need.cooldown_days
+        pop.arr_won -= float(pop.acv[churned[pop.won_in_run[churned]]].sum())
         model.metrics.add("new_churned", churned.size)
         model.metrics.add("new_churned_won", int(pop.won_in_run[churned].sum()))
         acc = acc[~np.isin(acc, churned)]
@@ -64,6 +67,7 @@ def step(model) -> None:
         u = model.streams.uniform("after_sale.expansion", day, acc)
         grow = acc[u < -np.expm1(-a.expansion_rate / 365.0)]
     if grow.size:
+        pop.arr_won += float(pop.acv[grow[pop.won_in_run[grow]]].sum() * a.expansion_size)
         pop.acv[grow] *= 1.0 + a.expansion_size
         model.metrics.add("new_expansions", int(pop.won_in_run[grow].sum()))
 

@@ -66,6 +66,7 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
     pop.won_in_run[won] = True
     pop.in_market[won] = False
     pop.acv[won] = pop.deal_size[won]
+    pop.arr_won += float(pop.acv[won].sum())
     pop.day_won[won] = day
     model.metrics.add("new_wins", won.size)
     model.metrics.add_by_source("new_wins", src)

@@ -30,8 +30,7 @@ def adopted_share(model, acc: np.ndarray):
     pop, d = model.pop, model.cfg.diffusion
     if d.mixing == "full":
         return np.float32(pop.stage_count[CUSTOMER]) / np.float32(pop.n) if pop.n else 0.0
-    cust = (pop.stage == CUSTOMER).astype(np.float32)
-    seen = (model.W @ cust) / np.maximum(model.degree, 1e-12)
+    seen = model.customer_exposure(pop.stage == CUSTOMER) / np.maximum(model.degree, 1e-12)
     return pop.account_mean(seen, acc)
 
 

@@ -30,7 +30,6 @@ from pathlib import Path
 import mesa
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from . import after_sale, decision, diffusion, need, research
 from .channels import build_channels
@@ -86,18 +85,20 @@ class JourneyModel(mesa.Model):
 
         # market and network: from population.* / network.* streams only (same for every strategy)
         self.pop = pop = Population(self.cfg, self.streams)
-        self.W = build_network(pop, self.cfg, self.streams)
+        self.W, self.W_weak = build_network(pop, self.cfg, self.streams)
         self.degree = np.asarray(self.W.sum(axis=1)).ravel()
-        coo = self.W.tocoo()
-        weak = pop.account[coo.row] != pop.account[coo.col]
-        self.W_weak = sp.csr_matrix((coo.data[weak], (coo.row[weak], coo.col[weak])), shape=self.W.shape)
         initial_rep_ties(pop, self.cfg, self.streams)
         # exposures to slowly changing groups, kept up to date incrementally (see Exposure)
         self.tie_exposure = Exposure(self.W)  # tie weight on people who know our reps
         self.advocate_exposure = Exposure(self.W)  # tie weight on advocates
         self.advocate_exposure_weak = Exposure(self.W_weak)  # ... at other accounts (referrals)
         self.detractor_exposure = Exposure(self.W)  # tie weight on detractors
+        self.peer_exposure = Exposure(self.W)  # tie weight on people researching or using a product
+        self.customer_exposure = Exposure(self.W)  # tie weight on customers (Bass on the network)
         self._initial_state()
+        self.base_churn = after_sale.base_hazard(self.cfg)
+        # churn can happen only in segments that have accounts
+        self.churn_possible = bool((self.base_churn[np.unique(pop.segment)] > 0).any())
 
         # per-day scratch (shares happen in one mechanism, spread in another)
         self.share_content = np.zeros(pop.n, dtype=bool)
@@ -108,15 +109,16 @@ class JourneyModel(mesa.Model):
         self.sales = SalesTeam(self)
         self.reps = self.sales.reps
         self.channels = build_channels(self)
+        # Mesa's DataCollector deep-copies every reported value: report plain floats (cheap to copy)
         self.datacollector = mesa.DataCollector(model_reporters={
-            "n_exploring": lambda m: m.metrics.get("n_exploring")[m.metrics.day],
-            "n_engaged": lambda m: m.metrics.get("n_engaged")[m.metrics.day],
-            "n_customer": lambda m: m.metrics.get("n_customer")[m.metrics.day],
-            "cum_leads": lambda m: m.metrics.get("new_leads")[: m.metrics.day + 1].sum(),
-            "cum_meetings": lambda m: m.metrics.get("new_meetings")[: m.metrics.day + 1].sum(),
-            "cum_wins": lambda m: m.metrics.get("new_wins")[: m.metrics.day + 1].sum(),
-            "cum_cost": lambda m: m.metrics.get("new_cost")[: m.metrics.day + 1].sum(),
-            "rep_utilisation": lambda m: m.metrics.get("rep_utilisation")[m.metrics.day],
+            "n_exploring": lambda m: float(m.metrics.cols["n_exploring"][m.metrics.day]),
+            "n_engaged": lambda m: float(m.metrics.cols["n_engaged"][m.metrics.day]),
+            "n_customer": lambda m: float(m.metrics.cols["n_customer"][m.metrics.day]),
+            "cum_leads": lambda m: float(m.metrics.cols["new_leads"][: m.metrics.day + 1].sum()),
+            "cum_meetings": lambda m: float(m.metrics.cols["new_meetings"][: m.metrics.day + 1].sum()),
+            "cum_wins": lambda m: float(m.metrics.cols["new_wins"][: m.metrics.day + 1].sum()),
+            "cum_cost": lambda m: float(m.metrics.cols["new_cost"][: m.metrics.day + 1].sum()),
+            "rep_utilisation": lambda m: float(m.metrics.cols["rep_utilisation"][m.metrics.day]),
         })
         self.running = self.horizon > 0
 

@@ -26,7 +26,7 @@ def step(model) -> None:
 
     # need fades: the account stops looking (no decision)
     live = np.flatnonzero(pop.in_market)
-    fade = live[model.streams.uniform("need.fade", day, live) < cfg.fade_rate]
+    fade = live[model.streams.uniform("need.fade", day, live) < cfg.fade_rate] if live.size and cfg.fade_rate > 0 else live[:0]
     if fade.size:
         with_us = int(pop.opp[fade].sum())
         close_opportunities(model, fade)

@@ -17,10 +17,12 @@ import scipy.sparse as sp
 from .population import concat_ranges
 
 
-def build_network(pop, cfg, streams) -> sp.csr_matrix:
+def build_network(pop, cfg, streams) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The tie-weight matrix ``W`` (strong and weak ties) and its weak part ``W_weak`` (ties to
+    other accounts), both symmetric CSR with float32 weights."""
     n, net = pop.n, cfg.network
-    rows, cols, vals = [], [], []
     # strong ties: all pairs inside each account, vectorised over accounts per (i, j) offset
+    rows, cols = [], []
     gmax = int(pop.group_size.max()) if pop.n_accounts else 0
     for i in range(gmax):
         for j in range(i + 1, gmax):
@@ -28,12 +30,13 @@ def build_network(pop, cfg, streams) -> sp.csr_matrix:
             if acc.size:
                 rows.append(pop.group_start[acc] + i)
                 cols.append(pop.group_start[acc] + j)
-                vals.append(np.full(acc.size, net.strong_weight, dtype=np.float32))
+    strong = _symmetric(n, rows, cols, net.strong_weight)
     # weak ties: each buyer starts Poisson(k/2) ties; symmetrising doubles them to mean k
     gen = streams.generator("network.weak")
     stubs = gen.poisson(net.weak_ties_mean / 2.0, n)
     src = np.repeat(np.arange(n, dtype=np.int64), stubs)
     m = src.size
+    rows, cols = [], []
     if m:
         bcomm = pop.community[pop.account]
         order = np.argsort(bcomm, kind="stable")
@@ -46,15 +49,19 @@ def build_network(pop, cfg, streams) -> sp.csr_matrix:
         keep = pop.account[src] != pop.account[dst]  # colleagues are already strong ties
         rows.append(src[keep])
         cols.append(dst[keep])
-        vals.append(np.full(int(keep.sum()), net.weak_weight, dtype=np.float32))
-    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-    v = np.concatenate(vals) if vals else np.zeros(0, np.float32)
-    upper = sp.coo_matrix((v, (r, c)), shape=(n, n)).tocsr()
-    upper.sum_duplicates()
-    w = (upper + upper.T).tocsr()
-    cap = max(net.strong_weight, net.weak_weight)
-    np.minimum(w.data, cap, out=w.data)  # a repeated peer tie is still one tie
+    weak = _symmetric(n, rows, cols, net.weak_weight)
+    if strong.nnz == 0:  # one-person accounts: every tie is a weak tie (W is read-only, so share it)
+        return weak, weak
+    return (strong + weak).tocsr(), weak
+
+
+def _symmetric(n: int, rows: list, cols: list, weight: float) -> sp.csr_matrix:
+    """Symmetric CSR matrix with ``weight`` on every pair (row, col) and (col, row); a pair
+    listed more than once is still one tie."""
+    r = np.concatenate(rows + cols) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols + rows) if rows else np.zeros(0, np.int64)
+    w = sp.coo_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, n)).tocsr()  # sums repeats
+    w.data[:] = weight
     return w
 
 

@@ -55,6 +55,7 @@ class Population:
         self.deal_size = median * np.exp(sigma * gen.standard_normal(A))
         self.community = gen.integers(0, m.n_communities, A).astype(np.int32)
         self.group_start = np.concatenate([[0], np.cumsum(self.group_size)[:-1]]).astype(np.int64)
+        self.one_person_accounts = bool(A == 0 or self.group_size.max() == 1)
         self.n_accounts = A
 
         # ---- buyers
@@ -111,6 +112,9 @@ class Population:
         self.day_in_market = fa()
         self.customer = np.zeros(A, dtype=bool)
         self.acv = np.zeros(A, dtype=np.float64)
+        # annual revenue of the accounts won in this run that are still customers (kept up to
+        # date where ACV changes: decision.win_accounts, after_sale churn and expansion)
+        self.arr_won = 0.0
         self.day_won = fa()
         self.cooldown_until = fa(-np.inf)
         self.opp = np.zeros(A, dtype=bool)  # open conversation with our sales
@@ -128,9 +132,13 @@ class Population:
     # ---- helpers used by several mechanisms. An account's buyers are contiguous
     # (group_start .. group_start + group_size), so account-level work costs O(members of
     # the accounts concerned), never O(population).
+    # A market of one-person accounts (self-serve buyers, the Bass scenario) takes a short cut:
+    # buyer i is account i and is its own champion (decision weight 1).
     def members_of(self, acc: np.ndarray) -> np.ndarray:
         """Buyer indices of the accounts ``acc`` (in account order)."""
         acc = np.asarray(acc, dtype=np.int64)
+        if self.one_person_accounts:
+            return acc.copy()
         return concat_ranges(self.group_start[acc], self.group_size[acc])
 
     def set_stage(self, idx: np.ndarray, stage: int) -> None:
@@ -149,6 +157,8 @@ class Population:
         """Sum of a buyer value over each account's members."""
         if len(acc) == 0:
             return np.zeros(0)
+        if self.one_person_accounts:
+            return np.asarray(values[acc], dtype=np.float64)
         return np.add.reduceat(np.asarray(values[self.members_of(acc)], dtype=np.float64), self._segments(acc))
 
     def account_mean(self, values: np.ndarray, acc: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -156,6 +166,9 @@ class Population:
         0 where no member qualifies)."""
         if len(acc) == 0:
             return np.zeros(0)
+        if self.one_person_accounts:
+            v = np.asarray(values[acc], dtype=np.float64)
+            return v if mask is None else np.where(mask[acc], v, 0.0)
         mem = self.members_of(acc)
         w = self.weight[mem].astype(np.float64) * (1.0 if mask is None else mask[mem])
         seg = self._segments(acc)

@@ -23,8 +23,7 @@ def step(model) -> None:
     active = (pop.stage == EXPLORING) | (pop.stage == ENGAGED)
     idx = np.flatnonzero(active)
     # peers: share of a buyer's tie weight on people who are researching or are customers
-    peer_active = (active | (pop.stage == CUSTOMER)).astype(np.float32)
-    peer_frac = (model.W @ peer_active)[idx] / np.maximum(model.degree[idx], 1e-9)
+    peer_frac = model.peer_exposure(active | (pop.stage == CUSTOMER))[idx] / np.maximum(model.degree[idx], 1e-9)
     u = model.streams.uniform("research.progress", day, idx)
     gain = pop.speed[idx] * (0.5 + u) * (1.0 + cfg.peer_boost * peer_frac)
     pop.progress[idx] = np.minimum(pop.progress[idx] + gain, 1.0)

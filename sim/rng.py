@@ -29,10 +29,16 @@ _MASK = (1 << 64) - 1
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 output function on uint64 arrays (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+    """SplitMix64 output function on a uint64 array, in place (wrapping arithmetic)."""
+    t = z >> np.uint64(30)
+    z ^= t
+    z *= _M1
+    np.right_shift(z, np.uint64(27), out=t)
+    z ^= t
+    z *= _M2
+    np.right_shift(z, np.uint64(31), out=t)
+    z ^= t
+    return z
 
 
 def _mix_int(z: int) -> int:
@@ -55,6 +61,7 @@ class Streams:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         self.seed = seed
         self._base = _mix_int(_mix_int(seed + 0x632BE59BD9B4E019))
+        self._named: dict[str, int] = {}  # per-name part of the stream key
 
     def generator(self, name: str, day: int = 0) -> np.random.Generator:
         """A numpy generator owned by ``name`` on ``day`` (for building structures)."""
@@ -63,15 +70,24 @@ class Streams:
         )
 
     def _stream_key(self, name: str, day: int) -> np.uint64:
-        return np.uint64(_mix_int(_mix_int(self._base ^ _key(name)) ^ (int(day) + 1)))
+        named = self._named.get(name)
+        if named is None:
+            named = self._named[name] = _mix_int(self._base ^ _key(name))
+        return np.uint64(_mix_int(named ^ (int(day) + 1)))
 
     def uniform(self, name: str, day: int, idx) -> np.ndarray:
         """Uniforms on [0, 1) for decision ``name`` on ``day``, one per index in ``idx``
         (an array of buyer or account indices, or an int n meaning indices 0..n-1)."""
         if isinstance(idx, (int, np.integer)):
             idx = np.arange(int(idx), dtype=np.uint64)
-        z = np.asarray(idx).astype(np.uint64) * _GOLDEN + self._stream_key(name, day)
-        return (_mix64(z) >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+        z = np.asarray(idx).astype(np.uint64)  # a fresh array: the mixing below works in place
+        z *= _GOLDEN
+        z += self._stream_key(name, day)
+        z = _mix64(z)
+        z >>= np.uint64(11)
+        out = z.astype(np.float64)
+        out *= 1.0 / 9007199254740992.0
+        return out
 
     def pick(self, name: str, day: int, eligible: np.ndarray, k: int) -> np.ndarray:
         """A uniform sample of ``k`` of the ``eligible`` indices without replacement: the k with
@@ -84,3 +100,35 @@ class Streams:
         keys = self.uniform(name, day, eligible)
         part = np.argpartition(keys, k - 1)[:k]
         return eligible[np.sort(part)]
+
+    def sample(self, name: str, day: int, mask: np.ndarray, k: int) -> np.ndarray:
+        """A uniform sample of ``k`` of the buyers where ``mask`` is True, without replacement,
+        ascending. Costs O(k / share of eligible buyers) when the pool is a large part of the
+        population (cold-call lists, event contacts, sponsored reach), instead of a key per
+        eligible buyer: it probes uniform positions ``0..n-1`` from the stream ``name#probe`` in a
+        fixed order and keeps the first ``k`` distinct eligible ones. The probe sequence depends
+        only on (seed, name, day), so a larger k picks a superset and two strategies probe the
+        same buyers in the same order. Small or nearly exhausted pools use ``pick``."""
+        mask = np.asarray(mask, dtype=bool)
+        n = mask.size
+        m = int(np.count_nonzero(mask))
+        k = int(min(max(k, 0), m))
+        if k == 0:
+            return np.zeros(0, dtype=np.int64)
+        expected_probes = 1.3 * k * n / m
+        if k > m // 4 or expected_probes > m + n / 8:
+            return self.pick(name, day, np.flatnonzero(mask), k)
+        probe = f"{name}#probe"
+        chosen = np.zeros(0, dtype=np.int64)
+        start = 0
+        while chosen.size < k:
+            batch = int(1.3 * (k - chosen.size) * n / m) + 64
+            pos = (self.uniform(probe, day, np.arange(start, start + batch)) * n).astype(np.int64)
+            start += batch
+            pos = pos[mask[pos]]
+            _, first = np.unique(pos, return_index=True)  # first occurrence, in probe order
+            pos = pos[np.sort(first)]
+            pos = pos[~np.isin(pos, chosen)]
+            chosen = np.concatenate([chosen, pos[: k - chosen.size]])
+        return np.sort(chosen)
+

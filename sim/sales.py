@@ -78,6 +78,7 @@ class SalesTeam:
         self.col = {a: j for j, a in enumerate(REP_ACTIVITIES)}
         self.plan = np.zeros((R, len(REP_ACTIVITIES)))  # hours planned today by activity
         self.slots = np.zeros(R)  # meeting slots left today
+        self.slots_today = np.zeros(R)  # meeting slots at the start of today (with carried fractions)
         self.used = np.zeros(R)  # hours used today
         self.rep_list = [SalesRep(model, self, i) for i in range(R)]
         self.reps = AgentSet(self.rep_list, random=model.random)
@@ -85,14 +86,16 @@ class SalesTeam:
     # -- capacity
     def productivity(self, day: int) -> np.ndarray:
         """Ramp-up: a new rep starts at 30% and reaches 100% after ``ramp_days``."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ramped = np.minimum(1.0, 0.3 + 0.7 * (self.tenure + day) / self.ramp)
+        ramped = np.minimum(1.0, 0.3 + 0.7 * (self.tenure + day) / np.maximum(self.ramp, 1.0))
         return np.where(self.ramp <= 0, 1.0, ramped)
 
     def plan_day(self) -> None:
+        if not self.rep_list:
+            return
         h = self.hours_per_day * self.productivity(self.model.day)
         self.plan = h[:, None] * self.split[None, :]
         self.slots = np.mod(self.slots, 1.0) + self.plan[:, self.col["meetings"]] / self.hpm
+        self.slots_today = self.slots.copy()
         self.used[:] = 0.0
 
     def hours(self, activity: str) -> float:
@@ -106,7 +109,10 @@ class SalesTeam:
         self.used += self.plan[:, self.col[activity]] * min(hours / total, 1.0)
 
     def utilisation(self) -> float:
-        avail = float(self.plan.sum())
+        """Hours used over hours available today. Meeting hours available are today's whole and
+        carried-over fractional slots, so a rep who saved half a slot yesterday can use it."""
+        m = self.col["meetings"]
+        avail = float(self.plan.sum() - self.plan[:, m].sum() + self.slots_today.sum() * self.hpm)
         return float(self.used.sum() / avail) if avail > 0 else 0.0
 
     def free_slots(self) -> np.ndarray:

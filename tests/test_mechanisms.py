@@ -42,27 +42,43 @@ def test_more_budget_never_means_fewer_touches_of_that_channel(small, channel, c
 
 
 # rep activity -> metric; time is moved from another activity so the split still sums to 1.
-# Meetings are limited by demand unless the team is short of time, so that case uses one rep
-# with 0.6 selling hours a day: then meeting time binds and more of it means more meetings.
 REP_EFFECTS = [
     ("dialing", "meetings", "new_dials", {}),
     ("networking", "meetings", "new_rep_ties", {}),
     ("social", "meetings", "new_social_reach", {}),
-    ("meetings", "social", "new_sales_meetings", {"sales.n_reps": 1, "sales.hours_per_day": 0.6}),
 ]
 
 
-@pytest.mark.parametrize("activity, donor, column, setting", REP_EFFECTS)
-def test_more_rep_time_never_means_fewer_touches_of_that_activity(small, activity, donor, column, setting):
-    small = small.with_overrides(setting)
+def _more_time(small, activity, donor, setting=None):
+    small = small.with_overrides(setting or {})
     split = vars(small.config("blended").sales.split)
     shift = 0.1
     path = "strategies.blended.sales.split"
     more = small.with_overrides({f"{path}.{activity}": split[activity] + shift, f"{path}.{donor}": split[donor] - shift})
+    return small, more
+
+
+@pytest.mark.parametrize("activity, donor, column, setting", REP_EFFECTS)
+def test_more_rep_time_never_means_fewer_touches_of_that_activity(small, activity, donor, column, setting):
+    """Dials, new ties and social reach are bought with rep hours: more hours, never fewer touches."""
+    small, more = _more_time(small, activity, donor, setting)
     base = np.array([total(small, "blended", s, column) for s in SEEDS])
     up = np.array([total(more, "blended", s, column) for s in SEEDS])
     assert (up >= base).all(), f"{activity}: {base} -> {up}"
     assert up.sum() > base.sum()
+
+
+def test_more_meeting_time_means_more_meetings_when_the_team_is_short_of_time(small):
+    """Meetings are limited by demand unless the team is short of time, so this uses one rep with
+    0.6 selling hours a day. Which buyers get a meeting changes what happens next, so a seed can
+    lose a meeting by chance: the claim is on the mean, paired over 12 seeds (one-sided paired
+    t-test at 5%). Measured when written: +1.5 meetings per run, p = 0.004."""
+    small, more = _more_time(small, "meetings", "social", {"sales.n_reps": 1, "sales.hours_per_day": 0.6})
+    seeds = range(1, 13)
+    base = np.array([total(small, "blended", s, "new_sales_meetings") for s in seeds])
+    up = np.array([total(more, "blended", s, "new_sales_meetings") for s in seeds])
+    t = stats.ttest_rel(up, base, alternative="greater")
+    assert t.pvalue < 0.05, (base, up, t)
 
 
 def paired_wins_difference(scenario, a, b, seeds):
@@ -79,10 +95,11 @@ def test_ranking_flips_with_search_demand(default_scenario):
 
     Nothing in the code ranks strategies: content reaches buyers only through search (share of
     voice), while cold calls reach buyers whether they search or not and can create demand.
-    Paired over 8 seeds (common random numbers), two-sided paired t-test at 5%, default market.
-    Measured when written: 46.8 vs 34.0 wins (p = 0.0002) and 12.8 vs 18.3 wins (p = 0.023).
+    Paired over 16 seeds (common random numbers), two-sided paired t-test at 5%, default market.
+    Measured with 16 seeds: 12.1 vs 17.6 wins with no search (p = 0.0014). 8 seeds (the first
+    version of this test) gave p between 0.03 and 0.2 depending on the random streams: too few.
     """
-    seeds = range(1, 9)
+    seeds = range(1, 17)
     searching = default_scenario.with_overrides({"research.search_intensity": 0.9})
     d_search, p_search = paired_wins_difference(searching, "content_nurture", "cold_calling", seeds)
     no_search = default_scenario.with_overrides({"research.search_intensity": 0.0})

@@ -30,8 +30,7 @@ class Campaigns(Channel):
         if bursts and day in bursts:
             spend = c.budget / len(bursts)
             self.spend(spend)
-            pool = np.flatnonzero(pop.stage != CUSTOMER)
-            reached = model.streams.pick("campaigns.reach", day, pool, int(spend / c.cost_per_reach))
+            reached = model.streams.sample("campaigns.reach", day, pop.stage != CUSTOMER, int(spend / c.cost_per_reach))
             touch(model, reached, "campaigns")
             pop.exposure_day[reached] = day
             model.metrics.add("new_campaign_reach", reached.size)

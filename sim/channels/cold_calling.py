@@ -29,8 +29,8 @@ class ColdCalling(Channel):
         if n_dials <= 0:
             return
         self.pay_overhead()
-        eligible = np.flatnonzero((pop.stage != CUSTOMER) & ~pop.engaged & ~pop.do_not_call)
-        dialed = model.streams.pick("cold_calling.pick", day, eligible, n_dials)
+        eligible = (pop.stage != CUSTOMER) & ~pop.engaged & ~pop.do_not_call
+        dialed = model.streams.sample("cold_calling.pick", day, eligible, n_dials)
         self.spend(dialed.size * c.cost_per_dial)
         model.sales.use_hours("dialing", dialed.size / c.dials_per_hour)
         model.metrics.add("new_dials", dialed.size)

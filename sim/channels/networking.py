@@ -42,10 +42,9 @@ class Networking(Channel):
         if k > 0:
             pool = ~pop.rep_tie & (pop.stage != CUSTOMER)
             near = model.tie_exposure(pop.rep_tie) > Exposure.EPS
-            a = st.pick("networking.meet", day, np.flatnonzero(pool & near), k // 2)
-            b_pool = pool.copy()
-            b_pool[a] = False
-            b = st.pick("networking.meet", day, np.flatnonzero(b_pool), k - a.size)
+            a = st.sample("networking.meet_near", day, pool & near, k // 2)
+            pool[a] = False
+            b = st.sample("networking.meet_any", day, pool, k - a.size)
             met = np.concatenate([a, b])
             pop.rep_tie[met] = True
             touch(model, met, "networking", c.tie_trust)

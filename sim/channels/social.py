@@ -54,10 +54,10 @@ class Social(Channel):
         self.spend(self.daily_budget())
         reach = int(hours * c.reach_per_hour + self.daily_budget() / c.cost_per_reach)
         if reach > 0:
-            pool = np.flatnonzero((pop.rep_tie | (model.tie_exposure(pop.rep_tie) > Exposure.EPS)) & not_cust)
-            if pool.size < reach:  # sponsored posts also reach beyond the reps' circles
-                pool = np.flatnonzero(not_cust)
-            hit = st.pick("social.reach", day, pool, reach)
+            pool = (pop.rep_tie | (model.tie_exposure(pop.rep_tie) > Exposure.EPS)) & not_cust
+            if np.count_nonzero(pool) < reach:  # sponsored posts also reach beyond the reps' circles
+                pool = not_cust
+            hit = st.sample("social.reach", day, pool, reach)
             touch(model, hit, "social", c.trust_gain)
             model.metrics.add("new_social_reach", hit.size)
 
