@@ -1,5 +1,6 @@
-"""Shared helpers for the benchmark suite: scenario scaling, the Bass mean-field curve, the
-random network used by the Mesa peer and the numpy floor in network-mixing mode.
+"""Shared helpers for the benchmark suite: scenario scaling, the Bass mean-field curve, and the
+network the Mesa peer and the numpy floor run on in network-mixing mode (the engine's own graph,
+``engine_adjacency``; ``random_weak_network`` is the fallback for standalone runs).
 
 Nothing here is imported by the ``sim`` package; the benchmarks use only the public API
 (``sim.load_scenario``, ``Scenario.with_overrides``, ``sim.JourneyModel``, ``sim.experiment.run_many``).
@@ -124,8 +125,67 @@ def curve_stats(curve, n: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# random network for the peer and the floor (network-mixing mode only)
+# the network of the peer and the floor (network-mixing mode only)
 # ------------------------------------------------------------------------------------------------
+
+def engine_adjacency(n: int, seed: int):
+    """The graph the engine builds for ``bass_scenario(n, "network")`` with this seed, through the
+    public API (``sim.JourneyModel(...).W``), as an unweighted symmetric CSR adjacency (float32
+    ones, sorted indices).
+
+    In the Bass scenario every account is one buyer, so every tie is a weak tie and all ties carry
+    the same weight: the engine's tie-weighted adopted share of a buyer's neighbours is then the
+    plain share of adopted neighbours, which is what the peer and the floor compute. Asserted here.
+    """
+    import scipy.sparse as sp
+
+    import sim
+
+    m = sim.JourneyModel(bass_scenario(n, "network"), seed=seed)
+    w = sp.csr_matrix(m.W, copy=True)
+    w.eliminate_zeros()
+    assert int(m.pop.n) == int(n), f"the Bass scenario should have one buyer per account ({m.pop.n} != {n})"
+    assert w.shape == (n, n)
+    if w.nnz:
+        assert np.all(w.data == w.data[0]) and w.data[0] > 0, \
+            f"the Bass network should have equal tie weights, got {np.unique(w.data)[:5]}"
+    assert (w != w.T).nnz == 0, "the engine's network should be symmetric"
+    assert not w.diagonal().any(), "the engine's network should have no self-ties"
+    a = sp.csr_matrix((np.ones(w.nnz, np.float32), w.indices.copy(), w.indptr.copy()), shape=w.shape)
+    a.sort_indices()
+    return a
+
+
+def graph_fingerprint(adj) -> str:
+    """A short hash of a sparse adjacency's structure (which ties exist, not their weights): equal
+    fingerprints mean the engine, the peer and the floor ran on the same graph."""
+    import hashlib
+
+    import scipy.sparse as sp
+
+    a = sp.csr_matrix(adj, copy=True)
+    a.eliminate_zeros()
+    a.sort_indices()
+    h = hashlib.sha1()
+    h.update(np.asarray(a.shape, np.int64).tobytes())
+    h.update(a.indptr.astype(np.int64).tobytes())
+    h.update(a.indices.astype(np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_adjacency(adj, path) -> None:
+    import scipy.sparse as sp
+
+    sp.save_npz(path, sp.csr_matrix(adj), compressed=False)
+
+
+def load_adjacency(path):
+    import scipy.sparse as sp
+
+    a = sp.load_npz(path).tocsr()
+    a.sort_indices()
+    return a
+
 
 def random_weak_network(n: int, k_mean: float, seed: int):
     """Undirected random network with the engine's weak-tie degree law and no communities:

@@ -6,7 +6,13 @@ Prints one line ``RESULT {json}`` on stdout. Times are wall clock (``perf_counte
 (``process_time``) for construction and stepping separately; memory is the process's peak RSS
 after imports, after construction and at the end (the parent also reads the peak RSS of the
 whole process from ``wait4``). Kinds: ``engine_bass``, ``mesa_bass``, ``numpy_bass``,
-``full_model``, ``profile``, ``parallel``.
+``engine_graph``, ``full_model``, ``profile``, ``parallel``.
+
+Bass specs carry ``mixing`` ("network" or "full"). In network mixing the peer and the floor run on
+the engine's graph for the same ``n`` and ``seed``: read from ``spec["adjacency"]`` (an .npz written
+by the ``engine_graph`` kind in an earlier process) or, without it, built here with
+``common.engine_adjacency``; either way before the clock starts (untimed). The engine's timed
+construction includes building its own network. Each side records the graph's fingerprint.
 """
 
 from __future__ import annotations
@@ -53,20 +59,55 @@ def _curve_from_result(res, n: int) -> list[int]:
     return [int(x) for x in ts["new_wins"].cumsum()]
 
 
+def _mixing(spec: dict) -> str:
+    from common import bass_params
+
+    return spec.get("mixing") or bass_params()["mixing"]
+
+
 def engine_bass(spec: dict) -> dict:
     import sim
-    from common import bass_scenario
+    from common import bass_scenario, graph_fingerprint
 
-    scen = bass_scenario(spec["n"], spec.get("mixing"))
+    mixing = _mixing(spec)
+    scen = bass_scenario(spec["n"], mixing)
     rss0 = _maxrss_mb()
     clk = _Clock()
-    m = sim.JourneyModel(scen, seed=spec["seed"])
+    m = sim.JourneyModel(scen, seed=spec["seed"])  # includes building the engine's network
     bw, bc = clk.lap()
     res = m.run()
     rw, rc = clk.lap()
-    return {"n_buyers": int(m.pop.n), "days": int(m.day), "build_s": bw, "build_cpu_s": bc, "run_s": rw,
-            "run_cpu_s": rc, "curve": _curve_from_result(res, m.pop.n), "rss_after_import_mb": rss0,
-            **_sim_info()}
+    graph = {"graph": graph_fingerprint(m.W), "graph_ties": int(m.W.nnz) // 2} if mixing == "network" else {}
+    return {"n_buyers": int(m.pop.n), "days": int(m.day), "mixing": mixing, "build_s": bw, "build_cpu_s": bc,
+            "run_s": rw, "run_cpu_s": rc, "curve": _curve_from_result(res, m.pop.n), "rss_after_import_mb": rss0,
+            **graph, **_sim_info()}
+
+
+def _peer_graph(spec: dict, mixing: str):
+    """The network of the peer or the floor (untimed): the engine's graph for this n and seed."""
+    if mixing != "network":
+        return None, {}
+    from common import engine_adjacency, graph_fingerprint, load_adjacency
+
+    if spec.get("adjacency"):
+        adj, source = load_adjacency(spec["adjacency"]), "engine (file)"
+    else:
+        adj, source = engine_adjacency(spec["n"], spec["seed"]), "engine (built in process)"
+    return adj, {"graph": graph_fingerprint(adj), "graph_ties": int(adj.nnz) // 2, "graph_source": source}
+
+
+def engine_graph(spec: dict) -> dict:
+    """Build the engine's network for ``bass_scenario(n, "network")`` and this seed and save it to
+    ``spec["path"]`` (.npz), for the peer and the floor to load untimed in their own processes."""
+    from common import engine_adjacency, graph_fingerprint, save_adjacency
+
+    clk = _Clock()
+    adj = engine_adjacency(spec["n"], spec["seed"])
+    w, _ = clk.lap()
+    save_adjacency(adj, spec["path"])
+    deg = adj.indptr[1:] - adj.indptr[:-1]
+    return {"graph": graph_fingerprint(adj), "graph_ties": int(adj.nnz) // 2, "mean_degree": float(deg.mean()),
+            "isolated": int((deg == 0).sum()), "path": spec["path"], "build_model_s": w, **_sim_info()}
 
 
 def mesa_bass(spec: dict) -> dict:
@@ -74,15 +115,20 @@ def mesa_bass(spec: dict) -> dict:
     from mesa_bass import BassModel
 
     bp = bass_params()
+    mixing = _mixing(spec)
+    adj, graph = _peer_graph(spec, mixing)  # untimed: the graph is an input
     rss0 = _maxrss_mb()
     clk = _Clock()
-    m = BassModel(spec["n"], bp["p"], bp["q"], spec.get("mixing") or bp["mixing"], bp["weak_ties_mean"], seed=spec["seed"])
+    # timed: the agents and, on a network, networkx's graph and mesa's Network space from the adjacency
+    m = BassModel(spec["n"], bp["p"], bp["q"], mixing, bp["weak_ties_mean"], seed=spec["seed"], adjacency=adj)
     bw, bc = clk.lap()
     for _ in range(bp["horizon"]):
         m.step()
     rw, rc = clk.lap()
-    return {"n_buyers": spec["n"], "days": bp["horizon"], "build_s": bw, "build_cpu_s": bc, "run_s": rw,
-            "run_cpu_s": rc, "curve": m.adoption_curve(), "rss_after_import_mb": rss0}
+    if adj is not None:
+        graph["graph_ties_networkx"] = int(m.grid.G.number_of_edges())
+    return {"n_buyers": spec["n"], "days": bp["horizon"], "mixing": mixing, "build_s": bw, "build_cpu_s": bc,
+            "run_s": rw, "run_cpu_s": rc, "curve": m.adoption_curve(), "rss_after_import_mb": rss0, **graph}
 
 
 def numpy_bass(spec: dict) -> dict:
@@ -90,14 +136,16 @@ def numpy_bass(spec: dict) -> dict:
     from numpy_bass import NumpyBass
 
     bp = bass_params()
+    mixing = _mixing(spec)
+    adj, graph = _peer_graph(spec, mixing)  # untimed: the graph is an input
     rss0 = _maxrss_mb()
     clk = _Clock()
-    m = NumpyBass(spec["n"], bp["p"], bp["q"], spec["seed"], spec.get("mixing") or bp["mixing"], bp["weak_ties_mean"])
+    m = NumpyBass(spec["n"], bp["p"], bp["q"], spec["seed"], mixing, bp["weak_ties_mean"], adjacency=adj)
     bw, bc = clk.lap()
     curve = m.run(bp["horizon"])
     rw, rc = clk.lap()
-    return {"n_buyers": spec["n"], "days": bp["horizon"], "build_s": bw, "build_cpu_s": bc, "run_s": rw,
-            "run_cpu_s": rc, "curve": [int(x) for x in curve], "rss_after_import_mb": rss0}
+    return {"n_buyers": spec["n"], "days": bp["horizon"], "mixing": mixing, "build_s": bw, "build_cpu_s": bc,
+            "run_s": rw, "run_cpu_s": rc, "curve": [int(x) for x in curve], "rss_after_import_mb": rss0, **graph}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,7 +268,8 @@ def profile(spec: dict) -> dict:
     from common import bass_scenario, scaled_default
 
     if spec.get("model") == "bass":  # the Bass docking scenario (what the peer and floor targets time)
-        scen, info = bass_scenario(spec["n"]), {"scenario": "bass", "strategy": None}
+        mixing = spec.get("mixing") or "network"
+        scen, info = bass_scenario(spec["n"], mixing), {"scenario": "bass", "mixing": mixing, "strategy": None}
     else:
         scen, info = scaled_default(spec["n"], spec.get("strategy") or "blended")
         info["scenario"] = "default"
@@ -291,7 +340,7 @@ def parallel(spec: dict) -> dict:
             **_sim_info()}
 
 
-KINDS = {"engine_bass": engine_bass, "mesa_bass": mesa_bass, "numpy_bass": numpy_bass,
+KINDS = {"engine_bass": engine_bass, "mesa_bass": mesa_bass, "numpy_bass": numpy_bass, "engine_graph": engine_graph,
          "full_model": full_model, "profile": profile, "parallel": parallel}
 
 

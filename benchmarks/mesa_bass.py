@@ -5,17 +5,21 @@ day (``AgentSet.shuffle_do``, Mesa 3's replacement for ``RandomActivation``) and
 adopters with a ``DataCollector``. Same dynamics as sim/diffusion.py in ``scenarios/bass.toml``:
 a buyer who has not adopted adopts with probability ``1 - exp(-(p + q * A))`` per day.
 
-* ``mixing="full"`` (the scenario's setting, used for the headline numbers): ``A`` is the share of
-  all buyers who had adopted at the start of the day. The model keeps a running count of
-  adopters (a careful user: no O(N^2) counting, no per-agent scan of the population), so ``A`` is
-  the same for every agent within a day, exactly the engine's synchronous rule.
-* ``mixing="network"``: the agents live on a ``mesa.discrete_space.Network`` built with networkx
-  (as in Mesa's own virus_on_network example); ``A`` is the share of a buyer's neighbours who
-  had adopted at the start of the day. A buyer decides in ``step`` and switches in ``advance``
-  (simultaneous activation, Mesa 3 style: ``do("step")`` then ``do("advance")``). The network has
-  the engine's weak-tie degree law (mean 6, no communities; ``common.random_weak_network``).
+* ``mixing="network"`` (the headline comparison of the benchmark suite: a Mesa agent per buyer on
+  a network): the agents live on a ``mesa.discrete_space.Network`` built with networkx (as in
+  Mesa's own virus_on_network example); ``A`` is the share of a buyer's neighbours who had adopted
+  at the start of the day. A buyer decides in ``step`` and switches in ``advance`` (simultaneous
+  activation, Mesa 3 style: ``shuffle_do("step")`` then ``do("advance")``). The graph is the
+  ``adjacency`` passed in (the benchmark passes the engine's own graph, ``common.engine_adjacency``,
+  so peer, floor and engine run on the identical network); without one, a random network with the
+  engine's weak-tie degree law (mean 6, no communities; ``common.random_weak_network``).
+* ``mixing="full"`` (the fully mixed Bass model; also measured): ``A`` is the share of all buyers who
+  had adopted at the start of the day. The model keeps a running count of adopters (a careful
+  user: no O(N^2) counting, no per-agent scan of the population), so ``A`` is the same for every
+  agent within a day, exactly the engine's synchronous rule.
 
-    python benchmarks/mesa_bass.py --n 10000
+    python benchmarks/mesa_bass.py --n 10000 --mixing network               # random graph
+    python benchmarks/mesa_bass.py --n 10000 --mixing network --graph engine  # the engine's graph
 """
 
 from __future__ import annotations
@@ -72,7 +76,9 @@ class NetworkBuyer(mesa.discrete_space.FixedAgent):
 
 class BassModel(mesa.Model):
     def __init__(self, n: int = 10_000, p: float = 0.002, q: float = 0.03, mixing: str = "full",
-                 k_mean: float = 6.0, seed: int | None = None):
+                 k_mean: float = 6.0, seed: int | None = None, adjacency=None):
+        """``adjacency``: an n x n symmetric scipy.sparse matrix, the graph in network mixing (its
+        weights are ignored: a tie is a tie); ``None``: ``common.random_weak_network(n, k_mean, seed)``."""
         super().__init__(seed=seed)
         self.n, self.p, self.q, self.mixing = n, p, q, mixing
         self.day = 0
@@ -83,10 +89,13 @@ class BassModel(mesa.Model):
         elif mixing == "network":
             import networkx as nx
 
-            from common import random_weak_network
+            if adjacency is None:
+                from common import random_weak_network
 
-            adj = random_weak_network(n, k_mean, seed or 0)
-            graph = nx.from_scipy_sparse_array(adj)
+                adjacency = random_weak_network(n, k_mean, seed or 0)
+            if adjacency.shape != (n, n):
+                raise ValueError(f"adjacency must be {n} x {n}, got {adjacency.shape}")
+            graph = nx.from_scipy_sparse_array(adjacency)
             self.grid = mesa.discrete_space.Network(graph, capacity=1, random=self.random)
             NetworkBuyer.create_agents(self, n, list(self.grid.all_cells))
         else:
@@ -116,9 +125,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mixing", choices=("full", "network"), default=bp["mixing"])
+    ap.add_argument("--graph", choices=("random", "engine"), default="random",
+                    help="network mixing: a random weak-tie network, or the engine's graph for the same n and seed "
+                         "(built untimed, needs the sim package)")
     a = ap.parse_args()
+    adj = None
+    if a.mixing == "network" and a.graph == "engine":
+        from common import engine_adjacency
+
+        adj = engine_adjacency(a.n, a.seed)
     t0 = time.perf_counter()
-    m = BassModel(a.n, bp["p"], bp["q"], a.mixing, bp["weak_ties_mean"], seed=a.seed)
+    m = BassModel(a.n, bp["p"], bp["q"], a.mixing, bp["weak_ties_mean"], seed=a.seed, adjacency=adj)
     t1 = time.perf_counter()
     for _ in range(bp["horizon"]):
         m.step()
