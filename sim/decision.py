@@ -72,9 +72,10 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
     model.metrics.add_by_source("new_wins", src)
     cyc = pop.cycle_days[won]
     ok = np.isfinite(cyc)
-    model.sample("cycle_days", cyc[ok])
-    for i, seg in enumerate(SEGMENT_NAMES):
-        model.sample(f"cycle_days_{seg}", cyc[ok & (pop.segment[won] == i)])
+    if ok.any():  # adoptions outside a buying episode (Bass diffusion) have no sales cycle
+        model.sample("cycle_days", cyc[ok])
+        for i, seg in enumerate(SEGMENT_NAMES):
+            model.sample(f"cycle_days_{seg}", cyc[ok & (pop.segment[won] == i)])
 
 
 __all__ = ["step", "win_accounts", "SOURCES"]

@@ -30,8 +30,10 @@ def adopted_share(model, acc: np.ndarray):
     pop, d = model.pop, model.cfg.diffusion
     if d.mixing == "full":
         return np.float32(pop.stage_count[CUSTOMER]) / np.float32(pop.n) if pop.n else 0.0
-    seen = model.customer_exposure(pop.stage == CUSTOMER) / np.maximum(model.degree, 1e-12)
-    return pop.account_mean(seen, acc)
+    seen = model.customer_exposure(pop.stage == CUSTOMER)
+    if pop.one_person_accounts:
+        return seen[acc] * model.inv_degree[acc]
+    return pop.account_mean(seen * model.inv_degree, acc)
 
 
 def step(model) -> None:

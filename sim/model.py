@@ -87,6 +87,7 @@ class JourneyModel(mesa.Model):
         self.pop = pop = Population(self.cfg, self.streams)
         self.W, self.W_weak = build_network(pop, self.cfg, self.streams)
         self.degree = np.asarray(self.W.sum(axis=1)).ravel()
+        self.inv_degree = 1.0 / np.maximum(self.degree, 1e-12)  # 0 ties: exposure 0, share 0
         initial_rep_ties(pop, self.cfg, self.streams)
         # exposures to slowly changing groups, kept up to date incrementally (see Exposure)
         self.tie_exposure = Exposure(self.W)  # tie weight on people who know our reps
