@@ -25,6 +25,7 @@ matrix; only the sales reps are Mesa agents. Every random draw comes from a name
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import mesa
@@ -83,19 +84,19 @@ class JourneyModel(mesa.Model):
         self.streams = Streams(seed)
         self.metrics = Metrics(self.horizon)
 
-        # market and network: from population.* / network.* streams only (same for every strategy)
+        # market and network: from population.* / network.* streams only (same for every strategy).
+        # The network (W, W_weak, degree) is built on first use: a fully mixed market in which no
+        # mechanism looks at ties never pays for it, and building it later changes no number.
         self.pop = pop = Population(self.cfg, self.streams)
-        self.W, self.W_weak = build_network(pop, self.cfg, self.streams)
-        self.degree = np.asarray(self.W.sum(axis=1)).ravel()
-        self.inv_degree = 1.0 / np.maximum(self.degree, 1e-12)  # 0 ties: exposure 0, share 0
         initial_rep_ties(pop, self.cfg, self.streams)
         # exposures to slowly changing groups, kept up to date incrementally (see Exposure)
-        self.tie_exposure = Exposure(self.W)  # tie weight on people who know our reps
-        self.advocate_exposure = Exposure(self.W)  # tie weight on advocates
-        self.advocate_exposure_weak = Exposure(self.W_weak)  # ... at other accounts (referrals)
-        self.detractor_exposure = Exposure(self.W)  # tie weight on detractors
-        self.peer_exposure = Exposure(self.W)  # tie weight on people researching or using a product
-        self.customer_exposure = Exposure(self.W)  # tie weight on customers (Bass on the network)
+        W, W_weak = (lambda: self.W), (lambda: self.W_weak)
+        self.tie_exposure = Exposure(W)  # tie weight on people who know our reps
+        self.advocate_exposure = Exposure(W)  # tie weight on advocates
+        self.advocate_exposure_weak = Exposure(W_weak)  # ... at other accounts (referrals)
+        self.detractor_exposure = Exposure(W)  # tie weight on detractors
+        self.peer_exposure = Exposure(W)  # tie weight on people researching or using a product
+        self.customer_exposure = Exposure(W)  # tie weight on customers (Bass on the network)
         self._initial_state()
         self.base_churn = after_sale.base_hazard(self.cfg)
         # churn can happen only in segments that have accounts
@@ -122,6 +123,29 @@ class JourneyModel(mesa.Model):
             "rep_utilisation": lambda m: float(m.metrics.cols["rep_utilisation"][m.metrics.day]),
         })
         self.running = self.horizon > 0
+
+    # ------------------------------------------------------------------ the network (built on first use)
+    @cached_property
+    def _network(self) -> tuple:
+        return build_network(self.pop, self.cfg, self.streams)
+
+    @property
+    def W(self):
+        """Tie weights, symmetric scipy.sparse CSR (strong ties inside accounts, weak ties across)."""
+        return self._network[0]
+
+    @property
+    def W_weak(self):
+        """The cross-account (weak) part of ``W``."""
+        return self._network[1]
+
+    @cached_property
+    def degree(self) -> np.ndarray:
+        return np.asarray(self.W.sum(axis=1)).ravel()
+
+    @cached_property
+    def inv_degree(self) -> np.ndarray:
+        return 1.0 / np.maximum(self.degree, 1e-12)  # 0 ties: exposure 0, share 0
 
     # ------------------------------------------------------------------ initial state
     def _initial_state(self) -> None:

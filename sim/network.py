@@ -101,10 +101,17 @@ class Exposure:
     EPS = 1e-9
 
     def __init__(self, W):
-        self.W = W
+        """``W``: the matrix, or a function returning it (called on first use)."""
+        self._W = W
         self.x: np.ndarray | None = None
         self.e: np.ndarray | None = None
         self.updates = 0
+
+    @property
+    def W(self):
+        if callable(self._W):
+            self._W = self._W()
+        return self._W
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=bool)

@@ -24,12 +24,12 @@ class Social(Channel):
     name = "social"
 
     def step(self, model) -> None:
-        c, pop, day, st, W = self.cfg, model.pop, model.day, model.streams, model.W
+        c, pop, day, st = self.cfg, model.pop, model.day, model.streams
         not_cust = pop.stage != CUSTOMER
         # sharing of content and campaigns
         for kind, flag in (("content", model.share_content), ("campaigns", model.share_campaign)):
             if flag.any():
-                reached, e = spread(W, np.flatnonzero(flag))
+                reached, e = spread(model.W, np.flatnonzero(flag))
                 ok = (e > 0) & not_cust[reached] & ~flag[reached]
                 cand, e = reached[ok], e[ok]
                 u = st.uniform(f"social.hear_{kind}", day, cand)
