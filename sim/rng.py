@@ -28,15 +28,19 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _MASK = (1 << 64) - 1
 
 
+_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
+_TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+
+
 def _mix64(z: np.ndarray) -> np.ndarray:
     """SplitMix64 output function on a uint64 array, in place (wrapping arithmetic)."""
-    t = z >> np.uint64(30)
+    t = z >> _S30
     z ^= t
     z *= _M1
-    np.right_shift(z, np.uint64(27), out=t)
+    np.right_shift(z, _S27, out=t)
     z ^= t
     z *= _M2
-    np.right_shift(z, np.uint64(31), out=t)
+    np.right_shift(z, _S31, out=t)
     z ^= t
     return z
 
@@ -81,12 +85,14 @@ class Streams:
         if isinstance(idx, (int, np.integer)):
             idx = np.arange(int(idx), dtype=np.uint64)
         z = np.asarray(idx).astype(np.uint64)  # a fresh array: the mixing below works in place
+        if z.size == 0:
+            return np.zeros(z.shape)
         z *= _GOLDEN
         z += self._stream_key(name, day)
         z = _mix64(z)
-        z >>= np.uint64(11)
+        z >>= _S11
         out = z.astype(np.float64)
-        out *= 1.0 / 9007199254740992.0
+        out *= _TO_UNIT
         return out
 
     def pick(self, name: str, day: int, eligible: np.ndarray, k: int) -> np.ndarray:
