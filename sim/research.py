@@ -40,5 +40,7 @@ def step(model) -> None:
         model.metrics.add("new_hand_raises", raised.size)
         make_leads(model, raised, src)
 
-    # trust in us fades slowly without contact
-    pop.trust *= np.float32(1.0 - cfg.trust_decay)
+    # trust in us, and resentment of unwanted calls, fade slowly without contact
+    keep = np.float32(1.0 - cfg.trust_decay)
+    pop.trust *= keep
+    pop.resentment *= keep

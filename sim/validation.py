@@ -1091,9 +1091,9 @@ def _eval_intro_vs_cold(specs):
         est, lo, hi = bootstrap_ci(stat, len(runs))
         passed = bool(np.isfinite(est) and est >= INTRO_VS_COLD_MIN and np.isfinite(lo) and lo > 1.0)
         why = "" if passed else (
-            " FAILS: an introduction only lowers the bar (channels.networking.readiness_discount) on the same "
-            "readiness-driven acceptance curve that cold calls use, and reps talk only to contacts who are in "
-            "market; the gap is the discount, not trust, since acceptance does not depend on trust.")
+            " FAILS: an introduction lowers the bar (channels.networking.readiness_discount) on the same "
+            "readiness-driven acceptance curve that cold calls use, and a known rep's trust raises the odds of a "
+            "yes (research.accept_trust); reps talk only to contacts who are in market, cold calls reach anyone.")
         return {"measured": est, "ci_low": lo, "ci_high": hi, "passed": passed,
                 "detail": (f"strategy blended, {len(runs)} runs: introductions {nm.sum():.0f} meetings / {nt.sum():.0f} "
                            f"talks = {nm.sum() / nt.sum():.3f}; cold calls {cm.sum():.0f} meetings / {cn.sum():.0f} "
@@ -1152,12 +1152,11 @@ def _plan_statics(ctx: Ctx) -> list[Check]:
               "cold-call deals per 1,000 connects: annoyance 0.3 - 0.0 < 0", SRC_STATICS, an_lo + an_hi,
               _eval_static(an_lo, an_hi, cold_conv, -1, "channels.cold_calling.annoyance 0 -> 0.3, strategy "
                            "cold_calling; metric: deals_cold_calling per 1,000 connects", _extra_cold,
-                           why=" FAILS: annoyance lowers trust, but a cold-called buyer usually does not know us "
-                               "yet (most annoyed buyers have trust 0 or near it) and trust is floored at 0, so "
-                               "there is little to lose; meeting "
-                               "acceptance depends on readiness, not trust, so meetings per connect do not move "
-                               "either. Annoyance would bite only if it lowered acceptance or reached buyers who "
-                               "already trust us.")),
+                           why=" FAILS: an annoyed buyer loses trust and, below zero trust, gains resentment "
+                               "(journey.annoy), which multiplies the odds of accepting a later meeting by "
+                               "exp(-research.accept_trust x resentment); only buyers connected again after an "
+                               "unwanted call are affected, a minority of connects, so the effect on deals per "
+                               "connect is small against the seed-to-seed noise of a few cold-call deals a run.")),
     ]
 
 
