@@ -946,11 +946,9 @@ def _eval_campaign_tail(on_specs, off_specs):
         why = "" if passed else (
             " FAILS: with sharing on, only a share social.share_prob of responders share, a peer hears with "
             "1 - exp(-wom_rate x tie weight), and a shared exposure responds at campaigns.response_rate x "
-            "receptivity on a fresh 0.7-day clock: at most a few responses per burst, one or two days late. "
-            "Moreover sharing happens in the social step, AFTER the campaigns step of the day, so a shared "
-            "exposure is first evaluated the next day at age 1: the 1 - exp(-1/0.7) = 76% of its response "
-            "probability that belongs to the exposure day is never drawn (an engine ordering issue). The tail "
-            "is too thin to change the response curve.")
+            "social.shared_response_lift x receptivity on a fresh 0.7-day clock starting the next day: a first-"
+            "generation shared response lands one or two days after the burst, so only part of it reaches the "
+            "2+ day tail, and the tail is too thin to change the response curve.")
         return {"measured": m, "ci_low": lo, "ci_high": hi, "passed": passed,
                 "target": "tail share (>= 2 days after a burst): sharing on - off > 0",
                 "detail": (f"share of each burst's responses (timeseries new_campaign_responses, window to the next "
