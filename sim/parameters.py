@@ -226,7 +226,7 @@ SCHEMA: dict[str, Any] = {
         "customer_trust_gain": P(0.0003, "float", 0, 1, "daily trust gained by a served customer", "assumption: customer success"),
         "advocacy_trust": P(0.65, "float", 0, 1, "trust above which a customer may advocate", "assumption"),
         "advocacy_rate": P(0.01, "float", 0, 1, "daily chance a trusting customer becomes an advocate", "assumption"),
-        "ltv_max_years": P(5.0, "float", 0, 100, "cap on expected customer lifetime", "assumption"),
+        "ltv_max_years": P(5.0, "float", 0, 100, "years: horizon H of the contract years counted in LTV, (1 - (1 - c)^H) / c at annual churn c", "assumption: SaaS practice of valuing customers over 3-5 years"),
     },
 }
 
