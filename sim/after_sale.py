@@ -81,10 +81,18 @@ def step(model) -> None:
 
 
 def lifetime_values(model, acc: np.ndarray) -> np.ndarray:
-    """Expected lifetime gross profit of customer accounts at their current ACV and trust."""
+    """Expected lifetime gross profit of customer accounts at their current ACV and trust.
+
+    Annual contracts renewed with probability 1 - c, c the annual churn at the account's current
+    trust: the expected number of contract years within the ``ltv_max_years`` horizon H is the
+    truncated geometric sum (1 - (1 - c)^H) / c (1 / c without the horizon; H as c -> 0).
+    Unlike min(1 / c, H), every difference in churn (and so in trust) shows in the value, also
+    for low-churn accounts whose 1 / c exceeds the horizon.
+    """
     pop, a = model.pop, model.cfg.after_sale
     if acc.size == 0:
         return np.zeros(0)
-    annual_churn = -np.expm1(-365.0 * churn_hazard(model, acc))
-    years = np.minimum(1.0 / np.maximum(annual_churn, 1e-12), a.ltv_max_years)
+    lam = 365.0 * churn_hazard(model, acc)  # annual hazard; c = 1 - exp(-lam)
+    H = a.ltv_max_years
+    years = np.where(lam > 1e-12, -np.expm1(-lam * H) / -np.expm1(-np.maximum(lam, 1e-12)), H)
     return model.cfg.market.gross_margin * pop.acv[acc] * years

@@ -47,17 +47,41 @@ def acceptance(model, idx: np.ndarray, discount: float = 0.0, p_max: float | Non
     trusted tie lowers the bar by ``discount`` (seed 001). With no active need: a small
     constant. Customers and buyers who just bought elsewhere: zero. ``p_max`` replaces
     ``sales.accept_max`` (a buyer who asked for the call accepts with certainty once ready).
+
+    Then the buyer's attitude to us: the odds of saying yes are multiplied by
+    ``exp(research.accept_trust * (trust - resentment))``. Trust in us makes a meeting more
+    likely; resentment left by unwanted cold calls (see ``annoy``) makes it less likely.
+    A probability of 0 or 1 stays as it is.
     """
     pop, s = model.pop, model.cfg.sales
-    width = model.cfg.research.accept_width
-    x = (pop.progress[idx] - pop.threshold[idx] + discount) / width
+    r = model.cfg.research
+    x = (pop.progress[idx] - pop.threshold[idx] + discount) / r.accept_width
     top = s.accept_max if p_max is None else p_max
     floor = min(s.accept_floor, top)
     p = floor + (top - floor) / (1.0 + np.exp(-x))
     stage = pop.stage[idx]
     p = np.where((stage == EXPLORING) | (stage == ENGAGED), p, 0.0)
     p = np.where(stage == DORMANT, s.dormant_accept, p)
+    if r.accept_trust:
+        odds = np.exp(r.accept_trust * (pop.trust[idx].astype(np.float64) - pop.resentment[idx]))
+        p = p * odds / (1.0 - p + p * odds)
     return p
+
+
+def annoy(model, idx: np.ndarray, amount: float) -> None:
+    """An unwanted sales approach: the buyer's attitude to us falls by ``amount``.
+
+    Trust falls first; trust cannot go below zero, so the rest of the fall accrues as
+    resentment (a separate per-buyer state, fading at the same daily rate as trust), which
+    lowers the buyer's willingness to take a meeting with us later (``acceptance``). A buyer
+    who does not know us yet (trust 0) is therefore not immune to annoyance.
+    """
+    if idx.size == 0 or amount <= 0:
+        return
+    pop = model.pop
+    t = pop.trust[idx]
+    pop.trust[idx] = np.maximum(t - amount, 0.0)
+    pop.resentment[idx] += np.maximum(np.float32(amount) - t, 0.0)
 
 
 def lead_score(pop, idx: np.ndarray) -> np.ndarray:
@@ -167,6 +191,6 @@ def set_account_stage(model, acc: np.ndarray, stage: int, from_stages=(DORMANT, 
 
 
 __all__ = [
-    "touch", "acceptance", "lead_score", "make_leads", "start_conversations",
+    "touch", "acceptance", "annoy", "lead_score", "make_leads", "start_conversations",
     "close_opportunities", "set_account_stage", "CUSTOMER", "LOST",
 ]

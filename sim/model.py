@@ -224,7 +224,14 @@ class JourneyModel(mesa.Model):
         sales conversation) and ``cycle_days`` (won deals). Also, where they occurred:
         ``cycle_days_<segment>``; ``lead_delay_days`` with ``lead_converted`` (0/1, same order: each
         worked lead); ``campaign_response_age_direct`` / ``_shared`` (days from exposure to
-        response); ``ltv_referred`` / ``ltv_not_referred`` (accounts won in the run)."""
+        response); ``ltv_referred`` / ``ltv_not_referred`` (accounts won in the run).
+
+        Always, one value per account won in the run, parallel (same order): ``won_segment``
+        (index into ``SEGMENTS``: 0 smb, 1 mid, 2 enterprise), ``won_acv`` (annual contract value
+        at the win, $), ``won_referred`` (1 if a member of the account received a referral from
+        an advocate in the run, else 0), ``won_ltv`` (the lifetime value in ``summary['ltv']``, $)
+        and ``won_day`` (day of the win), so that customers can be compared like for like (same
+        segment and time of acquisition, per ACV dollar)."""
         out = {k: _cat(v) for k, v in self._samples.items()}
         for k in ("progress_at_first_contact", "cycle_days"):
             out.setdefault(k, np.zeros(0))
@@ -233,6 +240,11 @@ class JourneyModel(mesa.Model):
         ltv = _ltv(self, won)
         out["ltv_referred"] = ltv[pop.won_referred[won]]
         out["ltv_not_referred"] = ltv[~pop.won_referred[won]]
+        out["won_segment"] = pop.segment[won].astype(float)
+        out["won_acv"] = pop.deal_size[won].astype(float)
+        out["won_referred"] = pop.won_referred[won].astype(float)
+        out["won_ltv"] = ltv
+        out["won_day"] = pop.day_won[won].astype(float)
         return out
 
     def result(self) -> "RunResult":

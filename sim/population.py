@@ -85,6 +85,7 @@ class Population:
         self.stage_count[DORMANT] = n
         self.progress = f4(0.0)
         self.trust = f4(0.0)
+        self.resentment = f4(0.0)  # ill will from unwanted calls, beyond lost trust (journey.annoy)
         self.aware = np.zeros(n, dtype=bool)
         self.known = np.zeros(n, dtype=bool)  # a contact in our database (email nurture)
         self.unsubscribed = np.zeros(n, dtype=bool)

@@ -43,5 +43,8 @@ def step(model) -> None:
 
 
 def fade_trust(pop, cfg) -> None:
-    """Trust in us fades slowly without contact (after today's hand raises)."""
-    pop.trust *= np.float32(1.0 - cfg.trust_decay)
+    """Trust in us, and resentment of unwanted calls, fade slowly without contact (after today's
+    hand raises)."""
+    keep = np.float32(1.0 - cfg.trust_decay)
+    pop.trust *= keep
+    pop.resentment *= keep

@@ -124,3 +124,22 @@ def test_sales_capacity_binds_leads_wait_when_reps_are_busy(small):
     r_free = sim.run(small, "content_nurture", seed=2).timeseries
     assert r_busy["n_leads_waiting"].mean() > r_free["n_leads_waiting"].mean()
     assert r_busy["cum_leads_expired"].iloc[-1] > r_free["cum_leads_expired"].iloc[-1]
+
+
+def test_per_account_samples_of_won_accounts(small):
+    """won_segment, won_acv, won_referred, won_ltv and won_day: one value per account won in the run,
+    parallel, consistent with the summary LTV and with ltv_referred / ltv_not_referred."""
+    r = sim.run(small, "networking", seed=3)
+    s = r.samples
+    keys = ("won_segment", "won_acv", "won_referred", "won_ltv", "won_day")
+    n = s["won_ltv"].size
+    assert n > 0
+    assert all(s[k].size == n for k in keys)
+    assert set(np.unique(s["won_segment"])) <= {0.0, 1.0, 2.0}
+    assert set(np.unique(s["won_referred"])) <= {0.0, 1.0}
+    assert (s["won_acv"] > 0).all() and (s["won_ltv"] >= 0).all()
+    assert ((s["won_day"] >= 0) & (s["won_day"] < small.horizon_days)).all()
+    assert s["won_ltv"].mean() == pytest.approx(r.summary["ltv"])
+    ref = s["won_referred"] > 0.5
+    np.testing.assert_allclose(np.sort(s["won_ltv"][ref]), np.sort(s["ltv_referred"]))
+    np.testing.assert_allclose(np.sort(s["won_ltv"][~ref]), np.sort(s["ltv_not_referred"]))

@@ -153,3 +153,21 @@ def test_help_lists_flags(capsys):
     text = capsys.readouterr().out
     for flag in ("--reps", "--seed", "--workers", "--fast", "--out"):
         assert flag in text
+
+
+def test_referral_premium_is_like_for_like():
+    """The referral check's estimator: LTV per ACV dollar within segment and acquisition quarter, so a
+    referred share that leans to large or long-lived segments alone gives no premium, and a real
+    within-segment premium is recovered."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    seg = rng.integers(0, 3, n).astype(float)
+    acv = np.array([6e3, 25e3, 80e3])[seg.astype(int)] * np.exp(0.5 * rng.standard_normal(n))
+    years = np.array([2.0, 3.5, 4.5])[seg.astype(int)]
+    day = rng.integers(0, 365, n).astype(float)
+    referred = (rng.random(n) < np.array([0.02, 0.1, 0.3])[seg.astype(int)]).astype(float)  # mostly enterprise
+    ltv = 0.75 * acv * years
+    assert ltv[referred > 0].mean() / ltv[referred == 0].mean() - 1 > 1.0  # the raw comparison is confounded
+    assert v.referral_premium(seg, acv, referred, ltv, day) == pytest.approx(0.0, abs=1e-12)
+    assert v.referral_premium(seg, acv, referred, ltv * np.where(referred > 0, 1.2, 1.0), day) == pytest.approx(0.2)
+    assert math.isnan(v.referral_premium(seg, acv, np.zeros(n), ltv, day))

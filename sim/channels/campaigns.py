@@ -5,7 +5,8 @@ A reached person responds at most once, with total probability ``response_rate``
 their receptivity, spread over time as an exponential with e-folding ``response_decay_days``
 (most direct response within ~36 hours: seed 003). Responders become known contacts and
 leads if they pass the lead score. With ``sharing`` on, some responders pass the campaign
-to peers, who are exposed that day and respond on their own clock: the long tail comes
+to peers, who are exposed the next day and respond on their own clock, more readily than to
+a paid exposure (``social.shared_response_lift``: a peer's endorsement): the long tail comes
 only from sharing (see ``social``).
 """
 
@@ -42,6 +43,8 @@ class Campaigns(Channel):
         tau = c.response_decay_days
         # probability of responding within [age, age + 1) days of exposure
         p = c.response_rate * pop.receptivity[exposed, CH["campaigns"]] * (np.exp(-age / tau) - np.exp(-(age + 1) / tau))
+        # a campaign passed on by a peer carries the peer's endorsement (see ``social``)
+        p = np.where(model.shared_exposure[exposed], p * model.cfg.channels.social.shared_response_lift, p)
         u = model.streams.uniform("campaigns.respond", day, exposed)
         resp = exposed[u < np.clip(p, 0, 1)]
         pop.exposure_day[exposed[age > 20 * tau]] = np.nan  # the response window has closed

@@ -4,15 +4,17 @@ Dials per day are the smaller of the reps' dialing hours times ``dials_per_hour`
 the dialing budget pays for. Targets are drawn uniformly among non-customers who are not in
 a conversation with us and have not asked not to be called (reps do not know who is in
 market). A connected buyer hears of us; whether they accept a meeting depends on their own
-readiness (``journey.acceptance``), so cold calls mostly book meetings with buyers who were
-nearly ready anyway. An unready buyer is annoyed: trust falls and some ask not to be called.
+readiness and attitude to us (``journey.acceptance``), so cold calls mostly book meetings with
+buyers who were nearly ready anyway. An unready buyer is annoyed (``journey.annoy``): trust
+falls, below zero trust the call leaves resentment that makes later meetings less likely, and
+some ask not to be called.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..journey import acceptance, start_conversations, touch
+from ..journey import acceptance, annoy, start_conversations, touch
 from ..population import CH, CUSTOMER
 from . import Channel
 
@@ -46,6 +48,6 @@ class ColdCalling(Channel):
         model.metrics.add("new_cold_meetings", int(yes.sum()))
         no = conn[~yes]
         annoyed = no[pop.progress[no] < pop.threshold[no]]
-        pop.trust[annoyed] = np.maximum(pop.trust[annoyed] - c.annoyance, 0.0)
+        annoy(model, annoyed, c.annoyance)
         u = model.streams.uniform("cold_calling.dnc", day, annoyed)
         pop.do_not_call[annoyed[u < c.do_not_call_rate]] = True

@@ -3,7 +3,8 @@
 * Sharing: buyers who engaged with our content or a campaign today and chose to share
   (``share_prob``) expose their ties: a buyer's chance of hearing of it is
   ``1 - exp(-wom_rate * shared tie weight)``. Shared campaigns start a fresh response clock
-  for the peer (the long tail); shared content is a content touch.
+  for the peer, who responds ``shared_response_lift`` times as readily as to a paid exposure
+  (the long tail); shared content is a content touch.
 * Social selling: rep social hours and sponsored posts reach people the reps know and their
   ties, adding awareness and a little trust.
 * Word of mouth: advocates raise their peers' trust and awareness every day; churned
