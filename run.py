@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
+    parser.command_names = tuple(sub.choices)  # for the shorthand in main()
     return parser
 
 
@@ -340,8 +341,12 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     typed = list(sys.argv[1:] if argv is None else argv)
-    effective = typed or ["run", str(DEFAULT_SCENARIO)]
     parser = build_parser()
+    effective = typed or ["run", str(DEFAULT_SCENARIO)]
+    if typed and typed[0] not in parser.command_names and typed[0] not in ("-h", "--help"):
+        # shorthand for the main job: "run.py --reps 5" runs the default scenario with those flags,
+        # "run.py FILE.toml [flags]" runs that scenario
+        effective = ["run", *typed] if typed[0].endswith(".toml") else ["run", str(DEFAULT_SCENARIO), *typed]
     try:
         args = parser.parse_args(effective)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed on one line)

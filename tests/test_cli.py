@@ -288,6 +288,12 @@ def test_no_arguments_means_default_scenario(monkeypatch):
     assert run.main([]) == 0
     assert Path(seen["scenario"]) == DEFAULT_SCENARIO
     assert seen["reps"] == 20 and seen["seed"] == 1 and seen["workers"] is None and seen["out"] is None
+    # flags without a command run the default scenario; a scenario file without a command runs it
+    assert run.main(["--reps", "3", "--seed", "7"]) == 0
+    assert Path(seen["scenario"]) == DEFAULT_SCENARIO and seen["reps"] == 3 and seen["seed"] == 7
+    enterprise = str(DEFAULT_SCENARIO.parent / "enterprise.toml")
+    assert run.main([enterprise, "--reps", "2"]) == 0
+    assert seen["scenario"] == enterprise and seen["reps"] == 2
 
 
 def test_help_explains_every_flag(capsys):
