@@ -93,7 +93,7 @@ SCHEMA: dict[str, Any] = {
         "search_intensity": P(0.5, "float", 0, 1, "daily probability an exploring buyer searches the web", "seed 003: buyers surf vendor sites and content"),
         "peer_boost": P(0.5, "float", 0, 10, "research speed-up when all peers are exploring or customers", "seed 003: buyers engage peers in social media"),
         "hand_raise_rate": P(0.15, "float", 0, 1, "daily probability a ready, trusting buyer contacts us", "assumption"),
-        "hand_raise_trust": P(0.3, "float", 0, 1, "trust in us needed to contact us", "assumption"),
+        "hand_raise_trust": P(0.3, "float", 0, 1, "trust in us (net of resentment) needed to contact us", "assumption"),
         "trust_decay": P(0.002, "float", 0, 1, "daily relative decay of trust towards zero", "assumption: goodwill decay (Nerlove & Arrow 1962)"),
         "accept_width": P(0.08, "float", 0.001, 1, "logistic width of meeting acceptance around the threshold", "assumption"),
         "accept_trust": P(2.0, "float", 0, 20, "log-odds of accepting a meeting per unit of trust in us, net of resentment from unwanted calls",
@@ -139,7 +139,7 @@ SCHEMA: dict[str, Any] = {
             "cost_per_dial": P(1.5, "float", 0, None, "$ per dial (contact data, dialer seat, telephony)", "assumption"),
             "dials_per_hour": P(12.0, "float", 0, 200, "dials per rep dialing hour", "Bridge Group SDR benchmarks (~50-60 dials/day)"),
             "connect_rate": P(0.06, "float", 0, 1, "share of dials that reach the person", "Bridge Group / Gong: 2-10% connect rates"),
-            "annoyance": P(0.06, "float", 0, 1, "attitude lost by an unready buyer who is called: trust first, the rest as resentment that lowers later meeting acceptance", "DESIGN.md: unready buyers are annoyed"),
+            "annoyance": P(0.06, "float", 0, 1, "attitude lost by an unready buyer who is called: trust first, the rest as resentment (lowers later meeting acceptance, hand raising and the vendor choice)", "DESIGN.md: unready buyers are annoyed"),
             "do_not_call_rate": P(0.2, "float", 0, 1, "chance an annoyed buyer asks not to be called again", "assumption"),
         },
         "networking": {

@@ -1191,9 +1191,10 @@ def _plan_statics(ctx: Ctx) -> list[Check]:
                            "cold_calling; metric: deals_cold_calling per 1,000 connects", _extra_cold,
                            why=" FAILS: an annoyed buyer loses trust and, below zero trust, gains resentment "
                                "(journey.annoy), which multiplies the odds of accepting a later meeting by "
-                               "exp(-research.accept_trust x resentment); only buyers connected again after an "
-                               "unwanted call are affected, a minority of connects, so the effect on deals per "
-                               "connect is small against the seed-to-seed noise of a few cold-call deals a run.")),
+                               "exp(-research.accept_trust x resentment) and counts against us when the account "
+                               "chooses a vendor; only buyers reached again, or whose account later decides, are "
+                               "affected, so the effect on deals per connect can be small against the seed-to-seed "
+                               "noise of a few cold-call deals a run.")),
     ]
 
 
