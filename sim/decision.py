@@ -3,8 +3,9 @@
 When enough of an account's buying group has finished research (``decision.consensus_share``
 of its members at progress 1), the account decides. We are on the shortlist only if at least
 one member knows us. The choice is a multinomial logit on trust: our decision-weighted mean
-trust (plus a bonus while our sales team is in conversation) against the segment's
-competitors at baseline trust. Won accounts become customers; lost ones bought elsewhere.
+trust, net of resentment left by unwanted calls (``journey.annoy``), plus a bonus while our
+sales team is in conversation, against the segment's competitors at baseline trust. Won
+accounts become customers; lost ones bought elsewhere.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def step(model) -> None:
     if acc.size == 0:
         return
     aware_any = pop.account_any(pop.aware, acc)
-    t_us = pop.account_mean(pop.trust, acc, pop.aware) + cfg.decision.engaged_bonus * pop.opp[acc]
+    t_us = pop.account_mean(pop.trust - pop.resentment, acc, pop.aware) + cfg.decision.engaged_bonus * pop.opp[acc]
     beta = cfg.competitors.choice_sensitivity
     k = np.array([getattr(cfg.market.segments, s).n_competitors for s in ("smb", "mid", "enterprise")])[pop.segment[acc]]
     ours = np.exp(beta * (t_us - cfg.competitors.baseline_trust))

@@ -72,9 +72,11 @@ def annoy(model, idx: np.ndarray, amount: float) -> None:
     """An unwanted sales approach: the buyer's attitude to us falls by ``amount``.
 
     Trust falls first; trust cannot go below zero, so the rest of the fall accrues as
-    resentment (a separate per-buyer state, fading at the same daily rate as trust), which
-    lowers the buyer's willingness to take a meeting with us later (``acceptance``). A buyer
-    who does not know us yet (trust 0) is therefore not immune to annoyance.
+    resentment (a separate per-buyer state, fading at the same daily rate as trust). Wherever
+    the buyer's own view of us matters it is trust net of resentment: willingness to take a
+    meeting (``acceptance``), to raise a hand (``research``) and the account's choice of vendor
+    (``decision``). A buyer who does not know us yet (trust 0) is therefore not immune to
+    annoyance.
     """
     if idx.size == 0 or amount <= 0:
         return

@@ -3,8 +3,9 @@
 Exploring (and engaged) buyers gain decision progress every day at a personal speed, faster
 when their colleagues and peers are also researching or already use a product (peer
 influence via the network). A buyer who is past a personal readiness threshold, is aware of
-us and trusts us enough may raise a hand; a raised hand is attributed to the channel that
-touched the buyer last and becomes a lead if it passes the lead-score policy.
+us and trusts us enough (net of resentment from unwanted calls) may raise a hand; a raised
+hand is attributed to the channel that touched the buyer last and becomes a lead if it passes
+the lead-score policy.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def step(model) -> None:
 
     # raising a hand
     cand = idx[(pop.stage[idx] == EXPLORING) & pop.aware[idx] & ~pop.lead_pending[idx] & ~pop.engaged[idx]]
-    cand = cand[(pop.progress[cand] >= pop.threshold[cand]) & (pop.trust[cand] >= cfg.hand_raise_trust)]
+    cand = cand[(pop.progress[cand] >= pop.threshold[cand]) & (pop.trust[cand] - pop.resentment[cand] >= cfg.hand_raise_trust)]
     if cand.size:
         u = model.streams.uniform("research.hand_raise", day, cand)
         p = np.clip(cfg.hand_raise_rate * pop.receptivity[cand, CH["content"]], 0, 1)

@@ -267,7 +267,8 @@ class Scenario:
         ) + (
             f"A market of {m['n_accounts']:,} accounts: {segs}. "
             f"Accounts start a buying episode {b['need']['annual_trigger_rate']:g} times a year on average; "
-            f"buyers talk to sales once about {m['readiness_mean']:.0%} of their decision is made. "
+            f"buyers are willing to talk to sales once about {m['readiness_mean']:.0%} of their decision is made "
+            f"(on average; when they first do is an outcome of the run). "
             f"The sales team has {b['sales']['n_reps']} reps. Horizon: {self.horizon_days} days. "
             f"Strategies compared: {', '.join(self.strategies)}."
         )

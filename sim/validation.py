@@ -836,9 +836,9 @@ def _eval_pfc_median(specs):
         thr = np.concatenate(_pooled(runs, "progress_at_first_contact"))
         passed = bool(np.isfinite(m) and abs(m - PFC_TARGET) <= PFC_TOL)
         why = "" if passed else (
-            " FAILS: the 57% is the mean of the personal readiness THRESHOLD (market.readiness_mean; +0.08 for "
-            "SMB), but most first conversations come from a raised hand, which needs progress past the "
-            "threshold AND trust in us >= research.hand_raise_trust AND a daily draw (research.hand_raise_rate "
+            " FAILS: the personal readiness THRESHOLD (market.readiness_mean; +0.08 for SMB) is where a buyer "
+            "becomes willing to talk, but most first conversations come from a raised hand, which needs progress "
+            "past the threshold AND trust in us >= research.hand_raise_trust AND a daily draw (research.hand_raise_rate "
             "x receptivity), then a lead that a rep works (possibly days later); cold calls and introductions "
             "are accepted on a logistic curve around the threshold. Research keeps adding progress while "
             "buyers wait for trust, the draw and the rep, so the first conversation lands well past the "
@@ -1135,6 +1135,7 @@ def _plan_statics(ctx: Ctx) -> list[Check]:
 
     reps_lo, reps_hi = pair({}, {"sales.n_reps": 10})
     rd_lo, rd_hi = pair({}, {"market.readiness_mean": 0.72})
+    rd_default = _scenario("default", {}).config().market.readiness_mean
     # blended: reps network and take referrals, and its base runs are shared with introductions_vs_cold_calls
     net_lo, net_hi = pair({}, {"network.weak_ties_mean": 12.0}, "blended")
     ct_lo, ct_hi = pair({"channels.content.budget": 60_000.0}, {})
@@ -1154,9 +1155,9 @@ def _plan_statics(ctx: Ctx) -> list[Check]:
         Check("more_reps_more_meetings", "statics", "meetings: n_reps 10 - 5 > 0", SRC_STATICS, reps_lo + reps_hi,
               _eval_static(reps_lo, reps_hi, meetings, +1, "sales.n_reps 5 -> 10, strategy content_nurture; "
                            "metric: first sales conversations (summary meetings)", _extra_none)),
-        Check("higher_readiness_later_contact", "statics", "median progress at first contact: 0.72 - 0.57 > 0",
+        Check("higher_readiness_later_contact", "statics", f"median progress at first contact: 0.72 - {rd_default:g} > 0",
               SRC_STATICS + "; " + SRC_CEB, rd_lo + rd_hi,
-              _eval_static(rd_lo, rd_hi, pfc, +1, "market.readiness_mean 0.57 -> 0.72, strategy content_nurture; "
+              _eval_static(rd_lo, rd_hi, pfc, +1, f"market.readiness_mean {rd_default:g} -> 0.72, strategy content_nurture; "
                            "metric: summary median_progress_at_first_contact", _extra_none)),
         Check("denser_network_more_referral_deals", "statics", "deals_referral: weak ties 12 - 6 > 0",
               SRC_STATICS + "; " + SRC_SCHMITT, net_lo + net_hi,
@@ -1176,9 +1177,10 @@ def _plan_statics(ctx: Ctx) -> list[Check]:
                            "cold_calling; metric: deals_cold_calling per 1,000 connects", _extra_cold,
                            why=" FAILS: an annoyed buyer loses trust and, below zero trust, gains resentment "
                                "(journey.annoy), which multiplies the odds of accepting a later meeting by "
-                               "exp(-research.accept_trust x resentment); only buyers connected again after an "
-                               "unwanted call are affected, a minority of connects, so the effect on deals per "
-                               "connect is small against the seed-to-seed noise of a few cold-call deals a run.")),
+                               "exp(-research.accept_trust x resentment) and counts against us when the account "
+                               "chooses a vendor; only buyers reached again, or whose account later decides, are "
+                               "affected, so the effect on deals per connect can be small against the seed-to-seed "
+                               "noise of a few cold-call deals a run.")),
     ]
 
 
