@@ -846,7 +846,9 @@ def _eval_pfc_median(specs):
         return {"measured": m, "ci_low": lo, "ci_high": hi, "passed": passed,
                 "detail": (f"strategy {BASE_STRATEGY}, {len(runs)} runs: mean of per-run medians {m:.3f}; pooled "
                            f"median {np.median(thr) if thr.size else math.nan:.3f} over {thr.size} first "
-                           f"conversations." + why)}
+                           f"conversations. A calibration target, not an independent prediction: "
+                           f"market.readiness_mean is set so that this emergent median matches (see sim/parameters.py)."
+                           + why)}
     return ev
 
 
@@ -943,7 +945,9 @@ def _eval_campaign_tail(on_specs, off_specs):
                            f"{np.nanmean(t_off):.3f} without ({len(on)} seeds paired, one-sided p={_fmt(pval)}). "
                            f"Shared responses per run: {np.mean(shared):.1f} of {np.mean(total):.0f}; median age of "
                            f"a shared response from its own exposure "
-                           f"{np.median(sh_age) if sh_age.size else math.nan:.1f} days." + why)}
+                           f"{np.median(sh_age) if sh_age.size else math.nan:.1f} days. social.share_prob is "
+                           f"calibrated so that shared responses are measurable (see sim/parameters.py): the "
+                           f"direction of the effect is the test, its size is partly an input." + why)}
     return ev
 
 
