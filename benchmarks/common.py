@@ -205,3 +205,23 @@ def random_weak_network(n: int, k_mean: float, seed: int):
     a.data[:] = 1.0  # a repeated tie is still one tie
     a.sort_indices()
     return a
+
+
+def standalone_args(doc: str, default_n: int):
+    """Command line of the standalone Bass scripts (mesa_bass.py, numpy_bass.py): ``--n``, ``--seed``,
+    ``--mixing``, ``--graph``. Returns (bass_params(), args, adjacency or None); the engine's graph is
+    built here, before the script's clock starts."""
+    import argparse
+
+    bp = bass_params()
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--n", type=int, default=default_n)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mixing", choices=("full", "network"), default=bp["mixing"])
+    ap.add_argument("--graph", choices=("random", "engine"), default="random",
+                    help="network mixing: a random weak-tie network, or the engine's graph for the same n and seed "
+                         "(built untimed, needs the sim package)")
+    a = ap.parse_args()
+    adj = engine_adjacency(a.n, a.seed) if a.mixing == "network" and a.graph == "engine" else None
+    return bp, a, adj
+

@@ -24,7 +24,6 @@ a buyer who has not adopted adopts with probability ``1 - exp(-(p + q * A))`` pe
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 
@@ -118,22 +117,9 @@ class BassModel(mesa.Model):
 
 
 def main() -> None:
-    from common import bass_params
+    from common import standalone_args
 
-    bp = bass_params()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--mixing", choices=("full", "network"), default=bp["mixing"])
-    ap.add_argument("--graph", choices=("random", "engine"), default="random",
-                    help="network mixing: a random weak-tie network, or the engine's graph for the same n and seed "
-                         "(built untimed, needs the sim package)")
-    a = ap.parse_args()
-    adj = None
-    if a.mixing == "network" and a.graph == "engine":
-        from common import engine_adjacency
-
-        adj = engine_adjacency(a.n, a.seed)
+    bp, a, adj = standalone_args(__doc__, 10_000)
     t0 = time.perf_counter()
     m = BassModel(a.n, bp["p"], bp["q"], a.mixing, bp["weak_ties_mean"], seed=a.seed, adjacency=adj)
     t1 = time.perf_counter()

@@ -23,7 +23,6 @@ It is the speed floor the engine is compared against, not a model.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -81,22 +80,9 @@ def simulate(n: int, p: float, q: float, days: int, seed: int = 1, mixing: str =
 
 
 def main() -> None:
-    from common import bass_params
+    from common import standalone_args
 
-    bp = bass_params()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--mixing", choices=("full", "network"), default=bp["mixing"])
-    ap.add_argument("--graph", choices=("random", "engine"), default="random",
-                    help="network mixing: a random weak-tie network, or the engine's graph for the same n and seed "
-                         "(built untimed, needs the sim package)")
-    a = ap.parse_args()
-    adj = None
-    if a.mixing == "network" and a.graph == "engine":
-        from common import engine_adjacency
-
-        adj = engine_adjacency(a.n, a.seed)
+    bp, a, adj = standalone_args(__doc__, 100_000)
     t0 = time.perf_counter()
     m = NumpyBass(a.n, bp["p"], bp["q"], a.seed, a.mixing, bp["weak_ties_mean"], adjacency=adj)
     t1 = time.perf_counter()
