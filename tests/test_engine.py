@@ -91,6 +91,13 @@ def test_reps_are_mesa_agents_and_model_follows_mesa_contract():
     assert steps == 5
     df = m.datacollector.get_model_vars_dataframe()
     assert len(df) == 5 and "cum_wins" in df.columns
+    # each rep reads its own row of the team's capacity arrays; together they are the team
+    team = m.sales
+    assert sum(r.hours["dialing"] for r in m.reps) == pytest.approx(team.hours("dialing"))
+    assert [r.slots for r in m.reps] == pytest.approx(list(team.slots))
+    assert all(r.split == pytest.approx(vars(m.cfg.sales.split)) for r in m.reps)
+    assert all(0 < r.productivity(m.day) <= 1 and r.hours_per_day == m.cfg.sales.hours_per_day for r in m.reps)
+    assert sum(r.used_hours for r in m.reps) == pytest.approx(float(team.used.sum()))
 
 
 def test_default_model_builds_with_no_arguments():
