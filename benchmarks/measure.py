@@ -110,43 +110,46 @@ def engine_graph(spec: dict) -> dict:
             "isolated": int((deg == 0).sum()), "path": spec["path"], "build_model_s": w, **_sim_info()}
 
 
-def mesa_bass(spec: dict) -> dict:
+def _time_bass(spec: dict, build, step_all) -> dict:
+    """Time one Bass implementation: ``build(bp, mixing, adjacency)`` (timed construction) and
+    ``step_all(model, bp)`` (timed stepping, returns the adoption curve). The graph is an input,
+    built before the clock starts."""
     from common import bass_params
-    from mesa_bass import BassModel
 
     bp = bass_params()
     mixing = _mixing(spec)
     adj, graph = _peer_graph(spec, mixing)  # untimed: the graph is an input
     rss0 = _maxrss_mb()
     clk = _Clock()
-    # timed: the agents and, on a network, networkx's graph and mesa's Network space from the adjacency
-    m = BassModel(spec["n"], bp["p"], bp["q"], mixing, bp["weak_ties_mean"], seed=spec["seed"], adjacency=adj)
+    m = build(bp, mixing, adj)
     bw, bc = clk.lap()
-    for _ in range(bp["horizon"]):
-        m.step()
-    curve = m.adoption_curve()  # timed, like the engine's run(), which returns its result frames
+    curve = step_all(m, bp)
     rw, rc = clk.lap()
-    if adj is not None:
+    if adj is not None and hasattr(m, "grid"):
         graph["graph_ties_networkx"] = int(m.grid.G.number_of_edges())
     return {"n_buyers": spec["n"], "days": bp["horizon"], "mixing": mixing, "build_s": bw, "build_cpu_s": bc,
-            "run_s": rw, "run_cpu_s": rc, "curve": curve, "rss_after_import_mb": rss0, **graph}
+            "run_s": rw, "run_cpu_s": rc, "curve": [int(x) for x in curve], "rss_after_import_mb": rss0, **graph}
+
+
+def mesa_bass(spec: dict) -> dict:
+    from mesa_bass import BassModel
+
+    def step_all(m, bp):
+        for _ in range(bp["horizon"]):
+            m.step()
+        return m.adoption_curve()  # timed, like the engine's run(), which returns its result frames
+
+    # timed construction: the agents and, on a network, networkx's graph and mesa's Network space
+    return _time_bass(spec, lambda bp, mixing, adj: BassModel(spec["n"], bp["p"], bp["q"], mixing, bp["weak_ties_mean"],
+                                                               seed=spec["seed"], adjacency=adj), step_all)
 
 
 def numpy_bass(spec: dict) -> dict:
-    from common import bass_params
     from numpy_bass import NumpyBass
 
-    bp = bass_params()
-    mixing = _mixing(spec)
-    adj, graph = _peer_graph(spec, mixing)  # untimed: the graph is an input
-    rss0 = _maxrss_mb()
-    clk = _Clock()
-    m = NumpyBass(spec["n"], bp["p"], bp["q"], spec["seed"], mixing, bp["weak_ties_mean"], adjacency=adj)
-    bw, bc = clk.lap()
-    curve = m.run(bp["horizon"])
-    rw, rc = clk.lap()
-    return {"n_buyers": spec["n"], "days": bp["horizon"], "mixing": mixing, "build_s": bw, "build_cpu_s": bc,
-            "run_s": rw, "run_cpu_s": rc, "curve": [int(x) for x in curve], "rss_after_import_mb": rss0, **graph}
+    return _time_bass(spec, lambda bp, mixing, adj: NumpyBass(spec["n"], bp["p"], bp["q"], spec["seed"], mixing,
+                                                               bp["weak_ties_mean"], adjacency=adj),
+                      lambda m, bp: m.run(bp["horizon"]))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -365,6 +365,34 @@ def _captions() -> dict[str, str]:
         return {}
 
 
+def html_page(title: str, body: str, chart_paths, manifest: Mapping | None) -> str:
+    """A self-contained report page: head and style, ``title``, ``body`` (HTML), the charts and the run
+    facts. The comparison report and the sweep report share it."""
+    e = html.escape
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<h1>{e(title)}</h1>
+{body}
+<h2>Charts</h2>
+{_figures_html(chart_paths)}
+<footer>
+<h3>Run facts</h3>
+{_manifest_html(manifest)}
+</footer>
+</main>
+</body>
+</html>
+"""
+
+
 def _figures_html(chart_paths) -> str:
     if chart_paths is None:
         return '<p class="muted">No charts.</p>'
@@ -397,34 +425,14 @@ def write_report(path, *, title: str, question: str, scenario_description: str,
     e = html.escape
     strategies = _strategy_order(comparison)
     strat_txt = ", ".join(strategies) if strategies else "none"
-    doc = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(str(title))}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<main>
-<h1>{e(str(title))}</h1>
-<p class="question"><b>Question:</b> {e(str(question))}</p>
+    body = f"""<p class="question"><b>Question:</b> {e(str(question))}</p>
 <h2>Scenario</h2>
 <p>{e(str(scenario_description))}</p>
 <p class="muted">Strategies compared: {e(strat_txt)}.</p>
 <h2>Main finding</h2>
 <p class="finding">{e(finding_sentence(comparison))}</p>
 <h2>Comparison</h2>
-{comparison_table_html(comparison, metrics)}
-<h2>Charts</h2>
-{_figures_html(chart_paths)}
-<footer>
-<h3>Run facts</h3>
-{_manifest_html(manifest)}
-</footer>
-</main>
-</body>
-</html>
-"""
+{comparison_table_html(comparison, metrics)}"""
+    doc = html_page(str(title), body, chart_paths, manifest)
     path.write_text(doc, encoding="utf-8")
     return path

@@ -756,18 +756,7 @@ def write_report(path, sw: Any, frame: pd.DataFrame, swings: pd.DataFrame, best:
         best_t = best_t[["strategy", "metric", "point", *sw.columns, "mean [95% CI]", "n"]]
     plural = "s" if len(sw.names) > 1 else ""
     title = f"Sweep {sw.name}: {sw.design.design} design over {len(sw.names)} parameter{plural}"
-    doc = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title)}</title>
-<style>{_report._CSS}</style>
-</head>
-<body>
-<main>
-<h1>{e(title)}</h1>
-<p class="question"><b>Question:</b> {e(REPORT_QUESTION)}</p>
+    body = f"""<p class="question"><b>Question:</b> {e(REPORT_QUESTION)}</p>
 {f'<p>{e(sw.description)}</p>' if sw.description else ''}
 <h2>Scenario</h2>
 <p>{e(sw.scenario.describe())}</p>
@@ -786,17 +775,8 @@ value, or bottom and top fifth of a sampled range), over all runs there. All met
 <h2>Best settings found</h2>
 {_table_html(best_t)}
 <p class="note">The point with the best mean among all design points; picking the best of many noisy means is
-optimistic, so confirm it with more replications (python run.py run with these settings).</p>
-<h2>Charts</h2>
-{_report._figures_html({str(p): c for p, c in chart_paths.items()})}
-<footer>
-<h3>Run facts</h3>
-{_report._manifest_html(manifest)}
-</footer>
-</main>
-</body>
-</html>
-"""
+optimistic, so confirm it with more replications (python run.py run with these settings).</p>"""
+    doc = _report.html_page(title, body, {str(p): c for p, c in chart_paths.items()}, manifest)
     path.write_text(doc, encoding="utf-8")
     return path
 
