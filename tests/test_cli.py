@@ -296,6 +296,14 @@ def test_no_arguments_means_default_scenario(monkeypatch):
     assert seen["scenario"] == enterprise and seen["reps"] == 2
 
 
+def test_shorthand_bad_flags_are_usage_errors(tmp_path, capsys):
+    assert run.main(["--bogus"]) == 2
+    assert run.main(["--reps", "0", "--out", str(tmp_path / "res"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "unrecognized arguments: --bogus" in err[0] and "--reps" in err[-1]
+    assert not (tmp_path / "res").exists()
+
+
 def test_help_explains_every_flag(capsys):
     assert run.main(["--help"]) == 0
     top = capsys.readouterr().out
