@@ -71,12 +71,16 @@ class Population:
         shift = np.array([s.threshold_shift for s in seg_cfg], dtype=np.float32)[self.bseg]
         thr = m.readiness_mean + shift + m.readiness_sd * bgen.standard_normal(n)
         self.threshold = np.clip(thr, 0.05, 0.98).astype(np.float32)
-        sig = m.receptivity_sigma
-        z = bgen.standard_normal((n, len(CHANNELS)))
-        self.receptivity = np.exp(sig * z - sig * sig / 2).astype(np.float32)  # mean 1 per channel
         speed = np.array([s.research_speed for s in seg_cfg])[self.bseg]
         self.speed = (speed * np.exp(0.3 * bgen.standard_normal(n) - 0.045)).astype(np.float32)
         self.phase = bgen.integers(0, 10_000, n).astype(np.int32)  # spreads cadences over days
+        # Each channel's receptivity comes from its own stream ("<channel>.receptivity"): adding or
+        # removing a channel leaves every other draw of the market unchanged.
+        sig = m.receptivity_sigma
+        self.receptivity = np.empty((n, len(CHANNELS)), dtype=np.float32)
+        for j, ch in enumerate(CHANNELS):
+            z = streams.generator(f"{ch}.receptivity").standard_normal(n)
+            self.receptivity[:, j] = np.exp(sig * z - sig * sig / 2)  # mean 1 per channel
 
         # ---- buyer state
         f4 = lambda v=np.nan: np.full(n, v, dtype=np.float32)
