@@ -54,7 +54,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sim.cli_common import wrap as _wrap
+    from sim.cli.common import wrap as _wrap
 
     parser = _Parser(
         prog="run.py",
@@ -90,11 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMAND_MODULES = ("sim.cli_sweep", "sim.cli_validate")
+COMMAND_MODULES = ("sim.cli.sweep", "sim.cli.validate")
 
 
 def _add_run_parser(sub: Any) -> argparse.ArgumentParser:
-    from sim.cli_common import wrap as _wrap
+    from sim.cli.common import wrap as _wrap
 
     p = sub.add_parser(
         "run",
@@ -278,7 +278,7 @@ def _one_line(text: object) -> str:
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The 'run' command; ``argv`` is the command line as typed (recorded in manifest.json)."""
     # 1. validate everything that needs no engine
-    from sim.cli_common import check_int_flags
+    from sim.cli.common import check_int_flags
 
     check_int_flags("run.py run", args, {"reps": 1, "seed": 0, "workers": 1})
     overrides = parse_overrides(args.overrides)
@@ -289,7 +289,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         check_out_dir(out)
 
     # 2. load and resolve the scenario (ScenarioError is reported by main)
-    from sim import experiment as ex
+    from sim.analysis import experiment as ex
 
     scenario = load(scenario_path)
     if overrides:
@@ -321,7 +321,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         experiment, out, command=command, started=started, finished=finished, results_root=RESULTS_ROOT
     )
 
-    from sim import report, stats
+    from sim.analysis import report, stats
 
     print(stats.format_table(experiment.comparison, [m for m in report.DEFAULT_METRICS if m not in CONSOLE_SKIPS]))
     print()

@@ -3,7 +3,7 @@ network the Mesa peer and the numpy floor run on in network-mixing mode (the eng
 ``engine_adjacency``; ``random_weak_network`` is the fallback for standalone runs).
 
 Nothing here is imported by the ``sim`` package; the benchmarks use only the public API
-(``sim.load_scenario``, ``Scenario.with_overrides``, ``sim.JourneyModel``, ``sim.experiment.run_many``).
+(``sim.load_scenario``, ``Scenario.with_overrides``, ``sim.JourneyModel``, ``sim.analysis.experiment.run_many``).
 """
 
 from __future__ import annotations

@@ -158,8 +158,8 @@ def numpy_bass(spec: dict) -> dict:
 
 def _wrap_construction_timers():
     """Time population and network construction inside ``JourneyModel.__init__`` by wrapping the
-    names ``sim.model`` uses (only in this process; nothing is written). Missing names are skipped."""
-    import sim.model as sm
+    names ``sim.engine.model`` uses (only in this process; nothing is written). Missing names are skipped."""
+    import sim.engine.model as sm
 
     timers: dict[str, float] = {}
 
@@ -324,7 +324,7 @@ def profile(spec: dict) -> dict:
 
 def parallel(spec: dict) -> dict:
     import sim
-    from sim.experiment import run_many
+    from sim.analysis.experiment import run_many
 
     from common import DEFAULT_TOML
 

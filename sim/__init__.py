@@ -8,13 +8,13 @@ Researchers script against these names::
     res.summary["cac"], res.timeseries.head()
 """
 
-from .metrics import COST_CHANNELS
-from .model import JourneyModel, RunResult, run
-from .population import SOURCES, STAGES
-from .scenario import Scenario, ScenarioError, load_scenario
-from .store import load_sweep
+from sim.engine.metrics import COST_CHANNELS
+from sim.engine.model import JourneyModel, RunResult, run
+from sim.engine.state import SOURCES, STAGES
+from sim.config.scenario import Scenario, ScenarioError, load_scenario
+from sim.sweeps.store import load_sweep
 # The sweep module is sim.sweeps; sim.sweep is its one-call function (a module of the same name would shadow it).
-from .sweeps import Choice, LogUniform, Sweep, Uniform, load_sweep_file, sweep
+from sim.sweeps.design import Choice, LogUniform, Sweep, Uniform, load_sweep_file, sweep
 
 __all__ = [
     "JourneyModel", "RunResult", "run", "load_scenario", "Scenario", "ScenarioError",

@@ -1,4 +1,4 @@
-"""Tests for sim.charts and sim.report on small synthetic tidy frames (see docs/CONTRACT.md)."""
+"""Tests for sim.analysis.charts and sim.analysis.report on small synthetic tidy frames (see docs/CONTRACT.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from sim import charts, report  # noqa: E402
+from sim.analysis import charts, report  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STRATEGIES = ["cold_calling", "content_nurture", "networking"]
@@ -295,7 +295,7 @@ def test_write_report_graceful(tmp_path):
 def test_figure_helper_saves_titled_png_and_always_closes(tmp_path):
     import matplotlib.pyplot as plt
 
-    from sim.plotting import figure
+    from sim.analysis.plotting import figure
 
     open_before = plt.get_fignums()
     with figure(tmp_path / "new", "one", "A title", "day", "buyers (people)") as chart:

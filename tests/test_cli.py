@@ -133,7 +133,7 @@ def test_manifest(two_runs):
 
 def test_serial_and_pool_identical():
     import sim
-    from sim.experiment import run_many
+    from sim.analysis.experiment import run_many
 
     scenario = sim.load_scenario(DEFAULT_SCENARIO).with_overrides(SMALL)
     strategies = list(scenario.strategies)[:2]
@@ -228,16 +228,16 @@ def test_subprocess_success(tmp_path):
 
 @pytest.mark.parametrize("where", ["simulating", "writing"])
 def test_keyboard_interrupt_leaves_nothing(where, tmp_path, capsys, monkeypatch):
-    import sim.charts
-    import sim.experiment
+    import sim.analysis.charts
+    import sim.analysis.experiment
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
     if where == "simulating":
-        monkeypatch.setattr(sim.experiment, "run_many", interrupt)
+        monkeypatch.setattr(sim.analysis.experiment, "run_many", interrupt)
     else:
-        monkeypatch.setattr(sim.charts, "make_all", interrupt)
+        monkeypatch.setattr(sim.analysis.charts, "make_all", interrupt)
     parent = tmp_path / "out_parent"
     parent.mkdir()
     code = run.main(["run", str(DEFAULT_SCENARIO), "--reps", "1", "--workers", "1", "--quiet",
@@ -326,7 +326,7 @@ def test_parse_value():
 def test_int_flag_messages():
     """One helper checks the whole-number flags of every command: one line naming the flag and the rule."""
     import sim
-    from sim.cli_common import check_int_flags
+    from sim.cli.common import check_int_flags
 
     rules = {"reps": 1, "seed": 0, "workers": 1}
     check_int_flags("run.py run", {"reps": 1, "seed": 0, "workers": None}, rules)  # None: default applies

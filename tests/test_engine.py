@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.population import STAGES
+from sim.engine.state import STAGES
 
 
 def test_same_seed_gives_identical_results(small):

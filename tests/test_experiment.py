@@ -1,4 +1,4 @@
-"""sim.experiment: run_many (order, seeds, validation) and write_results (naming, atomicity)."""
+"""sim.analysis.experiment: run_many (order, seeds, validation) and write_results (naming, atomicity)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import experiment as ex
+from sim.analysis import experiment as ex
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "scenarios" / "default.toml"
@@ -66,7 +66,7 @@ def test_run_many_rejects_bad_arguments(scenario, kwargs, words):
 @pytest.fixture
 def fast_charts(monkeypatch):
     """Tests about folders and files do not need real charts: draw one tiny PNG instead (saves seconds)."""
-    import sim.charts
+    import sim.analysis.charts
 
     def one_png(summary, timeseries, samples, out_dir, strategies=None):
         import matplotlib.pyplot as plt
@@ -77,7 +77,7 @@ def fast_charts(monkeypatch):
         plt.close(fig)
         return [path]
 
-    monkeypatch.setattr(sim.charts, "make_all", one_png)
+    monkeypatch.setattr(sim.analysis.charts, "make_all", one_png)
 
 
 def _write(e, out, root=None, started=None):
@@ -105,12 +105,12 @@ def test_empty_existing_out_dir_is_used(small_experiment, tmp_path, fast_charts)
 
 
 def test_failure_leaves_nothing_behind(small_experiment, tmp_path, monkeypatch):
-    import sim.charts
+    import sim.analysis.charts
 
     def boom(*args, **kwargs):
         raise RuntimeError("chart failure")
 
-    monkeypatch.setattr(sim.charts, "make_all", boom)
+    monkeypatch.setattr(sim.analysis.charts, "make_all", boom)
     with pytest.raises(RuntimeError, match="chart failure"):
         _write(small_experiment, tmp_path / "new" / "deeper" / "res")
     assert list(tmp_path.iterdir()) == []

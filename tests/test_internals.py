@@ -6,9 +6,9 @@ import pytest
 from scipy import stats
 
 import sim
-from sim.network import Exposure, spread
-from sim.population import STAGES
-from sim.rng import Streams
+from sim.engine.network import Exposure, spread
+from sim.engine.state import STAGES
+from sim.engine.rng import Streams
 
 
 # ---------------------------------------------------------------- Streams.sample

@@ -6,8 +6,8 @@ import tomllib
 import pytest
 
 import sim
-from sim.parameters import leaves
-from sim.scenario import DEFAULT_SCENARIO
+from sim.config.parameters import leaves
+from sim.config.scenario import DEFAULT_SCENARIO
 
 
 def write(tmp_path, text, name="s.toml"):

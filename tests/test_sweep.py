@@ -1,4 +1,4 @@
-"""Parameter sweeps (sim.sweep and sim.sweeps, sim.store, sim.sweep_report, run.py sweep).
+"""Parameter sweeps (sim.sweep and sim.sweeps.design, sim.sweeps.store, sim.sweeps.report, run.py sweep).
 
 Designs have the right size and bounds; serial, pool and Dask runs give identical frames; a sweep killed
 with SIGKILL and resumed has every run exactly once and the same numbers as an uninterrupted one; Sobol
@@ -24,11 +24,11 @@ import pytest
 from scipy import stats as sps
 
 import sim
-from sim.scenario import ScenarioError
-from sim.store import SweepStore, load_sweep
+from sim.config.scenario import ScenarioError
+from sim.sweeps.store import SweepStore, load_sweep
 from sim.sweeps import (Choice, LogUniform, Sweep, Uniform, design_points, load_sweep_file, morris_indices,
                        sobol_indices, sweep)
-from sim.sweep_report import sobol_table
+from sim.sweeps.report import sobol_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "scenarios" / "default.toml"
@@ -172,7 +172,7 @@ def test_serial_pool_dask_identical(tiny, tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from sim.sweeps import sweep
+from sim.sweeps.design import sweep
 sweep({scenario!r}, params={{"channels.content.budget": [10000, 400000],
                               "sales.split.dialing": {{"values": [0.0, 0.2, 0.4], "balance": "meetings"}}}},
       reps=2, strategies=["blended", "cold_calling"], workers=2, store=sys.argv[1], overrides={tiny!r},
@@ -268,7 +268,7 @@ def test_store_refuses_another_package_version(tmp_path, monkeypatch, capsys):
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'package_version'")
     ran = []
-    monkeypatch.setattr(sys.modules["sim.sweeps"], "_run_one", lambda *a: ran.append(a))
+    monkeypatch.setattr(sys.modules["sim.sweeps.design"], "_run_one", lambda *a: ran.append(a))
     with pytest.raises(ScenarioError) as info:
         sw.run(workers=1, store=path, progress=False)
     msg = str(info.value)
@@ -283,13 +283,13 @@ def test_store_refuses_another_package_version(tmp_path, monkeypatch, capsys):
 
 
 def test_module_and_function_names():
-    """sim.sweep is the documented function; the module is sim.sweeps and is not shadowed."""
+    """sim.sweep is the documented function; the module is sim.sweeps.design and is not shadowed."""
     import importlib
     import inspect
 
-    import sim.sweeps as module
+    import sim.sweeps.design as module
 
-    assert inspect.ismodule(module) and module is importlib.import_module("sim.sweeps")
+    assert inspect.ismodule(module) and module is importlib.import_module("sim.sweeps.design")
     assert callable(module.load_sweep) and module.Sweep is sim.Sweep
     assert inspect.isfunction(sim.sweep) and sim.sweep is module.sweep
     assert not hasattr(sim.sweep, "load_sweep")
@@ -331,7 +331,7 @@ BAD = [
 @pytest.mark.parametrize("kwargs, words", BAD, ids=[w[:30] for _, w in BAD])
 def test_bad_input_fails_before_any_run(tiny, tmp_path, kwargs, words, monkeypatch):
     ran = []
-    monkeypatch.setattr(sys.modules["sim.sweeps"], "_run_one", lambda *a: ran.append(a))  # would record any run
+    monkeypatch.setattr(sys.modules["sim.sweeps.design"], "_run_one", lambda *a: ran.append(a))  # would record any run
     store = tmp_path / "never.sqlite"
     with pytest.raises(ScenarioError) as info:
         sweep(tiny, store=store, workers=1, progress=False, **kwargs)

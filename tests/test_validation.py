@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import run  # noqa: E402  (run.py at the project root)
 import sim  # noqa: E402
-from sim import validation as v  # noqa: E402
+from sim.validation import suite as v  # noqa: E402
 
 FAST_CHECKS = v.planned_checks(fast=True)
 WORKERS = str(min(2, os.cpu_count() or 1))

@@ -1,0 +1,356 @@
+"""The ``sweep`` command of run.py: run a sweep file, store every run, write a results folder.
+
+    python run.py sweep scenarios/sweeps/content_x_dialing.toml [--workers W]
+                        [--scheduler tcp://HOST:PORT] [--resume] [--store PATH] [--out DIR] [--quiet]
+
+run.py imports this module and calls :func:`add_parser`. Every input problem raises ``sim.ScenarioError``
+before anything is created (run.py prints it as one ``error: ...`` line and exits with 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import shutil
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from sim.cli.common import check_int_flags, wrap
+from sim.io import TIMESTAMP_FORMAT, jsonable, make_parents, move_into_place, package_version, remove_created, safe_name
+from sim.io import versions
+from sim.config.scenario import ScenarioError
+
+WHERE = "run.py sweep"
+EXIT_INTERRUPTED = 130
+_PARTIAL = ".partial"
+
+FORMAT_HELP = """\
+sweep file format (TOML; paths are relative to the sweep file):
+
+  name = "content_x_dialing"      # results/sweeps/<name>/ (default: the file name)
+  description = "..."             # one paragraph for the report
+  scenario = "../default.toml"    # the scenario to sweep (required)
+  design = "grid"                 # grid | random | lhs | sobol | morris (default grid)
+  n = 64                          # random/lhs: points; sobol: base sample, a power of two
+                                  #   (n x (parameters + 2) points); morris: trajectories
+                                  #   (n x (parameters + 1) points); not used by grid
+  reps = 3                        # seeds per point and strategy (default 1)
+  seed = 1                        # seeds seed..seed+reps-1, the same at every point; also
+                                  #   seeds the design's sampler (default 1)
+  strategies = ["blended"]        # default: every strategy of the scenario
+  metrics = ["customers_won", "cac"]   # charted and summarised (all are stored)
+
+  [overrides]                     # fixed values, e.g. a smaller market for a quick sweep
+  market.n_accounts = 500
+
+  [params]                        # what to sweep: parameter path = spec
+  channels.content.budget = [20_000, 60_000, 110_000]        # a list: grid levels or choices
+  market.readiness_mean = { low = 0.4, high = 0.7 }           # a range (uniform)
+  channels.campaigns.budget = { low = 1e4, high = 3e5, dist = "loguniform" }
+  sales.split.dialing = { values = [0.0, 0.2, 0.4], balance = "meetings" }
+
+A balanced parameter gives its change to a donor (a sibling name such as "meetings", or a
+full parameter path) so that totals stay as in the scenario: each strategy's sales.split still
+sums to 1 (meetings = that strategy's meetings + its dialing - the new dialing). A path
+"strategies.NAME.<param>" changes one strategy only (then run only that strategy); a plain
+channels/sales/policy path changes every strategy. grid needs lists; sobol and morris need
+ranges; random and lhs take both. Integer parameters with a range take whole numbers.
+"""
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep (grid, random, Latin hypercube, Sobol or Morris design) from a sweep file",
+        description=wrap(
+            "Run the scenario of SWEEP.toml at every point of a design over its [params], for each strategy and "
+            "replication (seed), commit every finished run to an SQLite store at once, then write "
+            "results/sweeps/<name>/<YYYYmmdd-HHMMSS>/ with sweep.csv (one row per run: point, strategy, rep, "
+            "seed, the parameter values and every summary metric), sensitivity.csv, sobol.csv (Sobol design) or "
+            "morris.csv (Morris design), charts/*.png (heatmap, tornado, Sobol indices, metric against each "
+            "parameter), report.html, manifest.json and the store sweep.sqlite. Seeds are fixed before anything "
+            "runs, so the numbers are the same serially, on local processes and on a Dask cluster."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python run.py sweep scenarios/sweeps/content_x_dialing.toml --workers 2\n"
+            "  python run.py sweep scenarios/sweeps/sobol_market.toml --resume\n"
+            "  python run.py sweep scenarios/sweeps/sobol_market.toml --scheduler tcp://10.0.0.5:8786\n\n"
+            + FORMAT_HELP + "\n"
+            + wrap(
+                "While a sweep runs its store lives in a hidden results/sweeps/<name>/.<timestamp>.partial/ "
+                "folder; the finished folder is renamed into place. If the sweep is stopped (Ctrl-C, kill, a "
+                "crash) only the runs in flight are lost: --resume finds the unfinished store of this sweep "
+                "file and runs only the missing runs. A store made by a different sweep definition, or by "
+                "another version of this package, is refused. "
+                "Bad input (unknown parameter, empty or inverted range, a design that does not fit the "
+                "parameters, an unreachable scheduler) is one 'error: ...' line with exit code 2 before "
+                "anything runs or is written; an interrupt exits with 130 and keeps the runs done."
+            )
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("sweep_file", metavar="SWEEP.toml", help="sweep file (see the format below)")
+    p.add_argument("--workers", type=int, default=None, metavar="W",
+                   help=f"local worker processes, at least 1; 1 runs in this process (default: all cores, here "
+                        f"{os.cpu_count() or 1}); ignored with --scheduler")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run on the Dask distributed cluster of this scheduler instead of local processes (every "
+                        "worker needs this package installed); checked before anything runs")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the newest unfinished run of this sweep (or the --store given), running only the "
+                        "missing runs; without it a new results folder is started")
+    p.add_argument("--store", default=None, metavar="PATH",
+                   help="keep the SQLite store at PATH instead of inside the results folder; if PATH holds runs of "
+                        "the same sweep only the missing runs are done")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write results to DIR instead of results/sweeps/<name>/<timestamp>/ (DIR-2, DIR-3, ... if "
+                        "DIR exists and is not empty)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or status messages on stderr")
+    p.set_defaults(handler=cmd_sweep)
+    return p
+
+
+# --------------------------------------------------------------------------------------------------------
+
+
+def _results_root() -> Path:
+    from sim.analysis.experiment import DEFAULT_RESULTS_ROOT
+
+    return DEFAULT_RESULTS_ROOT / "sweeps"
+
+
+def _writable_ancestor(path: Path, key: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise ScenarioError(WHERE, key, f"{path} exists and is not a folder")
+    ancestor = path
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ScenarioError(WHERE, key, f"{ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ScenarioError(WHERE, key, f"no permission to write in {ancestor}")
+
+
+def _partials(parent: Path, only: Path | None = None) -> list[Path]:
+    """Unfinished sweep folders (hidden ``.<name>.partial``) holding a store, newest first."""
+    from sim.sweeps.store import STORE_NAME
+
+    if only is not None:
+        cands = [only]
+    elif parent.is_dir():
+        cands = [d for d in parent.iterdir() if d.name.startswith(".") and d.name.endswith(_PARTIAL)]
+    else:
+        cands = []
+    found = [d for d in cands if (d / STORE_NAME).is_file()]
+    return sorted(found, key=lambda d: (d / STORE_NAME).stat().st_mtime, reverse=True)
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    created = make_parents(path.parent)
+    path.mkdir()
+    return [*created, path]
+
+
+def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sim.sweeps.store import STORE_NAME, check_version, peek
+    from sim.sweeps.design import connect, load_sweep_file
+
+    quiet = args.quiet
+    say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
+
+    # 1. everything that can be checked before anything is created
+    check_int_flags(WHERE, args, {"workers": 1})
+    sweep_path = Path(args.sweep_file).expanduser()
+    sw = load_sweep_file(sweep_path)
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+
+    root = _results_root() / safe_name(sw.name)
+    started = datetime.now().astimezone()
+    out = Path(args.out).expanduser().absolute() if args.out else None
+    store_arg = Path(args.store).expanduser().absolute() if args.store else None
+    if out is not None:
+        _writable_ancestor(out.parent, "--out")
+    else:
+        _writable_ancestor(root, "results folder")
+    if store_arg is not None:
+        info = peek(store_arg)  # raises if it is not a sweep store
+        if info is not None and info["hash"] != sw.hash:
+            raise ScenarioError(str(store_arg), None,
+                                f"was made by a different sweep definition (store {info['hash'][:12]}, "
+                                f"{sweep_path} {sw.hash[:12]}); use another --store path, or delete it to start over")
+        check_version(info, store_arg)
+        if args.resume and info is None:
+            raise ScenarioError(WHERE, "--resume", f"nothing to resume: store {store_arg} does not exist yet (run "
+                                                   f"without --resume to start it)")
+        if info is None:
+            _writable_ancestor(store_arg.parent, "--store")
+            if not store_arg.parent.is_dir():
+                raise ScenarioError(WHERE, "--store", f"folder {store_arg.parent} does not exist")
+
+    partial: Path | None = None
+    resumed_partial = False
+    if store_arg is None:
+        if args.resume:
+            only = out.parent / f".{out.name}{_PARTIAL}" if out is not None else None
+            cands = _partials(out.parent if out is not None else root, only)
+            matching = [d for d in cands if (peek(d / STORE_NAME) or {}).get("hash") == sw.hash]
+            if not matching:
+                if cands:
+                    raise ScenarioError(WHERE, "--resume", f"the unfinished sweep in {cands[0]} was made by a "
+                                                           f"different sweep definition than {sweep_path}; run "
+                                                           f"without --resume to start afresh")
+                raise ScenarioError(WHERE, "--resume", f"nothing to resume: no unfinished run of sweep {sw.name!r} in "
+                                                       f"{only or root}; run without --resume to start it")
+            partial, resumed_partial = matching[0], True
+            check_version(peek(partial / STORE_NAME), partial / STORE_NAME)
+        else:
+            stamp = started.strftime(TIMESTAMP_FORMAT)
+            base = out if out is not None else root / stamp
+            partial = base.parent / f".{base.name}{_PARTIAL}"
+            n = 2
+            while partial.exists():
+                partial = base.parent / f".{base.name}-{n}{_PARTIAL}"
+                n += 1
+            same = [d for d in _partials(base.parent) if (peek(d / STORE_NAME) or {}).get("hash") == sw.hash]
+            if same:
+                say(f"note: an unfinished run of this sweep is in {same[0]}; use --resume to continue it")
+        target = (out if out is not None else partial.parent / partial.name[1:-len(_PARTIAL)])
+        store_path = partial / STORE_NAME
+    else:
+        target = out if out is not None else root / started.strftime(TIMESTAMP_FORMAT)
+        store_path = store_arg
+
+    client, owned = (None, False)
+    if args.scheduler is not None:
+        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
+
+    # 2. run, committing every run to the store
+    created: list[Path] = []
+    try:
+        if partial is not None and not resumed_partial:
+            created = _make_dirs(partial)
+        where_runs = (f"the Dask cluster at {args.scheduler}" if client is not None
+                      else f"{min(workers, sw.n_runs)} local worker process(es)" if workers > 1 else "this process")
+        say(f"Sweep {sw.name!r}: {sw.describe()}")
+        say(f"Running on {where_runs}; store: {store_path}")
+        stats: dict = {}
+        try:
+            frame = sw.run(workers=workers, store=store_path, executor=client, progress=not quiet, stats=stats)
+        except KeyboardInterrupt:
+            done = _count(store_path)
+            if done == 0 and created:
+                shutil.rmtree(partial, ignore_errors=True)
+                remove_created(created[:-1])
+                print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
+            else:
+                hint = ["python", "run.py", "sweep", str(args.sweep_file), "--resume"]
+                if args.out:
+                    hint += ["--out", str(args.out)]
+                if store_arg is not None:
+                    hint += ["--store", str(store_arg)]
+                print(f"error: interrupted; {done} of {sw.n_runs} runs are saved in {store_path}; continue with: "
+                      f"{' '.join(shlex.quote(h) for h in hint)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BaseException:
+            if created and _count(store_path) == 0:
+                shutil.rmtree(partial, ignore_errors=True)
+                remove_created(created[:-1])
+            raise
+    finally:
+        if owned:
+            client.close()
+    finished = datetime.now().astimezone()
+    say(f"{stats.get('executed', 0)} runs done in {stats.get('elapsed_seconds', float('nan')):.1f} s"
+        f" ({stats.get('reused', 0)} already in the store); writing results ...")
+
+    # 3. write the results folder atomically (the partial folder, or a temporary one, renamed into place)
+    command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
+    manifest = jsonable({
+        "sweep_name": sw.name,
+        "sweep_file": str(sweep_path.absolute()),
+        "description": sw.description,
+        "definition_hash": sw.hash,
+        "design": sw.design.design,
+        "n": sw.n,
+        "points": sw.n_points,
+        "strategies": sw.strategies,
+        "reps": sw.reps,
+        "seeds": sw.seeds,
+        "runs": sw.n_runs,
+        "runs_executed_now": stats.get("executed", 0),
+        "runs_from_store": stats.get("reused", 0),
+        "params": {p: sw.dists[p].to_json() for p in sw.names},
+        "balance": dict(sw.balance_donors),
+        "overrides": sw.overrides,
+        "metrics": sw.metrics,
+        "scenario_name": sw.scenario.name,
+        "scenario_path": str(sw.scenario.path) if sw.scenario.path is not None else None,
+        "scenario": sw.scenario.to_dict(),
+        "executor": f"dask {args.scheduler}" if client is not None else f"local processes ({workers} workers)",
+        "store": STORE_NAME if store_arg is None else str(store_arg),
+        "elapsed_seconds": stats.get("elapsed_seconds"),
+        "package": "buyer-journey-sim",
+        "package_version": package_version(),
+        "command": command,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "versions": {**versions(), **_extra_versions()},
+        "platform": platform.platform(),
+    })
+    from sim.sweeps.report import finding_sentences, write_outputs
+
+    if partial is not None:
+        tmp = partial
+    else:
+        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+        n = 2
+        while tmp.exists():
+            tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{n}"
+            n += 1
+        created = _make_dirs(tmp)
+    try:
+        tables = write_outputs(tmp, sw, frame, manifest)
+        final = move_into_place(tmp, target, allow_empty_target=out is not None)
+    except BaseException:
+        if partial is not None:  # keep the store for --resume; drop what was written
+            for child in partial.iterdir():
+                if not child.name.startswith(STORE_NAME):
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+            remove_created(created[:-1])
+        raise
+    for line in finding_sentences(sw, tables["swings"], tables["best"], tables["sobol"], tables["morris"]):
+        print(line)
+    print()
+    print(f"Results: {final}")
+    return 0
+
+
+def _count(store_path: Path) -> int:
+    from sim.sweeps.store import peek
+
+    try:
+        info = peek(store_path)
+    except Exception:
+        return 0
+    return int(info["runs"]) if info else 0
+
+
+def _extra_versions() -> dict[str, str]:
+    out = {}
+    for mod in ("SALib", "distributed"):
+        try:
+            from importlib.metadata import version
+
+            out[mod] = version(mod)
+        except Exception:
+            pass
+    return out

@@ -1,0 +1,82 @@
+"""Mechanism 10, account decision: the buying group chooses among shortlisted vendors.
+
+When enough of an account's buying group has finished research (``decision.consensus_share``
+of its members at progress 1), the account decides. We are on the shortlist only if at least
+one member knows us. The choice is a multinomial logit on trust: our decision-weighted mean
+trust, net of resentment left by unwanted calls (``journey.annoy``), plus a bonus while our
+sales team is in conversation, against the segment's competitors at baseline trust. Won
+accounts become customers; lost ones bought elsewhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.engine.transitions import close_opportunities, set_account_stage
+from sim.engine.state import CUSTOMER, LOST, SEGMENT_NAMES, SOURCES, SRC
+
+
+def step(model) -> None:
+    pop, cfg, day = model.pop, model.cfg, model.day
+    if not pop.in_market.any():
+        return
+    in_mkt = pop.in_market & ~pop.customer
+    live = np.flatnonzero(in_mkt)
+    done = pop.account_sum(pop.progress >= 1.0, live)
+    need = np.maximum(np.ceil(cfg.decision.consensus_share * pop.group_size[live] - 1e-9), 1)
+    acc = live[done >= need]
+    if acc.size == 0:
+        return
+    aware_any = pop.account_any(pop.aware, acc)
+    t_us = pop.account_mean(pop.trust - pop.resentment, acc, pop.aware) + cfg.decision.engaged_bonus * pop.opp[acc]
+    beta = cfg.competitors.choice_sensitivity
+    k = np.array([getattr(cfg.market.segments, s).n_competitors for s in ("smb", "mid", "enterprise")])[pop.segment[acc]]
+    ours = np.exp(beta * (t_us - cfg.competitors.baseline_trust))
+    p_us = np.where(aware_any, ours / (ours + k), 0.0)
+    u = model.streams.uniform("decision.choice", day, acc)
+    won = acc[u < p_us]
+    lost = acc[u >= p_us]
+
+    if won.size:
+        src = pop.opp_source[won].copy()
+        # self-serve wins (no sales conversation): the champion's last touch gets the credit
+        champ_touch = pop.last_touch[pop.group_start[won]]
+        src = np.where(src < 0, np.where(champ_touch < 0, SRC["content"], champ_touch), src)
+        win_accounts(model, won, src)
+    if lost.size:
+        had_opp = pop.opp[lost]
+        close_opportunities(model, lost)
+        set_account_stage(model, lost, LOST)
+        pop.in_market[lost] = False
+        pop.cooldown_until[lost] = day + cfg.need.cooldown_days
+        model.metrics.add("new_losses", lost.size)
+        model.metrics.add("new_opportunities_lost", int(had_opp.sum()))
+
+
+def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
+    """Accounts ``won`` become our customers today, credited to source codes ``src``."""
+    pop, day = model.pop, model.day
+    cycle_start = np.where(np.isnan(pop.opp_day[won]), pop.day_in_market[won], pop.opp_day[won])
+    pop.cycle_days[won] = day - cycle_start
+    pop.won_source[won] = src
+    pop.won_referred[won] = pop.account_any(pop.referred, won)
+    model.metrics.add("new_opportunities_won", int(np.isfinite(pop.opp_day[won]).sum()))
+    close_opportunities(model, won)
+    set_account_stage(model, won, CUSTOMER)
+    pop.customer[won] = True
+    pop.won_in_run[won] = True
+    pop.in_market[won] = False
+    pop.acv[won] = pop.deal_size[won]
+    pop.arr_won += float(pop.acv[won].sum())
+    pop.day_won[won] = day
+    model.metrics.add("new_wins", won.size)
+    model.metrics.add_by_source("new_wins", src)
+    cyc = pop.cycle_days[won]
+    ok = np.isfinite(cyc)
+    if ok.any():  # adoptions outside a buying episode (Bass diffusion) have no sales cycle
+        model.sample("cycle_days", cyc[ok])
+        for i, seg in enumerate(SEGMENT_NAMES):
+            model.sample(f"cycle_days_{seg}", cyc[ok & (pop.segment[won] == i)])
+
+
+__all__ = ["step", "win_accounts", "SOURCES"]

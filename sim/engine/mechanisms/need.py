@@ -1,0 +1,61 @@
+"""Mechanism 1, need triggers: accounts enter and leave the market.
+
+A dormant account starts a buying episode with a daily hazard from ``need.annual_trigger_rate``
+(a ~5-year purchase cycle: Dawes, B2B Institute 2021). The share of accounts in market at any
+time is NOT a parameter: it emerges from that rate times how long episodes last (research
+speed, buying-group consensus, fade hazard), and the validation suite checks it against the
+95:5 rule. In-market accounts may drop the need (no decision); lost accounts cool down.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.engine.transitions import close_opportunities, set_account_stage
+from sim.engine.state import DORMANT, ENGAGED, EXPLORING, LOST
+
+
+def step(model) -> None:
+    pop, cfg, day = model.pop, model.cfg.need, model.day
+    # lost accounts whose cool-down ended become dormant again
+    back = np.flatnonzero(np.isfinite(pop.cooldown_until) & (pop.cooldown_until <= day))
+    back = back[~pop.in_market[back] & ~pop.customer[back]]
+    if back.size:
+        set_account_stage(model, back, DORMANT, from_stages=(LOST,))
+        pop.cooldown_until[back] = -np.inf
+
+    # need fades: the account stops looking (no decision)
+    live = np.flatnonzero(pop.in_market)
+    fade = live[model.streams.uniform("need.fade", day, live) < cfg.fade_rate] if live.size and cfg.fade_rate > 0 else live[:0]
+    if fade.size:
+        with_us = int(pop.opp[fade].sum())
+        close_opportunities(model, fade)
+        set_account_stage(model, fade, DORMANT, from_stages=(EXPLORING, ENGAGED))
+        pop.in_market[fade] = False
+        model.metrics.add("new_no_decisions", fade.size)
+        model.metrics.add("new_opportunities_stalled", with_us)
+
+    # new needs
+    p = 1.0 - np.exp(-cfg.annual_trigger_rate / 365.0)
+    if p <= 0:  # skipping a zero-probability draw shifts no other draw (streams are account-indexed)
+        return
+    idle = np.flatnonzero(~pop.in_market & ~pop.customer & (pop.cooldown_until <= day))
+    trig = idle[model.streams.uniform("need.trigger", day, idle) < p]
+    if trig.size:
+        start_episodes(model, trig)
+
+
+def start_episodes(model, acc: np.ndarray, progress: np.ndarray | None = None, metric: str = "new_episodes") -> None:
+    """Accounts start a buying episode: every dormant member begins self-directed research.
+
+    ``metric`` counts the episodes: ``new_episodes`` for needs that arise on their own,
+    ``new_demand_created`` for needs a sales conversation created.
+    """
+    pop = model.pop
+    pop.in_market[acc] = True
+    pop.day_in_market[acc] = model.day
+    members = set_account_stage(model, acc, EXPLORING, from_stages=(DORMANT, LOST))
+    pop.progress[members] = 0.0 if progress is None else progress[members]
+    pop.day_exploring[members] = model.day
+    pop.engaged[members] = False
+    model.metrics.add(metric, len(acc))

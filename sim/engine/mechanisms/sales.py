@@ -1,0 +1,221 @@
+"""Mechanism 9, the sales cycle, and the sales team as Mesa agents.
+
+Reps are few, so each is a real ``mesa.Agent`` with selling hours per day, an activity split
+(dialing, meetings, networking, social selling) and a ramp-up. Their hours are a hard
+capacity: meeting slots go first to open opportunities that are due a meeting, then to leads
+in arrival order; leads that wait cool down (the chance to reach them falls by
+``lead_decay_per_day`` per day of delay: Oldroyd, McElheran & Elkington, HBR 2011) and are
+dropped after ``max_lead_wait_days``. An opportunity with no meeting for ``fumble_days`` falls
+back to marketing (seed 000). Meetings build trust in two phases, intent then expertise
+(Trust = Intent + Expertise, seed 000), and help the buying group's decision along.
+"""
+
+from __future__ import annotations
+
+import mesa
+from mesa.agent import AgentSet
+import numpy as np
+
+from sim.engine.transitions import acceptance, close_opportunities, raise_trust, start_conversations
+from sim.config.parameters import REP_ACTIVITIES
+from sim.engine.state import ENGAGED, EXPLORING
+
+
+class SalesRep(mesa.Agent):
+    """One sales rep: selling hours, an activity split and a ramp-up.
+
+    The team schedules all reps at once, so a rep's day (hours by activity, meeting slots left,
+    hours used) lives in the team's arrays at the rep's ``index``; the attributes below read it.
+    """
+
+    def __init__(self, model, team: "SalesTeam", index: int):
+        super().__init__(model)
+        self.team = team
+        self.index = index
+
+    @property
+    def hours_per_day(self) -> float:
+        return float(self.team.hours_per_day[self.index])
+
+    @property
+    def split(self) -> dict:
+        return {a: float(self.team.split[j]) for j, a in enumerate(REP_ACTIVITIES)}
+
+    @property
+    def hours(self) -> dict:
+        """Hours planned today by activity."""
+        return {a: float(self.team.plan[self.index, j]) for j, a in enumerate(REP_ACTIVITIES)}
+
+    @property
+    def slots(self) -> float:
+        """Meeting slots left today (fractional slots carry over to tomorrow)."""
+        return float(self.team.slots[self.index])
+
+    @property
+    def used_hours(self) -> float:
+        return float(self.team.used[self.index])
+
+    def productivity(self, day: int) -> float:
+        return float(self.team.productivity(day)[self.index])
+
+
+class SalesTeam:
+    """The reps (a Mesa AgentSet) and the team-level steps of the sales cycle.
+
+    Capacity is kept in arrays with one row per rep, so planning the day and booking slots cost
+    the same whether the team has 5 reps or 800 (a million-buyer market).
+    """
+
+    def __init__(self, model):
+        s = model.cfg.sales
+        R = int(s.n_reps)
+        self.model = model
+        self.hpm = float(s.hours_per_meeting)
+        self.hours_per_day = np.full(R, float(s.hours_per_day))
+        self.tenure = np.full(R, float(s.initial_tenure_days))
+        self.ramp = np.full(R, float(s.ramp_days))
+        self.split = np.array([getattr(s.split, a) for a in REP_ACTIVITIES], dtype=float)
+        self.col = {a: j for j, a in enumerate(REP_ACTIVITIES)}
+        self.plan = np.zeros((R, len(REP_ACTIVITIES)))  # hours planned today by activity
+        self.slots = np.zeros(R)  # meeting slots left today
+        self.slots_today = np.zeros(R)  # meeting slots at the start of today (with carried fractions)
+        self.used = np.zeros(R)  # hours used today
+        self.rep_list = [SalesRep(model, self, i) for i in range(R)]
+        self.reps = AgentSet(self.rep_list, random=model.random)
+
+    # -- capacity
+    def productivity(self, day: int) -> np.ndarray:
+        """Ramp-up: a new rep starts at 30% and reaches 100% after ``ramp_days``."""
+        ramped = np.minimum(1.0, 0.3 + 0.7 * (self.tenure + day) / np.maximum(self.ramp, 1.0))
+        return np.where(self.ramp <= 0, 1.0, ramped)
+
+    def plan_day(self) -> None:
+        if not self.rep_list:
+            return
+        h = self.hours_per_day * self.productivity(self.model.day)
+        self.plan = h[:, None] * self.split[None, :]
+        self.slots = np.mod(self.slots, 1.0) + self.plan[:, self.col["meetings"]] / self.hpm
+        self.slots_today = self.slots.copy()
+        self.used[:] = 0.0
+
+    def hours(self, activity: str) -> float:
+        return float(self.plan[:, self.col[activity]].sum())
+
+    def use_hours(self, activity: str, hours: float) -> None:
+        """Book ``hours`` of an activity against the team, pro rata to each rep's plan."""
+        total = self.hours(activity)
+        if total <= 0 or hours <= 0:
+            return
+        self.used += self.plan[:, self.col[activity]] * min(hours / total, 1.0)
+
+    def utilisation(self) -> float:
+        """Hours used over hours available today. Meeting hours available are today's whole and
+        carried-over fractional slots, so a rep who saved half a slot yesterday can use it."""
+        m = self.col["meetings"]
+        avail = float(self.plan.sum() - self.plan[:, m].sum() + self.slots_today.sum() * self.hpm)
+        return float(self.used.sum() / avail) if avail > 0 else 0.0
+
+    def free_slots(self) -> np.ndarray:
+        """Whole meeting slots each rep has left today."""
+        return np.floor(self.slots).astype(np.int64)
+
+    def book(self, per_rep: np.ndarray) -> int:
+        """Book ``per_rep[r]`` meetings against rep r's slots (at most its whole free slots)."""
+        k = np.minimum(per_rep, self.free_slots())
+        self.slots -= k
+        self.used += k * self.hpm
+        total = int(k.sum())
+        self.model.metrics.add("new_sales_meetings", total)
+        return total
+
+    def assign_owners(self, k: int) -> np.ndarray:
+        """Owners for k new opportunities: the reps with the fewest open ones, in turn."""
+        if not self.rep_list:
+            return np.full(k, -1, dtype=np.int32)
+        pop = self.model.pop
+        load = np.bincount(pop.owner[pop.opp & (pop.owner >= 0)], minlength=len(self.rep_list)).astype(float)
+        out = np.empty(k, dtype=np.int32)
+        for j in range(k):  # k is the number of new opportunities today: small
+            r = int(np.argmin(load))
+            out[j] = r
+            load[r] += 1
+        return out
+
+    # -- meetings
+    def hold_meetings(self, acc: np.ndarray) -> None:
+        """A meeting with each account: trust (intent, then expertise) and progress for its group."""
+        if acc.size == 0:
+            return
+        m, pop, s = self.model, self.model.pop, self.model.cfg.sales
+        pop.n_meetings[acc] += 1
+        pop.last_meeting[acc] = m.day
+        gain_acc = np.where(pop.n_meetings[acc] <= s.intent_meetings, s.intent_trust_gain, s.expertise_trust_gain)
+        b = pop.members_of(acc)
+        raise_trust(pop, b, np.repeat(gain_acc, pop.group_size[acc]))
+        act = b[(pop.stage[b] == EXPLORING) | (pop.stage[b] == ENGAGED)]
+        pop.progress[act] = np.minimum(pop.progress[act] + s.meeting_progress_gain, 1.0)
+        pop.touches[b] += 1
+        # an open conversation becomes a qualified opportunity once the group trusts us enough
+        fresh = acc[~pop.qualified[acc]]
+        if fresh.size:
+            t = pop.account_mean(pop.trust, fresh)
+            q = fresh[t >= s.qualify_trust]
+            pop.qualified[q] = True
+            m.metrics.add("new_opportunities", q.size)
+
+    def step(self) -> None:
+        """Follow-up meetings, fumbles, then leads, in that order (see model step order)."""
+        m, pop, s, day = self.model, self.model.pop, self.model.cfg.sales, self.model.day
+        # 1. opportunities due a meeting, oldest first, within each owner's slots
+        open_ = np.flatnonzero(pop.opp)
+        due = open_[day - pop.last_meeting[open_] >= s.meeting_cadence_days]
+        if due.size and self.rep_list:
+            # each owner's due opportunities, oldest meeting first, as many as the owner has slots
+            due = due[np.argsort(pop.last_meeting[due], kind="stable")]
+            due = due[np.argsort(pop.owner[due], kind="stable")]
+            owner = pop.owner[due]
+            per_rep = np.bincount(owner, minlength=len(self.rep_list))
+            take = np.minimum(per_rep, self.free_slots())
+            first = np.cumsum(per_rep) - per_rep
+            held = due[np.arange(due.size) - first[owner] < take[owner]]
+            self.book(take)
+            self.hold_meetings(held)
+            m.metrics.add("new_followups", held.size)
+
+        # 2. fumbles: no meeting for too long, the buyers filter back to marketing
+        stale = open_[day - pop.last_meeting[open_] > s.fumble_days]
+        if stale.size:
+            close_opportunities(m, stale, to_stage=EXPLORING)
+            m.metrics.add("new_fumbles", stale.size)
+
+        # 3. leads: drop the ones that waited too long, reach the rest in arrival order
+        pending = np.flatnonzero(pop.lead_pending)
+        if pending.size == 0:
+            return
+        wait = day - pop.lead_day[pending]
+        expired = pending[wait > s.max_lead_wait_days]
+        pop.lead_pending[expired] = False
+        m.metrics.add("new_leads_expired", expired.size)
+        pending = pending[wait <= s.max_lead_wait_days]
+        pending = pending[np.argsort(pop.lead_day[pending], kind="stable")]
+        free = self.free_slots()
+        worked = pending[: int(free.sum())]
+        if worked.size == 0:
+            m.metrics.set("n_leads_waiting", pending.size)
+            return
+        # book the slots against reps with room, in rep order
+        before = np.cumsum(free) - free
+        self.book(np.clip(worked.size - before, 0, free))
+        delay = day - pop.lead_day[worked]
+        u = m.streams.uniform("sales.lead_reach", day, worked)
+        reached = worked[u < s.lead_contact_base * s.lead_decay_per_day ** delay]
+        m.metrics.add("new_leads_reached", reached.size)
+        m.metrics.add("new_leads_reached_same_day", int((delay[u < s.lead_contact_base * s.lead_decay_per_day ** delay] == 0).sum()))
+        m.metrics.add("new_leads_worked_same_day", int((delay == 0).sum()))
+        u2 = m.streams.uniform("sales.lead_accept", day, reached)
+        met = reached[u2 < acceptance(m, reached, p_max=1.0)]
+        pop.lead_pending[worked] = False  # reached or not, the lead is worked: back to nurture if no meeting
+        m.sample("lead_delay_days", delay)
+        m.sample("lead_converted", np.isin(worked, met))
+        start_conversations(m, met, pop.lead_source[met], inbound=True)
+        m.metrics.set("n_leads_waiting", pending.size - worked.size)

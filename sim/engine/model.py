@@ -1,0 +1,337 @@
+"""``JourneyModel``: the buyer-journey simulation as a ``mesa.Model``.
+
+One day (``step``) runs the mechanisms in this fixed, documented order:
+
+ 1. ``need``        accounts enter the market, drop the need, or end their cool-down
+ 2. sales team      reps plan the day: hours by activity, meeting slots
+ 3. ``content``     content stock, search and visits
+ 4. ``campaigns``   bursts and their decaying direct response
+ 5. ``email``       nurture sends to known contacts
+ 6. ``social``      sharing and word of mouth over the network, rep social selling
+ 7. ``networking``  new rep ties, introductions, advocate referrals
+ 8. ``cold_calling`` dials, connects, meetings, annoyance
+ 9. ``research``    self-directed research progress; ready buyers raise a hand (leads)
+10. ``sales``       follow-up meetings, fumbles, lead response with speed-to-lead decay
+11. ``decision``    buying groups that reached consensus choose a vendor
+12. ``diffusion``   Bass adoption by external influence and imitation (off unless p or q > 0)
+13. ``after_sale``  revenue, churn, expansion, advocacy
+14. costs and daily metrics
+
+Buyers are columns in numpy arrays (``sim.population``); the network is a scipy.sparse
+matrix; only the sales reps are Mesa agents. Every random draw comes from a named stream
+(``sim.rng``), so two strategies on the same seed share market, network and dice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from sim.engine.mechanisms import after_sale, decision, diffusion, need, research
+from sim.engine.channels import build_channels
+from sim.engine.metrics import COST_CHANNELS, Metrics
+from sim.engine.network import Exposure, build_network, initial_rep_ties
+from sim.config.parameters import SEGMENTS
+from sim.engine.state import CUSTOMER, SOURCES, STAGES, Population
+from sim.engine.rng import Streams
+from sim.engine.mechanisms.sales import SalesTeam
+from sim.config.scenario import Scenario, ScenarioError, load_scenario
+
+
+def _as_scenario(scenario) -> Scenario:
+    if scenario is None:
+        return load_scenario()
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, (str, Path)):
+        return load_scenario(scenario)
+    raise ScenarioError("JourneyModel", "scenario", f"must be a Scenario, a path to a .toml file or None, got {type(scenario).__name__}")
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ScenarioError("JourneyModel", "seed", f"must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+class JourneyModel(mesa.Model):
+    """Agent-based model of B2B buyer journeys under one go-to-market strategy.
+
+    Args:
+        scenario: a ``Scenario``, a path to a scenario TOML file, or None for the default.
+        strategy: name of a strategy in the scenario (default: its first).
+        seed: non-negative integer; the same seed gives the same run in any process.
+        overrides: optional ``{"dotted.path": value}`` applied with ``Scenario.with_overrides``.
+    """
+
+    def __init__(self, scenario=None, strategy: str | None = None, seed: int = 1, overrides: dict | None = None):
+        seed = _check_seed(seed)
+        super().__init__(seed=seed)
+        scen = _as_scenario(scenario)
+        if overrides:
+            scen = scen.with_overrides(overrides)
+        self.scenario = scen
+        self.strategy = scen.check_strategy(strategy)
+        self.seed = seed
+        self.cfg = scen.config(self.strategy)
+        self.horizon = int(self.cfg.scenario.horizon_days)
+        self.day = 0
+        self.streams = Streams(seed)
+        self.metrics = Metrics(self.horizon)
+
+        # market and network: from population.* / network.* streams only (same for every strategy).
+        # The network (W, W_weak, degree) is built on first use: a fully mixed market in which no
+        # mechanism looks at ties never pays for it, and building it later changes no number.
+        self.pop = pop = Population(self.cfg, self.streams)
+        initial_rep_ties(pop, self.cfg, self.streams)
+        # exposures to slowly changing groups, kept up to date incrementally (see Exposure)
+        W, W_weak = (lambda: self.W), (lambda: self.W_weak)
+        self.tie_exposure = Exposure(W)  # tie weight on people who know our reps
+        self.advocate_exposure = Exposure(W)  # tie weight on advocates
+        self.advocate_exposure_weak = Exposure(W_weak)  # ... at other accounts (referrals)
+        self.detractor_exposure = Exposure(W)  # tie weight on detractors
+        self.peer_exposure = Exposure(W)  # tie weight on people researching or using a product
+        self.customer_exposure = Exposure(W)  # tie weight on customers (Bass on the network)
+        self._initial_state()
+        self.base_churn = after_sale.base_hazard(self.cfg)
+        # churn can happen only in segments that have accounts
+        self.churn_possible = bool((self.base_churn[np.unique(pop.segment)] > 0).any())
+
+        # per-day scratch (shares happen in one mechanism, spread in another)
+        self.share_content = np.zeros(pop.n, dtype=bool)
+        self.share_campaign = np.zeros(pop.n, dtype=bool)
+        self.shared_exposure = np.zeros(pop.n, dtype=bool)
+        self._samples: dict[str, list[np.ndarray]] = {}
+
+        self.sales = SalesTeam(self)
+        self.reps = self.sales.reps
+        self.channels = build_channels(self)
+        # Mesa's DataCollector deep-copies every reported value: report plain floats (cheap to copy)
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "n_exploring": lambda m: float(m.metrics.cols["n_exploring"][m.metrics.day]),
+            "n_engaged": lambda m: float(m.metrics.cols["n_engaged"][m.metrics.day]),
+            "n_customer": lambda m: float(m.metrics.cols["n_customer"][m.metrics.day]),
+            "cum_leads": lambda m: float(m.metrics.cols["new_leads"][: m.metrics.day + 1].sum()),
+            "cum_meetings": lambda m: float(m.metrics.cols["new_meetings"][: m.metrics.day + 1].sum()),
+            "cum_wins": lambda m: float(m.metrics.cols["new_wins"][: m.metrics.day + 1].sum()),
+            "cum_cost": lambda m: float(m.metrics.cols["new_cost"][: m.metrics.day + 1].sum()),
+            "rep_utilisation": lambda m: float(m.metrics.cols["rep_utilisation"][m.metrics.day]),
+        })
+        self.running = self.horizon > 0
+
+    # ------------------------------------------------------------------ the network (built on first use)
+    @cached_property
+    def _network(self) -> tuple:
+        return build_network(self.pop, self.cfg, self.streams)
+
+    @property
+    def W(self):
+        """Tie weights, symmetric scipy.sparse CSR (strong ties inside accounts, weak ties across)."""
+        return self._network[0]
+
+    @property
+    def W_weak(self):
+        """The cross-account (weak) part of ``W``."""
+        return self._network[1]
+
+    @cached_property
+    def degree(self) -> np.ndarray:
+        return np.asarray(self.W.sum(axis=1)).ravel()
+
+    @cached_property
+    def inv_degree(self) -> np.ndarray:
+        return 1.0 / np.maximum(self.degree, 1e-12)  # 0 ties: exposure 0, share 0
+
+    # ------------------------------------------------------------------ initial state
+    def _initial_state(self) -> None:
+        """Day 0: an installed base of customers and the accounts already in market."""
+        pop, cfg = self.pop, self.cfg
+        A = pop.n_accounts
+        cust = self.streams.uniform("init.customers", 0, A) < cfg.market.initial_customers
+        members = pop.members_of(np.flatnonzero(cust))
+        g = self.streams.generator("init.customer_trust")
+        trust0 = np.clip(0.55 + 0.15 * g.standard_normal(pop.n), 0, 1).astype(np.float32)
+        pop.customer[cust] = True
+        pop.acv[cust] = pop.deal_size[cust]
+        pop.set_stage(members, CUSTOMER)
+        pop.trust[members] = trust0[members]
+        pop.aware[members] = True
+        pop.day_aware[members] = 0
+        coin = g.random(pop.n)
+        adv = members[(pop.trust[members] >= cfg.after_sale.advocacy_trust) & (coin[members] < 0.5)]
+        pop.advocate[adv] = True
+        # accounts already in market: expected share = trigger rate x typical episode length
+        speed = np.array([getattr(cfg.market.segments, s).research_speed for s in SEGMENTS])[pop.segment]
+        episode_days = 1.0 / np.maximum(speed, 1e-6)
+        p0 = np.clip(cfg.need.annual_trigger_rate / 365.0 * episode_days, 0, 0.5)
+        u = self.streams.uniform("init.in_market", 0, A)
+        start = np.flatnonzero((~cust) & (u < p0))
+        prog = (0.9 * self.streams.uniform("init.progress", 0, pop.n)).astype(np.float32)
+        need.start_episodes(self, start, progress=prog)
+        self.metrics.cols["new_episodes"][0] = 0  # episodes under way at day 0 are not new
+
+    # ------------------------------------------------------------------ the day
+    def step(self) -> None:
+        if not self.running:
+            return
+        day = self.day
+        self.metrics.day = day
+        need.step(self)
+        self.sales.plan_day()
+        for ch in self.channels:
+            ch.step(self)
+        research.step(self)
+        self.sales.step()
+        decision.step(self)
+        diffusion.step(self)
+        after_sale.step(self)
+        self._close_day()
+        self.datacollector.collect(self)
+        self.day = day + 1
+        if self.day >= self.horizon:
+            self.running = False
+
+    def _close_day(self) -> None:
+        m, pop, s, d = self.metrics, self.pop, self.cfg.sales, self.day
+        cols = m.cols
+        m.add("new_cost_reps", s.n_reps * s.cost_per_rep_day)
+        cols["new_cost"][d] = sum(cols[c][d] for c in _COST_COLUMNS)
+        for i, name in enumerate(_STAGE_COLUMNS):
+            cols[name][d] = pop.stage_count[i]
+        cols["n_accounts_in_market"][d] = np.count_nonzero(pop.in_market)
+        cols["n_customers"][d] = np.count_nonzero(pop.customer)
+        cols["n_open_opportunities"][d] = np.count_nonzero(pop.opp)
+        cols["rep_utilisation"][d] = self.sales.utilisation()
+
+    def run(self) -> "RunResult":
+        """Run to the horizon and return the results."""
+        while self.running:
+            self.step()
+        return self.result()
+
+    # ------------------------------------------------------------------ results
+    def sample(self, kind: str, values) -> None:
+        """Record per-event values (one per buyer or deal) for the distribution ``kind``."""
+        self._samples.setdefault(kind, []).append(np.asarray(values, dtype=float).ravel())
+
+    def samples(self) -> dict[str, np.ndarray]:
+        """Per-event distributions. Always: ``progress_at_first_contact`` (buyers, at their first
+        sales conversation) and ``cycle_days`` (won deals). Also, where they occurred:
+        ``cycle_days_<segment>``; ``lead_delay_days`` with ``lead_converted`` (0/1, same order: each
+        worked lead); ``campaign_response_age_direct`` / ``_shared`` (days from exposure to
+        response); ``ltv_referred`` / ``ltv_not_referred`` (accounts won in the run).
+
+        Always, one value per account won in the run, parallel (same order): ``won_segment``
+        (index into ``SEGMENTS``: 0 smb, 1 mid, 2 enterprise), ``won_acv`` (annual contract value
+        at the win, $), ``won_referred`` (1 if a member of the account received a referral from
+        an advocate in the run, else 0), ``won_ltv`` (the lifetime value in ``summary['ltv']``, $)
+        and ``won_day`` (day of the win), so that customers can be compared like for like (same
+        segment and time of acquisition, per ACV dollar)."""
+        out = {k: _cat(v) for k, v in self._samples.items()}
+        for k in ("progress_at_first_contact", "cycle_days"):
+            out.setdefault(k, np.zeros(0))
+        pop = self.pop
+        won = np.flatnonzero(pop.won_in_run)
+        ltv = _ltv(self, won)
+        out["ltv_referred"] = ltv[pop.won_referred[won]]
+        out["ltv_not_referred"] = ltv[~pop.won_referred[won]]
+        out["won_segment"] = pop.segment[won].astype(float)
+        out["won_acv"] = pop.deal_size[won].astype(float)
+        out["won_referred"] = pop.won_referred[won].astype(float)
+        out["won_ltv"] = ltv
+        out["won_day"] = pop.day_won[won].astype(float)
+        return out
+
+    def result(self) -> "RunResult":
+        days = self.day
+        ts = self.metrics.frame(days)
+        samples = self.samples()
+        return RunResult(
+            scenario=self.scenario.name, strategy=self.strategy, seed=self.seed,
+            summary=summarise(self, ts, samples), timeseries=ts, samples=samples,
+        )
+
+
+_COST_COLUMNS = tuple(f"new_cost_{c}" for c in COST_CHANNELS)
+_STAGE_COLUMNS = tuple(f"n_{s}" for s in STAGES)
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts).astype(float) if parts else np.zeros(0)
+
+
+def _div(a: float, b: float) -> float:
+    return float(a / b) if b else float("nan")
+
+
+def _ltv(model: JourneyModel, won: np.ndarray) -> np.ndarray:
+    """Lifetime gross profit per won account: expected for customers, realised for those who churned."""
+    pop = model.pop
+    out = np.zeros(won.size)
+    still = pop.customer[won]
+    out[still] = after_sale.lifetime_values(model, won[still])
+    gone = won[~still]
+    out[~still] = model.cfg.market.gross_margin * pop.acv[gone] * np.clip((model.day - pop.day_won[gone]) / 365.0, 0, None)
+    return out
+
+
+def summarise(model: JourneyModel, ts: pd.DataFrame, samples: dict | None = None) -> dict[str, float]:
+    """The per-run summary metrics (see README for definitions)."""
+    pop = model.pop
+    samples = samples if samples is not None else model.samples()
+    won = np.flatnonzero(pop.won_in_run)
+    wins = float(ts["new_wins"].sum())
+    cost = float(ts["new_cost"].sum())
+    leads = float(ts["new_leads"].sum())
+    meetings = float(ts["new_meetings"].sum())
+    decisions = wins + float(ts["new_losses"].sum()) + float(ts["new_no_decisions"].sum())
+    ltv_all = _ltv(model, won)
+    ltv = float(ltv_all.mean()) if ltv_all.size else float("nan")
+    cac = _div(cost, wins)
+    mean_acv = float(pop.deal_size[won].mean()) if won.size else float("nan")
+    pfc = samples["progress_at_first_contact"]
+    cyc = samples["cycle_days"]
+    out = {
+        "customers_won": wins,
+        "conversion_rate": _div(wins, decisions),
+        "total_cost": cost,
+        "cac": cac,
+        "cost_per_lead": _div(cost, leads),
+        "cost_per_meeting": _div(cost, meetings),
+        "revenue": float(ts["new_revenue"].sum()),
+        "ltv": ltv,
+        "ltv_to_cac": _div(ltv, cac) if np.isfinite(cac) else float("nan"),
+        "payback_months": _div(cac, model.cfg.market.gross_margin * mean_acv / 12.0) if won.size else float("nan"),
+        "median_cycle_days": float(np.median(cyc)) if cyc.size else float("nan"),
+        "median_progress_at_first_contact": float(np.median(pfc)) if pfc.size else float("nan"),
+        "leads": leads,
+        "meetings": meetings,
+        "opportunities": float(ts["new_opportunities"].sum()),
+        "touches_per_deal": _div(float(ts["new_touches"].sum()), wins),
+    }
+    for s in SOURCES:
+        out[f"deals_{s}"] = float(ts[f"new_wins_{s}"].sum())
+    return out
+
+
+@dataclass
+class RunResult:
+    """One run: ``summary`` (dict of per-run metrics), ``timeseries`` (one row per day),
+    ``samples`` (per-event distributions: progress at first contact, cycle days)."""
+
+    scenario: str
+    strategy: str
+    seed: int
+    summary: dict
+    timeseries: pd.DataFrame
+    samples: dict = field(default_factory=dict)
+
+
+def run(scenario=None, strategy: str | None = None, seed: int = 1, overrides: dict | None = None) -> RunResult:
+    """Run one strategy on one seed to the horizon."""
+    return JourneyModel(scenario, strategy=strategy, seed=seed, overrides=overrides).run()

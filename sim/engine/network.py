@@ -1,0 +1,134 @@
+"""The social network as a symmetric scipy.sparse CSR matrix of tie weights.
+
+* strong ties: everyone in an account knows everyone else (weight ``strong_weight``);
+* weak ties: each buyer has on average ``weak_ties_mean`` peers at other accounts, mostly in
+  the same industry community, a share ``cross_community`` anywhere (small-world shortcuts);
+* ties to our reps live in ``Population.rep_tie`` (reps are few; a vector is enough).
+
+Built with numpy only (networkx is far too slow at a million nodes), from the ``network.*``
+streams, so it is identical across strategies on the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from sim.engine.state import concat_ranges
+
+
+def build_network(pop, cfg, streams) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The tie-weight matrix ``W`` (strong and weak ties) and its weak part ``W_weak`` (ties to
+    other accounts), both symmetric CSR with float32 weights."""
+    n, net = pop.n, cfg.network
+    # strong ties: all pairs inside each account, vectorised over accounts per (i, j) offset
+    rows, cols = [], []
+    gmax = int(pop.group_size.max()) if pop.n_accounts else 0
+    for i in range(gmax):
+        for j in range(i + 1, gmax):
+            acc = np.flatnonzero(pop.group_size > j)
+            if acc.size:
+                rows.append(pop.group_start[acc] + i)
+                cols.append(pop.group_start[acc] + j)
+    strong = _symmetric(n, rows, cols, net.strong_weight)
+    # weak ties: each buyer starts Poisson(k/2) ties; symmetrising doubles them to mean k
+    gen = streams.generator("network.weak")
+    stubs = gen.poisson(net.weak_ties_mean / 2.0, n)
+    src = np.repeat(np.arange(n, dtype=np.int64), stubs)
+    m = src.size
+    rows, cols = [], []
+    if m:
+        bcomm = pop.community[pop.account]
+        order = np.argsort(bcomm, kind="stable")
+        counts = np.bincount(bcomm, minlength=int(bcomm.max()) + 1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        c = bcomm[src]
+        local = order[starts[c] + np.floor(gen.random(m) * counts[c]).astype(np.int64)]
+        anywhere = np.floor(gen.random(m) * n).astype(np.int64)
+        dst = np.where(gen.random(m) < net.cross_community, anywhere, local)
+        keep = pop.account[src] != pop.account[dst]  # colleagues are already strong ties
+        rows.append(src[keep])
+        cols.append(dst[keep])
+    weak = _symmetric(n, rows, cols, net.weak_weight)
+    if strong.nnz == 0:  # one-person accounts: every tie is a weak tie (W is read-only, so share it)
+        return weak, weak
+    return (strong + weak).tocsr(), weak
+
+
+def _symmetric(n: int, rows: list, cols: list, weight: float) -> sp.csr_matrix:
+    """Symmetric CSR matrix with ``weight`` on every pair (row, col) and (col, row); a pair
+    listed more than once is still one tie."""
+    r = np.concatenate(rows + cols) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols + rows) if rows else np.zeros(0, np.int64)
+    w = sp.coo_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, n)).tocsr()  # sums repeats
+    w.data[:] = weight
+    return w
+
+
+def initial_rep_ties(pop, cfg, streams) -> None:
+    u = streams.uniform("network.rep_ties", 0, pop.n)
+    pop.rep_tie[:] = u < cfg.network.initial_rep_ties
+
+
+def row_entries(W: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and weights of the CSR rows ``rows``, concatenated in that order: the
+    neighbours of a few buyers in O(their ties) (scipy's fancy row indexing costs far more)."""
+    start = W.indptr[rows]
+    pos = concat_ranges(start, W.indptr[np.asarray(rows) + 1] - start)
+    return W.indices[pos], W.data[pos]
+
+
+def spread(W: sp.csr_matrix, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``W @ x`` for the 0/1 vector ``x`` that is 1 on ``sources``, computed from their rows only
+    (W is symmetric). Returns ``(reached, weight)``: the buyers with a tie to a source, ascending,
+    and ``(W @ x)[reached]`` in ``W``'s dtype, summed in the same order as the full product."""
+    cols, w = row_entries(W, sources)
+    reached = np.unique(cols)
+    acc = np.zeros(reached.size, dtype=W.dtype)
+    np.add.at(acc, np.searchsorted(reached, cols), w)
+    return reached, acc
+
+
+class Exposure:
+    """``W @ x`` for a 0/1 vector ``x`` that changes a little from day to day.
+
+    Keeps the previous ``x`` and its product; when few entries changed, it adds and subtracts
+    the rows of the changed entries (W is symmetric, so a row is also a column) instead of a
+    full sparse product. It recomputes in full when more than 2% of entries changed, and every
+    64 updates, so rounding never accumulates. Compare results with ``> EPS``, not ``> 0``.
+    """
+
+    EPS = 1e-9
+
+    def __init__(self, W):
+        """``W``: the matrix, or a function returning it (called on first use)."""
+        self._W = W
+        self.x: np.ndarray | None = None
+        self.e: np.ndarray | None = None
+        self.updates = 0
+
+    @property
+    def W(self):
+        if callable(self._W):
+            self._W = self._W()
+        return self._W
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=bool)
+        if self.x is not None and self.updates < 64:
+            on = np.flatnonzero(x & ~self.x)
+            off = np.flatnonzero(self.x & ~x)
+            if on.size + off.size == 0:
+                return self.e
+            if on.size + off.size <= 0.02 * x.size:
+                for rows, sign in ((on, 1.0), (off, -1.0)):
+                    if rows.size:
+                        cols, w = row_entries(self.W, rows)
+                        np.add.at(self.e, cols, sign * w.astype(np.float64))
+                self.updates += 1
+                self.x = x.copy()
+                return self.e
+        self.e = np.asarray(self.W @ x.astype(np.float64), dtype=np.float64)
+        self.x = x.copy()
+        self.updates = 0
+        return self.e

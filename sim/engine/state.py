@@ -1,0 +1,187 @@
+"""Accounts and buyers as preallocated numpy arrays (columns, never Python objects).
+
+Built once per run from the ``population.*`` random streams only, so every strategy run on
+the same seed faces the same market (common random numbers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.config.parameters import CHANNELS, SEGMENTS
+
+# Journey stages (int8), DESIGN.md "The journey".
+DORMANT, EXPLORING, ENGAGED, CUSTOMER, LOST = 0, 1, 2, 3, 4
+STAGES = ("dormant", "exploring", "engaged", "customer", "lost")
+
+# Roles in the buying group. The first member of every account is its champion, the second
+# its economic buyer; the rest are influencers or users. Decision weight: the economic buyer
+# counts double in the group's view of a vendor (assumption; Gartner buying-group research).
+CHAMPION, ECONOMIC, INFLUENCER, USER = 0, 1, 2, 3
+ROLES = ("champion", "economic_buyer", "influencer", "user")
+ROLE_WEIGHT = np.array([1.0, 2.0, 1.0, 0.7], dtype=np.float32)
+
+# Lead / deal sources (int8); -1 = none.
+SEGMENT_NAMES = ("smb", "mid", "enterprise")
+SOURCES = ("content", "email", "cold_calling", "networking", "referral", "campaigns", "social")
+SRC = {name: i for i, name in enumerate(SOURCES)}
+CH = {name: i for i, name in enumerate(CHANNELS)}  # receptivity columns
+
+
+def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + l) for s, l in zip(starts, lengths)])`` without a Python loop:
+    the members of accounts (contiguous buyers), the entries of CSR rows."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(np.asarray(starts, dtype=np.int64) - before, lengths) + np.arange(int(lengths.sum()))
+
+
+class Population:
+    """Market structure (fixed for the run) plus the mutable state of every buyer and account."""
+
+    def __init__(self, cfg, streams):
+        m = cfg.market
+        A = int(m.n_accounts)
+        gen = streams.generator("population.accounts")
+        seg_cfg = [getattr(m.segments, s) for s in SEGMENTS]
+        shares = np.array([s.share for s in seg_cfg])
+        self.segment = np.searchsorted(np.cumsum(shares) / shares.sum(), gen.random(A), side="right").astype(np.int8)
+        self.segment = np.minimum(self.segment, len(SEGMENTS) - 1)
+        gmin = np.array([s.group_min for s in seg_cfg])[self.segment]
+        gmax = np.array([s.group_max for s in seg_cfg])[self.segment]
+        self.group_size = (gmin + np.floor(gen.random(A) * (gmax - gmin + 1))).astype(np.int32)
+        median = np.array([s.deal_size for s in seg_cfg])[self.segment]
+        sigma = np.array([s.deal_size_sigma for s in seg_cfg])[self.segment]
+        self.deal_size = median * np.exp(sigma * gen.standard_normal(A))
+        self.community = gen.integers(0, m.n_communities, A).astype(np.int32)
+        self.group_start = np.concatenate([[0], np.cumsum(self.group_size)[:-1]]).astype(np.int64)
+        self.one_person_accounts = bool(A == 0 or self.group_size.max() == 1)
+        self.n_accounts = A
+
+        # ---- buyers
+        n = int(self.group_size.sum())
+        self.n = n
+        self.account = np.repeat(np.arange(A, dtype=np.int32), self.group_size)
+        self.bseg = self.segment[self.account]
+        rank = np.arange(n) - self.group_start[self.account]  # position inside the account
+        bgen = streams.generator("population.buyers")
+        other_role = np.where(bgen.random(n) < 0.5, INFLUENCER, USER)
+        self.role = np.where(rank == 0, CHAMPION, np.where(rank == 1, ECONOMIC, other_role)).astype(np.int8)
+        self.weight = ROLE_WEIGHT[self.role]
+        shift = np.array([s.threshold_shift for s in seg_cfg], dtype=np.float32)[self.bseg]
+        thr = m.readiness_mean + shift + m.readiness_sd * bgen.standard_normal(n)
+        self.threshold = np.clip(thr, 0.05, 0.98).astype(np.float32)
+        speed = np.array([s.research_speed for s in seg_cfg])[self.bseg]
+        self.speed = (speed * np.exp(0.3 * bgen.standard_normal(n) - 0.045)).astype(np.float32)
+        self.phase = bgen.integers(0, 10_000, n).astype(np.int32)  # spreads cadences over days
+        # Each channel's receptivity comes from its own stream ("<channel>.receptivity"): adding or
+        # removing a channel leaves every other draw of the market unchanged.
+        sig = m.receptivity_sigma
+        self.receptivity = np.empty((n, len(CHANNELS)), dtype=np.float32)
+        for j, ch in enumerate(CHANNELS):
+            z = streams.generator(f"{ch}.receptivity").standard_normal(n)
+            self.receptivity[:, j] = np.exp(sig * z - sig * sig / 2)  # mean 1 per channel
+
+        # ---- buyer state
+        f4 = lambda v=np.nan: np.full(n, v, dtype=np.float32)
+        self.stage = np.zeros(n, dtype=np.int8)  # change it only with set_stage
+        self.stage_count = np.zeros(len(STAGES), dtype=np.int64)  # buyers per stage, kept by set_stage
+        self.stage_count[DORMANT] = n
+        self.progress = f4(0.0)
+        self.trust = f4(0.0)
+        self.resentment = f4(0.0)  # ill will from unwanted calls, beyond lost trust (journey.annoy)
+        self.aware = np.zeros(n, dtype=bool)
+        self.known = np.zeros(n, dtype=bool)  # a contact in our database (email nurture)
+        self.unsubscribed = np.zeros(n, dtype=bool)
+        self.do_not_call = np.zeros(n, dtype=bool)
+        self.fatigue = f4(0.0)
+        self.rep_tie = np.zeros(n, dtype=bool)
+        self.advocate = np.zeros(n, dtype=bool)
+        self.detractor_until = f4(-np.inf)
+        self.referred = np.zeros(n, dtype=bool)
+        self.lead_pending = np.zeros(n, dtype=bool)
+        self.lead_day = f4()
+        self.lead_source = np.full(n, -1, dtype=np.int8)
+        self.last_touch = np.full(n, -1, dtype=np.int8)  # channel that touched the buyer last
+        self.exposure_day = f4()  # day of the latest campaign exposure not yet answered
+        self.touches = np.zeros(n, dtype=np.int32)
+        self.day_aware = f4()
+        self.day_exploring = f4()
+        self.day_first_contact = f4()  # first sales conversation (a meeting)
+        self.progress_at_first_contact = f4()
+        self.engaged = np.zeros(n, dtype=bool)  # talked to sales in the current episode
+
+        # ---- account state
+        fa = lambda v=np.nan: np.full(A, v, dtype=np.float64)
+        self.in_market = np.zeros(A, dtype=bool)
+        self.day_in_market = fa()
+        self.customer = np.zeros(A, dtype=bool)
+        self.acv = np.zeros(A, dtype=np.float64)
+        # annual revenue of the accounts won in this run that are still customers (kept up to
+        # date where ACV changes: decision.win_accounts, after_sale churn and expansion)
+        self.arr_won = 0.0
+        self.day_won = fa()
+        self.cooldown_until = fa(-np.inf)
+        self.opp = np.zeros(A, dtype=bool)  # open conversation with our sales
+        self.qualified = np.zeros(A, dtype=bool)  # the conversation became an opportunity
+        self.opp_source = np.full(A, -1, dtype=np.int8)
+        self.opp_day = fa()
+        self.last_meeting = fa()
+        self.n_meetings = np.zeros(A, dtype=np.int32)
+        self.owner = np.full(A, -1, dtype=np.int32)  # rep index
+        self.won_source = np.full(A, -1, dtype=np.int8)
+        self.won_referred = np.zeros(A, dtype=bool)
+        self.won_in_run = np.zeros(A, dtype=bool)  # won during this run (not the installed base)
+        self.cycle_days = fa()
+
+    # ---- helpers used by several mechanisms. An account's buyers are contiguous
+    # (group_start .. group_start + group_size), so account-level work costs O(members of
+    # the accounts concerned), never O(population).
+    # A market of one-person accounts (self-serve buyers, the Bass scenario) takes a short cut:
+    # buyer i is account i and is its own champion (decision weight 1).
+    def members_of(self, acc: np.ndarray) -> np.ndarray:
+        """Buyer indices of the accounts ``acc`` (in account order)."""
+        acc = np.asarray(acc, dtype=np.int64)
+        if self.one_person_accounts:
+            return acc.copy()
+        return concat_ranges(self.group_start[acc], self.group_size[acc])
+
+    def set_stage(self, idx: np.ndarray, stage: int) -> None:
+        """Move the buyers ``idx`` (unique indices) to ``stage``. Every stage change goes through
+        here, so ``stage_count`` is always the number of buyers per stage (O(len(idx)))."""
+        if len(idx):
+            self.stage_count -= np.bincount(self.stage[idx].view(np.uint8), minlength=len(STAGES))
+            self.stage_count[stage] += len(idx)
+            self.stage[idx] = stage
+
+    def _segments(self, acc: np.ndarray) -> np.ndarray:
+        sizes = self.group_size[acc]
+        return np.cumsum(sizes) - sizes  # start of each account's run in members_of(acc)
+
+    def account_sum(self, values: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        """Sum of a buyer value over each account's members."""
+        if len(acc) == 0:
+            return np.zeros(0)
+        if self.one_person_accounts:
+            return np.asarray(values[acc], dtype=np.float64)
+        return np.add.reduceat(np.asarray(values[self.members_of(acc)], dtype=np.float64), self._segments(acc))
+
+    def account_mean(self, values: np.ndarray, acc: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Decision-weighted mean of a buyer value per account in ``acc`` (over ``mask`` members;
+        0 where no member qualifies)."""
+        if len(acc) == 0:
+            return np.zeros(0)
+        if self.one_person_accounts:
+            v = np.asarray(values[acc], dtype=np.float64)
+            return v if mask is None else np.where(mask[acc], v, 0.0)
+        mem = self.members_of(acc)
+        w = self.weight[mem].astype(np.float64) * (1.0 if mask is None else mask[mem])
+        seg = self._segments(acc)
+        num = np.add.reduceat(w * values[mem], seg)
+        den = np.add.reduceat(w, seg)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / den, 0.0)
+
+    def account_any(self, mask: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        """Whether any member of each account in ``acc`` has ``mask``."""
+        return self.account_sum(mask, acc) > 0

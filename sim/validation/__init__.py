@@ -1,0 +1,1 @@
+"""Validation: the framework (plans, checks, runs, the report) and the check groups."""
