@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "results_root",
     "TIMESTAMP_FORMAT",
     "safe_name",
     "make_parents",
@@ -61,6 +62,12 @@ PACKAGE = "buyer-journey-sim"
 # --------------------------------------------------------------------------------------------------------
 # Results folders
 # --------------------------------------------------------------------------------------------------------
+
+
+def results_root() -> Path:
+    """Where results folders go unless ``--out`` says otherwise: ``results/`` under the current
+    directory (never inside an installed package)."""
+    return Path.cwd() / "results"
 
 
 def safe_name(name: str) -> str:

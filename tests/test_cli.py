@@ -284,7 +284,9 @@ def test_no_arguments_means_default_scenario(monkeypatch):
         seen.update(vars(args))
         return 0
 
-    monkeypatch.setattr(run, "cmd_run", fake_cmd_run)
+    import sim.cli.run
+
+    monkeypatch.setattr(sim.cli.run, "cmd_run", fake_cmd_run)
     assert run.main([]) == 0
     assert Path(seen["scenario"]) == DEFAULT_SCENARIO
     assert seen["reps"] == 20 and seen["seed"] == 1 and seen["workers"] is None and seen["out"] is None

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.io import TIMESTAMP_FORMAT, RemoteError, ignore_sigint, jsonable, package_version, portable_call, safe_name
+from sim.io import TIMESTAMP_FORMAT, results_root as default_results_root, RemoteError, ignore_sigint, jsonable, package_version, portable_call, safe_name
 from sim.io import sigint_ignored, staged_folder, terminate_pool, versions
 
 # Older private names, kept importable (sim.experiment._safe_name, ._RemoteError); the code lives in sim.io.
@@ -45,14 +45,12 @@ __all__ = [
     "default_results_dir",
     "package_version",
     "REPORT_QUESTION",
-    "DEFAULT_RESULTS_ROOT",
 ]
 
 #: The question every report answers.
 REPORT_QUESTION = "Given this market, budget and team, which go-to-market strategy wins more customers, at what cost?"
 
 #: ``results/`` next to the ``sim`` package (the project root when run from a checkout).
-DEFAULT_RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
 
 
 
@@ -308,7 +306,7 @@ def _assemble(
 
 def default_results_dir(scenario: Any, when: datetime, results_root: Path | None = None) -> Path:
     """``<results_root>/<scenario name>/<YYYYmmdd-HHMMSS>`` (before de-duplication)."""
-    root = Path(results_root) if results_root is not None else DEFAULT_RESULTS_ROOT
+    root = Path(results_root) if results_root is not None else default_results_root()
     return root / safe_name(scenario.name) / when.strftime(TIMESTAMP_FORMAT)
 
 

@@ -8,41 +8,35 @@ run.py prints it as ``error: ...`` and exits with code 2 before anything is simu
 from __future__ import annotations
 
 import argparse
-import numbers
 import textwrap
-from typing import Any, Mapping
+from typing import NoReturn
 
-from sim.config.scenario import ScenarioError
+from sim.config.arguments import check_int_flags
 
-__all__ = ["wrap", "check_int_flags"]
+__all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "UsageError", "Parser", "wrap", "one_line", "check_int_flags"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A problem with the user's input; str(e) is the one-line message (without the "error: " prefix)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line on stderr: ``error: ... (see 'run.py run --help')``."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def one_line(text: object) -> str:
+    """A message on one line, without a leading "error:"."""
+    line = " ".join(str(text).split())
+    return line[len("error:"):].lstrip() if line.lower().startswith("error:") else line
 
 
 def wrap(text: str, width: int = 88) -> str:
     """Pre-wrap prose for argparse's Raw* help formatters (which keep line breaks, so examples stay readable):
     every line of ``text`` is filled to ``width`` on its own."""
     return "\n".join(textwrap.fill(par, width) for par in text.split("\n"))
-
-
-def check_int_flags(where: str, values: argparse.Namespace | Mapping[str, Any], minimums: Mapping[str, int],
-                    reasons: Mapping[str, str] | None = None, allow_none: bool = True) -> None:
-    """Check that each flag named in ``minimums`` (``{"reps": 1, "seed": 0, "workers": 1}``) is a whole number
-    of at least its minimum; ``values`` is the parsed arguments (or a dict). A value of None means "not
-    given" (its default applies) and passes, unless ``allow_none`` is False.
-
-    The first flag that fails raises ``ScenarioError(where, "--<flag>", ...)``: ``run.py sweep: --workers:
-    must be at least 1 (got 0)``, ``... must be 0 or more (got -1)``; ``reasons`` adds why a minimum is what
-    it is (``{"reps": "a confidence interval needs two replications"}``).
-    """
-    if not isinstance(values, Mapping):
-        values = vars(values)
-    for name, minimum in minimums.items():
-        value = values.get(name)
-        if value is None and allow_none:
-            continue
-        rule = "0 or more" if minimum == 0 else f"at least {minimum}"
-        why = f": {reasons[name]}" if reasons and name in reasons else ""
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise ScenarioError(where, flag, f"must be a whole number, {rule} (got {value!r}){why}")
-        if value < minimum:
-            raise ScenarioError(where, flag, f"must be {rule} (got {value}){why}")

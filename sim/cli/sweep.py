@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sim.cli.common import check_int_flags, wrap
-from sim.io import TIMESTAMP_FORMAT, jsonable, make_parents, move_into_place, package_version, remove_created, safe_name
+from sim.io import TIMESTAMP_FORMAT, results_root, jsonable, make_parents, move_into_place, package_version, remove_created, safe_name
 from sim.io import versions
 from sim.config.scenario import ScenarioError
 
@@ -119,9 +119,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _results_root() -> Path:
-    from sim.analysis.experiment import DEFAULT_RESULTS_ROOT
-
-    return DEFAULT_RESULTS_ROOT / "sweeps"
+    return results_root() / "sweeps"
 
 
 def _writable_ancestor(path: Path, key: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sim.cli.common import wrap
+from sim.io import results_root
 from sim.config.scenario import ScenarioError
 
 WHERE = "validate"
@@ -94,7 +95,7 @@ def cmd_validate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     # 1. everything that needs no simulation (ScenarioError -> one line, exit 2, nothing written)
     reps, seed, workers, _ = v._check_args(args.fast, args.reps, args.seed, args.workers, None)
     out = Path(args.out).expanduser() if args.out else None
-    _check_out(out if out is not None else v.DEFAULT_RESULTS_ROOT / "validation" / "timestamp")
+    _check_out(out if out is not None else results_root() / "validation" / "timestamp")
 
     # 2. run, then write
     started = datetime.now()

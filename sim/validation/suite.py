@@ -54,8 +54,8 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import curve_fit
 
-from sim.cli.common import check_int_flags
-from sim.io import TIMESTAMP_FORMAT, ignore_sigint, jsonable, package_version, staged_folder, terminate_pool
+from sim.config.arguments import check_int_flags
+from sim.io import TIMESTAMP_FORMAT, results_root as default_results_root, ignore_sigint, jsonable, package_version, staged_folder, terminate_pool
 from sim.config.scenario import ScenarioError
 
 __all__ = [
@@ -72,7 +72,6 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 BASS_SCENARIO = ROOT / "scenarios" / "bass.toml"
 DEFAULT_SCENARIO = ROOT / "scenarios" / "default.toml"
-DEFAULT_RESULTS_ROOT = ROOT / "results"
 
 COLUMNS = ["check", "group", "target", "source", "measured", "ci_low", "ci_high", "passed", "detail"]
 GROUPS = ("bass", "network", "stylized", "statics")
@@ -1414,7 +1413,7 @@ def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, res
     ``out_dir``), via a temporary folder renamed into place when complete; never overwrites (-2, -3, ...)."""
     started = started or datetime.now()
     if out_dir is None:
-        root = Path(results_root) if results_root is not None else DEFAULT_RESULTS_ROOT
+        root = Path(results_root) if results_root is not None else default_results_root()
         target, allow_empty = root / "validation" / started.strftime(TIMESTAMP_FORMAT), False
     else:
         target, allow_empty = Path(out_dir).expanduser(), True
