@@ -22,9 +22,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Mapping
 
+from sim.config.presets import preset
 from sim.config.parameters import SCHEMA, SEGMENTS, STRATEGY_SECTIONS, P, defaults, lookup
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "default.toml"
+DEFAULT_SCENARIO = preset("default")
 
 
 class ScenarioError(ValueError):

@@ -55,6 +55,7 @@ from scipy import stats
 from scipy.optimize import curve_fit
 
 from sim.config.arguments import check_int_flags
+from sim.config.presets import preset
 from sim.io import TIMESTAMP_FORMAT, results_root as default_results_root, ignore_sigint, jsonable, package_version, staged_folder, terminate_pool
 from sim.config.scenario import ScenarioError
 
@@ -69,9 +70,8 @@ __all__ = [
     "VERIFICATION_CHECKS",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-BASS_SCENARIO = ROOT / "scenarios" / "bass.toml"
-DEFAULT_SCENARIO = ROOT / "scenarios" / "default.toml"
+BASS_SCENARIO = preset("bass")
+DEFAULT_SCENARIO = preset("default")
 
 COLUMNS = ["check", "group", "target", "source", "measured", "ci_low", "ci_high", "passed", "detail"]
 GROUPS = ("bass", "network", "stylized", "statics")
