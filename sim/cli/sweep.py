@@ -158,7 +158,8 @@ def _make_dirs(path: Path) -> list[Path]:
 
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.sweeps.store import STORE_NAME, check_version, peek
-    from sim.sweeps.design import connect, load_sweep_file
+    from sim.executor import connect
+    from sim.sweeps.design import load_sweep_file
 
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))

@@ -58,22 +58,15 @@ import hashlib
 import itertools
 import json
 import math
-import multiprocessing
 import os
-import pickle
-import sys
-import threading
 import time
-import uuid
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from sim.io import RemoteError, ignore_sigint, portable_call, sigint_ignored, terminate_pool
+from sim.executor import connect, progress_bar, run_tasks
 from sim.config.parameters import STRATEGY_SECTIONS, P, leaves, lookup
 from sim.engine.state import SOURCES
 from sim.config.scenario import Scenario, ScenarioError, _check_value, load_scenario, read_toml
@@ -873,7 +866,7 @@ class Sweep:
             todo = [t for t in self.tasks() if (t[0], t[1], t[3]) not in done]
             if stats is not None:
                 stats.update(total=self.n_runs, reused=self.n_runs - len(todo), executed=0)
-            bar = _progress_bar(self.n_runs, self.n_runs - len(todo), progress, f"sweep {self.name}")
+            bar = progress_bar(self.n_runs, self.n_runs - len(todo), progress, f"sweep {self.name}")
             executed = 0
 
             def record(task, result):
@@ -888,13 +881,8 @@ class Sweep:
 
             try:
                 if todo:
-                    if client is not None:
-                        _run_dask(self, client, todo, record)
-                    elif workers == 1 or len(todo) == 1:
-                        for task in todo:
-                            record(task, _run_one(self.scenario, self.point_overrides[task[0]], task[1], task[3]))
-                    else:
-                        _run_pool(self, min(int(workers), len(todo)), todo, record)
+                    run_tasks(_run_task, todo, shared=self, workers=workers, client=client, record=record,
+                              label=f"sweep-{self.hash[:8]}")
             finally:
                 bar.close()
             frame = st.frame()
@@ -968,12 +956,9 @@ def load_sweep_file(path: str | Path) -> Sweep:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _progress_bar(total: int, initial: int, progress: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    # disable=None: tqdm switches itself off when stderr is not a terminal.
-    return tqdm(total=total, initial=initial, desc=desc, unit="run", file=sys.stderr,
-                disable=None if progress else True, dynamic_ncols=True, leave=False, smoothing=0.1)
+def _run_task(sw: "Sweep", task: tuple) -> tuple[dict, float, str]:
+    point, strategy, _rep, sd = task
+    return _run_one(sw.scenario, sw.point_overrides[point], strategy, sd)
 
 
 def _run_one(base: Scenario, overrides: dict, strategy: str, seed: int) -> tuple[dict, float, str]:
@@ -991,193 +976,6 @@ def _run_one(base: Scenario, overrides: dict, strategy: str, seed: int) -> tuple
     summary = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(result.summary).items()}
     return summary, time.perf_counter() - t0, f"{os.uname().nodename if hasattr(os, 'uname') else ''}:{os.getpid()}"
 
-
-# pool workers ------------------------------------------------------------------------------------------
-
-_WORKER_BASE: Scenario | None = None
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:  # the sweep process died (e.g. kill -9): do not linger as an orphan
-            os._exit(1)
-
-
-def _init_pool_worker(base_bytes: bytes, parent: int) -> None:
-    global _WORKER_BASE
-    ignore_sigint()
-    _WORKER_BASE = pickle.loads(base_bytes)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
-
-
-def _pool_task(overrides: dict, strategy: str, seed: int):
-    return portable_call(_run_one, _WORKER_BASE, overrides, strategy, seed)
-
-
-def _run_pool(sw: Sweep, workers: int, todo: list, record) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker,
-                                   initargs=(pickle.dumps(sw.scenario), os.getpid()))
-    queue = iter(todo)
-    limit = 2 * workers  # runs in flight: all that a kill can lose
-    pending: dict = {}
-    try:
-        with sigint_ignored():  # workers start with Ctrl-C ignored; the parent stops them
-            for task in itertools.islice(queue, limit):
-                pending[executor.submit(_pool_task, sw.point_overrides[task[0]], task[1], task[3])] = task
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                task = pending.pop(fut)
-                try:
-                    result = fut.result()
-                except RemoteError as remote:
-                    raise remote.rebuild() from None
-                except BrokenProcessPool as exc:
-                    raise RuntimeError(
-                        "a sweep worker process died (killed, out of memory, or it could not start: spawned "
-                        "workers re-import the main script, so a script needs `if __name__ == \"__main__\":` and "
-                        "cannot be read from stdin; workers=1 runs in this process); the runs finished so far are "
-                        "in the store") from exc
-                record(task, result)
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending[executor.submit(_pool_task, sw.point_overrides[nxt[0]], nxt[1], nxt[3])] = nxt
-    except BaseException:
-        terminate_pool(executor)
-        raise
-    else:
-        executor.shutdown(wait=True)
-
-
-# Dask --------------------------------------------------------------------------------------------------
-
-def _dask_task(base: Scenario, overrides: dict, strategy: str, seed: int):
-    return portable_call(_run_one, base, overrides, strategy, seed)
-
-
-def _probe_worker() -> str:
-    import sim
-
-    return getattr(sim, "__version__", "unknown")
-
-
-def connect(executor: Any, where: str = "sweep()", timeout: float = 10.0, key: str = "scheduler") -> tuple[Any, bool]:
-    """A ``distributed.Client`` for ``executor`` (a Client, or a scheduler address ``tcp://host:port``).
-
-    Returns ``(client, owned)``; ``owned`` is True when this function opened the connection (the caller
-    closes it). Checks that the scheduler answers, has at least one worker, and that the workers can
-    import this package; otherwise raises ScenarioError.
-    """
-    try:
-        import distributed
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise ScenarioError(where, key, "running on a Dask cluster needs the 'distributed' package: "
-                                                "pip install 'dask[distributed]'") from None
-    owned = False
-    if isinstance(executor, str):
-        address = executor.strip()
-        scheme = address.split("://", 1)[0] if "://" in address else ""
-        if scheme not in ("tcp", "tls", "ws", "wss") or not address.split("://", 1)[1]:
-            raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
-                                                    f"{executor!r}")
-        if scheme == "tcp":  # fail fast on a refused connection (the Client retries until its timeout)
-            import socket
-            from urllib.parse import urlsplit
-
-            try:
-                parts = urlsplit(address)
-                host, port = parts.hostname, parts.port or 8786
-            except ValueError as exc:
-                raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
-                                                f"{executor!r} ({exc})") from None
-            if not host:
-                raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
-                                                f"{executor!r}")
-            try:
-                socket.create_connection((host, port), timeout=timeout).close()
-            except OSError as exc:
-                reason = exc.strerror or str(exc) or type(exc).__name__
-                raise ScenarioError(where, key, f"cannot reach the Dask scheduler at {address} "
-                                                f"({reason})") from None
-        try:
-            client = distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise ScenarioError(where, key, f"cannot reach the Dask scheduler at {address} within "
-                                                    f"{timeout:g} s ({' '.join(str(exc).split())})") from None
-        except Exception as exc:  # e.g. a malformed address
-            raise ScenarioError(where, key, f"cannot connect to the Dask scheduler at {address} "
-                                                    f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
-        owned = True
-    elif isinstance(executor, distributed.Client):
-        client = executor
-    else:
-        raise ScenarioError(where, "executor", f"must be a distributed.Client or a scheduler address "
-                                               f"'tcp://HOST:PORT', got {type(executor).__name__}")
-    try:
-        try:
-            client.wait_for_workers(1, timeout=timeout)
-        except (TimeoutError, OSError):
-            raise ScenarioError(where, key, f"the Dask scheduler at {client.scheduler.address} has no "
-                                                    f"workers (waited {timeout:g} s); start some with "
-                                                    f"'dask worker {client.scheduler.address}'") from None
-        try:
-            client.run(_probe_worker)
-        except Exception as exc:
-            raise ScenarioError(where, key, f"the Dask workers cannot import the simulator package 'sim' "
-                                                    f"({type(exc).__name__}: {' '.join(str(exc).split())}); "
-                                                    f"install it on every worker") from None
-    except BaseException:
-        if owned:
-            client.close()
-        raise
-    return client, owned
-
-
-def _run_dask(sw: Sweep, client: Any, todo: list, record) -> None:
-    import distributed
-
-    nthreads = sum(client.nthreads().values()) or 1
-    limit = 2 * nthreads
-    base = client.scatter(sw.scenario, broadcast=True, hash=False)
-    token = uuid.uuid4().hex[:8]
-    queue = iter(todo)
-    pending: dict = {}
-    completed = distributed.as_completed(loop=client.loop)
-
-    def submit(task) -> None:
-        point, strategy, rep, sd = task
-        fut = client.submit(_dask_task, base, sw.point_overrides[point], strategy, sd, pure=False,
-                            key=f"sweep-{sw.hash[:8]}-p{point}-{strategy}-s{sd}-{token}")
-        pending[fut.key] = (fut, task)
-        completed.add(fut)
-
-    try:
-        for task in itertools.islice(queue, limit):
-            submit(task)
-        for fut in completed:
-            _, task = pending.pop(fut.key)
-            try:
-                result = fut.result()
-            except RemoteError as remote:
-                raise remote.rebuild() from None
-            fut.release()
-            record(task, result)
-            nxt = next(queue, None)
-            if nxt is not None:
-                submit(nxt)
-    except BaseException:
-        try:
-            client.cancel([f for f, _ in pending.values()])
-        except Exception:  # pragma: no cover - connection already gone
-            pass
-        raise
-    finally:
-        try:
-            client.cancel([base])
-        except Exception:  # pragma: no cover
-            pass
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -1,0 +1,249 @@
+"""The one executor: an ordered map of runs over this process, local worker processes or a Dask cluster.
+
+Every multi-run command (the comparison, sweeps, validation, calibration) hands its runs here as
+``run_tasks(fn, tasks, shared=..., workers=W, client=C, record=...)``:
+
+* ``fn(shared, task)`` is a module-level function (picklable); ``shared`` is sent to each worker once
+  (a pool initializer, or one Dask scatter), ``task`` is small (a seed, a parameter point);
+* seeds live in the tasks, fixed by the caller in the parent, so serial, processes and Dask give
+  identical numbers;
+* ``record(task, result)`` is called in the parent as each run finishes (in completion order), so a
+  caller with a store commits every run at once: a ``kill -9`` loses only the runs in flight (at most
+  two per worker) and a resume runs only the missing ones;
+* an exception in a worker reaches the parent with its own type and message; Ctrl-C stops the workers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import pickle
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable
+
+from sim.config.scenario import ScenarioError
+from sim.io import RemoteError, ignore_sigint, portable_call, sigint_ignored, terminate_pool
+
+__all__ = ["run_tasks", "connect", "progress_bar"]
+
+
+def run_tasks(fn: Callable[[Any, Any], Any], tasks: Iterable, *, shared: Any = None, workers: int = 1,
+              client: Any = None, record: Callable[[Any, Any], None], label: str = "run") -> None:
+    """Run ``fn(shared, task)`` for every task and pass each ``(task, result)`` to ``record`` in the parent.
+
+    ``client`` (a ``distributed.Client``, see :func:`connect`) runs on a Dask cluster; otherwise
+    ``workers`` > 1 runs in that many spawned local processes, and 1 (or a single task) in this process.
+    """
+    tasks = list(tasks)
+    if not tasks:
+        return
+    if client is not None:
+        _run_dask(fn, shared, client, tasks, record, label)
+    elif workers == 1 or len(tasks) == 1:
+        for task in tasks:
+            record(task, fn(shared, task))
+    else:
+        _run_pool(fn, shared, min(int(workers), len(tasks)), tasks, record)
+
+
+def progress_bar(total: int, initial: int, progress: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    # disable=None: tqdm switches itself off when stderr is not a terminal.
+    return tqdm(total=total, initial=initial, desc=desc, unit="run", file=sys.stderr,
+                disable=None if progress else True, dynamic_ncols=True, leave=False, smoothing=0.1)
+
+
+# pool workers ------------------------------------------------------------------------------------------
+
+_WORKER_SHARED: Any = None
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:  # the sweep process died (e.g. kill -9): do not linger as an orphan
+            os._exit(1)
+
+
+def _init_pool_worker(shared_bytes: bytes, parent: int) -> None:
+    global _WORKER_SHARED
+    ignore_sigint()
+    _WORKER_SHARED = pickle.loads(shared_bytes)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+
+
+def _pool_task(fn, task):
+    return portable_call(fn, _WORKER_SHARED, task)
+
+
+def _run_pool(fn, shared: Any, workers: int, todo: list, record) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker,
+                                   initargs=(pickle.dumps(shared), os.getpid()))
+    queue = iter(todo)
+    limit = 2 * workers  # runs in flight: all that a kill can lose
+    pending: dict = {}
+    try:
+        with sigint_ignored():  # workers start with Ctrl-C ignored; the parent stops them
+            for task in itertools.islice(queue, limit):
+                pending[executor.submit(_pool_task, fn, task)] = task
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                task = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except RemoteError as remote:
+                    raise remote.rebuild() from None
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        "a worker process died (killed, out of memory, or it could not start: spawned "
+                        "workers re-import the main script, so a script needs `if __name__ == \"__main__\":` and "
+                        "cannot be read from stdin; workers=1 runs in this process); the runs finished so far are "
+                        "in the store") from exc
+                record(task, result)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[executor.submit(_pool_task, fn, nxt)] = nxt
+    except BaseException:
+        terminate_pool(executor)
+        raise
+    else:
+        executor.shutdown(wait=True)
+
+
+# Dask --------------------------------------------------------------------------------------------------
+
+def _dask_task(fn, shared: Any, task: Any):
+    return portable_call(fn, shared, task)
+
+
+def _probe_worker() -> str:
+    import sim
+
+    return getattr(sim, "__version__", "unknown")
+
+
+def connect(executor: Any, where: str = "sweep()", timeout: float = 10.0, key: str = "scheduler") -> tuple[Any, bool]:
+    """A ``distributed.Client`` for ``executor`` (a Client, or a scheduler address ``tcp://host:port``).
+
+    Returns ``(client, owned)``; ``owned`` is True when this function opened the connection (the caller
+    closes it). Checks that the scheduler answers, has at least one worker, and that the workers can
+    import this package; otherwise raises ScenarioError.
+    """
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise ScenarioError(where, key, "running on a Dask cluster needs the 'distributed' package: "
+                                                "pip install 'dask[distributed]'") from None
+    owned = False
+    if isinstance(executor, str):
+        address = executor.strip()
+        scheme = address.split("://", 1)[0] if "://" in address else ""
+        if scheme not in ("tcp", "tls", "ws", "wss") or not address.split("://", 1)[1]:
+            raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
+                                                    f"{executor!r}")
+        if scheme == "tcp":  # fail fast on a refused connection (the Client retries until its timeout)
+            import socket
+            from urllib.parse import urlsplit
+
+            try:
+                parts = urlsplit(address)
+                host, port = parts.hostname, parts.port or 8786
+            except ValueError as exc:
+                raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
+                                                f"{executor!r} ({exc})") from None
+            if not host:
+                raise ScenarioError(where, key, f"must be a Dask scheduler address like tcp://HOST:8786, got "
+                                                f"{executor!r}")
+            try:
+                socket.create_connection((host, port), timeout=timeout).close()
+            except OSError as exc:
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                raise ScenarioError(where, key, f"cannot reach the Dask scheduler at {address} "
+                                                f"({reason})") from None
+        try:
+            client = distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ScenarioError(where, key, f"cannot reach the Dask scheduler at {address} within "
+                                                    f"{timeout:g} s ({' '.join(str(exc).split())})") from None
+        except Exception as exc:  # e.g. a malformed address
+            raise ScenarioError(where, key, f"cannot connect to the Dask scheduler at {address} "
+                                                    f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+        owned = True
+    elif isinstance(executor, distributed.Client):
+        client = executor
+    else:
+        raise ScenarioError(where, "executor", f"must be a distributed.Client or a scheduler address "
+                                               f"'tcp://HOST:PORT', got {type(executor).__name__}")
+    try:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, OSError):
+            raise ScenarioError(where, key, f"the Dask scheduler at {client.scheduler.address} has no "
+                                                    f"workers (waited {timeout:g} s); start some with "
+                                                    f"'dask worker {client.scheduler.address}'") from None
+        try:
+            client.run(_probe_worker)
+        except Exception as exc:
+            raise ScenarioError(where, key, f"the Dask workers cannot import the simulator package 'sim' "
+                                                    f"({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                                                    f"install it on every worker") from None
+    except BaseException:
+        if owned:
+            client.close()
+        raise
+    return client, owned
+
+
+def _run_dask(fn, shared: Any, client: Any, todo: list, record, label: str) -> None:
+    import distributed
+
+    nthreads = sum(client.nthreads().values()) or 1
+    limit = 2 * nthreads
+    base = client.scatter(shared, broadcast=True, hash=False)
+    token = uuid.uuid4().hex[:8]
+    counter = itertools.count()
+    queue = iter(todo)
+    pending: dict = {}
+    completed = distributed.as_completed(loop=client.loop)
+
+    def submit(task) -> None:
+        fut = client.submit(_dask_task, fn, base, task, pure=False, key=f"{label}-{next(counter)}-{token}")
+        pending[fut.key] = (fut, task)
+        completed.add(fut)
+
+    try:
+        for task in itertools.islice(queue, limit):
+            submit(task)
+        for fut in completed:
+            _, task = pending.pop(fut.key)
+            try:
+                result = fut.result()
+            except RemoteError as remote:
+                raise remote.rebuild() from None
+            fut.release()
+            record(task, result)
+            nxt = next(queue, None)
+            if nxt is not None:
+                submit(nxt)
+    except BaseException:
+        try:
+            client.cancel([f for f, _ in pending.values()])
+        except Exception:  # pragma: no cover - connection already gone
+            pass
+        raise
+    finally:
+        try:
+            client.cancel([base])
+        except Exception:  # pragma: no cover
+            pass
+
+
