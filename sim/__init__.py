@@ -8,13 +8,14 @@ Researchers script against these names::
     res.summary["cac"], res.timeseries.head()
 """
 
+from sim.config.scenario import Scenario, ScenarioError, load_scenario
 from sim.engine.metrics import COST_CHANNELS
 from sim.engine.model import JourneyModel, RunResult, run
 from sim.engine.state import SOURCES, STAGES
-from sim.config.scenario import Scenario, ScenarioError, load_scenario
-from sim.sweeps.store import load_sweep
+
 # The sweep module is sim.sweeps; sim.sweep is its one-call function (a module of the same name would shadow it).
 from sim.sweeps.design import Choice, LogUniform, Sweep, Uniform, load_sweep_file, sweep
+from sim.sweeps.store import load_sweep
 
 __all__ = [
     "JourneyModel", "RunResult", "run", "load_scenario", "Scenario", "ScenarioError",

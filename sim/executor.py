@@ -28,7 +28,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable
 
 from sim.config.scenario import ScenarioError
-from sim.io import RemoteError, ignore_sigint, portable_call, sigint_ignored, terminate_pool
+from sim.io import (
+    RemoteError,
+    ignore_sigint,
+    portable_call,
+    sigint_ignored,
+    terminate_pool,
+)
 
 __all__ = ["run_tasks", "connect", "progress_bar"]
 

@@ -7,8 +7,8 @@ from scipy import stats
 
 import sim
 from sim.engine.network import Exposure, spread
-from sim.engine.state import STAGES
 from sim.engine.rng import Streams
+from sim.engine.state import STAGES
 
 
 # ---------------------------------------------------------------- Streams.sample

@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from sim.analysis.stats import COLUMNS, compare, direction, format_table, mean_ci, paired_diff_ci
+from sim.analysis.stats import (
+    COLUMNS,
+    compare,
+    direction,
+    format_table,
+    mean_ci,
+    paired_diff_ci,
+)
 
 REPS = 2000
 

@@ -25,10 +25,19 @@ from scipy import stats as sps
 
 import sim
 from sim.config.scenario import ScenarioError
-from sim.sweeps.store import SweepStore, load_sweep
-from sim.sweeps import (Choice, LogUniform, Sweep, Uniform, design_points, load_sweep_file, morris_indices,
-                       sobol_indices, sweep)
+from sim.sweeps import (
+    Choice,
+    LogUniform,
+    Sweep,
+    Uniform,
+    design_points,
+    load_sweep_file,
+    morris_indices,
+    sobol_indices,
+    sweep,
+)
 from sim.sweeps.report import sobol_table
+from sim.sweeps.store import SweepStore, load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "scenarios" / "default.toml"

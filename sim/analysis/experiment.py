@@ -31,8 +31,20 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.io import TIMESTAMP_FORMAT, results_root as default_results_root, RemoteError, ignore_sigint, jsonable, package_version, portable_call, safe_name
-from sim.io import sigint_ignored, staged_folder, terminate_pool, versions
+from sim.io import (
+    TIMESTAMP_FORMAT,
+    RemoteError,
+    ignore_sigint,
+    jsonable,
+    package_version,
+    portable_call,
+    safe_name,
+    sigint_ignored,
+    staged_folder,
+    terminate_pool,
+    versions,
+)
+from sim.io import results_root as default_results_root
 
 # Older private names, kept importable (sim.experiment._safe_name, ._RemoteError); the code lives in sim.io.
 _safe_name = safe_name

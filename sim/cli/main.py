@@ -16,7 +16,14 @@ import importlib
 import sys
 from typing import Sequence
 
-from sim.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, UsageError, one_line, wrap
+from sim.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Parser,
+    UsageError,
+    one_line,
+    wrap,
+)
 from sim.config.scenario import DEFAULT_SCENARIO
 
 # --------------------------------------------------------------------------------------------------------

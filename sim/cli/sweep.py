@@ -20,9 +20,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sim.cli.common import check_int_flags, wrap
-from sim.io import TIMESTAMP_FORMAT, results_root, jsonable, make_parents, move_into_place, package_version, remove_created, safe_name
-from sim.io import versions
 from sim.config.scenario import ScenarioError
+from sim.io import (
+    TIMESTAMP_FORMAT,
+    jsonable,
+    make_parents,
+    move_into_place,
+    package_version,
+    remove_created,
+    results_root,
+    safe_name,
+    versions,
+)
 
 WHERE = "run.py sweep"
 EXIT_INTERRUPTED = 130
@@ -157,9 +166,9 @@ def _make_dirs(path: Path) -> list[Path]:
 
 
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sim.sweeps.store import STORE_NAME, check_version, peek
     from sim.executor import connect
     from sim.sweeps.design import load_sweep_file
+    from sim.sweeps.store import STORE_NAME, check_version, peek
 
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))

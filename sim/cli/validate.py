@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sim.cli.common import wrap
-from sim.io import results_root
 from sim.config.scenario import ScenarioError
+from sim.io import results_root
 
 WHERE = "validate"
 

@@ -22,8 +22,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Mapping
 
+from sim.config.parameters import (
+    SCHEMA,
+    SEGMENTS,
+    STRATEGY_SECTIONS,
+    P,
+    defaults,
+    lookup,
+)
 from sim.config.presets import preset
-from sim.config.parameters import SCHEMA, SEGMENTS, STRATEGY_SECTIONS, P, defaults, lookup
 
 DEFAULT_SCENARIO = preset("default")
 

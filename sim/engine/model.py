@@ -32,15 +32,15 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim.engine.mechanisms import after_sale, decision, diffusion, need, research
+from sim.config.parameters import SEGMENTS
+from sim.config.scenario import Scenario, ScenarioError, load_scenario
 from sim.engine.channels import build_channels
+from sim.engine.mechanisms import after_sale, decision, diffusion, need, research
+from sim.engine.mechanisms.sales import SalesTeam
 from sim.engine.metrics import COST_CHANNELS, Metrics
 from sim.engine.network import Exposure, build_network, initial_rep_ties
-from sim.config.parameters import SEGMENTS
-from sim.engine.state import CUSTOMER, SOURCES, STAGES, Population
 from sim.engine.rng import Streams
-from sim.engine.mechanisms.sales import SalesTeam
-from sim.config.scenario import Scenario, ScenarioError, load_scenario
+from sim.engine.state import CUSTOMER, SOURCES, STAGES, Population
 
 
 def _as_scenario(scenario) -> Scenario:

@@ -6,8 +6,22 @@ resumable store, sensitivity indices and the sweep report.
 """
 
 from sim.sweeps.design import (
-    DEFAULT_METRICS, DESIGNS, METRICS, Choice, Design, Dist, LogUniform, Sweep, Uniform, connect, design_points,
-    load_sweep, load_sweep_file, morris_indices, sobol_indices, sweep,
+    DEFAULT_METRICS,
+    DESIGNS,
+    METRICS,
+    Choice,
+    Design,
+    Dist,
+    LogUniform,
+    Sweep,
+    Uniform,
+    connect,
+    design_points,
+    load_sweep,
+    load_sweep_file,
+    morris_indices,
+    sobol_indices,
+    sweep,
 )
 
 __all__ = [

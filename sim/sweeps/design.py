@@ -66,10 +66,16 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.executor import connect, progress_bar, run_tasks
 from sim.config.parameters import STRATEGY_SECTIONS, P, leaves, lookup
+from sim.config.scenario import (
+    Scenario,
+    ScenarioError,
+    _check_value,
+    load_scenario,
+    read_toml,
+)
 from sim.engine.state import SOURCES
-from sim.config.scenario import Scenario, ScenarioError, _check_value, load_scenario, read_toml
+from sim.executor import connect, progress_bar, run_tasks
 
 __all__ = [
     "Uniform",

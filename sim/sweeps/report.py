@@ -32,9 +32,9 @@ from matplotlib.ticker import FuncFormatter
 
 from sim.analysis import charts as _charts
 from sim.analysis import report as _report
-from sim.config.parameters import P, lookup
 from sim.analysis.plotting import figure, grid_shape
 from sim.analysis.stats import direction, mean_ci
+from sim.config.parameters import P, lookup
 
 __all__ = [
     "sobol_table", "morris_table", "swing_table", "marginal_table", "best_points",

@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from sim.io import package_version
 from sim.config.scenario import ScenarioError
+from sim.io import package_version
 
 __all__ = ["SweepStore", "load_sweep", "peek", "check_version", "STORE_NAME"]
 

@@ -56,8 +56,16 @@ from scipy.optimize import curve_fit
 
 from sim.config.arguments import check_int_flags
 from sim.config.presets import preset
-from sim.io import TIMESTAMP_FORMAT, results_root as default_results_root, ignore_sigint, jsonable, package_version, staged_folder, terminate_pool
 from sim.config.scenario import ScenarioError
+from sim.io import (
+    TIMESTAMP_FORMAT,
+    ignore_sigint,
+    jsonable,
+    package_version,
+    staged_folder,
+    terminate_pool,
+)
+from sim.io import results_root as default_results_root
 
 __all__ = [
     "COLUMNS",

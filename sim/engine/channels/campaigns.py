@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import make_leads, touch
-from sim.engine.state import CH, CUSTOMER
 from sim.engine.channels import Channel
+from sim.engine.state import CH, CUSTOMER
+from sim.engine.transitions import make_leads, touch
 
 
 class Campaigns(Channel):

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import acceptance, annoy, start_conversations, touch
-from sim.engine.state import CH, CUSTOMER
 from sim.engine.channels import Channel
+from sim.engine.state import CH, CUSTOMER
+from sim.engine.transitions import acceptance, annoy, start_conversations, touch
 
 
 class ColdCalling(Channel):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import touch
-from sim.engine.state import CH, EXPLORING
 from sim.engine.channels import Channel
+from sim.engine.state import CH, EXPLORING
+from sim.engine.transitions import touch
 
 
 class Content(Channel):

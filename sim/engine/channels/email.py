@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import make_leads, touch
-from sim.engine.state import CH, CUSTOMER, ENGAGED, EXPLORING
 from sim.engine.channels import Channel
+from sim.engine.state import CH, CUSTOMER, ENGAGED, EXPLORING
+from sim.engine.transitions import make_leads, touch
 
 
 class Email(Channel):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import acceptance, raise_trust, start_conversations, touch
+from sim.engine.channels import Channel
 from sim.engine.network import Exposure
 from sim.engine.state import CUSTOMER, EXPLORING
-from sim.engine.channels import Channel
+from sim.engine.transitions import acceptance, raise_trust, start_conversations, touch
 
 
 class Networking(Channel):

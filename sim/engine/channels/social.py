@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import touch
+from sim.engine.channels import Channel
 from sim.engine.network import Exposure, spread
 from sim.engine.state import CUSTOMER
-from sim.engine.channels import Channel
+from sim.engine.transitions import touch
 
 
 class Social(Channel):

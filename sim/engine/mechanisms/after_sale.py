@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import raise_trust, set_account_stage
 from sim.engine.state import CUSTOMER, LOST, SEGMENT_NAMES
+from sim.engine.transitions import raise_trust, set_account_stage
 
 
 def base_hazard(cfg) -> np.ndarray:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import close_opportunities, set_account_stage
 from sim.engine.state import CUSTOMER, LOST, SEGMENT_NAMES, SOURCES, SRC
+from sim.engine.transitions import close_opportunities, set_account_stage
 
 
 def step(model) -> None:

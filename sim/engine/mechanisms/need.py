@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import close_opportunities, set_account_stage
 from sim.engine.state import DORMANT, ENGAGED, EXPLORING, LOST
+from sim.engine.transitions import close_opportunities, set_account_stage
 
 
 def step(model) -> None:

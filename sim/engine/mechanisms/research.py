@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.transitions import make_leads
 from sim.engine.state import CH, CUSTOMER, ENGAGED, EXPLORING, SRC
+from sim.engine.transitions import make_leads
 
 
 def step(model) -> None:

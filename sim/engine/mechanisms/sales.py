@@ -13,12 +13,17 @@ back to marketing (seed 000). Meetings build trust in two phases, intent then ex
 from __future__ import annotations
 
 import mesa
-from mesa.agent import AgentSet
 import numpy as np
+from mesa.agent import AgentSet
 
-from sim.engine.transitions import acceptance, close_opportunities, raise_trust, start_conversations
 from sim.config.parameters import REP_ACTIVITIES
 from sim.engine.state import ENGAGED, EXPLORING
+from sim.engine.transitions import (
+    acceptance,
+    close_opportunities,
+    raise_trust,
+    start_conversations,
+)
 
 
 class SalesRep(mesa.Agent):
