@@ -32,27 +32,17 @@ DEFAULT_METRICS = [
     "median_progress_at_first_contact",
 ]
 
-METRIC_LABELS = {
-    "customers_won": "Customers won (accounts)",
-    "conversion_rate": "Conversion rate (% of buying decisions won)",
-    "cac": "CAC ($ per customer)",
-    "total_cost": "Total cost ($)",
-    "revenue": "Revenue ($)",
-    "ltv": "LTV ($ per customer)",
-    "ltv_to_cac": "LTV : CAC (ratio)",
-    "payback_months": "Payback (months)",
-    "median_cycle_days": "Median sales cycle (days)",
-    "median_progress_at_first_contact": "Median decision progress at first contact (0-1)",
-    "cost_per_lead": "Cost per lead ($)",
-    "cost_per_meeting": "Cost per meeting ($)",
-    "leads": "Leads",
-    "meetings": "Meetings",
-    "opportunities": "Opportunities",
-    "touches_per_deal": "Touches per deal",
-}
+def _registry():
+    from sim.engine.summary import SUMMARY_METRICS
 
-_MONEY = {"cac", "total_cost", "revenue", "ltv", "cost_per_lead", "cost_per_meeting"}
-_PERCENT = {"conversion_rate"}
+    return SUMMARY_METRICS
+
+
+#: Labels with units of the summary metrics, from the metric registry.
+METRIC_LABELS = {k: m.display for k, m in _registry().items()}
+
+_MONEY = {k for k, m in _registry().items() if m.fmt == "money"}
+_PERCENT = {k for k, m in _registry().items() if m.fmt == "percent"}
 
 CLEAR_TEXT = "statistically clear (95% paired CI excludes zero)"
 UNCLEAR_TEXT = "not statistically clear at this number of replications"

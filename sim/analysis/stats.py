@@ -16,14 +16,16 @@ __all__ = ["mean_ci", "paired_diff_ci", "METRIC_DIRECTION", "direction", "compar
 
 NAN = float("nan")
 
-METRIC_DIRECTION: dict[str, str] = {
-    **{m: "max" for m in ("customers_won", "conversion_rate", "revenue", "ltv", "ltv_to_cac",
-                          "leads", "meetings", "opportunities")},
-    **{m: "min" for m in ("total_cost", "cac", "cost_per_lead", "cost_per_meeting", "payback_months",
-                          "median_cycle_days", "median_progress_at_first_contact", "touches_per_deal")},
-}
+def _registry():
+    from sim.engine.summary import SUMMARY_METRICS
 
-_MONEY = {"total_cost", "cac", "cost_per_lead", "cost_per_meeting", "revenue", "ltv"}
+    return SUMMARY_METRICS
+
+
+#: Better direction of every summary metric ("max" or "min"), from the metric registry.
+METRIC_DIRECTION: dict[str, str] = {k: (m.better or "max") for k, m in _registry().items()}
+
+_MONEY = {k for k, m in _registry().items() if m.fmt == "money"}
 
 COLUMNS = ["strategy", "metric", "n", "mean", "ci_low", "ci_high", "best", "diff_vs_best",
            "diff_ci_low", "diff_ci_high", "p_value", "clear"]

@@ -1,6 +1,6 @@
 """Write a fully commented scenario TOML from the schema (units and sources on every line).
 
-    python -m sim.template > my_market.toml
+    python -m sim.config.template > my_market.toml
 
 Used to produce ``scenarios/default.toml``; a strategist copies and edits the result.
 """

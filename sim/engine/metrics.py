@@ -1,47 +1,93 @@
-"""Per-day results (covasim naming: ``new_*`` flows, ``n_*`` stocks, ``cum_*`` running totals)
-and the per-run summary metrics.
+"""Results: the metric registry, and the per-day columns of one run.
 
-Columns are preallocated arrays of length horizon; mechanisms ``add`` to flows and ``set``
-stocks during the day. ``cum_*`` columns are derived at the end from every ``new_*`` column.
+covasim's naming: ``new_*`` flows on a day, ``n_*`` stocks at the end of the day (and a few
+levels: ``share_of_voice``, ``rep_utilisation``), ``cum_*`` running totals derived at the end
+from every ``new_*`` column. Every column is declared, by the component that records it
+(``FLOWS``/``STOCKS``) or below for the journey itself, so every run of every strategy has the
+same columns and a misspelt name raises instead of creating one.
+
+The registry (``metric(name)``) also holds the per-run summary metrics (``sim.engine.summary``):
+one place for a metric's label, unit, better direction and format, read by the summary, sweeps,
+statistics and reports.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
-from sim.config.parameters import CHANNELS
+from sim.engine.channels import CHANNELS
+from sim.engine.declare import Metric, flows, stocks
 from sim.engine.state import SOURCES, STAGES
 
 COST_CHANNELS = CHANNELS + ("reps",)
 
-# Columns that always exist (zero when nothing happened), so every run has the same frame.
-FLOWS = (
-    "new_leads", "new_meetings", "new_followups", "new_sales_meetings", "new_opportunities", "new_wins", "new_losses",
-    "new_churned", "new_revenue", "new_cost", "new_episodes", "new_no_decisions", "new_fumbles",
-    "new_dials", "new_connects", "new_emails", "new_content_visits", "new_campaign_reach",
-    "new_campaign_responses", "new_campaign_responses_shared", "new_referrals", "new_rep_ties",
-    "new_hand_raises", "new_touches", "new_demand_created", "new_adoptions", "new_network_talks", "new_network_meetings", "new_cold_meetings", "new_leads_expired", "new_leads_reached",
-) + tuple(f"new_cost_{c}" for c in COST_CHANNELS) + tuple(
-    f"new_{kind}_{s}" for kind in ("leads", "meetings", "wins", "touches") for s in SOURCES
+#: The journey's own flows and stocks (recorded by ``transitions`` and the day's close).
+JOURNEY_FLOWS = flows(
+    ("new_leads", "leads handed to sales", "buyers"),
+    ("new_meetings", "first sales conversations", "buyers"),
+    ("new_touches", "marketing and sales touches", "touches"),
+) + tuple(
+    Metric(f"new_{kind}_{s}", f"{label} from {s.replace('_', ' ')}", unit, fmt="count")
+    for kind, label, unit in (("leads", "leads", "buyers"), ("meetings", "first conversations", "buyers"),
+                              ("wins", "wins", "accounts"), ("touches", "touches", "touches"))
+    for s in SOURCES
+) + (Metric("new_cost", "all spend", "$", better="min", fmt="money"),) + tuple(
+    Metric(f"new_cost_{c}", f"spend on {c.replace('_', ' ')}", "$", better="min", fmt="money") for c in COST_CHANNELS
 )
-STOCKS = tuple(f"n_{s}" for s in STAGES) + (
-    "n_accounts_in_market", "n_customers", "n_open_opportunities", "n_leads_waiting", "n_rep_ties",
-    "n_content_stock", "share_of_voice", "rep_utilisation",
+JOURNEY_STOCKS = tuple(Metric(f"n_{s}", f"buyers {s}", "buyers") for s in STAGES) + stocks(
+    ("n_accounts_in_market", "accounts in market", "accounts"),
+    ("n_customers", "customer accounts", "accounts"),
+    ("n_open_opportunities", "open conversations with our sales", "accounts"),
+    ("rep_utilisation", "share of available rep hours used", "share"),
 )
+
+
+@lru_cache(maxsize=1)
+def daily_metrics() -> dict[str, Metric]:
+    """Every daily column, by name: the journey's, then each component's (in ``components()`` order)."""
+    from sim.engine.components import components
+
+    out: dict[str, Metric] = {}
+    for group in (JOURNEY_FLOWS, JOURNEY_STOCKS, *(c.FLOWS + c.STOCKS for c in components())):
+        for m in group:
+            if m.name in out:
+                raise ValueError(f"metric {m.name!r} is declared twice")
+            out[m.name] = m
+    return out
+
+
+def metric(name: str) -> Metric:
+    """The registry entry of a daily column (``new_*``, ``n_*``, ``cum_*``) or a summary metric."""
+    from sim.engine.summary import SUMMARY_METRICS
+
+    if name in SUMMARY_METRICS:
+        return SUMMARY_METRICS[name]
+    daily = daily_metrics()
+    if name in daily:
+        return daily[name]
+    if name.startswith("cum_") and "new_" + name[4:] in daily:
+        m = daily["new_" + name[4:]]
+        return Metric(name, m.label + " (cumulative)", m.unit, m.better, m.fmt, m.doc)
+    raise KeyError(f"unknown metric {name!r}: not a summary metric nor a declared daily column")
 
 
 class Metrics:
+    """The daily columns of one run: preallocated arrays of length horizon, one per declared metric."""
+
     def __init__(self, horizon: int):
         self.horizon = horizon
         self.day = 0
-        self.cols: dict[str, np.ndarray] = {k: np.zeros(horizon) for k in FLOWS + STOCKS}
+        self.cols: dict[str, np.ndarray] = {k: np.zeros(horizon) for k in daily_metrics()}
 
     def _col(self, name: str) -> np.ndarray:
-        col = self.cols.get(name)
-        if col is None:
-            col = self.cols[name] = np.zeros(self.horizon)
-        return col
+        try:
+            return self.cols[name]
+        except KeyError:
+            raise KeyError(f"unknown metric {name!r}: declare it in the FLOWS or STOCKS of the component that "
+                           f"records it (sim.engine.declare)") from None
 
     def add(self, name: str, value: float) -> None:
         self._col(name)[self.day] += value

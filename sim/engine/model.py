@@ -1,21 +1,8 @@
 """``JourneyModel``: the buyer-journey simulation as a ``mesa.Model``.
 
-One day (``step``) runs the mechanisms in this fixed, documented order:
-
- 1. ``need``        accounts enter the market, drop the need, or end their cool-down
- 2. sales team      reps plan the day: hours by activity, meeting slots
- 3. ``content``     content stock, search and visits
- 4. ``campaigns``   bursts and their decaying direct response
- 5. ``email``       nurture sends to known contacts
- 6. ``social``      sharing and word of mouth over the network, rep social selling
- 7. ``networking``  new rep ties, introductions, advocate referrals
- 8. ``cold_calling`` dials, connects, meetings, annoyance
- 9. ``research``    self-directed research progress; ready buyers raise a hand (leads)
-10. ``sales``       follow-up meetings, fumbles, lead response with speed-to-lead decay
-11. ``decision``    buying groups that reached consensus choose a vendor
-12. ``diffusion``   Bass adoption by external influence and imitation (off unless p or q > 0)
-13. ``after_sale``  revenue, churn, expansion, advocacy
-14. costs and daily metrics
+One day (``step``) runs the components' steps in the order they declare (``sim.engine.schedule``;
+``python run.py plan`` prints it): need, the sales team's plan, the channels, word of mouth,
+research, sales, decision, diffusion, after the sale, and the close of the day.
 
 Buyers are columns in numpy arrays (``sim.population``); the network is a scipy.sparse
 matrix; only the sales reps are Mesa agents. Every random draw comes from a named stream
@@ -32,15 +19,16 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim.config.parameters import SEGMENTS
 from sim.config.scenario import Scenario, ScenarioError, load_scenario
 from sim.engine.channels import build_channels
-from sim.engine.mechanisms import after_sale, decision, diffusion, need, research
+from sim.engine.mechanisms import after_sale, need
 from sim.engine.mechanisms.sales import SalesTeam
 from sim.engine.metrics import COST_CHANNELS, Metrics
 from sim.engine.network import Exposure, build_network, initial_rep_ties
 from sim.engine.rng import Streams
-from sim.engine.state import CUSTOMER, SOURCES, STAGES, Population
+from sim.engine.schedule import build_schedule
+from sim.engine.state import CUSTOMER, SEGMENTS, STAGES, Population
+from sim.engine.summary import SUMMARY_METRICS, ltv_of_won, summarise
 
 
 def _as_scenario(scenario) -> Scenario:
@@ -67,9 +55,12 @@ class JourneyModel(mesa.Model):
         strategy: name of a strategy in the scenario (default: its first).
         seed: non-negative integer; the same seed gives the same run in any process.
         overrides: optional ``{"dotted.path": value}`` applied with ``Scenario.with_overrides``.
+        without_channels: channels left out of the market altogether (the channel contract compares
+            a switched-off channel with its absence); their steps never run.
     """
 
-    def __init__(self, scenario=None, strategy: str | None = None, seed: int = 1, overrides: dict | None = None):
+    def __init__(self, scenario=None, strategy: str | None = None, seed: int = 1, overrides: dict | None = None,
+                 without_channels: tuple[str, ...] = ()):
         seed = _check_seed(seed)
         super().__init__(seed=seed)
         scen = _as_scenario(scenario)
@@ -110,9 +101,12 @@ class JourneyModel(mesa.Model):
 
         self.sales = SalesTeam(self)
         self.reps = self.sales.reps
-        self.channels = build_channels(self)
-        # Mesa's DataCollector deep-copies every reported value: report plain floats (cheap to copy)
-        self.datacollector = mesa.DataCollector(model_reporters={
+        self.channels = build_channels(self, tuple(without_channels))
+        self.schedule = build_schedule(self)
+        # Mesa's DataCollector deep-copies every reported value: report plain floats (cheap to copy).
+        # The summary metrics (CAC, LTV, conversion, ...) are reported too, computed only on the
+        # last day (NaN before), so that mesa.batch_run users can read them at the end.
+        reporters = {
             "n_exploring": lambda m: float(m.metrics.cols["n_exploring"][m.metrics.day]),
             "n_engaged": lambda m: float(m.metrics.cols["n_engaged"][m.metrics.day]),
             "n_customer": lambda m: float(m.metrics.cols["n_customer"][m.metrics.day]),
@@ -121,7 +115,10 @@ class JourneyModel(mesa.Model):
             "cum_wins": lambda m: float(m.metrics.cols["new_wins"][: m.metrics.day + 1].sum()),
             "cum_cost": lambda m: float(m.metrics.cols["new_cost"][: m.metrics.day + 1].sum()),
             "rep_utilisation": lambda m: float(m.metrics.cols["rep_utilisation"][m.metrics.day]),
-        })
+        }
+        reporters.update({name: _summary_reporter(name) for name in SUMMARY_METRICS})
+        self.datacollector = mesa.DataCollector(model_reporters=reporters)
+        self._final: RunResult | None = None  # the result, once the horizon is reached
         self.running = self.horizon > 0
 
     # ------------------------------------------------------------------ the network (built on first use)
@@ -181,22 +178,16 @@ class JourneyModel(mesa.Model):
             return
         day = self.day
         self.metrics.day = day
-        need.step(self)
-        self.sales.plan_day()
-        for ch in self.channels:
-            ch.step(self)
-        research.step(self)
-        self.sales.step()
-        decision.step(self)
-        diffusion.step(self)
-        after_sale.step(self)
-        self._close_day()
-        self.datacollector.collect(self)
+        for _step, run in self.schedule:
+            run(self)
         self.day = day + 1
         if self.day >= self.horizon:
             self.running = False
+            self._final = self.result()  # the summary, for the data collector's reporters
+        self.datacollector.collect(self)
 
-    def _close_day(self) -> None:
+    def close_day(self) -> None:
+        """The end of the day: rep costs, total cost, stock counts (Mesa's data collector runs after it)."""
         m, pop, s, d = self.metrics, self.pop, self.cfg.sales, self.day
         cols = m.cols
         m.add("new_cost_reps", s.n_reps * s.cost_per_rep_day)
@@ -212,7 +203,7 @@ class JourneyModel(mesa.Model):
         """Run to the horizon and return the results."""
         while self.running:
             self.step()
-        return self.result()
+        return self._final if self._final is not None and self._final.timeseries.shape[0] == self.day else self.result()
 
     # ------------------------------------------------------------------ results
     def sample(self, kind: str, values) -> None:
@@ -237,7 +228,7 @@ class JourneyModel(mesa.Model):
             out.setdefault(k, np.zeros(0))
         pop = self.pop
         won = np.flatnonzero(pop.won_in_run)
-        ltv = _ltv(self, won)
+        ltv = ltv_of_won(self, won)
         out["ltv_referred"] = ltv[pop.won_referred[won]]
         out["ltv_not_referred"] = ltv[~pop.won_referred[won]]
         out["won_segment"] = pop.segment[won].astype(float)
@@ -265,58 +256,8 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(float) if parts else np.zeros(0)
 
 
-def _div(a: float, b: float) -> float:
-    return float(a / b) if b else float("nan")
-
-
-def _ltv(model: JourneyModel, won: np.ndarray) -> np.ndarray:
-    """Lifetime gross profit per won account: expected for customers, realised for those who churned."""
-    pop = model.pop
-    out = np.zeros(won.size)
-    still = pop.customer[won]
-    out[still] = after_sale.lifetime_values(model, won[still])
-    gone = won[~still]
-    out[~still] = model.cfg.market.gross_margin * pop.acv[gone] * np.clip((model.day - pop.day_won[gone]) / 365.0, 0, None)
-    return out
-
-
-def summarise(model: JourneyModel, ts: pd.DataFrame, samples: dict | None = None) -> dict[str, float]:
-    """The per-run summary metrics (see README for definitions)."""
-    pop = model.pop
-    samples = samples if samples is not None else model.samples()
-    won = np.flatnonzero(pop.won_in_run)
-    wins = float(ts["new_wins"].sum())
-    cost = float(ts["new_cost"].sum())
-    leads = float(ts["new_leads"].sum())
-    meetings = float(ts["new_meetings"].sum())
-    decisions = wins + float(ts["new_losses"].sum()) + float(ts["new_no_decisions"].sum())
-    ltv_all = _ltv(model, won)
-    ltv = float(ltv_all.mean()) if ltv_all.size else float("nan")
-    cac = _div(cost, wins)
-    mean_acv = float(pop.deal_size[won].mean()) if won.size else float("nan")
-    pfc = samples["progress_at_first_contact"]
-    cyc = samples["cycle_days"]
-    out = {
-        "customers_won": wins,
-        "conversion_rate": _div(wins, decisions),
-        "total_cost": cost,
-        "cac": cac,
-        "cost_per_lead": _div(cost, leads),
-        "cost_per_meeting": _div(cost, meetings),
-        "revenue": float(ts["new_revenue"].sum()),
-        "ltv": ltv,
-        "ltv_to_cac": _div(ltv, cac) if np.isfinite(cac) else float("nan"),
-        "payback_months": _div(cac, model.cfg.market.gross_margin * mean_acv / 12.0) if won.size else float("nan"),
-        "median_cycle_days": float(np.median(cyc)) if cyc.size else float("nan"),
-        "median_progress_at_first_contact": float(np.median(pfc)) if pfc.size else float("nan"),
-        "leads": leads,
-        "meetings": meetings,
-        "opportunities": float(ts["new_opportunities"].sum()),
-        "touches_per_deal": _div(float(ts["new_touches"].sum()), wins),
-    }
-    for s in SOURCES:
-        out[f"deals_{s}"] = float(ts[f"new_wins_{s}"].sum())
-    return out
+def _summary_reporter(name: str):
+    return lambda m: float(m._final.summary[name]) if m._final is not None else float("nan")
 
 
 @dataclass

@@ -14,7 +14,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from sim.engine.declare import P
 from sim.engine.state import concat_ranges
+
+SECTION = "network"
+PARAMS = {
+    "weak_ties_mean": P(6.0, "float", 0, 1000, "cross-account ties per buyer (mean)", "assumption: industry peer networks"),
+    "cross_community": P(0.1, "float", 0, 1, "share of weak ties outside the own community", "small-world shortcuts (Watts & Strogatz 1998)"),
+    "strong_weight": P(1.0, "float", 0, 10, "influence weight of a colleague tie", "assumption: strong ties (Granovetter 1973)"),
+    "weak_weight": P(0.3, "float", 0, 10, "influence weight of a peer tie", "assumption: weak ties (Granovetter 1973)"),
+    "initial_rep_ties": P(0.01, "float", 0, 1, "share of buyers who know one of our reps at day 0", "assumption"),
+}
 
 
 def build_network(pop, cfg, streams) -> tuple[sp.csr_matrix, sp.csr_matrix]:

@@ -74,7 +74,7 @@ from sim.config.scenario import (
     load_scenario,
     read_toml,
 )
-from sim.engine.state import SOURCES
+from sim.engine.summary import SUMMARY_METRICS
 from sim.executor import connect, progress_bar, run_tasks
 
 __all__ = [
@@ -97,11 +97,7 @@ __all__ = [
 DESIGNS = ("grid", "random", "lhs", "sobol", "morris")
 
 #: Summary metrics of one run (docs/CONTRACT.md), in the engine's order.
-METRICS = (
-    "customers_won", "conversion_rate", "total_cost", "cac", "cost_per_lead", "cost_per_meeting", "revenue",
-    "ltv", "ltv_to_cac", "payback_months", "median_cycle_days", "median_progress_at_first_contact", "leads",
-    "meetings", "opportunities", "touches_per_deal", *(f"deals_{s}" for s in SOURCES),
-)
+METRICS = tuple(SUMMARY_METRICS)
 
 #: Metrics charted and summarised when a sweep names none.
 DEFAULT_METRICS = ("customers_won", "cac")

@@ -46,7 +46,7 @@ REPORT_QUESTION = "How do customers won and cost respond when these settings cha
 
 BINS = 5  # quantile bins for a sampled (continuous) parameter
 
-_MONEY = {"total_cost", "cac", "cost_per_lead", "cost_per_meeting", "revenue", "ltv"}
+_MONEY = _report._MONEY
 
 
 # --------------------------------------------------------------------------------------------------------

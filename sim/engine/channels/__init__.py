@@ -1,12 +1,44 @@
-"""Go-to-market channels: one module per channel, one small interface.
+"""Go-to-market channels: one module per channel, one small interface, one registry.
 
-Each channel is a ``Channel`` subclass with ``name`` (its section under ``[channels]``) and
-``step(model)``, called once a day in the model's documented order. A channel pays its
-``fixed_cost`` (per year, spread over days) while it has a budget, plus whatever it spends
-per touch; every dollar goes to the ``new_cost_<name>`` metric.
+A channel module declares (see ``sim.engine.declare``) its ``PARAMS`` (under
+``[channels.<name>]``), ``FLOWS``/``STOCKS``, its place in the day (``STEPS``), what switches it
+off (``OFF``) and the reps' activity it spends (``REP_ACTIVITY``), and holds one ``Channel``
+subclass whose ``step(model)`` runs at that place. Every dollar it spends goes to
+``new_cost_<name>``; every random stream it draws is named ``<name>.*``; its receptivity column
+comes from its own stream ``<name>.receptivity``, so adding a channel moves no other number.
+
+To add a channel: write ``sim/engine/channels/<name>.py`` and add its name to ``CHANNELS``. The
+order of ``CHANNELS`` is the order of the cost columns and of the TOML template; the order in
+the day is each channel's ``STEPS``.
 """
 
 from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+#: The channels, by module name (explicit: nothing is discovered).
+CHANNELS = ("content", "email", "cold_calling", "networking", "campaigns", "social")
+
+
+def channel_module(name: str) -> ModuleType:
+    """The module of channel ``name`` (``sim.engine.channels.<name>``)."""
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def channel_modules() -> list[ModuleType]:
+    """Every channel's module, in ``CHANNELS`` order."""
+    return [channel_module(n) for n in CHANNELS]
+
+
+def channel_class(name: str) -> type:
+    """The ``Channel`` subclass defined in channel ``name``'s module."""
+    mod = channel_module(name)
+    found = [v for v in vars(mod).values() if isinstance(v, type) and issubclass(v, Channel) and v is not Channel
+             and v.__module__ == mod.__name__]
+    if len(found) != 1:
+        raise TypeError(f"{mod.__name__} must define exactly one Channel subclass, found {len(found)}")
+    return found[0]
 
 
 class Channel:
@@ -35,13 +67,7 @@ class Channel:
         raise NotImplementedError
 
 
-def build_channels(model) -> list[Channel]:
-    """The channels in step order (see ``sim.model`` for the whole day's order)."""
-    from sim.engine.channels.campaigns import Campaigns
-    from sim.engine.channels.cold_calling import ColdCalling
-    from sim.engine.channels.content import Content
-    from sim.engine.channels.email import Email
-    from sim.engine.channels.networking import Networking
-    from sim.engine.channels.social import Social
-
-    return [Content(model), Campaigns(model), Email(model), Social(model), Networking(model), ColdCalling(model)]
+def build_channels(model, without: tuple[str, ...] = ()) -> dict[str, Channel]:
+    """One instance per channel (by name), but those in ``without`` (a market without them: the
+    channel contract compares a switched-off channel with its absence)."""
+    return {name: channel_class(name)(model) for name in CHANNELS if name not in without}

@@ -1,4 +1,4 @@
-"""Mechanism 5, cold calling: reps dial non-customers; few connect, fewer are ready.
+"""Cold calling: reps dial non-customers; few connect, fewer are ready.
 
 Dials per day are the smaller of the reps' dialing hours times ``dials_per_hour`` and what
 the dialing budget pays for. Targets are drawn uniformly among non-customers who are not in
@@ -15,8 +15,33 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.channels import Channel
+from sim.engine.declare import P, Step, flows, stocks
 from sim.engine.state import CH, CUSTOMER
 from sim.engine.transitions import acceptance, annoy, start_conversations, touch
+
+SECTION = "channels.cold_calling"
+PARAMS = {
+    "budget": P(0.0, "float", 0, None, "$ per year on dialer, data and lists", "strategy"),
+    "fixed_cost": P(10_000.0, "float", 0, None, "$ per year while active (dialer licences)", "assumption"),
+    "cost_per_dial": P(1.5, "float", 0, None, "$ per dial (contact data, dialer seat, telephony)", "assumption"),
+    "dials_per_hour": P(12.0, "float", 0, 200, "dials per rep dialing hour", "Bridge Group SDR benchmarks (~50-60 dials/day)"),
+    "connect_rate": P(0.06, "float", 0, 1, "share of dials that reach the person", "Bridge Group / Gong: 2-10% connect rates"),
+    "annoyance": P(0.06, "float", 0, 1, "attitude lost by an unready buyer who is called: trust first, the rest as resentment (lowers later meeting acceptance, hand raising and the vendor choice)", "DESIGN.md: unready buyers are annoyed"),
+    "do_not_call_rate": P(0.2, "float", 0, 1, "chance an annoyed buyer asks not to be called again", "assumption"),
+}
+FLOWS = flows(
+    ("new_dials", "dials", "dials"),
+    ("new_connects", "connected dials", "calls"),
+    ("new_cold_meetings", "meetings booked by cold calls", "meetings"),
+)
+STOCKS = stocks(
+)
+STEPS = (Step(350, "cold_calling", "dials, connects, meetings, annoyance"),)
+#: what switches the channel off: with these values (and no rep time on dialing) a run is
+#: byte-identical to one without the channel (the channel contract, tests/test_channels.py)
+OFF = {"budget": 0.0}
+#: the reps' activity (sales.split) this channel spends, if any
+REP_ACTIVITY = 'dialing'
 
 
 class ColdCalling(Channel):

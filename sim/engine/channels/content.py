@@ -1,4 +1,4 @@
-"""Mechanism 3, content (inbound): a depreciating content stock and share of voice.
+"""Content (inbound): a depreciating content stock and share of voice.
 
 Production spend adds assets (``budget / cost_per_asset``) to a stock that loses pull with a
 half-life (a Nerlove-Arrow goodwill stock). Each day an exploring buyer searches with
@@ -14,8 +14,35 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.channels import Channel
+from sim.engine.declare import P, Step, flows, stocks
 from sim.engine.state import CH, EXPLORING
 from sim.engine.transitions import touch
+
+SECTION = "channels.content"
+PARAMS = {
+    "budget": P(0.0, "float", 0, None, "$ per year on content production", "strategy"),
+    "fixed_cost": P(20_000.0, "float", 0, None, "$ per year while active (tools, SEO)", "assumption"),
+    "cost_per_asset": P(2_500.0, "float", 1, None, "$ per content asset", "assumption: agency rates for a whitepaper/article"),
+    "initial_stock": P(20.0, "float", 0, None, "content assets live at day 0", "assumption"),
+    "half_life_days": P(180.0, "float", 1, None, "days for an asset's pull to halve", "assumption: content decay; Nerlove-Arrow goodwill stock"),
+    "find_rate": P(0.6, "float", 0, 1, "chance a search finds us at 100% share of voice", "assumption"),
+    "trust_gain": P(0.04, "float", 0, 1, "trust added per content visit", "seed 000: trust = intent + expertise"),
+    "progress_gain": P(0.01, "float", 0, 1, "decision progress added per visit", "seed 003"),
+    "gate_rate": P(0.08, "float", 0, 1, "share of visits that fill a form (become known contacts)", "assumption: gated content conversion"),
+}
+FLOWS = flows(
+    ("new_content_visits", "content visits", "buyers"),
+)
+STOCKS = stocks(
+    ("n_content_stock", "content assets live (depreciated)", "assets"),
+    ("share_of_voice", "our share of the content in the category", "share"),
+)
+STEPS = (Step(300, "content", "content stock, search and visits"),)
+#: what switches the channel off: with these values (and no rep time on it) a run is
+#: byte-identical to one without the channel (the channel contract, tests/test_channels.py)
+OFF = {"budget": 0.0, "initial_stock": 0.0}
+#: the reps' activity (sales.split) this channel spends, if any
+REP_ACTIVITY = None
 
 
 class Content(Channel):
@@ -53,4 +80,4 @@ class Content(Channel):
         u = model.streams.uniform("content.gate", day, found)
         pop.known[found[u < c.gate_rate]] = True
         u = model.streams.uniform("content.share", day, found)
-        model.share_content[found[u < model.cfg.channels.social.share_prob]] = True
+        model.share_content[found[u < model.cfg.word_of_mouth.share_prob]] = True

@@ -1,4 +1,4 @@
-"""Mechanism 4, email nurture: touches to known contacts at a cadence, with fatigue.
+"""Email nurture: touches to known contacts at a cadence, with fatigue.
 
 Known contacts (not customers, not in a sales conversation, not unsubscribed) get an email
 every ``cadence_days`` (each on their own day of the cycle), as far as the budget pays for
@@ -12,8 +12,36 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.channels import Channel
+from sim.engine.declare import P, Step, flows, stocks
 from sim.engine.state import CH, CUSTOMER, ENGAGED, EXPLORING
 from sim.engine.transitions import make_leads, touch
+
+SECTION = "channels.email"
+PARAMS = {
+    "budget": P(0.0, "float", 0, None, "$ per year on email sends", "strategy"),
+    "fixed_cost": P(6_000.0, "float", 0, None, "$ per year while active (platform)", "assumption: marketing automation licence"),
+    "cost_per_send": P(0.05, "float", 0, None, "$ per email sent", "assumption incl. list upkeep"),
+    "cadence_days": P(7, "int", 1, 365, "days between nurture emails to a contact", "assumption"),
+    "open_rate": P(0.22, "float", 0, 1, "share of emails opened", "Mailchimp B2B benchmarks (~21-23%)"),
+    "trust_gain": P(0.015, "float", 0, 1, "trust added per opened email", "assumption"),
+    "progress_gain": P(0.01, "float", 0, 1, "decision progress added per opened email", "assumption"),
+    "fatigue_per_send": P(0.08, "float", 0, 1, "fatigue added per email", "assumption"),
+    "fatigue_half_life_days": P(14.0, "float", 0.1, None, "days for fatigue to halve", "assumption"),
+    "unsubscribe_rate": P(0.003, "float", 0, 1, "unsubscribes per email at zero fatigue", "Mailchimp benchmarks (~0.2-0.3%)"),
+    "click_rate": P(0.3, "float", 0, 1, "chance a ready reader of an email asks for a call", "assumption"),
+}
+FLOWS = flows(
+    ("new_emails", "emails sent", "emails"),
+    ("new_unsubscribes", "unsubscribes", "buyers"),
+)
+STOCKS = stocks(
+)
+STEPS = (Step(320, "email", "nurture sends to known contacts"),)
+#: what switches the channel off: with these values (and no rep time on it) a run is
+#: byte-identical to one without the channel (the channel contract, tests/test_channels.py)
+OFF = {"budget": 0.0}
+#: the reps' activity (sales.split) this channel spends, if any
+REP_ACTIVITY = None
 
 
 class Email(Channel):

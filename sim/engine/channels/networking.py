@@ -1,12 +1,11 @@
-"""Mechanism 6, networking and referrals: trust that travels along ties (seed 001).
+"""Networking: trust that travels along ties (seed 001).
 
 Reps meet new people at events (the budget pays for ``budget / cost_per_event`` events a
 year, spread evenly) and in networking hours; half of them are met through people the reps
 already know (friends of friends on the network), half anywhere. Knowing a rep adds trust.
 In networking hours reps also talk with the people they know who are in market; an
 introduction by a trusted tie lets a buyer accept a meeting ``readiness_discount`` earlier.
-Customer advocates refer peers at other accounts: a referred buyer receives a share of the
-advocate's trust and, if ready enough, a meeting. Sources: "networking" and "referral".
+Referrals by customer advocates are word of mouth (``sim.engine.mechanisms.word_of_mouth``).
 """
 
 from __future__ import annotations
@@ -14,9 +13,36 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.channels import Channel
+from sim.engine.declare import P, Step, flows, stocks
 from sim.engine.network import Exposure
 from sim.engine.state import CUSTOMER, EXPLORING
-from sim.engine.transitions import acceptance, raise_trust, start_conversations, touch
+from sim.engine.transitions import acceptance, start_conversations, touch
+
+SECTION = "channels.networking"
+PARAMS = {
+    "budget": P(0.0, "float", 0, None, "$ per year on events and memberships", "strategy"),
+    "fixed_cost": P(0.0, "float", 0, None, "$ per year while active", "assumption"),
+    "cost_per_event": P(8_000.0, "float", 1, None, "$ per industry event attended", "assumption: booth, travel and a rep-day per event"),
+    "contacts_per_event": P(10.0, "float", 0, 10_000, "new people a rep team meets per event", "assumption"),
+    "contacts_per_hour": P(0.15, "float", 0, 100, "new people met per rep networking hour", "assumption"),
+    "tie_trust": P(0.12, "float", 0, 1, "trust from knowing one of our reps personally", "seed 001: networking is sales"),
+    "intros_per_hour": P(0.5, "float", 0, 100, "conversations with known contacts per networking hour", "assumption"),
+    "readiness_discount": P(0.25, "float", 0, 1, "how much earlier an introduced buyer accepts a meeting", "seed 001: an introduction opens the door"),
+}
+FLOWS = flows(
+    ("new_rep_ties", "new personal ties to our reps", "buyers"),
+    ("new_network_talks", "networking conversations with people in market", "conversations"),
+    ("new_network_meetings", "meetings from networking conversations", "meetings"),
+)
+STOCKS = stocks(
+    ("n_rep_ties", "buyers who know one of our reps", "buyers"),
+)
+STEPS = (Step(340, "networking", "new rep ties and conversations with known people in market"),)
+#: what switches the channel off: with these values (and no rep time on networking) a run is
+#: byte-identical to one without the channel (the channel contract, tests/test_channels.py)
+OFF = {"budget": 0.0}
+#: the reps' activity (sales.split) this channel spends, if any
+REP_ACTIVITY = 'networking'
 
 
 class Networking(Channel):
@@ -62,18 +88,3 @@ class Networking(Channel):
             model.metrics.add("new_network_meetings", yes.size)
             start_conversations(model, yes, "networking")
 
-        # referrals by customer advocates
-        if pop.advocate.any():
-            exposure = model.advocate_exposure_weak(pop.advocate)
-            cand = np.flatnonzero((exposure > Exposure.EPS) & (pop.stage == EXPLORING) & ~pop.engaged & ~pop.referred)
-            if cand.size:
-                u = st.uniform("networking.referral", day, cand)
-                ref = cand[u < -np.expm1(-c.referral_rate * exposure[cand])]
-                if ref.size:
-                    adv_trust = (model.W_weak[ref] @ (pop.advocate * pop.trust)) / exposure[ref]
-                    pop.referred[ref] = True
-                    touch(model, ref, "networking")
-                    raise_trust(pop, ref, c.trust_transfer * adv_trust)
-                    model.metrics.add("new_referrals", ref.size)
-                    u = st.uniform("networking.referral_accept", day, ref)
-                    start_conversations(model, ref[u < acceptance(model, ref, c.readiness_discount)], "referral")

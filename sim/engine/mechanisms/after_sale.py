@@ -1,4 +1,4 @@
-"""Mechanism 11, after the sale: churn, expansion ("land and expand", seed 002), advocacy.
+"""After the sale: churn, expansion ("land and expand", seed 002), advocacy.
 
 Churn hazard falls with the customer's trust in us, so customers won through trusted
 introductions (who arrive with transferred trust) stay longer: the referral premium in
@@ -11,8 +11,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.engine.declare import Metric, P, Step, flows
 from sim.engine.state import CUSTOMER, LOST, SEGMENT_NAMES
 from sim.engine.transitions import raise_trust, set_account_stage
+
+SECTION = "after_sale"
+PARAMS = {
+    "trust_churn_sensitivity": P(2.0, "float", 0, 50, "churn hazard multiplier exp(-k*(trust-0.5))", "assumption"),
+    "expansion_rate": P(0.3, "float", 0, 10, "expansions per customer per year", "seed 002: land and expand"),
+    "expansion_size": P(0.25, "float", 0, 10, "ACV added per expansion, share of current ACV", "seed 002"),
+    "customer_trust_gain": P(0.0003, "float", 0, 1, "daily trust gained by a served customer", "assumption: customer success"),
+    "advocacy_trust": P(0.65, "float", 0, 1, "trust above which a customer may advocate", "assumption"),
+    "advocacy_rate": P(0.01, "float", 0, 1, "daily chance a trusting customer becomes an advocate", "assumption"),
+    "ltv_max_years": P(5.0, "float", 0, 100, "years: horizon H of the contract years counted in LTV, (1 - (1 - c)^H) / c at annual churn c", "assumption: SaaS practice of valuing customers over 3-5 years"),
+}
+FLOWS = (
+    Metric("new_revenue", "revenue from accounts won in the run", "$", fmt="money"),
+) + flows(
+    ("new_churned", "customers lost", "accounts"),
+    ("new_churned_won", "customers won in the run and lost again", "accounts"),
+    ("new_expansions", "expansions of accounts won in the run", "accounts"),
+)
+STOCKS = ()
 
 
 def base_hazard(cfg) -> np.ndarray:
@@ -53,7 +73,7 @@ def step(model) -> None:
     if churned.size:
         members = set_account_stage(model, churned, LOST, from_stages=(CUSTOMER,))
         pop.advocate[members] = False
-        pop.detractor_until[members] = day + model.cfg.channels.social.detractor_days
+        pop.detractor_until[members] = day + model.cfg.word_of_mouth.detractor_days
         pop.customer[churned] = False
         pop.cooldown_until[churned] = day + model.cfg.need.cooldown_days
         pop.arr_won -= float(pop.acv[churned[pop.won_in_run[churned]]].sum())
@@ -96,3 +116,6 @@ def lifetime_values(model, acc: np.ndarray) -> np.ndarray:
     H = a.ltv_max_years
     years = np.where(lam > 1e-12, -np.expm1(-lam * H) / -np.expm1(-np.maximum(lam, 1e-12)), H)
     return model.cfg.market.gross_margin * pop.acv[acc] * years
+
+
+STEPS = (Step(800, "after_sale", "revenue, churn, expansion, advocacy", step),)

@@ -1,4 +1,4 @@
-"""Mechanism 10, account decision: the buying group chooses among shortlisted vendors.
+"""Account decision: the buying group chooses among shortlisted vendors.
 
 When enough of an account's buying group has finished research (``decision.consensus_share``
 of its members at progress 1), the account decides. We are on the shortlist only if at least
@@ -12,8 +12,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.engine.declare import P, Step, flows
 from sim.engine.state import CUSTOMER, LOST, SEGMENT_NAMES, SOURCES, SRC
 from sim.engine.transitions import close_opportunities, set_account_stage
+
+SECTION = "decision"
+PARAMS = {
+    "consensus_share": P(0.5, "float", 0.01, 1, "share of the buying group that must be done researching", "DESIGN.md: buying-group consensus"),
+    "engaged_bonus": P(0.15, "float", 0, 1, "trust bonus for a vendor in active conversation", "DESIGN.md: engaged accounts favour us"),
+}
+#: the competition, which the vendor choice weighs us against (and content's share of voice)
+COMPETITOR_PARAMS = {
+    "content_stock": P(150.0, "float", 0, None, "competitors' content assets (all vendors)", "assumption"),
+    "baseline_trust": P(0.6, "float", 0, 1, "trust a buyer has in a typical competitor", "assumption"),
+    "choice_sensitivity": P(8.0, "float", 0, 100, "logit sensitivity of vendor choice to trust", "assumption: multinomial logit choice"),
+}
+FLOWS = flows(
+    ("new_wins", "accounts won", "accounts"),
+    ("new_losses", "accounts that bought elsewhere", "accounts"),
+    ("new_opportunities_won", "opportunities won", "accounts"),
+    ("new_opportunities_lost", "opportunities lost to a competitor", "accounts"),
+)
+STOCKS = ()
 
 
 def step(model) -> None:
@@ -80,3 +100,6 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
 
 
 __all__ = ["step", "win_accounts", "SOURCES"]
+
+
+STEPS = (Step(600, "decision", "buying groups that reached consensus choose a vendor", step),)

@@ -15,8 +15,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.engine.declare import P, Step, flows
 from sim.engine.mechanisms.decision import win_accounts
 from sim.engine.state import CUSTOMER, SRC
+
+SECTION = "diffusion"
+PARAMS = {
+    # Bass (1969) diffusion, off by default: used to dock the agent model with the analytic
+    # Bass curve (scenarios/bass.toml). Rates are per day.
+    "p": P(0.0, "float", 0, 1, "per day: external-influence (innovation) hazard of adopting", "Bass 1969"),
+    "q": P(0.0, "float", 0, 10, "per day: internal-influence (imitation) hazard at full adoption", "Bass 1969"),
+    "mixing": P("full", "str", unit="who imitates whom", source="Bass 1969 (full); network: Fibich & Gibori 2010", choices=("full", "network")),
+}
+FLOWS = flows(
+    ("new_adoptions", "Bass adoptions", "accounts"),
+)
+STOCKS = ()
 
 
 def active(cfg) -> bool:
@@ -57,3 +71,6 @@ def step(model) -> None:
     src = np.where(by_wom, SRC["referral"], SRC["campaigns"]).astype(np.int8)
     win_accounts(model, won, src)
     model.metrics.add("new_adoptions", won.size)
+
+
+STEPS = (Step(700, "diffusion", "Bass adoption by external influence and imitation (off unless p or q > 0)", step),)

@@ -1,4 +1,4 @@
-"""Mechanism 1, need triggers: accounts enter and leave the market.
+"""Need triggers: accounts enter and leave the market.
 
 A dormant account starts a buying episode with a daily hazard from ``need.annual_trigger_rate``
 (a ~5-year purchase cycle: Dawes, B2B Institute 2021). The share of accounts in market at any
@@ -11,8 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.engine.declare import P, Step, flows
 from sim.engine.state import DORMANT, ENGAGED, EXPLORING, LOST
 from sim.engine.transitions import close_opportunities, set_account_stage
+
+SECTION = "need"
+PARAMS = {
+    "annual_trigger_rate": P(0.2, "float", 0, 50, "buying episodes per account per year", "95:5 rule: ~5-year purchase cycle (Dawes, B2B Institute 2021)"),
+    "fade_rate": P(0.004, "float", 0, 1, "daily hazard an in-market account drops the need", "40-60% of B2B pipelines end in no decision (Dixon & McKenna 2022)"),
+    "cooldown_days": P(180, "int", 0, 3650, "days after a lost decision before a new need can arise", "assumption"),
+}
+FLOWS = flows(
+    ("new_episodes", "buying episodes that started on their own", "accounts"),
+    ("new_demand_created", "buying episodes started by a sales conversation", "accounts"),
+    ("new_no_decisions", "buying episodes dropped without a decision", "accounts"),
+    ("new_opportunities_stalled", "open opportunities ended by no decision", "accounts"),
+)
+STOCKS = ()
 
 
 def step(model) -> None:
@@ -59,3 +74,6 @@ def start_episodes(model, acc: np.ndarray, progress: np.ndarray | None = None, m
     pop.day_exploring[members] = model.day
     pop.engaged[members] = False
     model.metrics.add(metric, len(acc))
+
+
+STEPS = (Step(100, "need", "accounts enter the market, drop the need, or end their cool-down", step),)

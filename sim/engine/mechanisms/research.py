@@ -1,4 +1,4 @@
-"""Mechanism 2, self-directed research: buyers make up their minds mostly without us.
+"""Self-directed research: buyers make up their minds mostly without us.
 
 Exploring (and engaged) buyers gain decision progress every day at a personal speed, faster
 when their colleagues and peers are also researching or already use a product (peer
@@ -12,8 +12,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.engine.declare import P, Step, flows
 from sim.engine.state import CH, CUSTOMER, ENGAGED, EXPLORING, SRC
 from sim.engine.transitions import make_leads
+
+SECTION = "research"
+PARAMS = {
+    "search_intensity": P(0.5, "float", 0, 1, "daily probability an exploring buyer searches the web", "seed 003: buyers surf vendor sites and content"),
+    "peer_boost": P(0.5, "float", 0, 10, "research speed-up when all peers are exploring or customers", "seed 003: buyers engage peers in social media"),
+    "hand_raise_rate": P(0.15, "float", 0, 1, "daily probability a ready, trusting buyer contacts us", "assumption"),
+    "hand_raise_trust": P(0.3, "float", 0, 1, "trust in us (net of resentment) needed to contact us", "assumption"),
+    "trust_decay": P(0.002, "float", 0, 1, "daily relative decay of trust towards zero", "assumption: goodwill decay (Nerlove & Arrow 1962)"),
+    "accept_width": P(0.08, "float", 0.001, 1, "logistic width of meeting acceptance around the threshold", "assumption"),
+    "accept_trust": P(2.0, "float", 0, 20, "log-odds of accepting a meeting per unit of trust in us, net of resentment from unwanted calls",
+                      "assumption: seed 001 (a prospect takes a meeting through someone they trust); trust 0.35, a typical transferred trust, doubles the odds, in line with practitioner reports that warm introductions convert several times better than cold outreach"),
+}
+FLOWS = flows(
+    ("new_hand_raises", "buyers who contacted us", "buyers"),
+)
+STOCKS = ()
 
 
 def step(model) -> None:
@@ -49,3 +66,6 @@ def fade_trust(pop, cfg) -> None:
     keep = np.float32(1.0 - cfg.trust_decay)
     pop.trust *= keep
     pop.resentment *= keep
+
+
+STEPS = (Step(400, "research", "self-directed research progress; ready, trusting buyers raise a hand (leads)", step),)

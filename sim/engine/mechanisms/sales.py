@@ -1,4 +1,4 @@
-"""Mechanism 9, the sales cycle, and the sales team as Mesa agents.
+"""The sales cycle, and the sales team as Mesa agents.
 
 Reps are few, so each is a real ``mesa.Agent`` with selling hours per day, an activity split
 (dialing, meetings, networking, social selling) and a ramp-up. Their hours are a hard
@@ -16,13 +16,63 @@ import mesa
 import numpy as np
 from mesa.agent import AgentSet
 
-from sim.config.parameters import REP_ACTIVITIES
+from sim.engine.declare import P, Step, flows, stocks
 from sim.engine.state import ENGAGED, EXPLORING
 from sim.engine.transitions import (
     acceptance,
     close_opportunities,
     raise_trust,
     start_conversations,
+)
+
+#: what reps spend their selling hours on (``sales.split``)
+REP_ACTIVITIES = ("dialing", "meetings", "networking", "social")
+
+SECTION = "sales"
+PARAMS = {
+    "n_reps": P(5, "int", 0, 100_000, "sales reps", "assumption"),
+    "hours_per_day": P(6.0, "float", 0, 24, "selling hours per rep per day", "assumption: reps sell ~30-40% of a working week (Salesforce State of Sales)"),
+    "cost_per_rep_day": P(600.0, "float", 0, None, "$ per rep per calendar day, fully loaded", "assumption: ~$220k/yr loaded cost of an account executive"),
+    "ramp_days": P(90, "int", 0, 3650, "days for a new rep to reach full productivity", "assumption"),
+    "initial_tenure_days": P(365, "int", 0, 100_000, "tenure of the team at day 0", "assumption: an established team"),
+    "hours_per_meeting": P(1.5, "float", 0.1, 24, "hours per sales meeting incl. preparation", "assumption"),
+    "meeting_cadence_days": P(7, "int", 1, 365, "days between meetings on an open opportunity", "assumption"),
+    "lead_contact_base": P(0.7, "float", 0, 1, "chance to reach a lead on the day it comes in", "assumption"),
+    "lead_decay_per_day": P(0.45, "float", 0, 1, "multiplier on that chance per day of delay", "Oldroyd, McElheran & Elkington, HBR 2011"),
+    "max_lead_wait_days": P(14, "int", 0, 365, "days a lead waits before it is dropped", "assumption"),
+    "fumble_days": P(21, "int", 1, 3650, "days without a meeting before an opportunity falls back to marketing", "seed 000: filters back to marketing"),
+    "intent_meetings": P(2, "int", 0, 100, "meetings in the intent (trial) phase before expertise", "seed 000: Trust = Intent + Expertise"),
+    "intent_trust_gain": P(0.05, "float", 0, 1, "trust added per intent-phase meeting", "seed 000"),
+    "expertise_trust_gain": P(0.08, "float", 0, 1, "trust added per expertise-phase meeting", "seed 000"),
+    "meeting_progress_gain": P(0.06, "float", 0, 1, "decision progress added per meeting", "assumption"),
+    "accept_max": P(0.6, "float", 0, 1, "chance a ready, in-market buyer accepts a meeting when asked", "assumption"),
+    "dormant_accept": P(0.05, "float", 0, 1, "chance a buyer with no active need accepts a meeting", "assumption: cold-call benchmarks of ~1 meeting per 100 dials"),
+    "accept_floor": P(0.05, "float", 0, 1, "chance an unready in-market buyer still accepts a meeting", "assumption"),
+    "demand_creation": P(0.3, "float", 0, 1, "chance a meeting with a buyer without an active need starts a buying episode", "Dixon & Adamson 2011, The Challenger Sale: reps can create demand"),
+    "qualify_trust": P(0.35, "float", 0, 1, "trust at which a conversation becomes an opportunity", "assumption"),
+    "split": {
+        "dialing": P(0.25, "float", 0, 1, "share of rep hours spent dialing", "strategy"),
+        "meetings": P(0.55, "float", 0, 1, "share of rep hours in meetings", "strategy"),
+        "networking": P(0.1, "float", 0, 1, "share of rep hours networking", "strategy"),
+        "social": P(0.1, "float", 0, 1, "share of rep hours social selling", "strategy"),
+    },
+}
+#: the hand-off policy between marketing and sales (a strategy decision)
+POLICY_PARAMS = {
+    "lead_score_threshold": P(0.35, "float", 0, 1, "lead score (mean of progress and trust) to pass a lead to sales", "strategy"),
+}
+FLOWS = flows(
+    ("new_sales_meetings", "rep meeting slots booked", "meetings"),
+    ("new_opportunities", "conversations that qualified as opportunities", "accounts"),
+    ("new_followups", "follow-up meetings held", "meetings"),
+    ("new_fumbles", "opportunities that fell back to marketing", "accounts"),
+    ("new_leads_expired", "leads dropped after waiting too long", "buyers"),
+    ("new_leads_reached", "leads a rep reached", "buyers"),
+    ("new_leads_reached_same_day", "leads reached on the day they came in", "buyers"),
+    ("new_leads_worked_same_day", "leads worked on the day they came in", "buyers"),
+)
+STOCKS = stocks(
+    ("n_leads_waiting", "leads waiting for a rep", "buyers"),
 )
 
 
@@ -224,3 +274,17 @@ class SalesTeam:
         m.sample("lead_converted", np.isin(worked, met))
         start_conversations(m, met, pop.lead_source[met], inbound=True)
         m.metrics.set("n_leads_waiting", pending.size - worked.size)
+
+
+def _plan_day(model) -> None:
+    model.sales.plan_day()
+
+
+def _work(model) -> None:
+    model.sales.step()
+
+
+STEPS = (
+    Step(200, "sales.plan", "reps plan the day: hours by activity, meeting slots", _plan_day),
+    Step(500, "sales", "follow-up meetings, fumbles, lead response with speed-to-lead decay", _work),
+)
