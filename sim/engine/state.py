@@ -159,9 +159,9 @@ class Population:
         self.day_won = fa()
         self.cooldown_until = fa(-np.inf)
         self.opp = np.zeros(A, dtype=bool)  # open conversation with our sales
-        self.qualified = np.zeros(A, dtype=bool)  # the conversation became an opportunity
+        self.qualified = np.zeros(A, dtype=bool)  # a conversation became an opportunity in this episode
         self.opp_source = np.full(A, -1, dtype=np.int8)
-        self.opp_day = fa()
+        self.opp_day = fa()  # the day the episode's (latest) conversation with us opened
         self.last_meeting = fa()
         self.n_meetings = np.zeros(A, dtype=np.int32)
         self.owner = np.full(A, -1, dtype=np.int32)  # rep index

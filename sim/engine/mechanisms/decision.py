@@ -64,7 +64,7 @@ def step(model) -> None:
         src = np.where(src < 0, np.where(champ_touch < 0, SRC["content"], champ_touch), src)
         win_accounts(model, won, src)
     if lost.size:
-        had_opp = pop.opp[lost]
+        had_opp = pop.qualified[lost]
         close_opportunities(model, lost)
         set_account_stage(model, lost, LOST)
         pop.in_market[lost] = False
@@ -80,7 +80,7 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
     pop.cycle_days[won] = day - cycle_start
     pop.won_source[won] = src
     pop.won_referred[won] = pop.account_any(pop.referred, won)
-    model.metrics.add("new_opportunities_won", int(np.isfinite(pop.opp_day[won]).sum()))
+    model.metrics.add("new_opportunities_won", int(pop.qualified[won].sum()))
     close_opportunities(model, won)
     set_account_stage(model, won, CUSTOMER)
     pop.customer[won] = True

@@ -25,7 +25,7 @@ FLOWS = flows(
     ("new_episodes", "buying episodes that started on their own", "accounts"),
     ("new_demand_created", "buying episodes started by a sales conversation", "accounts"),
     ("new_no_decisions", "buying episodes dropped without a decision", "accounts"),
-    ("new_opportunities_stalled", "open opportunities ended by no decision", "accounts"),
+    ("new_opportunities_stalled", "opportunities ended by no decision", "accounts"),
 )
 STOCKS = ()
 
@@ -43,7 +43,7 @@ def step(model) -> None:
     live = np.flatnonzero(pop.in_market)
     fade = live[model.streams.uniform("need.fade", day, live) < cfg.fade_rate] if live.size and cfg.fade_rate > 0 else live[:0]
     if fade.size:
-        with_us = int(pop.opp[fade].sum())
+        with_us = int(pop.qualified[fade].sum())
         close_opportunities(model, fade)
         set_account_stage(model, fade, DORMANT, from_stages=(EXPLORING, ENGAGED))
         pop.in_market[fade] = False
@@ -69,6 +69,9 @@ def start_episodes(model, acc: np.ndarray, progress: np.ndarray | None = None, m
     pop = model.pop
     pop.in_market[acc] = True
     pop.day_in_market[acc] = model.day
+    # a new episode, a new opportunity: nothing of an earlier episode's conversation carries over
+    pop.opp_day[acc] = np.nan
+    pop.qualified[acc] = False
     members = set_account_stage(model, acc, EXPLORING, from_stages=(DORMANT, LOST))
     pop.progress[members] = 0.0 if progress is None else progress[members]
     pop.day_exploring[members] = model.day
