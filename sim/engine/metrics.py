@@ -28,6 +28,7 @@ COST_CHANNELS = CHANNELS + ("reps",)
 JOURNEY_FLOWS = flows(
     ("new_leads", "leads handed to sales", "buyers"),
     ("new_meetings", "first sales conversations", "buyers"),
+    ("new_meetings_buyer_initiated", "first sales conversations the buyer asked for (from a lead)", "buyers"),
     ("new_touches", "marketing and sales touches", "touches"),
 ) + tuple(
     Metric(f"new_{kind}_{s}", f"{label} from {s.replace('_', ' ')}", unit, fmt="count")

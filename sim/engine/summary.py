@@ -12,7 +12,7 @@ import pandas as pd
 
 from sim.engine.declare import Metric
 from sim.engine.mechanisms import after_sale
-from sim.engine.state import SOURCES
+from sim.engine.state import SEGMENTS, SOURCES
 
 
 def _m(name, label, unit, better, fmt, doc=""):
@@ -42,6 +42,39 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("touches_per_deal", "Touches per deal", "touches", "min", "number", "all marketing and sales touches / customers_won"),
     *(_m(f"deals_{s}", f"Deals sourced by {s.replace('_', ' ')}", "accounts", "max", "count",
          f"won deals whose opening conversation came from {s.replace('_', ' ')}") for s in SOURCES),
+    # -- the funnel as a CRM records it (targets for calibration, facts for validation)
+    _m("leads_per_month", "Leads per month", "leads / month", "max", "number", "leads (any source) per 30.44 days"),
+    *(_m(f"leads_per_month_{s}", f"Leads per month from {s.replace('_', ' ')}", "leads / month", "max", "number",
+         f"leads whose source is {s.replace('_', ' ')}, per 30.44 days") for s in SOURCES),
+    _m("lead_to_opportunity_rate", "Lead-to-opportunity rate", "share", "max", "percent",
+       "opportunities / leads (every contact sales works is a lead, inbound or outbound, as in a CRM)"),
+    _m("opportunity_win_rate", "Opportunity win rate", "share", "max", "percent",
+       "opportunities won / opportunities closed in the run (won, lost to a competitor, or no decision)"),
+    _m("no_decision_share", "Opportunities ending in no decision", "share", "min", "percent",
+       "opportunities whose buying episode ended with no purchase / opportunities closed"),
+    *(_m(f"median_cycle_days_{g}", f"Median sales cycle, {g}", "days", "min", "days",
+         f"{g} accounts won: days from the episode's sales conversation to the decision") for g in SEGMENTS),
+    *(_m(f"median_journey_days_{g}", f"Median buying journey, {g}", "days", "min", "days",
+         f"{g} accounts won: days from the need trigger to the purchase") for g in SEGMENTS),
+    *(_m(f"acv_{g}", f"ACV of {g} accounts won", "$", "max", "money",
+         f"mean annual contract value at the win of the {g} accounts won") for g in SEGMENTS),
+    _m("cac_per_new_arr", "CAC per $ of new ARR", "$ per $", "min", "ratio", "total_cost / annual contract value won"),
+    _m("connect_rate", "Cold-call connect rate", "share of dials", "max", "percent", "connects / dials"),
+    _m("meetings_per_connect", "Meetings per cold-call conversation", "share of connects", "max", "percent",
+       "meetings booked by cold calls / connects"),
+    _m("meetings_per_1000_dials", "Meetings per 1,000 dials", "meetings", "max", "number", "1000 x cold-call meetings / dials"),
+    _m("buyer_initiated_share", "First conversations started by the buyer", "share", "", "percent",
+       "first sales conversations that answer a lead the buyer raised / all first sales conversations"),
+    _m("share_in_market", "Accounts in market", "share of accounts", "", "percent",
+       "mean over days of the share of accounts in a buying episode (the 95:5 rule says about 5%)"),
+    _m("referral_close_rate", "Close rate of referrals", "share", "max", "percent",
+       "deals sourced by referral / buyers referred by advocates"),
+    _m("web_close_rate", "Close rate of web leads", "share", "max", "percent", "deals sourced by content / content leads"),
+    _m("referral_to_web_close_ratio", "Referral vs web close rate", "ratio", "", "ratio",
+       "referral_close_rate / web_close_rate (Implisit 2014: 3.63% / 1.55% = 2.3)"),
+    _m("decision_rate_ratio_group_1_vs_6", "Purchase likelihood, 1 vs 6+ decision makers", "ratio", "", "ratio",
+       "share of ended buying episodes with a purchase (from anyone) for groups of one / for groups of six or more"
+       " (CEB: 81% / 31% = 2.6)"),
 )}
 
 
@@ -96,8 +129,56 @@ def summarise(model, ts: pd.DataFrame, samples: dict | None = None) -> dict[str,
     }
     for s in SOURCES:
         out[f"deals_{s}"] = float(ts[f"new_wins_{s}"].sum())
+    out.update(_funnel(model, ts, samples, won, cost))
     if list(out) != list(SUMMARY_METRICS):  # the registry and the computation must agree
         raise AssertionError(f"summary metrics differ from SUMMARY_METRICS: {sorted(set(out) ^ set(SUMMARY_METRICS))}")
     return out
 
 
+
+
+def _col(ts: pd.DataFrame, name: str) -> float:
+    return float(ts[name].sum())
+
+
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if x.size else float("nan")
+
+
+def _funnel(model, ts: pd.DataFrame, samples: dict, won: np.ndarray, cost: float) -> dict[str, float]:
+    """The funnel as a CRM records it: rates, cycles and values by segment, cold-call yields."""
+    pop = model.pop
+    months = len(ts) / 30.4375
+    leads = _col(ts, "new_leads")
+    out = {"leads_per_month": _div(leads, months)}
+    for s in SOURCES:
+        out[f"leads_per_month_{s}"] = _div(_col(ts, f"new_leads_{s}"), months)
+    o_won, o_lost, o_none = (_col(ts, f"new_opportunities_{k}") for k in ("won", "lost", "stalled"))
+    closed = o_won + o_lost + o_none
+    out["lead_to_opportunity_rate"] = _div(_col(ts, "new_opportunities"), leads)
+    out["opportunity_win_rate"] = _div(o_won, closed)
+    out["no_decision_share"] = _div(o_none, closed)
+    for g in SEGMENTS:
+        out[f"median_cycle_days_{g}"] = _median(samples.get(f"cycle_days_{g}", np.zeros(0)))
+    for g in SEGMENTS:
+        out[f"median_journey_days_{g}"] = _median(samples.get(f"journey_days_{g}", np.zeros(0)))
+    for i, g in enumerate(SEGMENTS):
+        acv = pop.deal_size[won[pop.segment[won] == i]]
+        out[f"acv_{g}"] = float(acv.mean()) if acv.size else float("nan")
+    out["cac_per_new_arr"] = _div(cost, float(pop.deal_size[won].sum())) if won.size else float("nan")
+    dials, connects, cold = _col(ts, "new_dials"), _col(ts, "new_connects"), _col(ts, "new_cold_meetings")
+    out["connect_rate"] = _div(connects, dials)
+    out["meetings_per_connect"] = _div(cold, connects)
+    out["meetings_per_1000_dials"] = _div(1000.0 * cold, dials)
+    out["buyer_initiated_share"] = _div(_col(ts, "new_meetings_buyer_initiated"), _col(ts, "new_meetings"))
+    out["share_in_market"] = float(ts["n_accounts_in_market"].mean()) / max(pop.n_accounts, 1) if len(ts) else float("nan")
+    ref = _div(_col(ts, "new_wins_referral"), _col(ts, "new_referrals"))
+    web = _div(_col(ts, "new_wins_content"), _col(ts, "new_leads_content"))
+    out["referral_close_rate"], out["web_close_rate"] = ref, web
+    out["referral_to_web_close_ratio"] = _div(ref, web) if np.isfinite(ref) and np.isfinite(web) else float("nan")
+    size = samples.get("episode_group_size", np.zeros(0))
+    decided = samples.get("episode_decided", np.zeros(0))
+    one, six = decided[size == 1], decided[size >= 6]
+    out["decision_rate_ratio_group_1_vs_6"] = (
+        _div(float(one.mean()), float(six.mean())) if one.size and six.size else float("nan"))
+    return out

@@ -151,6 +151,8 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     pop.known[idx] = True
     model.metrics.add("new_meetings", idx.size)
     model.metrics.add_by_source("new_meetings", src)
+    if inbound:  # the buyer asked for it (a lead raised by the buyer)
+        model.metrics.add("new_meetings_buyer_initiated", idx.size)
     # the account's opportunity: opened by the first conversation in this episode
     acc = pop.account[idx]
     acc_u, first = np.unique(acc, return_index=True)

@@ -70,6 +70,7 @@ def step(model) -> None:
         pop.in_market[lost] = False
         pop.cooldown_until[lost] = day + cfg.need.cooldown_days
         model.metrics.add("new_losses", lost.size)
+        record_episode_end(model, lost, decided=True)
         model.metrics.add("new_opportunities_lost", int(had_opp.sum()))
 
 
@@ -97,9 +98,23 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
         model.sample("cycle_days", cyc[ok])
         for i, seg in enumerate(SEGMENT_NAMES):
             model.sample(f"cycle_days_{seg}", cyc[ok & (pop.segment[won] == i)])
+    # the whole journey: from the need trigger (episode start) to the purchase
+    jd = day - pop.day_in_market[won]
+    okj = np.isfinite(jd)
+    for i, seg in enumerate(SEGMENT_NAMES):
+        model.sample(f"journey_days_{seg}", jd[okj & (pop.segment[won] == i)])
+    record_episode_end(model, won[okj], decided=True)
 
 
-__all__ = ["step", "win_accounts", "SOURCES"]
+def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
+    """Samples of ended buying episodes: the buying group's size and whether the account bought
+    at all (from us or a competitor: ``decided``) or ended with no decision."""
+    if acc.size:
+        model.sample("episode_group_size", model.pop.group_size[acc])
+        model.sample("episode_decided", np.full(acc.size, 1.0 if decided else 0.0))
+
+
+__all__ = ["step", "win_accounts", "record_episode_end", "SOURCES"]
 
 
 STEPS = (Step(600, "decision", "buying groups that reached consensus choose a vendor", step),)

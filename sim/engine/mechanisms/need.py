@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import P, Step, flows
+from sim.engine.mechanisms.decision import record_episode_end
 from sim.engine.state import DORMANT, ENGAGED, EXPLORING, LOST
 from sim.engine.transitions import close_opportunities, set_account_stage
 
@@ -48,6 +49,7 @@ def step(model) -> None:
         set_account_stage(model, fade, DORMANT, from_stages=(EXPLORING, ENGAGED))
         pop.in_market[fade] = False
         model.metrics.add("new_no_decisions", fade.size)
+        record_episode_end(model, fade, decided=False)
         model.metrics.add("new_opportunities_stalled", with_us)
 
     # new needs
