@@ -215,7 +215,8 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     psutil = pytest.importorskip("psutil")
     store = tmp_path / "killed.sqlite"
     script = KILL_SCRIPT.format(scenario=str(DEFAULT), tiny=TINY)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(store)], cwd=tmp_path,
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # this tree
+    proc = subprocess.Popen([sys.executable, "-c", script, str(store)], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     children = []
     try:
@@ -257,6 +258,53 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     again: dict = {}
     sw.run(workers=1, store=store, progress=False, stats=again)  # nothing left to do
     assert again["executed"] == 0 and _count(store) == total
+
+
+GUARD_SCRIPT = """
+import sim
+
+scenario = sim.load_scenario().with_overrides({tiny!r})
+{guard}df = sim.sweep(scenario, params={{"channels.content.budget": [10_000, 20_000]}}, strategies=["blended"],
+{indent}             workers=2, store="content.sqlite", progress=False)
+{indent}print(len(df), "runs")
+"""
+
+
+def _script(guarded: bool) -> str:
+    return GUARD_SCRIPT.format(tiny=TINY, guard='if __name__ == "__main__":\n    ' if guarded else "",
+                               indent="    " if guarded else "")
+
+
+def _python(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_spawned_workers_need_the_main_guard(tmp_path):
+    """README's two-worker example pasted into a script without `if __name__ == "__main__":` (or piped to
+    python): one RuntimeError naming the fix, no traceback from the workers, no misleading "in use" message,
+    no store left behind. With the guard the same script runs."""
+    script = tmp_path / "no_guard.py"
+    script.write_text(_script(guarded=False))
+    for args, stdin, words in (([str(script)], None, "could not start: each one re-imports the main script "
+                                                        f"({script})"),
+                               (["-"], _script(guarded=False), "cannot start: they re-import the main script, but "
+                                                                "it was read from standard input")):
+        proc = _python(args, tmp_path, stdin)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.count("Traceback") == 1, proc.stderr  # the script's own, not one per worker
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("RuntimeError: worker processes ") and words in last, last
+        assert 'under `if __name__ == "__main__":`' in last and "workers=1" in last, last
+        assert "in use" not in proc.stderr and proc.stdout == ""
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["no_guard.py"]  # no store left behind
+
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(_script(guarded=True))
+    proc = _python([str(guarded)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2 runs" and (tmp_path / "content.sqlite").is_file()
 
 
 def test_store_refuses_other_definition_and_foreign_files(tiny, tmp_path):

@@ -54,7 +54,6 @@ run starts.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import itertools
 import json
 import math
@@ -75,7 +74,14 @@ from sim.config.scenario import (
     read_toml,
 )
 from sim.engine.state import SOURCES
-from sim.executor import connect, progress_bar, run_tasks
+from sim.executor import (
+    connect,
+    progress_bar,
+    run_tasks,
+    stop_if_main_reimported,
+    worker_label,
+)
+from sim.store import definition_hash
 
 __all__ = [
     "Uniform",
@@ -716,8 +722,7 @@ class Sweep:
             "params": [[p, self.dists[p].to_json()] for p in self.names],
             "balance": {p: self.balance_donors[p] for p in self.names if p in self.balance},
         }
-        canonical = json.dumps(self.definition, sort_keys=True, separators=(",", ":"), default=str)
-        self.hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        self.hash = definition_hash(self.definition)
 
     # -- balance
     def _check_balance(self) -> None:
@@ -853,6 +858,7 @@ class Sweep:
         """
         from sim.sweeps.store import SweepStore
 
+        stop_if_main_reimported()
         if workers is None:
             workers = os.cpu_count() or 1
         if not _is_int(workers) or workers < 1:
@@ -892,6 +898,9 @@ class Sweep:
             finally:
                 bar.close()
             frame = st.frame()
+        except BaseException:
+            st.close(remove_if_empty=True)  # a store this call made, still without a run, is not left behind
+            raise
         finally:
             st.close()
             if owned:
@@ -980,7 +989,7 @@ def _run_one(base: Scenario, overrides: dict, strategy: str, seed: int) -> tuple
             exc.add_note(f"while running strategy {strategy!r} with seed {seed} and {overrides}")
         raise
     summary = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(result.summary).items()}
-    return summary, time.perf_counter() - t0, f"{os.uname().nodename if hasattr(os, 'uname') else ''}:{os.getpid()}"
+    return summary, time.perf_counter() - t0, worker_label()
 
 
 
