@@ -11,6 +11,12 @@ Every multi-run command (the comparison, sweeps, validation, calibration) hands 
   caller with a store commits every run at once: a ``kill -9`` loses only the runs in flight (at most
   two per worker) and a resume runs only the missing ones;
 * an exception in a worker reaches the parent with its own type and message; Ctrl-C stops the workers.
+
+Local worker processes are *spawned*: each one re-imports the main script (as ``__mp_main__``), so a script
+that starts runs must keep its top-level code under ``if __name__ == "__main__":``, and cannot be read
+from standard input. Without the guard each worker would start the whole job again; instead a worker that
+finds itself called from the main script's re-import exits at once (:func:`stop_if_main_reimported`, called
+by every multi-run entry point), and the parent raises one RuntimeError naming the fix.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from sim.io import (
     terminate_pool,
 )
 
-__all__ = ["run_tasks", "connect", "progress_bar"]
+__all__ = ["run_tasks", "connect", "progress_bar", "stop_if_main_reimported", "worker_label"]
 
 
 def run_tasks(fn: Callable[[Any, Any], Any], tasks: Iterable, *, shared: Any = None, workers: int = 1,
@@ -46,6 +52,7 @@ def run_tasks(fn: Callable[[Any, Any], Any], tasks: Iterable, *, shared: Any = N
     ``client`` (a ``distributed.Client``, see :func:`connect`) runs on a Dask cluster; otherwise
     ``workers`` > 1 runs in that many spawned local processes, and 1 (or a single task) in this process.
     """
+    stop_if_main_reimported()
     tasks = list(tasks)
     if not tasks:
         return
@@ -64,6 +71,50 @@ def progress_bar(total: int, initial: int, progress: bool, desc: str):
     # disable=None: tqdm switches itself off when stderr is not a terminal.
     return tqdm(total=total, initial=initial, desc=desc, unit="run", file=sys.stderr,
                 disable=None if progress else True, dynamic_ncols=True, leave=False, smoothing=0.1)
+
+
+def worker_label() -> str:
+    """``host:pid`` of the process running a task (stored with each run, to see where time went)."""
+    return f"{os.uname().nodename if hasattr(os, 'uname') else ''}:{os.getpid()}"
+
+
+# the main script and spawned workers ------------------------------------------------------------------
+
+#: Exit code of a spawned worker that stopped because the main script, re-imported, started runs again.
+REIMPORT_EXIT = 86
+
+GUARD_FIX = ("put the script's top-level code under `if __name__ == \"__main__\":` (see the README), or use "
+             "workers=1, which runs in this process")
+
+
+def stop_if_main_reimported() -> None:
+    """In a spawned worker that is re-importing the main script (``__mp_main__``), whose top-level code has
+    just called a multi-run entry point: exit at once, quietly, with :data:`REIMPORT_EXIT`. The parent sees
+    that exit code and raises one RuntimeError with the fix, instead of each worker printing a traceback of
+    the job it should never have started (or of the store it found locked by its parent)."""
+    # Only a spawned worker runs module-level code named __mp_main__ (multiprocessing's re-import of the main
+    # script; parent_process() is not set yet at that point), so the frames alone say where we are.
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            raise SystemExit(REIMPORT_EXIT)
+        frame = frame.f_back
+
+
+def _main_script_problem() -> str | None:
+    """Why spawned workers could not re-import the main script (it was read from stdin), else None."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(getattr(main, "__spec__", None), "name", None):
+        return None  # run as a module (-m): workers import it by name
+    path = getattr(main, "__file__", None)
+    if path is None:  # python -c, an interactive session, a notebook: nothing to re-import
+        return None
+    if not os.path.isfile(path):
+        return (f"worker processes cannot start: they re-import the main script, but it was read from "
+                f"{'standard input' if path == '<stdin>' else repr(path)}, which they cannot read again; save "
+                f"it to a file with its top-level code under `if __name__ == \"__main__\":`, or use workers=1, "
+                f"which runs in this process")
+    return None
 
 
 # pool workers ------------------------------------------------------------------------------------------
@@ -90,39 +141,66 @@ def _pool_task(fn, task):
 
 
 def _run_pool(fn, shared: Any, workers: int, todo: list, record) -> None:
+    problem = _main_script_problem()
+    if problem is not None:
+        raise RuntimeError(problem)
     ctx = multiprocessing.get_context("spawn")
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker,
                                    initargs=(pickle.dumps(shared), os.getpid()))
+    # the pool's own dict of its worker processes (filled as they start), to read their exit codes if it breaks
+    processes = getattr(executor, "_processes", None)
     queue = iter(todo)
     limit = 2 * workers  # runs in flight: all that a kill can lose
     pending: dict = {}
     try:
-        with sigint_ignored():  # workers start with Ctrl-C ignored; the parent stops them
-            for task in itertools.islice(queue, limit):
-                pending[executor.submit(_pool_task, fn, task)] = task
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                task = pending.pop(fut)
-                try:
-                    result = fut.result()
-                except RemoteError as remote:
-                    raise remote.rebuild() from None
-                except BrokenProcessPool as exc:
-                    raise RuntimeError(
-                        "a worker process died (killed, out of memory, or it could not start: spawned "
-                        "workers re-import the main script, so a script needs `if __name__ == \"__main__\":` and "
-                        "cannot be read from stdin; workers=1 runs in this process); the runs finished so far are "
-                        "in the store") from exc
-                record(task, result)
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending[executor.submit(_pool_task, fn, nxt)] = nxt
+        try:
+            with sigint_ignored():  # workers start with Ctrl-C ignored; the parent stops them
+                for task in itertools.islice(queue, limit):
+                    pending[executor.submit(_pool_task, fn, task)] = task
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    try:
+                        result = fut.result()
+                    except RemoteError as remote:
+                        raise remote.rebuild() from None
+                    record(task, result)
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending[executor.submit(_pool_task, fn, nxt)] = nxt
+        except BrokenProcessPool as exc:
+            if _stopped_for_reimport(list((processes or {}).values())):
+                main = getattr(sys.modules.get("__main__"), "__file__", None) or "the main module"
+                raise RuntimeError(f"worker processes could not start: each one re-imports the main script ({main}), "
+                                   f"whose top-level code starts the runs again; {GUARD_FIX}") from None
+            raise RuntimeError(
+                "a worker process died (killed, out of memory, or it could not start: spawned workers re-import the "
+                "main script, so a script needs `if __name__ == \"__main__\":` and cannot be read from stdin; "
+                "workers=1 runs in this process); the runs finished so far are in the store") from exc
     except BaseException:
         terminate_pool(executor)
         raise
     else:
         executor.shutdown(wait=True)
+
+
+def _stopped_for_reimport(processes: list) -> bool:
+    """Did a worker exit through :func:`stop_if_main_reimported`?
+
+    The pool's manager thread terminates and reaps the workers of a broken pool at the same time; whichever
+    thread reaps a worker sets its exit code, so wait until it is set (a dead worker's is, at once)."""
+    for proc in processes:
+        try:
+            proc.join(timeout=30)  # returns once it is dead (the manager thread terminates the rest)
+            deadline = time.monotonic() + 10
+            while proc.exitcode is None and time.monotonic() < deadline:
+                time.sleep(0.01)  # the manager thread reaped it and is about to record the code
+            if proc.exitcode == REIMPORT_EXIT:
+                return True
+        except Exception:  # pragma: no cover - not a multiprocessing.Process
+            pass
+    return False
 
 
 # Dask --------------------------------------------------------------------------------------------------

@@ -169,11 +169,18 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
         "workers_zero": (["run", s, "--workers", "0"], ["--workers"]),
         "seed_negative": (["run", s, "--seed", "-1"], ["--seed"]),
         "reps_not_int": (["run", s, "--reps", "many"], ["--reps"]),
+        "scheduler_refused": (["run", s, "--scheduler", "tcp://127.0.0.1:1"],
+                              ["run.py run: --scheduler: cannot reach the Dask scheduler at tcp://127.0.0.1:1"]),
+        "scheduler_not_an_address": (["run", s, "--scheduler", "localhost:8786"],
+                                     ["run.py run: --scheduler: must be a Dask scheduler address like "
+                                      "tcp://HOST:8786, got 'localhost:8786'"]),
+        "resume_nothing": (["run", s, "--resume"], ["run.py run: --resume: nothing to resume"]),
     }
 
 
 BAD_NAMES = ["missing_file", "not_a_file", "toml_syntax", "unknown_strategy", "set_without_equals",
-             "set_unknown_path", "set_out_of_range", "reps_zero", "workers_zero", "seed_negative", "reps_not_int"]
+             "set_unknown_path", "set_out_of_range", "reps_zero", "workers_zero", "seed_negative", "reps_not_int",
+             "scheduler_refused", "scheduler_not_an_address", "resume_nothing"]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -195,7 +202,7 @@ def test_bad_input_in_process(name, tmp_path, capsys):
     assert _listing(ROOT / "results") == results_before
 
 
-@pytest.mark.parametrize("name", ["missing_file", "toml_syntax", "set_unknown_path", "reps_zero"])
+@pytest.mark.parametrize("name", ["missing_file", "toml_syntax", "set_unknown_path", "reps_zero", "scheduler_refused"])
 def test_bad_input_subprocess(name, tmp_path):
     argv, words = _bad_cases(tmp_path)[name]
     parent = tmp_path / "out_parent"
@@ -226,26 +233,54 @@ def test_subprocess_success(tmp_path):
 # --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("where", ["simulating", "writing"])
-def test_keyboard_interrupt_leaves_nothing(where, tmp_path, capsys, monkeypatch):
-    import sim.analysis.charts
+def test_keyboard_interrupt_while_simulating_leaves_nothing(tmp_path, capsys, monkeypatch):
     import sim.analysis.experiment
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    if where == "simulating":
-        monkeypatch.setattr(sim.analysis.experiment, "run_many", interrupt)
-    else:
-        monkeypatch.setattr(sim.analysis.charts, "make_all", interrupt)
+    monkeypatch.setattr(sim.analysis.experiment, "run_many", interrupt)
     parent = tmp_path / "out_parent"
     parent.mkdir()
     code = run.main(["run", str(DEFAULT_SCENARIO), "--reps", "1", "--workers", "1", "--quiet",
                      "--strategies", _strategies()[0], "--out", str(parent / "deep" / "res"), *SMALL_ARGS])
     err = capsys.readouterr().err
     assert code == 130
-    assert "interrupted" in err and "Traceback" not in err
+    assert err == "error: interrupted before any run finished; no results were written\n"
     assert _listing(parent) == []
+
+
+def test_keyboard_interrupt_while_writing_keeps_the_runs(tmp_path, capsys, monkeypatch):
+    """Interrupted while writing: no results folder, but the finished runs stay in the hidden store, and the
+    same command then writes the results without simulating again (and removes the store)."""
+    import sim.analysis.charts
+    import sim.analysis.experiment
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    parent = tmp_path / "out_parent"
+    parent.mkdir()
+    argv = ["run", str(DEFAULT_SCENARIO), "--reps", "2", "--workers", "1", "--quiet", "--strategies", _strategies()[0],
+            "--out", str(parent / "deep" / "res"), *SMALL_ARGS]
+    with monkeypatch.context() as m:
+        m.setattr(sim.analysis.charts, "make_all", interrupt)
+        code = run.main(argv)
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err.startswith("error: interrupted while writing the results; all 2 runs are saved in ") and \
+        "run the same command again" in err and "Traceback" not in err
+    assert _listing(parent) == ["deep"]
+    [store] = os.listdir(parent / "deep")
+    assert store.startswith(".res.runs-") and store.endswith(".sqlite")
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("a stored run was simulated again")
+
+    monkeypatch.setattr(sim.analysis.experiment, "_simulate", no_simulation)
+    assert run.main(argv) == 0
+    assert _listing(parent / "deep") == ["res"]  # the store is gone once the results folder is complete
+    assert json.loads((parent / "deep" / "res" / "manifest.json").read_text())["runs_from_store"] == 2
 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT delivery are POSIX")
@@ -274,7 +309,98 @@ def test_ctrl_c_on_a_real_process(tmp_path):
             proc.kill()
     assert proc.returncode == 130, first + err
     assert "interrupted" in err and "Traceback" not in err
-    assert _listing(parent) == []
+    # no results folder; the runs that finished before Ctrl-C (if any) wait in the hidden store for a rerun
+    left = _listing(parent)
+    assert left == [] or (len(left) == 1 and left[0].startswith(".res.runs-") and "saved in" in err), (left, err)
+
+
+# The command line in a child process whose 4th simulation never ends: it is killed with certainty after
+# exactly 3 runs are committed, whatever the load (the test polls the store; it never sleeps a fixed time).
+STUCK_AFTER_3 = """
+import sys, threading
+sys.path.insert(0, {root!r})
+import sim.analysis.experiment as ex
+from sim.cli.main import main
+
+real, calls = ex._simulate, []
+
+def simulate(*args):
+    calls.append(args)
+    if len(calls) > 3:
+        threading.Event().wait()  # stuck here until killed
+    return real(*args)
+
+ex._simulate = simulate
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _stored_runs(path: Path) -> int:
+    import sqlite3
+
+    try:  # closed at once: a connection left to the garbage collector would keep a stale WAL index alive
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return 0
+    try:
+        return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+def test_kill9_then_the_same_command_resumes_byte_identical(tmp_path, capsys, monkeypatch):
+    import signal
+    import time
+
+    import sim
+    import sim.analysis.charts
+    from sim.cli.run import store_path
+
+    monkeypatch.setattr(sim.analysis.charts, "make_all", lambda *a, **k: [])  # the numbers are the point here
+    strategies = _strategies()[:2]
+    args = ["run", str(DEFAULT_SCENARIO), "--reps", "3", "--seed", "4", "--workers", "1", "--quiet",
+            "--strategies", ",".join(strategies), *SMALL_ARGS]
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    out = killed / "res"
+    scenario = sim.load_scenario(DEFAULT_SCENARIO).with_overrides(SMALL)
+    store = store_path(scenario, strategies, [4, 5, 6], out)
+    assert store.parent == killed and store.name.startswith(".res.runs-")
+
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_AFTER_3.format(root=str(ROOT)), *args, "--out", str(out)],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300  # a guard against a hang, not a timing
+        while _stored_runs(store) < 3:
+            assert proc.poll() is None, f"the run ended early: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "no 3 runs stored within 300 s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _stored_runs(store) == 3
+    # no results folder, no temporary folder: only the store (and its WAL files, as a kill leaves them)
+    assert {name[:len(store.name)] for name in _listing(killed)} == {store.name}
+
+    # the same command again: only the 3 missing runs are simulated; the store goes once the folder is written
+    code = run.main([*[a for a in args if a != "--quiet"], "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"Resuming: 3 of 6 runs are already done ({store})" in err and "Simulated 3 runs" in err, err
+    assert _listing(killed) == ["res"]
+    assert json.loads((out / "manifest.json").read_text())["runs_from_store"] == 3
+
+    fresh = tmp_path / "fresh"
+    assert run.main([*args, "--out", str(fresh)]) == 0
+    for name in ("summary.csv", "comparison.csv", "timeseries.csv", "samples.csv"):
+        assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
 
 
 def test_no_arguments_means_default_scenario(monkeypatch):
@@ -312,7 +438,8 @@ def test_help_explains_every_flag(capsys):
     assert "run" in top and "default.toml" in top
     assert run.main(["run", "--help"]) == 0
     text = capsys.readouterr().out
-    for flag in ("--reps", "--seed", "--workers", "--out", "--set", "--strategies", "--quiet", "SCENARIO"):
+    for flag in ("--reps", "--seed", "--workers", "--scheduler", "--resume", "--out", "--set", "--strategies",
+                 "--quiet", "SCENARIO"):
         assert flag in text, flag
 
 

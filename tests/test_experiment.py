@@ -129,21 +129,74 @@ def test_manifest_is_strict_json(small_experiment, tmp_path, fast_charts):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_worker_errors_keep_their_type(scenario, monkeypatch, workers):
-    """A ScenarioError raised inside a worker reaches the caller as a ScenarioError (not BrokenProcessPool)."""
-    import multiprocessing
+def test_worker_errors_keep_their_type(scenario, workers):
+    """A ScenarioError raised inside a (spawned) worker reaches the caller as a ScenarioError, not as a
+    BrokenProcessPool: run_many's own task, given seeds the engine refuses, through the one executor."""
+    from sim.executor import run_tasks
 
-    if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
-        pytest.skip("the patched sim.run reaches workers only when they are forked")
-
-    def boom(scenario, strategy, seed):
-        raise sim.ScenarioError("some.toml", "market.n_accounts", "must be at least 1")
-
-    monkeypatch.setattr(sim, "run", boom)
+    recorded = []
     with pytest.raises(sim.ScenarioError) as info:
-        ex.run_many(scenario, reps=2, workers=workers, progress=False, mp_context="fork")
-    assert str(info.value) == "some.toml: market.n_accounts: must be at least 1"
-    assert any("while running strategy" in note for note in info.value.__notes__)
+        run_tasks(ex._run_task, [("blended", -1), ("blended", -2)], shared=scenario, workers=workers,
+                  record=lambda task, result: recorded.append(task))
+    assert str(info.value) in ("JourneyModel: seed: must be a non-negative integer, got -1",
+                               "JourneyModel: seed: must be a non-negative integer, got -2")
+    assert any("while running strategy 'blended' with seed" in note for note in info.value.__notes__)
+    assert recorded == []
+
+
+def _frames_equal(a, b):
+    for name in ("summary", "timeseries", "samples", "comparison"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
+
+
+def test_serial_pool_store_and_dask_identical(scenario, tmp_path):
+    """The same frames, bit for bit, serially, on two spawned workers committing to a store, from that store
+    again (nothing re-run), after losing runs from it (only those re-run), and on a Dask cluster."""
+    import sqlite3
+    from contextlib import closing
+
+    kw = dict(strategies=list(scenario.strategies)[:2], reps=2, seed=7, progress=False)
+    serial = ex.run_many(scenario, workers=1, **kw)
+    assert serial.executor == "this process" and serial.runs_from_store == 0
+    store = tmp_path / "comparison.sqlite"
+    pooled = ex.run_many(scenario, workers=2, store=store, **kw)
+    assert pooled.executor == "local processes"
+    _frames_equal(serial, pooled)
+    again = ex.run_many(scenario, workers=2, store=store, **kw)
+    assert again.runs_from_store == 4
+    _frames_equal(serial, again)
+    with closing(sqlite3.connect(store)) as conn, conn:  # as if killed after the first strategy's runs
+        conn.execute("DELETE FROM runs WHERE strategy = ?", (kw["strategies"][1],))
+    resumed = ex.run_many(scenario, workers=1, store=store, **kw)
+    assert resumed.runs_from_store == 2
+    _frames_equal(serial, resumed)
+    for name in ("summary", "timeseries", "samples", "comparison"):  # what run.py writes: byte for byte
+        assert getattr(serial, name).to_csv(index=False) == getattr(resumed, name).to_csv(index=False), name
+
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"temporary-directory": str(tmp_path)}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None, silence_logs=40) as cluster:
+        on_dask = ex.run_many(scenario, executor=cluster.scheduler_address, **kw)
+    assert on_dask.executor == f"dask {cluster.scheduler_address}"
+    _frames_equal(serial, on_dask)
+
+
+def test_store_refuses_another_comparison(scenario, tmp_path):
+    kw = dict(strategies=[list(scenario.strategies)[0]], reps=1, workers=1, progress=False)
+    store = tmp_path / "c.sqlite"
+    ex.run_many(scenario, store=store, **kw)
+    with pytest.raises(sim.ScenarioError, match="different comparison definition"):
+        ex.run_many(scenario, store=store, seed=2, **kw)
+    notes = tmp_path / "notes.sqlite"
+    notes.write_text("not a database " * 100)
+    with pytest.raises(sim.ScenarioError, match="not a comparison store"):
+        ex.run_many(scenario, store=notes, **kw)
+    with pytest.raises(sim.ScenarioError, match="executor: must be a Dask scheduler address"):
+        ex.run_many(scenario, executor="localhost:8786", **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.sqlite", "notes.sqlite"]
 
 
 def test_remote_error_round_trip():

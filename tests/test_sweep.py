@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -190,25 +191,39 @@ sweep({scenario!r}, params={{"channels.content.budget": [10000, 400000],
 
 
 def _count(path: Path) -> int:
+    """Runs committed to the store at ``path``.
+
+    The connection is closed here, explicitly: a ``with sqlite3.connect(...)`` block does not close it, and
+    a Connection lives in a reference cycle (its statement cache), so it stays open until the garbage
+    collector runs. An open connection in this process keeps SQLite's shared-memory WAL index alive, and a
+    writer killed between writing a commit to the WAL and publishing it in that index then leaves readers
+    here one run short of what the file holds (and of what a resume, which recovers the WAL, finds). With no
+    connection left open, the next one to open after the kill is the first, and it recovers the WAL."""
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     except sqlite3.Error:
         return 0
+    try:
+        return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()
 
 
 def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     psutil = pytest.importorskip("psutil")
     store = tmp_path / "killed.sqlite"
     script = KILL_SCRIPT.format(scenario=str(DEFAULT), tiny=TINY)
-    proc = subprocess.Popen([sys.executable, "-c", script, str(store)], cwd=tmp_path,
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # this tree
+    proc = subprocess.Popen([sys.executable, "-c", script, str(store)], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     children = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # a guard against a hang, not a timing: runs take well under a second
         while _count(store) < 3:
             assert proc.poll() is None, f"sweep ended early: {proc.stderr.read()}"
-            assert time.monotonic() < deadline, "no runs stored within 60 s"
+            assert time.monotonic() < deadline, "no runs stored within 300 s"
             children = psutil.Process(proc.pid).children(recursive=True) or children
             time.sleep(0.02)
         children = psutil.Process(proc.pid).children(recursive=True) or children
@@ -222,7 +237,7 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     total = 6 * 2 * 2
     assert 3 <= stored < total, stored
     # the pool's workers notice their parent is gone and exit on their own
-    gone, alive = psutil.wait_procs(children, timeout=15)
+    gone, alive = psutil.wait_procs(children, timeout=60)  # they look every 0.5 s
     assert not alive, f"orphaned workers still running: {alive}"
 
     kw = dict(params={"channels.content.budget": [10000, 400000],
@@ -234,7 +249,7 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     assert stats["total"] == total and stats["reused"] == stored and stats["executed"] == total - stats["reused"]
     assert len(resumed) == total
     assert not resumed.duplicated(["point", "strategy", "seed"]).any()
-    with sqlite3.connect(store) as conn:
+    with closing(sqlite3.connect(store)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == total
         assert conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM runs GROUP BY point, strategy, seed "
                             "HAVING COUNT(*) > 1)").fetchone()[0] == 0
@@ -243,6 +258,53 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     again: dict = {}
     sw.run(workers=1, store=store, progress=False, stats=again)  # nothing left to do
     assert again["executed"] == 0 and _count(store) == total
+
+
+GUARD_SCRIPT = """
+import sim
+
+scenario = sim.load_scenario().with_overrides({tiny!r})
+{guard}df = sim.sweep(scenario, params={{"channels.content.budget": [10_000, 20_000]}}, strategies=["blended"],
+{indent}             workers=2, store="content.sqlite", progress=False)
+{indent}print(len(df), "runs")
+"""
+
+
+def _script(guarded: bool) -> str:
+    return GUARD_SCRIPT.format(tiny=TINY, guard='if __name__ == "__main__":\n    ' if guarded else "",
+                               indent="    " if guarded else "")
+
+
+def _python(args: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_spawned_workers_need_the_main_guard(tmp_path):
+    """README's two-worker example pasted into a script without `if __name__ == "__main__":` (or piped to
+    python): one RuntimeError naming the fix, no traceback from the workers, no misleading "in use" message,
+    no store left behind. With the guard the same script runs."""
+    script = tmp_path / "no_guard.py"
+    script.write_text(_script(guarded=False))
+    for args, stdin, words in (([str(script)], None, "could not start: each one re-imports the main script "
+                                                        f"({script})"),
+                               (["-"], _script(guarded=False), "cannot start: they re-import the main script, but "
+                                                                "it was read from standard input")):
+        proc = _python(args, tmp_path, stdin)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.count("Traceback") == 1, proc.stderr  # the script's own, not one per worker
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("RuntimeError: worker processes ") and words in last, last
+        assert 'under `if __name__ == "__main__":`' in last and "workers=1" in last, last
+        assert "in use" not in proc.stderr and proc.stdout == ""
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["no_guard.py"]  # no store left behind
+
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(_script(guarded=True))
+    proc = _python([str(guarded)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2 runs" and (tmp_path / "content.sqlite").is_file()
 
 
 def test_store_refuses_other_definition_and_foreign_files(tiny, tmp_path):
@@ -274,7 +336,7 @@ def test_store_refuses_another_package_version(tmp_path, monkeypatch, capsys):
     path = tmp_path / "s.sqlite"
     with SweepStore.open(path, sw):  # records the package version; no run needed
         pass
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:  # closed, not left to the garbage collector
         conn.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'package_version'")
     ran = []
     monkeypatch.setattr(sys.modules["sim.sweeps.design"], "_run_one", lambda *a: ran.append(a))
@@ -421,7 +483,7 @@ def test_cli_resume_runs_only_missing(tmp_path, capsys):
     partial.mkdir()
     sw = load_sweep_file(f)
     sw.run(workers=1, store=partial / "sweep.sqlite", progress=False)
-    with sqlite3.connect(partial / "sweep.sqlite") as conn:  # as if killed after 2 of 6 runs
+    with closing(sqlite3.connect(partial / "sweep.sqlite")) as conn, conn:  # as if killed after 2 of 6 runs
         conn.execute("DELETE FROM runs WHERE point > 0")
     assert run.main(["sweep", str(f), "--out", str(out), "--resume", "--workers", "1"]) == 0
     err = capsys.readouterr().err

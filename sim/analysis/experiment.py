@@ -2,27 +2,27 @@
 
 Two entry points:
 
-- :func:`run_many` runs every strategy on the same list of seeds (common random numbers), optionally
-  across processes, and returns an :class:`Experiment` with tidy frames (layouts in docs/CONTRACT.md).
+- :func:`run_many` runs every strategy on the same list of seeds (common random numbers) through the one
+  executor (:func:`sim.executor.run_tasks`: this process, spawned local processes or a Dask cluster),
+  optionally committing every finished run to a resumable store (:class:`sim.analysis.store.ComparisonStore`),
+  and returns an :class:`Experiment` with tidy frames (layouts in docs/CONTRACT.md).
 - :func:`write_results` writes an experiment to ``results/<scenario>/<timestamp>/`` (or a folder of your
   choice) atomically: everything goes to a hidden temporary sibling first and is renamed into place only
   once complete, so an interrupted or failed write never leaves a half-finished results folder behind.
 
 Determinism: seeds are fixed in the parent (``seed, seed + 1, ...``) and results are reassembled in the
-fixed task order (strategy-major, then seed), so serial (``workers=1``) and parallel runs give identical
-frames.
+fixed task order (strategy-major, then seed), so serial (``workers=1``), local processes and Dask give
+identical frames, and so does a run resumed from its store.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import pickle
 import platform
-import sys
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,17 +31,20 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from sim.executor import (
+    connect,
+    progress_bar,
+    run_tasks,
+    stop_if_main_reimported,
+    worker_label,
+)
 from sim.io import (
     TIMESTAMP_FORMAT,
     RemoteError,
-    ignore_sigint,
     jsonable,
     package_version,
-    portable_call,
     safe_name,
-    sigint_ignored,
     staged_folder,
-    terminate_pool,
     versions,
 )
 from sim.io import results_root as default_results_root
@@ -90,6 +93,10 @@ class Experiment:
     comparison: pd.DataFrame
     workers: int = 1
     elapsed_seconds: float = float("nan")
+    #: where the runs went: "this process", "local processes" or "dask <scheduler address>"
+    executor: str = "this process"
+    #: runs found in the store (done before an interruption) rather than run by this call
+    runs_from_store: int = 0
 
     @property
     def reps(self) -> int:
@@ -101,17 +108,8 @@ class Experiment:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Worker side
+# One run (in whichever process the executor chose)
 # --------------------------------------------------------------------------------------------------------
-
-_WORKER_SCENARIO: Any = None
-
-
-def _init_worker(scenario_bytes: bytes) -> None:
-    """Pool initializer: receive the scenario once per process; leave Ctrl-C to the parent."""
-    global _WORKER_SCENARIO
-    ignore_sigint()
-    _WORKER_SCENARIO = pickle.loads(scenario_bytes)
 
 
 def _simulate(scenario: Any, strategy: str, seed: int) -> tuple[dict, pd.DataFrame, dict]:
@@ -123,25 +121,22 @@ def _simulate(scenario: Any, strategy: str, seed: int) -> tuple[dict, pd.DataFra
         if hasattr(exc, "add_note"):
             exc.add_note(f"while running strategy {strategy!r} with seed {seed}")
         raise
+    summary = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(result.summary).items()}
     samples = {str(k): np.asarray(v, dtype=float).ravel() for k, v in dict(result.samples).items()}
-    return dict(result.summary), result.timeseries, samples
+    return summary, result.timeseries, samples
 
 
-def _worker_task(strategy: str, seed: int) -> tuple[dict, pd.DataFrame, dict]:
-    return portable_call(_simulate, _WORKER_SCENARIO, strategy, seed)
+def _run_task(scenario: Any, task: tuple[str, int]) -> tuple[dict, pd.DataFrame, dict, float, str]:
+    """The executor's task: one (strategy, seed) run, with its time and where it ran."""
+    strategy, seed = task
+    t0 = time.perf_counter()
+    summary, timeseries, samples = _simulate(scenario, strategy, seed)
+    return summary, timeseries, samples, time.perf_counter() - t0, worker_label()
 
 
 # --------------------------------------------------------------------------------------------------------
 # run_many
 # --------------------------------------------------------------------------------------------------------
-
-
-def _progress_bar(total: int, progress: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    # disable=None lets tqdm switch itself off when stderr is not a terminal.
-    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr, disable=None if progress else True,
-                dynamic_ncols=True, leave=False)
 
 
 def _resolve_strategies(scenario: Any, strategies: Iterable[str] | None) -> list[str]:
@@ -172,19 +167,29 @@ def run_many(
     seed: int = 1,
     workers: int | None = None,
     progress: bool = True,
-    mp_context: str | None = "spawn",
+    executor: Any = None,
+    store: str | Path | None = None,
 ) -> Experiment:
     """Run every strategy ``reps`` times on the seeds ``seed, seed+1, ..., seed+reps-1``.
 
     Every strategy sees the same seeds (common random numbers), so paired comparisons are fair.
-    ``workers=None`` uses all cores; ``workers=1`` runs serially in this process (no pool).
-    Results come back in a fixed order, so the frames do not depend on ``workers``.
-    ``mp_context`` is the multiprocessing start method of the pool ("spawn" by default: the same on
-    every platform and safe with threads; note that importing mesa forces the global default to
-    "spawn" anyway).
-    """
-    import time
+    ``workers=None`` uses all cores; ``workers=1`` runs serially in this process; W > 1 runs in W spawned
+    local processes (a script doing that needs ``if __name__ == "__main__":``, see :mod:`sim.executor`).
+    ``executor``: a ``distributed.Client`` or a scheduler address ``"tcp://host:port"`` runs on that Dask
+    cluster instead (``workers`` is then not used). ``store``: an SQLite file
+    (:class:`sim.analysis.store.ComparisonStore`); every finished run is committed to it at once, and calling
+    again with the same store (after an interruption, even ``kill -9``) runs only the missing runs; a store
+    made for another comparison or by another package version is refused. Results come back in a fixed order
+    (strategy-major, then seed), so the frames depend on neither ``workers``, ``executor`` nor ``store``::
 
+        import sim
+        from sim.analysis.experiment import run_many
+
+        if __name__ == "__main__":  # workers=2 starts processes that re-import this script
+            e = run_many(sim.load_scenario(), reps=5, workers=2, store="comparison.sqlite")
+            print(e.comparison)
+    """
+    stop_if_main_reimported()
     if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
         raise ValueError(f"reps must be an integer >= 1 (got {reps!r})")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -198,48 +203,60 @@ def run_many(
     seeds = [int(seed) + i for i in range(int(reps))]
     tasks = [(s, sd) for s in chosen for sd in seeds]  # the fixed task order
     workers = int(min(workers, len(tasks)))
+    if executor is None and workers > 1:
+        try:
+            pickle.dumps(scenario)
+        except Exception as exc:
+            raise TypeError(
+                f"the scenario object cannot be pickled for worker processes ({exc}); use workers=1"
+            ) from exc
 
-    results: list[tuple[dict, pd.DataFrame, dict] | None] = [None] * len(tasks)
-    t0 = time.perf_counter()
-    bar = _progress_bar(len(tasks), progress, desc=f"{scenario.name}")
+    from sim.analysis.store import ComparisonStore
+
+    client, owned = connect(executor, "run_many()", key="executor") if executor is not None else (None, False)
     try:
-        if workers == 1:
-            for i, (strategy, sd) in enumerate(tasks):
-                results[i] = _simulate(scenario, strategy, sd)
-                bar.update(1)
+        st = ComparisonStore.open(store, scenario, chosen, seeds) if store is not None else None
+    except BaseException:
+        if owned:
+            client.close()
+        raise
+    where = (f"dask {client.scheduler.address}" if client is not None
+             else "local processes" if workers > 1 else "this process")
+    fresh: dict[tuple[str, int], tuple[dict, pd.DataFrame, dict]] = {}
+
+    def record(task: tuple[str, int], result: tuple) -> None:
+        summary, timeseries, samples, elapsed, worker = result
+        if st is not None:
+            st.add(task[0], task[1], summary, timeseries, samples, elapsed, worker)
         else:
-            try:
-                payload = pickle.dumps(scenario)
-            except Exception as exc:
-                raise TypeError(
-                    f"the scenario object cannot be pickled for worker processes ({exc}); use workers=1"
-                ) from exc
-            ctx = multiprocessing.get_context(mp_context)
-            executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                           initargs=(payload,))
-            try:
-                with sigint_ignored():  # workers start while Ctrl-C is ignored, and inherit that
-                    pending = {executor.submit(_worker_task, strategy, sd): i
-                               for i, (strategy, sd) in enumerate(tasks)}
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        i = pending.pop(fut)
-                        try:
-                            results[i] = fut.result()  # re-raises a worker's exception here
-                        except RemoteError as remote:
-                            raise remote.rebuild() from None
-                        bar.update(1)
-            except BaseException:
-                terminate_pool(executor)
-                raise
-            else:
-                executor.shutdown(wait=True)
+            fresh[task] = (summary, timeseries, samples)
+        bar.update(1)
+
+    t0 = time.perf_counter()
+    try:
+        done = st.keys() if st is not None else set()
+        todo = [t for t in tasks if t not in done]
+        bar = progress_bar(len(tasks), len(tasks) - len(todo), progress, f"{scenario.name}")
+        try:
+            run_tasks(_run_task, todo, shared=scenario, workers=workers, client=client, record=record,
+                      label=f"run-{safe_name(scenario.name)}")
+        finally:
+            bar.close()
+        # with a store, every run is read back from it: a resumed comparison is assembled from exactly the same
+        # bytes as an uninterrupted one
+        by_task = st.results() if st is not None else fresh
+    except BaseException:
+        if st is not None:
+            st.close(remove_if_empty=True)  # a store this call made, still without a run, is not left behind
+        raise
     finally:
-        bar.close()
+        if st is not None:
+            st.close()
+        if owned:
+            client.close()
     elapsed = time.perf_counter() - t0
 
-    summary, timeseries, samples = _assemble(tasks, results)  # type: ignore[arg-type]
+    summary, timeseries, samples = _assemble(tasks, [by_task[t] for t in tasks])
     from sim.analysis import stats
 
     comparison = stats.compare(summary)
@@ -253,6 +270,8 @@ def run_many(
         comparison=comparison,
         workers=workers,
         elapsed_seconds=elapsed,
+        executor=where,
+        runs_from_store=len(tasks) - len(todo),
     )
 
 
@@ -358,7 +377,9 @@ def build_manifest(experiment: Experiment, *, command: str, started: Any, finish
             "reps": experiment.reps,
             "base_seed": experiment.base_seed,
             "workers": experiment.workers,
+            "executor": experiment.executor,
             "runs": len(experiment.strategies) * experiment.reps,
+            "runs_from_store": experiment.runs_from_store,
             "package": "buyer-journey-sim",
             "package_version": package_version(),
             "command": command,

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
             "With no arguments, 'python run.py' is the same as 'python run.py run scenarios/default.toml'. "
             "Run 'python run.py COMMAND --help' for the options of a command.\n"
             "Exit codes: 0 success, 2 bad input (one 'error: ...' line on stderr, nothing written), "
-            "130 interrupted (no partial results kept)."
+            "130 interrupted (no partial results folder; the runs that finished are kept, and the same command "
+            "continues from them)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

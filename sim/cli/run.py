@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import UsageError, check_int_flags, wrap
-from sim.config.scenario import DEFAULT_SCENARIO
+from sim.cli.common import EXIT_INTERRUPTED, UsageError, check_int_flags, wrap
+from sim.config.scenario import DEFAULT_SCENARIO, ScenarioError
 from sim.io import results_root
 
 #: The printed comparison table shows the report's metrics but the cycle length (width of a terminal).
@@ -32,11 +32,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  python run.py run scenarios/default.toml --reps 50\n"
-            "  python run.py run scenarios/default.toml --set market.n_accounts=500 --strategies a,b\n\n"
+            "  python run.py run scenarios/default.toml --set market.n_accounts=500 --strategies a,b\n"
+            "  python run.py run scenarios/default.toml --scheduler tcp://10.0.0.5:8786\n\n"
             + wrap(
-                "Results go to results/<scenario name>/<YYYYmmdd-HHMMSS>/ next to run.py unless --out is "
-                "given; an existing results folder is never overwritten (-2, -3, ... is appended). "
-                "Bad input is reported as one 'error: ...' line with exit code 2 before anything is written."
+                "Results go to results/<scenario name>/<YYYYmmdd-HHMMSS>/ under the current folder unless --out "
+                "is given; an existing results folder is never overwritten (-2, -3, ... is appended). "
+                "Every finished run is committed at once to a hidden store next to the results folder "
+                "(results/<scenario name>/.runs-<hash>.sqlite, or .DIR.runs-<hash>.sqlite beside --out DIR), "
+                "which is deleted once the results folder is complete. If the command is stopped (Ctrl-C, kill "
+                "-9, a crash) only the runs in flight are lost: run the same command again (or add --resume) "
+                "and only the missing runs are simulated, with the same numbers as an uninterrupted run. A "
+                "store written by another version of this package is refused.\n"
+                "Bad input (including an unreachable --scheduler) is reported as one 'error: ...' line with "
+                "exit code 2 before anything is written; an interrupt exits with 130 and keeps the finished runs."
             )
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -69,6 +77,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="W",
         help="parallel worker processes, at least 1; 1 runs in this process (default: all cores"
         f", here {os.cpu_count() or 1})",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run on the Dask distributed cluster of this scheduler instead of local processes (every worker needs "
+        "this package installed; --workers is then not used); checked before anything runs",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run of this same command, simulating only the missing runs (re-running the "
+        "command does that anyway; --resume also fails if there is nothing to resume)",
     )
     p.add_argument(
         "--out",
@@ -194,10 +215,38 @@ def load(path: Path) -> Any:
 # --------------------------------------------------------------------------------------------------------
 
 
+WHERE = "run.py run"
+
+
+def store_path(scenario: Any, strategies: Sequence[str], seeds: Sequence[int], out: Path | None) -> Path:
+    """Where the runs of this comparison are kept until its results folder is complete: hidden next to it,
+    named by the comparison's definition hash (so re-running the same command finds it)."""
+    from sim.analysis.store import ComparisonStore
+    from sim.io import safe_name
+
+    key = ComparisonStore.identity(scenario, strategies, seeds)[:16]
+    if out is None:
+        return (results_root() / safe_name(scenario.name) / f".runs-{key}.sqlite").absolute()
+    out = out.absolute()
+    return out.parent / f".{out.name}.runs-{key}.sqlite"
+
+
+def _stored(path: Path) -> int:
+    from sim.analysis.store import ComparisonStore
+
+    try:
+        info = ComparisonStore.peek(path)
+    except Exception:
+        return 0
+    return int(info["runs"]) if info else 0
+
+
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The 'run' command; ``argv`` is the command line as typed (recorded in manifest.json)."""
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+
     # 1. validate everything that needs no engine
-    check_int_flags("run.py run", args, {"reps": 1, "seed": 0, "workers": 1})
+    check_int_flags(WHERE, args, {"reps": 1, "seed": 0, "workers": 1})
     overrides = parse_overrides(args.overrides)
     scenario_path = Path(args.scenario).expanduser()
     check_scenario_file(scenario_path)
@@ -207,6 +256,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     # 2. load and resolve the scenario (ScenarioError is reported by main)
     from sim.analysis import experiment as ex
+    from sim.analysis.store import ComparisonStore
+    from sim.io import make_parents, remove_created
+    from sim.store import check_version, remove_store_files
 
     scenario = load(scenario_path)
     if overrides:
@@ -214,29 +266,72 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     strategies = parse_strategies(args.strategies, list(scenario.strategies), f"scenario {scenario_path}")
     if out is None:
         check_out_dir(results_root() / "scenario" / "timestamp")
+    chosen = strategies if strategies is not None else list(scenario.strategies)
+    seeds = [args.seed + i for i in range(args.reps)]
+    n_runs = len(chosen) * len(seeds)
 
-    # 3. simulate, then write
-    n_strategies = len(strategies) if strategies is not None else len(scenario.strategies)
+    # 3. the store of this comparison: resumed if an interrupted run of the same command left one
+    store = store_path(scenario, chosen, seeds, out)
+    info = ComparisonStore.peek(store)  # raises if something else is there
+    check_version(info, store)
+    stored = int(info["runs"]) if info else 0
+    if args.resume and stored == 0:
+        raise ScenarioError(WHERE, "--resume", f"nothing to resume: no interrupted run of this command (scenario, "
+                                               f"--set, --strategies, --reps and --seed as given) in {store.parent}; "
+                                               f"run without --resume to start it")
+    client, owned = (None, False)
+    if args.scheduler is not None:
+        from sim.executor import connect
+
+        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
+
+    # 4. simulate, committing every run to the store
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
-    if not args.quiet:
-        print(
-            f"Running {scenario.name!r}: {n_strategies} strategies x {args.reps} reps "
-            f"(seeds {args.seed}..{args.seed + args.reps - 1}) on {min(workers, n_strategies * args.reps)} "
-            f"worker(s) ...",
-            file=sys.stderr,
-        )
-    started = datetime.now().astimezone()
-    experiment = ex.run_many(
-        scenario, strategies=strategies, reps=args.reps, seed=args.seed, workers=workers, progress=not args.quiet
-    )
+    where = (f"the Dask cluster at {args.scheduler}" if client is not None
+             else f"{min(workers, n_runs)} worker(s)")
+    created: list[Path] = []
+    try:
+        say(f"Running {scenario.name!r}: {len(chosen)} strategies x {args.reps} reps "
+            f"(seeds {args.seed}..{args.seed + args.reps - 1}) on {where} ...")
+        if stored:
+            say(f"Resuming: {stored} of {n_runs} runs are already done ({store})")
+        started = datetime.now().astimezone()
+        created = make_parents(store.parent)
+        try:
+            experiment = ex.run_many(scenario, strategies=strategies, reps=args.reps, seed=args.seed,
+                                     workers=workers, progress=not args.quiet, executor=client, store=store)
+        except KeyboardInterrupt:
+            done = _stored(store)
+            if done == 0:
+                remove_created(created)
+                print("error: interrupted before any run finished; no results were written", file=sys.stderr)
+            else:
+                print(f"error: interrupted; {done} of {n_runs} runs are saved in {store}; run the same command "
+                      f"again to continue", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BaseException:
+            if _stored(store) == 0:
+                remove_created(created)
+            raise
+    finally:
+        if owned:
+            client.close()
     finished = datetime.now().astimezone()
-    if not args.quiet:
-        print(f"Simulated {len(experiment.summary)} runs in {experiment.elapsed_seconds:.1f} s; writing results ...",
-              file=sys.stderr)
+    say(f"Simulated {n_runs - experiment.runs_from_store} runs in {experiment.elapsed_seconds:.1f} s"
+        f"{f' ({experiment.runs_from_store} from the store)' if experiment.runs_from_store else ''}; "
+        f"writing results ...")
+
+    # 5. write the results folder atomically, then drop the store (the folder holds every number)
     command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
-    folder = ex.write_results(
-        experiment, out, command=command, started=started, finished=finished, results_root=results_root()
-    )
+    try:
+        folder = ex.write_results(
+            experiment, out, command=command, started=started, finished=finished, results_root=results_root()
+        )
+    except KeyboardInterrupt:
+        print(f"error: interrupted while writing the results; all {n_runs} runs are saved in {store}; run the same "
+              f"command again to write them", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    remove_store_files(store)
 
     from sim.analysis import report, stats
 
@@ -246,5 +341,3 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print()
     print(f"Results: {folder}")
     return 0
-
-

@@ -256,6 +256,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             if done == 0 and created:
                 shutil.rmtree(partial, ignore_errors=True)
                 remove_created(created[:-1])
+            if done == 0 and not Path(store_path).exists():  # a new store without a run is removed
                 print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
             else:
                 hint = ["python", "run.py", "sweep", str(args.sweep_file), "--resume"]

@@ -4,12 +4,14 @@ This module is ``sim.sweeps``; its one-call API is re-exported as ``sim.sweep`` 
 ``import sim.sweeps`` gives the module and ``sim.sweep(...)`` runs a sweep. Researchers script against::
 
     import sim
-    df = sim.sweep("scenarios/default.toml",
-                   params={"channels.content.budget": [10_000, 20_000, 40_000],
-                           "market.readiness_mean": sim.Uniform(0.4, 0.7)},
-                   design="random", n=20, reps=3, strategies=["blended"], workers=2,
-                   store="content.sqlite")
-    df = sim.load_sweep("content.sqlite")          # the same frame, from the store
+
+    if __name__ == "__main__":  # workers=2 spawns processes that re-import this script
+        df = sim.sweep("scenarios/default.toml",
+                       params={"channels.content.budget": [10_000, 20_000, 40_000],
+                               "market.readiness_mean": sim.Uniform(0.4, 0.7)},
+                       design="random", n=20, reps=3, strategies=["blended"], workers=2,
+                       store="content.sqlite")
+        df = sim.load_sweep("content.sqlite")      # the same frame, from the store
 
 The returned DataFrame has one row per run: ``point`` (index of the design point), ``strategy``,
 ``rep``, ``seed``, one column per swept parameter (and per ``balance`` donor), then every summary
@@ -41,7 +43,8 @@ Seeds are fixed in the parent: replication ``r`` of every point and strategy run
 (common random numbers across points and strategies), and the design points come from ``seed`` too, so
 a sweep gives identical numbers serially, in a process pool and on a Dask cluster.
 
-Execution: ``workers=1`` in this process; ``workers=W`` a local pool of W spawned processes;
+Execution: ``workers=1`` in this process; ``workers=W`` a local pool of W spawned processes (they
+re-import the main script, so a script keeps its work under ``if __name__ == "__main__":``);
 ``executor=`` a ``distributed.Client`` or a scheduler address ``"tcp://host:port"`` runs on a Dask
 cluster (the workers need this package installed). With ``store=path`` every finished run is committed
 to an SQLite store (see :mod:`sim.store`) at once; calling again with the same store runs only the
@@ -54,7 +57,6 @@ run starts.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import itertools
 import json
 import math
@@ -75,7 +77,14 @@ from sim.config.scenario import (
     read_toml,
 )
 from sim.engine.summary import SUMMARY_METRICS
-from sim.executor import connect, progress_bar, run_tasks
+from sim.executor import (
+    connect,
+    progress_bar,
+    run_tasks,
+    stop_if_main_reimported,
+    worker_label,
+)
+from sim.store import definition_hash
 
 __all__ = [
     "Uniform",
@@ -712,8 +721,7 @@ class Sweep:
             "params": [[p, self.dists[p].to_json()] for p in self.names],
             "balance": {p: self.balance_donors[p] for p in self.names if p in self.balance},
         }
-        canonical = json.dumps(self.definition, sort_keys=True, separators=(",", ":"), default=str)
-        self.hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        self.hash = definition_hash(self.definition)
 
     # -- balance
     def _check_balance(self) -> None:
@@ -849,6 +857,7 @@ class Sweep:
         """
         from sim.sweeps.store import SweepStore
 
+        stop_if_main_reimported()
         if workers is None:
             workers = os.cpu_count() or 1
         if not _is_int(workers) or workers < 1:
@@ -888,6 +897,9 @@ class Sweep:
             finally:
                 bar.close()
             frame = st.frame()
+        except BaseException:
+            st.close(remove_if_empty=True)  # a store this call made, still without a run, is not left behind
+            raise
         finally:
             st.close()
             if owned:
@@ -976,7 +988,7 @@ def _run_one(base: Scenario, overrides: dict, strategy: str, seed: int) -> tuple
             exc.add_note(f"while running strategy {strategy!r} with seed {seed} and {overrides}")
         raise
     summary = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(result.summary).items()}
-    return summary, time.perf_counter() - t0, f"{os.uname().nodename if hasattr(os, 'uname') else ''}:{os.getpid()}"
+    return summary, time.perf_counter() - t0, worker_label()
 
 
 
@@ -998,8 +1010,9 @@ def sweep(scenario: Scenario | str | Path, params: Mapping[str, Any], design: st
     trajectories (morris). ``reps`` seeds per point and strategy (``seed, seed+1, ...``). ``strategies``:
     default all of the scenario's. ``workers``: 1 = this process, W = a local pool (default: all cores).
     ``store``: an SQLite file; every finished run is committed at once and a second call with the same
-    store runs only the missing runs. ``executor``: a ``distributed.Client`` or ``"tcp://host:port"`` to
-    run on a Dask cluster instead of the local pool. ``balance``: param -> donor (see module doc).
+    store runs only the missing runs. With ``workers`` > 1, call it under ``if __name__ == "__main__":``
+    in a script (the spawned workers re-import it). ``executor``: a ``distributed.Client`` or
+    ``"tcp://host:port"`` to run on a Dask cluster instead of the local pool. ``balance``: param -> donor (see module doc).
     ``overrides``: fixed values applied to the scenario first (e.g. a smaller market).
 
     Columns: ``point``, ``strategy``, ``rep``, ``seed``, the parameters (and donors), every summary metric.
