@@ -18,7 +18,7 @@ import importlib
 from types import ModuleType
 
 #: The channels, by module name (explicit: nothing is discovered).
-CHANNELS = ("content", "email", "cold_calling", "networking", "campaigns", "social")
+CHANNELS = ("content", "email", "cold_calling", "networking", "campaigns", "social", "paid_search")
 
 
 def channel_module(name: str) -> ModuleType:
