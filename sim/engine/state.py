@@ -59,7 +59,7 @@ ROLE_WEIGHT = np.array([1.0, 2.0, 1.0, 0.7], dtype=np.float32)
 
 # Lead / deal sources (int8); -1 = none.
 SEGMENT_NAMES = SEGMENTS
-SOURCES = ("content", "email", "cold_calling", "networking", "referral", "campaigns", "social")
+SOURCES = ("content", "email", "cold_calling", "networking", "referral", "campaigns", "social", "paid_search")  # append only: codes are stored
 SRC = {name: i for i, name in enumerate(SOURCES)}
 CH = {name: i for i, name in enumerate(CHANNELS)}  # receptivity columns
 

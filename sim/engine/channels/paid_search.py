@@ -12,10 +12,8 @@ served in a random order (``paid_search.pace``) and those past the budget are lo
 awareness, trust and progress; a ready clicker (progress past their threshold) asks for a demo with
 probability ``lead_rate``, a lead if it passes the lead score.
 
-Attribution: touches and leads are recorded as inbound, source "content". ``SOURCES``
-(``sim.engine.state``) is a fixed tuple: a "paid_search" source would add a summary metric
-(``deals_paid_search``) to every run and so change the golden baseline's keys (no number moves);
-``new_paid_search_clicks`` and ``new_paid_search_leads`` count this channel's own share.
+Attribution: its touches, leads and deals carry their own source, "paid_search" (``deals_paid_search``,
+``new_leads_paid_search``); ``new_paid_search_clicks`` and ``new_paid_search_leads`` count its activity.
 """
 
 from __future__ import annotations
@@ -27,8 +25,8 @@ from sim.engine.declare import P, Step, flows, stocks
 from sim.engine.state import CH, EXPLORING, SEGMENTS
 from sim.engine.transitions import make_leads, touch
 
-#: the lead source its touches and leads are attributed to (see the module docstring)
-SOURCE = "content"
+#: the lead source its touches and leads are attributed to
+SOURCE = "paid_search"
 
 SECTION = "channels.paid_search"
 PARAMS = {
