@@ -134,12 +134,14 @@ def test_worker_errors_keep_their_type(scenario, monkeypatch, workers):
     import multiprocessing
 
     if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
-        pytest.skip("the patched sim.run reaches workers only when they are forked")
+        pytest.skip("the patched sim.engine.model.run reaches workers only when they are forked")
 
     def boom(scenario, strategy, seed):
         raise sim.ScenarioError("some.toml", "market.n_accounts", "must be at least 1")
 
-    monkeypatch.setattr(sim, "run", boom)
+    import sim.engine.model
+
+    monkeypatch.setattr(sim.engine.model, "run", boom)  # what the experiment's workers call
     with pytest.raises(sim.ScenarioError) as info:
         ex.run_many(scenario, reps=2, workers=workers, progress=False, mp_context="fork")
     assert str(info.value) == "some.toml: market.n_accounts: must be at least 1"

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sim.engine.state import CHANNELS, REP_ACTIVITIES, SEGMENTS  # noqa: F401  (re-exported)
+
 
 @dataclass(frozen=True)
 class P:
@@ -234,9 +236,7 @@ SCHEMA: dict[str, Any] = {
 # Sections a strategy may overlay: decisions of the go-to-market team, not facts of the market.
 STRATEGY_SECTIONS = ("channels", "sales", "policy")
 
-CHANNELS = ("content", "email", "cold_calling", "networking", "campaigns", "social")
-REP_ACTIVITIES = ("dialing", "meetings", "networking", "social")
-SEGMENTS = ("smb", "mid", "enterprise")
+# CHANNELS, REP_ACTIVITIES and SEGMENTS are the engine's vocabulary (sim.engine.state), imported above.
 
 
 def lookup(path: str) -> P | dict | None:

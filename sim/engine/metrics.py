@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.config.parameters import CHANNELS
-from sim.engine.state import SOURCES, STAGES
+from sim.engine.state import CHANNELS, SOURCES, STAGES
 
 COST_CHANNELS = CHANNELS + ("reps",)
 

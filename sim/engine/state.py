@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.config.parameters import CHANNELS, SEGMENTS
+# The engine's vocabulary: market segments, marketing channels (one module each in channels/) and what a
+# sales rep spends hours on. The configuration's schema (sim.config.parameters) re-exports them.
+SEGMENTS = ("smb", "mid", "enterprise")
+CHANNELS = ("content", "email", "cold_calling", "networking", "campaigns", "social")
+REP_ACTIVITIES = ("dialing", "meetings", "networking", "social")
 
 # Journey stages (int8), DESIGN.md "The journey".
 DORMANT, EXPLORING, ENGAGED, CUSTOMER, LOST = 0, 1, 2, 3, 4
@@ -22,7 +26,7 @@ ROLES = ("champion", "economic_buyer", "influencer", "user")
 ROLE_WEIGHT = np.array([1.0, 2.0, 1.0, 0.7], dtype=np.float32)
 
 # Lead / deal sources (int8); -1 = none.
-SEGMENT_NAMES = ("smb", "mid", "enterprise")
+SEGMENT_NAMES = SEGMENTS
 SOURCES = ("content", "email", "cold_calling", "networking", "referral", "campaigns", "social")
 SRC = {name: i for i, name in enumerate(SOURCES)}
 CH = {name: i for i, name in enumerate(CHANNELS)}  # receptivity columns

@@ -233,8 +233,6 @@ def _simulate(spec: RunSpec) -> dict:
     }
 
 
-
-
 def _run_spec(shared: Any, spec: RunSpec) -> dict:
     """One run, as a task of :func:`sim.executor.run_tasks` (``shared`` is unused: a spec is all a run needs)."""
     try:

@@ -16,8 +16,7 @@ import mesa
 import numpy as np
 from mesa.agent import AgentSet
 
-from sim.config.parameters import REP_ACTIVITIES
-from sim.engine.state import ENGAGED, EXPLORING
+from sim.engine.state import ENGAGED, EXPLORING, REP_ACTIVITIES
 from sim.engine.transitions import (
     acceptance,
     close_opportunities,
