@@ -37,6 +37,7 @@ from sim.config.scenario import ScenarioError
 from sim.io import (
     RemoteError,
     ignore_sigint,
+    package_version,
     portable_call,
     sigint_ignored,
     terminate_pool,
@@ -210,9 +211,9 @@ def _dask_task(fn, shared: Any, task: Any):
 
 
 def _probe_worker() -> str:
-    import sim
-
-    return getattr(sim, "__version__", "unknown")
+    """Runs on each Dask worker: unpickling it there imports this package (``sim.executor``), which is the
+    check; returns the worker's package version."""
+    return package_version()
 
 
 def connect(executor: Any, where: str = "sweep()", timeout: float = 10.0, key: str = "scheduler") -> tuple[Any, bool]:

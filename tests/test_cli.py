@@ -156,10 +156,22 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
     bad_toml.write_text('[scenario\nname = "x"\n', encoding="utf-8")
     folder = tmp / "a_folder.toml"
     folder.mkdir(exist_ok=True)
+    empty = tmp / "empty.toml"
+    empty.write_bytes(b"")
+    comments = tmp / "comments.toml"
+    comments.write_text("# a scenario, some day\n\n# [strategies.x]\n", encoding="utf-8")
+    presets = tmp / "presets"
+    presets.mkdir(exist_ok=True)
+    (presets / "default.toml").write_bytes(DEFAULT_SCENARIO.read_bytes())
     s = str(DEFAULT_SCENARIO)
     return {
         "missing_file": (["run", str(tmp / "nope.toml")], ["nope.toml"]),
-        "not_a_file": (["run", str(folder)], ["a_folder.toml"]),
+        "not_a_file": (["run", str(folder)], ["a_folder.toml", "is a folder, not a scenario file"]),
+        "folder_shorthand": ([f"{presets}/"], [str(presets), "is a folder, not a scenario file",
+                                                str(presets / "default.toml")]),
+        "empty_file": (["run", str(empty)], [str(empty), "has no [strategies]", "at least one strategy"]),
+        "comments_only": ([str(comments)], [str(comments), "has no [strategies]", "at least one strategy"]),
+        "unknown_word": (["runn"], ["'runn'", "neither a command", "nor a scenario file"]),
         "toml_syntax": (["run", str(bad_toml)], ["broken.toml"]),
         "unknown_strategy": (["run", s, "--strategies", "no_such_strategy"], ["no_such_strategy"]),
         "set_without_equals": (["run", s, "--set", "market.n_accounts"], ["market.n_accounts", "="]),
@@ -178,7 +190,8 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
     }
 
 
-BAD_NAMES = ["missing_file", "not_a_file", "toml_syntax", "unknown_strategy", "set_without_equals",
+BAD_NAMES = ["missing_file", "not_a_file", "folder_shorthand", "empty_file", "comments_only", "unknown_word",
+             "toml_syntax", "unknown_strategy", "set_without_equals",
              "set_unknown_path", "set_out_of_range", "reps_zero", "workers_zero", "seed_negative", "reps_not_int",
              "scheduler_refused", "scheduler_not_an_address", "resume_nothing"]
 
@@ -202,7 +215,8 @@ def test_bad_input_in_process(name, tmp_path, capsys):
     assert _listing(ROOT / "results") == results_before
 
 
-@pytest.mark.parametrize("name", ["missing_file", "toml_syntax", "set_unknown_path", "reps_zero", "scheduler_refused"])
+@pytest.mark.parametrize("name", ["missing_file", "toml_syntax", "set_unknown_path", "reps_zero", "scheduler_refused",
+                                  "empty_file", "folder_shorthand"])
 def test_bad_input_subprocess(name, tmp_path):
     argv, words = _bad_cases(tmp_path)[name]
     parent = tmp_path / "out_parent"
@@ -214,6 +228,17 @@ def test_bad_input_subprocess(name, tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
     assert _listing(parent) == []
+    assert not (tmp_path / "results").exists()
+
+
+def test_scenarios_folder_is_not_a_scenario(tmp_path):
+    """`python run.py scenarios/`, typed in the project folder: the folder is named, with a file to use."""
+    proc = _subprocess(["scenarios/", "--reps", "1", "--quiet"], cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines == ["error: scenarios is a folder, not a scenario file; name a .toml file in it, e.g. "
+                     "python run.py scenarios/default.toml"], proc.stderr
+    assert proc.stdout == ""
 
 
 def test_subprocess_success(tmp_path):

@@ -84,7 +84,11 @@ def test_bad_values_name_file_key_and_what_is_allowed(tmp_path, text, key, fragm
 def test_missing_unreadable_and_invalid_files(tmp_path):
     with pytest.raises(sim.ScenarioError, match="file not found"):
         sim.load_scenario(tmp_path / "nope.toml")
-    with pytest.raises(sim.ScenarioError, match="is a directory"):
+    with pytest.raises(sim.ScenarioError, match="is a folder, not a scenario file"):
+        sim.load_scenario(tmp_path)
+    write(tmp_path, "[strategies.x]\n", name="mine.toml")
+    with pytest.raises(sim.ScenarioError, match=r"is a folder, not a scenario file; name a \.toml file in it, "
+                                                r"e\.g\. .*mine\.toml"):
         sim.load_scenario(tmp_path)
     assert "not valid TOML" in error_of(tmp_path, "[market\nn_accounts = 3\n")
 
@@ -134,6 +138,17 @@ def test_scenario_round_trips_through_pickle_and_dict(default_scenario):
     s = default_scenario.with_overrides({"market.n_accounts": 123})
     assert pickle.loads(pickle.dumps(s)) == s
     assert sim.Scenario.from_dict(s.to_dict()) == s
+
+
+@pytest.mark.parametrize("text", ["", "# nothing here yet\n\n   # [strategies.blended]\n", "[strategies]\n"])
+def test_an_empty_scenario_is_refused(tmp_path, text):
+    """An empty file (0 bytes, only comments, an empty [strategies]) used to run a made-up 'baseline' strategy
+    with $0 programmes; it is refused with one line naming the file and how to fix it."""
+    msg = error_of(tmp_path, text)
+    assert "has no [strategies]" in msg and "a scenario needs at least one strategy" in msg
+    assert "scenarios/default.toml" in msg
+    with pytest.raises(sim.ScenarioError, match="has no \\[strategies\\]"):
+        sim.Scenario.from_dict({})
 
 
 def test_a_scenario_without_strategies_gets_a_baseline(tmp_path):

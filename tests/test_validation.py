@@ -1,4 +1,4 @@
-"""The validation suite (sim/validation.py, `python run.py validate`), in its fast version.
+"""The validation suite (sim/validation/, `python run.py validate`), in its fast version.
 
 One in-process `run.py validate --fast` run feeds every per-check test (the suite is the expensive part:
 running it once keeps this file well under two minutes). Every check must run and give a finite measured
@@ -27,7 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 import run  # noqa: E402  (run.py at the project root)
 import sim  # noqa: E402
-from sim.validation import suite as v  # noqa: E402
+from sim.validation import framework as v  # noqa: E402
+from sim.validation.bass import bass_curve, bass_daily  # noqa: E402
+from sim.validation.network import chain_daily, fg_1d_curve, pair_daily  # noqa: E402
+from sim.validation.stylized import referral_premium  # noqa: E402
 
 FAST_CHECKS = v.planned_checks(fast=True)
 WORKERS = str(min(2, os.cpu_count() or 1))
@@ -92,9 +95,15 @@ def test_check_runs(fast_cli, name):
         assert bool(r["passed"]), f"verification check failed: {name}: {r['detail']}"
 
 
-def test_api_columns_and_bass_docking():
+@pytest.fixture(scope="module")
+def bass_serial():
+    """The Bass docking group through the Python API, in this process."""
+    return v.run_checks(fast=True, groups=["bass"], workers=1)
+
+
+def test_api_columns_and_bass_docking(bass_serial):
     """The Python API on one group, in this process: the Bass docking checks all pass."""
-    df = v.run_checks(fast=True, groups=["bass"], workers=1)
+    df = bass_serial
     assert list(df.columns) == v.COLUMNS
     assert list(df["check"]) == v.planned_checks(fast=True, groups=["bass"])
     assert df["passed"].dtype == bool
@@ -102,22 +111,62 @@ def test_api_columns_and_bass_docking():
     assert np.isfinite(df[["measured", "ci_low", "ci_high"]].to_numpy()).all()
 
 
+def test_dask_cluster_gives_the_same_numbers(bass_serial, tmp_path):
+    """run_checks(executor=...) runs on a Dask cluster (a Client or its address) through sim.executor, with
+    the same rows as in this process: seeds are fixed in the parent."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    scratch = dask.config.set({"temporary-directory": str(tmp_path)})  # no dask-scratch-space in /tmp
+    with scratch, distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                           dashboard_address=None, silence_logs=40) as cluster:
+        with distributed.Client(cluster) as client:
+            on_dask = v.run_checks(fast=True, groups=["bass"], executor=client)
+            assert client.status == "running", "a Client passed in is the caller's to close"
+        by_address = v.run_checks(fast=True, groups=["bass"], executor=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(bass_serial, on_dask, check_exact=True)
+    pd.testing.assert_frame_equal(bass_serial, by_address, check_exact=True)
+    assert on_dask.attrs["settings"]["executor"] == f"dask {cluster.scheduler_address}"
+    assert "executor" not in bass_serial.attrs["settings"]
+
+
+@pytest.mark.parametrize("address, fragment", [
+    ("tcp://127.0.0.1:1", "cannot reach the Dask scheduler at tcp://127.0.0.1:1"),
+    ("127.0.0.1:8786", "must be a Dask scheduler address like tcp://HOST:8786"),
+])
+def test_scheduler_flag_bad_address_exits_2(address, fragment, tmp_path, capsys):
+    """--scheduler is checked (as in run.py sweep) before anything runs: one line, exit 2, nothing written."""
+    out = tmp_path / "never"
+    rc = run.main(["validate", "--fast", "--quiet", "--scheduler", address, "--out", str(out)])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: validate: --scheduler: ") and fragment in err[0], err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_api_rejects_a_bad_executor():
+    with pytest.raises(sim.ScenarioError, match="executor.*distributed.Client or a scheduler address"):
+        v.run_checks(fast=True, groups=["bass"], executor=42)
+    with pytest.raises(sim.ScenarioError, match="executor.*cannot reach"):
+        v.run_checks(fast=True, groups=["bass"], executor="tcp://127.0.0.1:1")
+
+
 def test_analytic_curves():
     """The curves the docking relies on: Bass, its q = 0 limit, and the exact daily versions."""
     t = np.arange(1, 366)
-    assert np.allclose(v.bass_curve(t, 0.01, 0.0), 1 - np.exp(-0.01 * t))
+    assert np.allclose(bass_curve(t, 0.01, 0.0), 1 - np.exp(-0.01 * t))
     p, q = 0.002, 0.03
     # the peak of f = F' is where F = (1 - p/q)/2, at ln(q/p)/(p+q)
     tstar = np.log(q / p) / (p + q)
-    assert v.bass_curve(tstar, p, q) == pytest.approx((1 - p / q) / 2)
+    assert bass_curve(tstar, p, q) == pytest.approx((1 - p / q) / 2)
     # daily rule -> continuous curves as the step shrinks (rates per step scaled down by 100)
-    fine = v.bass_daily(p / 100, q / 100, 36500)[99::100]
-    assert np.max(np.abs(fine - v.bass_curve(t, p, q))) < 2e-4
-    chain = v.chain_daily(p / 50, q / 50, 50 * 120)[49::50]
-    assert np.max(np.abs(chain - v.fg_1d_curve(t[:120], p, q))) < 2e-4
+    fine = bass_daily(p / 100, q / 100, 36500)[99::100]
+    assert np.max(np.abs(fine - bass_curve(t, p, q))) < 2e-4
+    chain = chain_daily(p / 50, q / 50, 50 * 120)[49::50]
+    assert np.max(np.abs(chain - fg_1d_curve(t[:120], p, q))) < 2e-4
     # the envelope: pair <= 1D chain <= Bass, and all above external influence alone
     T = 365
-    ext, pair, ch, full = 1 - np.exp(-p * t), v.pair_daily(p, q, T), v.chain_daily(p, q, T), v.bass_daily(p, q, T)
+    ext, pair, ch, full = 1 - np.exp(-p * t), pair_daily(p, q, T), chain_daily(p, q, T), bass_daily(p, q, T)
     assert np.all(ext <= pair + 1e-12) and np.all(pair <= ch + 1e-12) and np.all(ch <= full + 1e-12)
 
 
@@ -151,7 +200,7 @@ def test_api_rejects_bad_arguments():
 def test_help_lists_flags(capsys):
     assert run.main(["validate", "--help"]) == 0
     text = capsys.readouterr().out
-    for flag in ("--reps", "--seed", "--workers", "--fast", "--out"):
+    for flag in ("--reps", "--seed", "--workers", "--scheduler", "--fast", "--out"):
         assert flag in text
 
 
@@ -168,6 +217,6 @@ def test_referral_premium_is_like_for_like():
     referred = (rng.random(n) < np.array([0.02, 0.1, 0.3])[seg.astype(int)]).astype(float)  # mostly enterprise
     ltv = 0.75 * acv * years
     assert ltv[referred > 0].mean() / ltv[referred == 0].mean() - 1 > 1.0  # the raw comparison is confounded
-    assert v.referral_premium(seg, acv, referred, ltv, day) == pytest.approx(0.0, abs=1e-12)
-    assert v.referral_premium(seg, acv, referred, ltv * np.where(referred > 0, 1.2, 1.0), day) == pytest.approx(0.2)
-    assert math.isnan(v.referral_premium(seg, acv, np.zeros(n), ltv, day))
+    assert referral_premium(seg, acv, referred, ltv, day) == pytest.approx(0.0, abs=1e-12)
+    assert referral_premium(seg, acv, referred, ltv * np.where(referred > 0, 1.2, 1.0), day) == pytest.approx(0.2)
+    assert math.isnan(referral_premium(seg, acv, np.zeros(n), ltv, day))

@@ -24,6 +24,7 @@ from matplotlib.ticker import Formatter, PercentFormatter
 from scipy import stats as sps
 
 from sim.analysis.plotting import figure
+from sim.analysis.stats import mean_ci, metric_ci
 
 __all__ = [
     "CAPTIONS",
@@ -64,7 +65,7 @@ CAPTIONS = {
     "stages_over_time": "Buyers by journey stage over time (mean across seeds), one panel per strategy.",
     "cumulative_customers": "Customers won so far, mean across seeds with a 95% t-interval band.",
     "cac_conversion": "Customer acquisition cost and lead-to-customer conversion rate; bars are means, "
-                      "whiskers 95% t-intervals across seeds.",
+                      "whiskers 95% intervals across seeds (for CAC on the log scale, so never below zero).",
     "cost_vs_customers": "Total cost against customers won: small dots are single replications, large "
                          "markers strategy means; the line joins the strategies no other strategy beats "
                          "on both cost and customers (efficient frontier).",
@@ -108,17 +109,12 @@ def _empty(df: pd.DataFrame | None, cols: Sequence[str] = ()) -> bool:
 
 
 def t_interval(values) -> tuple[float, float, float, int]:
-    """Mean and 95% t-interval of the finite values; (mean, lo, hi, n). lo/hi NaN if n < 2."""
+    """Mean and 95% t-interval of the finite values (:func:`sim.analysis.stats.mean_ci`); (mean, lo, hi, n).
+    lo/hi NaN if n < 2."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
-    n = v.size
-    if n == 0:
-        return (math.nan, math.nan, math.nan, 0)
-    m = float(v.mean())
-    if n < 2:
-        return (m, math.nan, math.nan, 1)
-    half = float(sps.t.ppf(0.5 + CONF / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
-    return (m, m - half, m + half, n)
+    m, lo, hi = mean_ci(v, CONF)
+    return (m, lo, hi, int(v.size))
 
 
 def _daily_band(ts: pd.DataFrame, col: str, scale: float = 1.0) -> pd.DataFrame:
@@ -282,7 +278,8 @@ def _bars_with_ci(ax, summary, col, strategies, colors, scale_fn=None, fmt=None)
         vals = pd.to_numeric(vals, errors="coerce")
         if scale_fn is not None:
             vals = scale_fn(vals)
-        m, lo, hi, n = t_interval(vals)
+        n = int(np.isfinite(vals.to_numpy(dtype=float)).sum())
+        m, lo, hi = metric_ci(col, vals)  # CAC: an interval that stays above zero
         if n == 0:
             missing.append(i)
             continue

@@ -113,10 +113,11 @@ class Experiment:
 
 
 def _simulate(scenario: Any, strategy: str, seed: int) -> tuple[dict, pd.DataFrame, dict]:
-    import sim  # imported lazily so this module imports even before the engine exists
+    # imported here: a worker process loads the engine when it first runs
+    from sim.engine.model import run
 
     try:
-        result = sim.run(scenario, strategy, seed)
+        result = run(scenario, strategy, seed)
     except Exception as exc:  # keep the original type (e.g. ScenarioError); just add where it happened
         if hasattr(exc, "add_note"):
             exc.add_note(f"while running strategy {strategy!r} with seed {seed}")

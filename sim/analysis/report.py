@@ -349,9 +349,9 @@ pre{white-space:pre-wrap;word-break:break-word;font-size:0.9em}
 
 def _captions() -> dict[str, str]:
     try:
-        from sim.charts import (
-            CAPTIONS,  # local import: keeps report usable without drawing charts
-        )
+        # imported here: the report stays usable without drawing charts
+        from sim.analysis.charts import CAPTIONS
+
         return dict(CAPTIONS)
     except Exception:  # pragma: no cover - charts module unavailable
         return {}

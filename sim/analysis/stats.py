@@ -3,6 +3,14 @@
 Pure functions, no random state. Every strategy is run on the same seeds
 (common random numbers), so strategy differences are estimated *paired by
 seed*, which removes the seed-to-seed noise shared by all strategies.
+
+Intervals of a mean over replications: :func:`metric_ci` is the one entry
+point for a named metric. Most metrics get the Student-t interval
+(:func:`mean_ci`); the ratios of positive amounts in :data:`POSITIVE_RATIOS`
+(CAC, cost per lead, cost per meeting, payback, LTV:CAC) are skewed across
+seeds, and a t-interval can reach below zero ("CAC $170k [-$89k, $430k]"), so
+they get :func:`positive_mean_ci`, an interval for the mean of a lognormal
+sample computed on the log scale, which is always above zero.
 """
 from __future__ import annotations
 
@@ -12,7 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["mean_ci", "paired_diff_ci", "METRIC_DIRECTION", "direction", "compare", "format_table"]
+__all__ = ["mean_ci", "positive_mean_ci", "metric_ci", "POSITIVE_RATIOS", "paired_diff_ci", "METRIC_DIRECTION",
+           "direction", "compare", "format_table"]
 
 NAN = float("nan")
 
@@ -26,6 +35,10 @@ def _registry():
 METRIC_DIRECTION: dict[str, str] = {k: (m.better or "max") for k, m in _registry().items()}
 
 _MONEY = {k for k, m in _registry().items() if m.fmt == "money"}
+
+#: Ratios of positive amounts (a cost over a count, months of gross profit, value over cost): right-skewed
+#: across seeds and never negative. Their interval is :func:`positive_mean_ci`.
+POSITIVE_RATIOS = frozenset({"cac", "cost_per_lead", "cost_per_meeting", "payback_months", "ltv_to_cac"})
 
 COLUMNS = ["strategy", "metric", "n", "mean", "ci_low", "ci_high", "best", "diff_vs_best",
            "diff_ci_low", "diff_ci_high", "p_value", "clear"]
@@ -70,6 +83,43 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     return m, lo, hi
 
 
+def positive_mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and confidence interval of the mean of strictly positive, right-skewed values; the interval is
+    always above zero.
+
+    The interval is the modified Cox interval for the mean of a lognormal sample (Olsson 2005, "Confidence
+    intervals for the mean of a log-normal distribution", Journal of Statistics Education 13(1); Zhou & Gao
+    1997, Statistics in Medicine 16: 783-790): with ``y = log(x)``, mean ``ybar`` and variance ``s2`` over n
+    values, the log of the mean is ``ybar + s2/2`` with standard error ``sqrt(s2/n + s2**2 / (2 (n-1)))``; a
+    Student-t interval (n - 1 degrees of freedom) for it is exponentiated. (A plain t-interval of ``y`` would
+    cover the geometric mean, which lies below the mean the tables show.)
+
+    The estimate returned is the ordinary mean of the values (as :func:`mean_ci`). NaN and +/-inf are
+    dropped; with one finite value ``(x, nan, nan)``, with none ``(nan, nan, nan)``, with zero variance
+    ``(x, x, x)``. If any finite value is zero or negative the log is undefined and this is :func:`mean_ci`.
+    """
+    x = _finite(values)
+    if x.size == 0 or np.any(x <= 0):
+        return mean_ci(x, level)
+    m = float(x.mean())
+    n = x.size
+    if n == 1:
+        return m, NAN, NAN
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0]), float(x[0])
+    y = np.log(x)
+    s2 = float(y.var(ddof=1))
+    centre = float(y.mean()) + s2 / 2.0
+    half = float(_st.t.ppf(0.5 + level / 2.0, n - 1)) * math.sqrt(s2 / n + s2 * s2 / (2.0 * (n - 1)))
+    return m, math.exp(centre - half), math.exp(centre + half)
+
+
+def metric_ci(metric: str, values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and interval of one metric over replications: :func:`positive_mean_ci` for the ratios in
+    :data:`POSITIVE_RATIOS`, the t-interval :func:`mean_ci` for every other metric."""
+    return positive_mean_ci(values, level) if metric in POSITIVE_RATIOS else mean_ci(values, level)
+
+
 def paired_diff_ci(a, b, level: float = 0.95) -> tuple[float, float, float, float]:
     """Mean of ``a - b`` over pairs where both are finite, its t interval and paired t-test p-value.
 
@@ -109,7 +159,7 @@ def compare(summary: pd.DataFrame, metrics: list[str] | None = None, level: floa
 
     `summary` has one row per strategy x seed (columns ``strategy``, ``seed``
     and metrics). For each metric the best strategy has the best mean (see
-    :func:`direction`); every strategy gets its mean with t interval and the
+    :func:`direction`); every strategy gets its mean with its interval (:func:`metric_ci`) and the
     paired-by-seed difference (strategy minus best) with t interval and p-value.
     Output columns are :data:`COLUMNS`, ordered by metric then strategy (first
     appearance in `summary`). The best row has diff 0.0, NaN CI/p, clear False.
@@ -124,7 +174,7 @@ def compare(summary: pd.DataFrame, metrics: list[str] | None = None, level: floa
         wide = summary.pivot_table(index="seed", columns="strategy", values=metric,
                                    aggfunc="mean", dropna=False)
         per = {s: summary.loc[summary["strategy"] == s, metric].to_numpy(dtype=float) for s in strategies}
-        cis = {s: mean_ci(per[s], level) for s in strategies}
+        cis = {s: metric_ci(metric, per[s], level) for s in strategies}
         best = _pick_best({s: cis[s][0] for s in strategies}, direction(metric))
         for s in strategies:
             m, lo, hi = cis[s]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -64,8 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     effective = typed or ["run", str(DEFAULT_SCENARIO)]
     if typed and typed[0] not in parser.command_names and typed[0] not in ("-h", "--help"):
         # shorthand for the main job: "run.py --reps 5" runs the default scenario with those flags,
-        # "run.py FILE.toml [flags]" runs that scenario
-        effective = ["run", *typed] if typed[0].endswith(".toml") else ["run", str(DEFAULT_SCENARIO), *typed]
+        # "run.py FILE.toml [flags]" runs that scenario (any path: the run command says what is wrong with
+        # a folder or a missing file); a bare word that is neither is a mistyped command
+        first = typed[0]
+        if first.startswith("-"):
+            effective = ["run", str(DEFAULT_SCENARIO), *typed]
+        elif first.endswith(".toml") or os.path.exists(first) or "/" in first or os.sep in first:
+            effective = ["run", *typed]
+        else:
+            print(f"error: {first!r} is neither a command ({', '.join(parser.command_names)}) nor a scenario file "
+                  f"(see 'run.py --help')", file=sys.stderr)
+            return EXIT_USAGE
     try:
         args = parser.parse_args(effective)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed on one line)

@@ -170,6 +170,12 @@ def parse_strategies(text: str | None, available: Sequence[str], scenario_label:
 def check_scenario_file(path: Path) -> None:
     if not path.exists():
         raise UsageError(f"scenario file not found: {path}")
+    if path.is_dir():
+        from sim.config.scenario import _example_in
+
+        example = _example_in(path)
+        raise UsageError(f"{path} is a folder, not a scenario file; name a .toml file"
+                         + (f" in it, e.g. python run.py {example}" if example else ""))
     if not path.is_file():
         raise UsageError(f"scenario path is not a file: {path}")
     try:

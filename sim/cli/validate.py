@@ -23,7 +23,8 @@ WHERE = "validate"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    from sim.validation import suite as v
+    from sim.validation import framework as v
+    from sim.validation.bass import FAST_BASS_HORIZON
 
     p = sub.add_parser(
         "validate",
@@ -44,7 +45,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
             "examples:\n"
             "  python run.py validate                 # full suite, 20 replications per configuration\n"
             "  python run.py validate --fast          # quick version (2 replications), about a minute\n"
-            "  python run.py validate --reps 40 --workers 8 --out results/my_validation\n\n"
+            "  python run.py validate --reps 40 --workers 8 --out results/my_validation\n"
+            "  python run.py validate --scheduler tcp://10.0.0.5:8786   # on a Dask cluster\n\n"
             + wrap(
                 "Results go to results/validation/<YYYYmmdd-HHMMSS>/ next to run.py unless --out is given; a "
                 "folder is written under a temporary name and renamed when complete, and existing results are "
@@ -63,10 +65,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "(common random numbers) (default: 1)")
     p.add_argument("--workers", type=int, default=None, metavar="W",
                    help=f"parallel worker processes, at least 1; 1 runs in this process; results do not depend on "
-                        f"it (default: all cores, here {os.cpu_count() or 1})")
+                        f"it (default: all cores, here {os.cpu_count() or 1}); ignored with --scheduler")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run on the Dask distributed cluster of this scheduler instead of local processes (every "
+                        "worker needs this package installed); checked before anything runs; results do not "
+                        "depend on it")
     p.add_argument("--fast", action="store_true",
                    help=f"quick version of every check (used by the tests): {v.FAST_REPS} replications by "
-                        f"default, {v.FAST_BASS_HORIZON}-day Bass runs, and a 1,000-account, 300-day market for "
+                        f"default, {FAST_BASS_HORIZON}-day Bass runs, and a 1,000-account, 300-day market for "
                         f"the default-scenario checks that do not need rare events; numbers are noisier and "
                         f"some facts come out differently than in the full suite")
     p.add_argument("--out", default=None, metavar="DIR",
@@ -90,20 +96,30 @@ def _check_out(out: Path) -> None:
 
 
 def cmd_validate(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sim.validation import suite as v
+    from sim.executor import connect
+    from sim.validation import framework as v
 
     # 1. everything that needs no simulation (ScenarioError -> one line, exit 2, nothing written)
     reps, seed, workers, _ = v._check_args(args.fast, args.reps, args.seed, args.workers, None)
     out = Path(args.out).expanduser() if args.out else None
     _check_out(out if out is not None else results_root() / "validation" / "timestamp")
+    client, owned = (None, False)
+    if args.scheduler is not None:
+        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
 
     # 2. run, then write
-    started = datetime.now()
-    if not args.quiet:
-        n = len(v.planned_checks(fast=args.fast, reps=reps, seed=seed))
-        print(f"Validation suite{' (fast)' if args.fast else ''}: {n} checks, {reps} replications per configuration "
-              f"(seeds {seed}..{seed + reps - 1}), {workers} worker(s) ...", file=sys.stderr)
-    df = v.run_checks(fast=args.fast, reps=reps, seed=seed, workers=workers, progress=not args.quiet)
+    try:
+        started = datetime.now()
+        if not args.quiet:
+            n = len(v.planned_checks(fast=args.fast, reps=reps, seed=seed))
+            where = f"on the Dask cluster at {args.scheduler}" if client is not None else f"{workers} worker(s)"
+            print(f"Validation suite{' (fast)' if args.fast else ''}: {n} checks, {reps} replications per "
+                  f"configuration (seeds {seed}..{seed + reps - 1}), {where} ...", file=sys.stderr)
+        df = v.run_checks(fast=args.fast, reps=reps, seed=seed, workers=workers, progress=not args.quiet,
+                          executor=client)
+    finally:
+        if owned:
+            client.close()
     command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
     folder = v.write_validation(df, out, command=command, started=started)
 

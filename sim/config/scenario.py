@@ -162,6 +162,11 @@ class Scenario:
     def from_dict(cls, data: Mapping, where: str = "<scenario>", path: Path | None = None) -> "Scenario":
         data = dict(data)
         raw_strats = data.pop("strategies", None) or {}
+        if not data and not raw_strats:  # an empty file (or only comments): nothing to run, say so
+            raise ScenarioError(where, None, "has no [strategies] (it sets nothing: empty, or only comments); a "
+                                             "scenario needs at least one strategy, e.g. [strategies.blended] with "
+                                             "channels.content.budget = 100_000; start from a copy of "
+                                             "scenarios/default.toml")
         given: dict = {}
         _validate_tree(where, data, SCHEMA, "", given)
         base = _deep_merge(defaults(), given)
@@ -315,6 +320,16 @@ def _set(d: dict, parts: list[str], value: Any) -> None:
     d[parts[-1]] = value
 
 
+def _example_in(folder: Path, prefer: str | None = "default.toml") -> str | None:
+    """A .toml file in ``folder`` for a hint (``prefer`` if there, else the first by name), or None."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix == ".toml" and p.is_file())
+    except OSError:
+        return None
+    preferred = [p for p in files if p.name == prefer]
+    return str((preferred or files)[0]) if files else None
+
+
 def read_toml(path: Path, kind: str = "scenario") -> dict:
     """Parse a TOML file; any problem is a ScenarioError naming the file (``kind``: what it should be)."""
     where = str(path)
@@ -323,7 +338,9 @@ def read_toml(path: Path, kind: str = "scenario") -> dict:
     except FileNotFoundError:
         raise ScenarioError(where, None, f"{kind} file not found" if kind != "scenario" else "file not found") from None
     except IsADirectoryError:
-        raise ScenarioError(where, None, f"is a directory, expected a .toml {kind} file") from None
+        example = _example_in(path, "default.toml" if kind == "scenario" else None)
+        raise ScenarioError(where, None, f"is a folder, not a {kind} file; name a .toml file"
+                                         + (f" in it, e.g. {example}" if example else "")) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError(where, None, f"cannot read file ({e.__class__.__name__}: {e})") from None
     try:

@@ -8,7 +8,8 @@ Tables (pure functions of the results frame of :func:`sim.sweeps.sweep`):
 - :func:`swing_table`: for every design, the mean of a metric at the low end and at the high end of each
   parameter (lowest / highest listed value, or the bottom / top fifth of a sampled range), averaged over
   everything else: the numbers behind the tornado chart.
-- :func:`marginal_table`: mean and 95% t-interval of a metric per level (or quantile bin) of one parameter.
+- :func:`marginal_table`: mean and 95% interval (:func:`sim.analysis.stats.metric_ci`) of a metric per level (or
+  quantile bin) of one parameter.
 - :func:`best_points`: the design point with the best mean on each metric, per strategy.
 
 Charts (matplotlib Agg, PNG, titled, axes with units, each made by :func:`sim.plotting.figure`):
@@ -33,7 +34,7 @@ from matplotlib.ticker import FuncFormatter
 from sim.analysis import charts as _charts
 from sim.analysis import report as _report
 from sim.analysis.plotting import figure, grid_shape
-from sim.analysis.stats import direction, mean_ci
+from sim.analysis.stats import direction, metric_ci
 from sim.config.parameters import P, lookup
 
 __all__ = [
@@ -218,7 +219,8 @@ def _groups(values: pd.Series) -> tuple[pd.Series, list[Any], list[str]]:
 def marginal_table(frame: pd.DataFrame, param: str, metric: str, strategies: Sequence[str] | None = None
                    ) -> pd.DataFrame:
     """Per strategy and level (or quantile bin) of ``param``: x, label, n, mean, ci_low, ci_high of ``metric``
-    over all runs there (replications and the other parameters' values), 95% t-interval."""
+    over all runs there (replications and the other parameters' values), 95% interval from
+    :func:`sim.analysis.stats.metric_ci` (a t-interval; for ratio metrics such as CAC one that stays above 0)."""
     rows = []
     if frame.empty:
         return pd.DataFrame(columns=["strategy", "group", "x", "label", "n", "mean", "ci_low", "ci_high"])
@@ -227,7 +229,7 @@ def marginal_table(frame: pd.DataFrame, param: str, metric: str, strategies: Seq
         mask = frame["strategy"] == s
         for g, (x, lab) in enumerate(zip(xs, labels)):
             vals = frame.loc[mask & (codes == g), metric].to_numpy(dtype=float)
-            m, lo, hi = mean_ci(vals)
+            m, lo, hi = metric_ci(metric, vals)
             rows.append({"strategy": s, "group": g, "x": x, "label": lab, "n": int(np.isfinite(vals).sum()),
                          "mean": m, "ci_low": lo, "ci_high": hi})
     return pd.DataFrame(rows)
@@ -278,7 +280,8 @@ def noise_share(frame: pd.DataFrame, strategy: str, metric: str) -> float:
 def best_points(frame: pd.DataFrame, columns: Sequence[str], metrics: Sequence[str],
                 strategies: Sequence[str] | None = None) -> pd.DataFrame:
     """Per strategy and metric: the design point with the best mean (higher or lower is better as in
-    sim.stats.direction), its parameter values, mean and 95% t-interval over its replications."""
+    sim.analysis.stats.direction), its parameter values, mean and 95% interval over its replications
+    (:func:`sim.analysis.stats.metric_ci`)."""
     rows = []
     for s in _strategies(frame, strategies):
         sub = frame[frame["strategy"] == s]
@@ -289,7 +292,7 @@ def best_points(frame: pd.DataFrame, columns: Sequence[str], metrics: Sequence[s
                 continue
             best = int(means.idxmax() if direction(m) == "max" else means.idxmin())
             runs = sub[sub["point"] == best]
-            mu, lo, hi = mean_ci(runs[m].to_numpy(dtype=float))
+            mu, lo, hi = metric_ci(m, runs[m].to_numpy(dtype=float))
             row = {"strategy": s, "metric": m, "point": best, "mean": mu, "ci_low": lo, "ci_high": hi,
                    "n": len(runs), "points": len(means)}
             for c in columns:
@@ -559,7 +562,8 @@ CAPTIONS = {
     "morris": "Morris screening: mean absolute elementary effect (mu*) of moving each parameter across its "
               "whole range, with 95% bootstrap intervals.",
     "vs_params": "The metric against each parameter: mean over replications and the other parameters' values "
-                 "per level (or fifth of a sampled range), with a 95% t-interval band, one line per strategy.",
+                 "per level (or fifth of a sampled range), with a 95% interval band (t-interval; for ratios such as "
+                 "CAC one on the log scale, above zero), one line per strategy.",
 }
 
 

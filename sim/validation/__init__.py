@@ -1,1 +1,22 @@
-"""Validation: the framework (plans, checks, runs, the report) and the check groups."""
+"""Validation (Rand & Rust 2011): the framework (runs, checks, planning, execution, the report) in
+:mod:`sim.validation.framework`, and one module per group of checks: :mod:`~sim.validation.bass`
+(docking with the Bass model), :mod:`~sim.validation.network` (diffusion on networks),
+:mod:`~sim.validation.stylized` (stylized facts) and :mod:`~sim.validation.statics` (comparative statics).
+
+    import sim.validation as v
+    df = v.run_checks(fast=True)        # one row per check
+    folder = v.write_validation(df)     # results/validation/<timestamp>/
+"""
+
+from sim.validation.framework import (
+    COLUMNS,
+    GROUPS,
+    VERIFICATION_CHECKS,
+    planned_checks,
+    render_report,
+    run_checks,
+    write_validation,
+)
+
+__all__ = ["COLUMNS", "GROUPS", "VERIFICATION_CHECKS", "planned_checks", "render_report", "run_checks",
+           "write_validation"]
