@@ -122,6 +122,16 @@ def test_mesa_batch_run_works_unchanged():
     # mesa reports the last collected step zero-based
     assert df["Step"].eq(9).all()
     assert (df["cum_cost"] > 0).all()
+    # the summary metrics are reporters too: at the end of each run they equal sim.run's summary
+    from sim.engine.summary import SUMMARY_METRICS
+
+    assert set(SUMMARY_METRICS) <= set(df.columns)
+    for _, row in df.iterrows():
+        ref = sim.run(sim.load_scenario(), row["strategy"], int(row["seed"]),
+                      overrides={"market.n_accounts": 80, "scenario.horizon_days": 10,
+                                 "channels.campaigns.burst_days": [2]}).summary
+        for k in ("customers_won", "total_cost", "cac", "conversion_rate", "ltv", "leads"):
+            assert row[k] == ref[k] or (np.isnan(row[k]) and np.isnan(ref[k])), (k, row[k], ref[k])
 
 
 def test_sales_capacity_binds_leads_wait_when_reps_are_busy(small):

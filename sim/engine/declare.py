@@ -7,6 +7,7 @@ A component module (``sim/engine/mechanisms/*.py``) or class (``sim/engine/chann
   section (``SECTION``, e.g. ``"need"``; a channel's is ``channels.<name>``);
 * ``FLOWS`` / ``STOCKS``: the daily result columns it records (``Metric``: name, label, unit), so
   that every run has the same columns and a misspelt name raises instead of adding one;
+* ``STATE``: the buyer or account columns it owns (``State``: name, dtype, initial value);
 * ``STEPS``: where it acts in the day (``Step``: order, name, what it does).
 
 ``sim.config.parameters`` assembles the schema (and so the TOML template) from the ``PARAMS``,
@@ -73,6 +74,22 @@ class Metric:
     def __post_init__(self):
         if self.better not in ("max", "min", ""):
             raise ValueError(f"Metric {self.name!r}: better must be 'max', 'min' or '', got {self.better!r}")
+
+
+@dataclass(frozen=True)
+class State:
+    """A column a component owns: one value per buyer (``per="buyer"``) or per account, of ``dtype``,
+    starting at ``fill``. ``Population`` allocates every declared column (``pop.<name>``)."""
+
+    name: str
+    dtype: str
+    fill: Any
+    doc: str
+    per: str = "buyer"
+
+    def __post_init__(self):
+        if self.per not in ("buyer", "account"):
+            raise ValueError(f"State {self.name!r}: per must be 'buyer' or 'account', got {self.per!r}")
 
 
 @dataclass(frozen=True)

@@ -128,18 +128,10 @@ class Population:
         self.resentment = f4(0.0)  # ill will from unwanted calls, beyond lost trust (journey.annoy)
         self.aware = np.zeros(n, dtype=bool)
         self.known = np.zeros(n, dtype=bool)  # a contact in our database (email nurture)
-        self.unsubscribed = np.zeros(n, dtype=bool)
-        self.do_not_call = np.zeros(n, dtype=bool)
-        self.fatigue = f4(0.0)
-        self.rep_tie = np.zeros(n, dtype=bool)
-        self.advocate = np.zeros(n, dtype=bool)
-        self.detractor_until = f4(-np.inf)
-        self.referred = np.zeros(n, dtype=bool)
         self.lead_pending = np.zeros(n, dtype=bool)
         self.lead_day = f4()
         self.lead_source = np.full(n, -1, dtype=np.int8)
         self.last_touch = np.full(n, -1, dtype=np.int8)  # channel that touched the buyer last
-        self.exposure_day = f4()  # day of the latest campaign exposure not yet answered
         self.touches = np.zeros(n, dtype=np.int32)
         self.day_aware = f4()
         self.day_exploring = f4()
@@ -169,6 +161,16 @@ class Population:
         self.won_referred = np.zeros(A, dtype=bool)
         self.won_in_run = np.zeros(A, dtype=bool)  # won during this run (not the installed base)
         self.cycle_days = fa()
+
+        # ---- the columns the components own (their STATE declarations: sim.engine.declare.State)
+        from sim.engine.components import components
+
+        for comp in components():
+            for col in getattr(comp, "STATE", ()):
+                if hasattr(self, col.name):
+                    raise ValueError(f"{comp.__name__} declares state {col.name!r}, which already exists")
+                size = n if col.per == "buyer" else A
+                setattr(self, col.name, np.full(size, col.fill, dtype=col.dtype))
 
     # ---- helpers used by several mechanisms. An account's buyers are contiguous
     # (group_start .. group_start + group_size), so account-level work costs O(members of

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.channels import Channel
-from sim.engine.declare import P, Step, flows, stocks
+from sim.engine.declare import P, State, Step, flows, stocks
 from sim.engine.state import CH, CUSTOMER
 from sim.engine.transitions import make_leads, touch
 
@@ -30,6 +30,7 @@ PARAMS = {
     "sharing": P(True, "bool", unit="responders share onward", source="seed 003: the tail comes from sharing"),
     "trust_gain": P(0.02, "float", 0, 1, "trust added by a response", "assumption"),
 }
+STATE = (State("exposure_day", "float32", float("nan"), "day of the latest campaign exposure not yet answered (NaN: none)"),)
 FLOWS = flows(
     ("new_campaign_reach", "people reached by campaign bursts", "buyers"),
     ("new_campaign_responses", "campaign responses", "buyers"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.channels import Channel
-from sim.engine.declare import P, Step, flows, stocks
+from sim.engine.declare import P, State, Step, flows, stocks
 from sim.engine.state import CH, CUSTOMER
 from sim.engine.transitions import acceptance, annoy, start_conversations, touch
 
@@ -29,6 +29,7 @@ PARAMS = {
     "annoyance": P(0.06, "float", 0, 1, "attitude lost by an unready buyer who is called: trust first, the rest as resentment (lowers later meeting acceptance, hand raising and the vendor choice)", "DESIGN.md: unready buyers are annoyed"),
     "do_not_call_rate": P(0.2, "float", 0, 1, "chance an annoyed buyer asks not to be called again", "assumption"),
 }
+STATE = (State("do_not_call", "bool", False, "the buyer asked not to be called again"),)
 FLOWS = flows(
     ("new_dials", "dials", "dials"),
     ("new_connects", "connected dials", "calls"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.channels import Channel
-from sim.engine.declare import P, Step, flows, stocks
+from sim.engine.declare import P, State, Step, flows, stocks
 from sim.engine.state import CH, CUSTOMER, ENGAGED, EXPLORING
 from sim.engine.transitions import make_leads, touch
 
@@ -30,6 +30,10 @@ PARAMS = {
     "unsubscribe_rate": P(0.003, "float", 0, 1, "unsubscribes per email at zero fatigue", "Mailchimp benchmarks (~0.2-0.3%)"),
     "click_rate": P(0.3, "float", 0, 1, "chance a ready reader of an email asks for a call", "assumption"),
 }
+STATE = (
+    State("unsubscribed", "bool", False, "the buyer unsubscribed from our emails"),
+    State("fatigue", "float32", 0.0, "email fatigue: rises with every send, halves over fatigue_half_life_days"),
+)
 FLOWS = flows(
     ("new_emails", "emails sent", "emails"),
     ("new_unsubscribes", "unsubscribes", "buyers"),

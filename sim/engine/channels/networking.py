@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.channels import Channel
-from sim.engine.declare import P, Step, flows, stocks
+from sim.engine.declare import P, State, Step, flows, stocks
 from sim.engine.network import Exposure
 from sim.engine.state import CUSTOMER, EXPLORING
 from sim.engine.transitions import acceptance, start_conversations, touch
@@ -29,6 +29,7 @@ PARAMS = {
     "intros_per_hour": P(0.5, "float", 0, 100, "conversations with known contacts per networking hour", "assumption"),
     "readiness_discount": P(0.25, "float", 0, 1, "how much earlier an introduced buyer accepts a meeting", "seed 001: an introduction opens the door"),
 }
+STATE = (State("rep_tie", "bool", False, "the buyer knows one of our reps personally"),)
 FLOWS = flows(
     ("new_rep_ties", "new personal ties to our reps", "buyers"),
     ("new_network_talks", "networking conversations with people in market", "conversations"),

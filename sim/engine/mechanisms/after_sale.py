@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.declare import Metric, P, Step, flows
+from sim.engine.declare import Metric, P, State, Step, flows
 from sim.engine.state import CUSTOMER, LOST, SEGMENT_NAMES
 from sim.engine.transitions import raise_trust, set_account_stage
 
@@ -25,6 +25,10 @@ PARAMS = {
     "advocacy_rate": P(0.01, "float", 0, 1, "daily chance a trusting customer becomes an advocate", "assumption"),
     "ltv_max_years": P(5.0, "float", 0, 100, "years: horizon H of the contract years counted in LTV, (1 - (1 - c)^H) / c at annual churn c", "assumption: SaaS practice of valuing customers over 3-5 years"),
 }
+STATE = (
+    State("advocate", "bool", False, "a customer who speaks well of us and refers peers"),
+    State("detractor_until", "float32", float("-inf"), "a churned customer speaks badly of us until this day"),
+)
 FLOWS = (
     Metric("new_revenue", "revenue from accounts won in the run", "$", fmt="money"),
 ) + flows(

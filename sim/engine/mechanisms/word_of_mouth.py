@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.declare import P, Step, flows
+from sim.engine.declare import P, State, Step, flows
 from sim.engine.network import Exposure, spread
 from sim.engine.state import CUSTOMER, EXPLORING
 from sim.engine.transitions import acceptance, raise_trust, start_conversations, touch
@@ -42,6 +42,7 @@ PARAMS = {
     "referral_rate": P(0.01, "float", 0, 1, "daily referral chance per unit of advocate tie weight", "assumption"),
     "trust_transfer": P(0.5, "float", 0, 1, "share of the introducer's trust passed on", "trust transfer (Schmitt, Skiera & Van den Bulte 2011)"),
 }
+STATE = (State("referred", "bool", False, "the buyer was referred to us by an advocate"),)
 FLOWS = flows(
     ("new_shared_content", "peers reached by shared content", "buyers"),
     ("new_shared_campaigns", "peers reached by shared campaigns", "buyers"),
