@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMAND_MODULES = ("sim.cli.run", "sim.cli.sweep", "sim.cli.validate")
+COMMAND_MODULES = ("sim.cli.run", "sim.cli.sweep", "sim.cli.validate", "sim.cli.calibrate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
