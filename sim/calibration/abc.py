@@ -214,13 +214,12 @@ class ABCSMC:
         except np.linalg.LinAlgError:
             return np.diag(np.sqrt(np.maximum(np.diag(cov), 1e-10 * (self.hi - self.lo) ** 2)))
 
-    def propose(self, generation: int, index: int, prev: Generation | None, chol: np.ndarray | None
-                ) -> tuple[np.ndarray, list]:
+    def propose(self, generation: int, index: int, prev: Generation | None, chol: np.ndarray | None,
+                cw: np.ndarray | None = None) -> tuple[np.ndarray, list]:
         """Proposal ``index`` of ``generation``: a pure function of (seed, generation, index, prev)."""
         rng = _stream(self.settings.seed, _PROPOSAL, generation, index)
-        if prev is not None:
-            cw = np.cumsum(prev.weights)
-            cw /= cw[-1]
+        if prev is not None and cw is None:
+            cw = _cumulative(prev.weights)
         for _ in range(MAX_TRIES):
             if prev is None:
                 theta = self.lo + (self.hi - self.lo) * rng.random(self.d)
@@ -311,6 +310,7 @@ class ABCSMC:
         s = self.settings
         N, R = s.population, s.replications
         chol = None if prev is None else self._kernel(prev)
+        cw = None if prev is None else _cumulative(prev.weights)
         stored = store.runs("fit", t)
         results: dict[int, dict[int, dict]] = {}
         for (i, r), (_sd, _vals, mets, _src) in stored.items():
@@ -322,7 +322,7 @@ class ABCSMC:
         def ensure(k: int) -> None:
             while len(thetas) < k:
                 i = len(thetas)
-                th, vals = self.propose(t, i, prev, chol)
+                th, vals = self.propose(t, i, prev, chol, cw)
                 for r in range(R):
                     if (i, r) in stored:
                         sd, svals, _m, _s = stored[(i, r)]
@@ -373,8 +373,11 @@ class ABCSMC:
             need = N - len(st["accepted"])
             seen = st["prefix"]
             rate = len(st["accepted"]) / seen if seen >= max(N // 4, 1) else est
-            size = int(math.ceil(need / max(rate, 0.02) * 1.2)) + 2 * max(int(workers), 1)
-            end = min(cap, st["prefix"] + size)
+            # Offer generously more proposals than the expected need (the record callback stops the executor
+            # as soon as the population is known): a second batch, which restarts the worker pool, is rare.
+            # Only efficiency depends on this size; which proposals are accepted does not.
+            size = int(math.ceil(need / max(rate, 0.02) * (2.0 if self.valid is not None else 3.0)))
+            end = min(cap, st["prefix"] + size + 2 * max(int(workers), 1))
             ensure(end)
             if advance():
                 full = True
@@ -439,6 +442,11 @@ class ABCSMC:
             run_tasks(_run_task, tasks, shared=(self.simulate, self.shared), workers=workers, client=client,
                       record=record, label=f"{self.label}-predictive")
         return [out[k] for k in range(s.predictive_draws)]
+
+
+def _cumulative(w: np.ndarray) -> np.ndarray:
+    cw = np.cumsum(w)
+    return cw / cw[-1]
 
 
 def _mean(xs: list) -> float:

@@ -44,7 +44,19 @@ def simulate_model(shared: tuple, values: list, seed: int) -> dict:
         raise
 
 
-def _valid(scenario: Scenario, paths: list[str]) -> Callable[[list], bool]:
+def _cross_checked(path: str) -> bool:
+    """Whether a parameter takes part in a check between parameters (sim.config.scenario._cross_checks):
+    segment shares sum to 1, group_min <= group_max, the rep time split sums to 1, burst days within the
+    horizon. Any other parameter inside its prior (itself inside the schema's range) gives a valid scenario."""
+    return (path.startswith("sales.split.") or path == "scenario.horizon_days"
+            or (path.startswith("market.segments.") and path.rsplit(".", 1)[-1] in ("share", "group_min", "group_max")))
+
+
+def _valid(scenario: Scenario, paths: list[str]) -> Callable[[list], bool] | None:
+    """A validity check of a parameter point, or None when every point inside the priors is valid."""
+    if not any(_cross_checked(p) for p in paths):
+        return None
+
     def valid(values: list) -> bool:
         try:
             scenario.with_overrides(dict(zip(paths, values)))
@@ -72,8 +84,8 @@ class Calibration:
     def __init__(self, spec: Targets, result: ABCResult, runs: pd.DataFrame, elapsed: float = math.nan):
         self.spec, self.result, self.runs, self.elapsed = spec, result, runs, elapsed
         self.posterior = self._posterior()
+        self.medians: dict[str, float | int] = {}
         self.parameters = self._parameters()
-        self.medians = {r.parameter: r.median for r in self.parameters.itertuples()}
         self.generations = self._generations()
         self.predictive = self._predictive()
         self.checks = self._checks()
@@ -98,6 +110,7 @@ class Calibration:
             th, w = g.theta[:, j], g.weights
             q = [p.natural(weighted_quantile(th, w, a)) for a in (0.05, 0.5, 0.95)]
             ratio = weighted_sd(th, w) / p.prior_sd
+            self.medians[p.path] = q[1]
             rows.append({"parameter": p.path, "unit": p.unit, "scale": p.scale, "prior_low": p.low,
                          "prior_high": p.high, "median": q[1], "q05": q[0], "q95": q[2],
                          "mean": p.natural(float(w @ th)) if p.scale == "linear" else float(w @ np.exp(th)),
