@@ -255,7 +255,7 @@ def test_toy_normal_mean_posterior(reps):
     assert abs(m) < 0.2 * expected, (m, expected)             # Monte Carlo error of ~250 effective particles
     assert abs(sd / expected - 1) < 0.15, (sd, expected)
     assert g.ess > 0.7 * s.population
-    assert len(res.generations) == 5 and res.stop_reason.startswith("reached the maximum of 5")
+    assert len(res.generations) == 5 and res.stop_reason.startswith("it reached the maximum of 5")
     again = _toy(s)                                          # deterministic for a fixed seed
     assert np.array_equal(again.final.theta, g.theta) and np.array_equal(again.final.weights, g.weights)
     other = _toy(Settings(population=300, generations=5, max_runs=8_000 * reps, replications=reps, seed=12,

@@ -265,7 +265,7 @@ class ABCSMC:
 
         gens: list[Generation] = []
         used = 0
-        stop = f"reached the maximum of {s.generations} generation{'s' if s.generations != 1 else ''}"
+        stop = f"it reached the maximum of {s.generations} generation{'s' if s.generations != 1 else ''}"
         incomplete = None
         try:
             for t in range(s.generations):
@@ -296,6 +296,9 @@ class ABCSMC:
                 if t > 0 and eps <= s.min_epsilon:
                     stop = f"the tolerance {eps:.4g} reached min_epsilon {s.min_epsilon:g}"
                     break
+            if not gens:
+                raise ScenarioError(self.label, "abc.max_runs", f"must allow at least one generation: population x "
+                                                                f"replications = {N * R} runs, got {s.max_runs}")
             result = ABCResult(generations=gens, stop_reason=stop, incomplete=incomplete)
             if s.predictive_draws:
                 bar.set_description(f"{self.label} predictive")

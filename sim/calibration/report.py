@@ -35,8 +35,9 @@ CAPTIONS = {
                         "its centre); the shaded band is the observed figure (+-1).",
     "targets": "Each target and holdout in its own units: observed (grey: value +- sd, or the range) and the "
                "posterior-predictive median and 90% interval (blue; runs on seeds never used in fitting).",
-    "marginals": "Posterior of each free parameter over its prior range (weighted histogram), with the median "
-                 "(solid line) and the 90% interval (shaded).",
+    "marginals": "Posterior of each free parameter over its prior range: the particles' weight in equal bins of "
+                 "the prior's scale (log for a log prior; the dotted line is the flat prior), the median (solid "
+                 "line) and the 90% interval (shaded).",
     "pairs": "Posterior particles for each pair of free parameters (point area proportional to weight); "
              "correlations show trade-offs the targets cannot separate.",
     "identifiability": f"Posterior sd / prior sd per parameter in the transformed scale (log for log priors): "
@@ -243,19 +244,41 @@ def _chart_marginals(cal: Any, out_dir: Path):
         for j, (ax, p) in enumerate(zip(c.axes, spec.params)):
             x = np.array([v[j] for v in g.values], dtype=float)
             r = post.iloc[j]
-            if p.scale == "log":
-                bins = np.geomspace(p.low, p.high, 25)
-                ax.set_xscale("log")
-            else:
-                bins = np.linspace(p.low, p.high, 25)
-            ax.hist(x, bins=bins, weights=g.weights, density=True, color="#1f77b4", alpha=0.7)
-            ax.axvspan(r["q05"], r["q95"], color="#1f77b4", alpha=0.12)
-            ax.axvline(r["median"], color="k", lw=1.2)
-            ax.set_xlim(p.low, p.high)
+            bins = _bins(p, BINS)
+            ax.hist(x, bins=bins, weights=g.weights, color="#1f77b4", alpha=0.7, label="posterior")
+            ax.axhline(1.0 / BINS, color="0.3", ls=":", lw=1, label="prior")
+            ax.axvspan(r["q05"], r["q95"], color="#1f77b4", alpha=0.12, label="90% interval")
+            ax.axvline(r["median"], color="k", lw=1.2, label="median")
+            _axis(ax, p, "x")
             ax.set_title(p.path + ("" if r["identified"] else "  (not identified)"), fontsize=9)
-            ax.set_xlabel(f"{p.path.rsplit('.', 1)[-1]} ({p.unit or 'value'})", fontsize=8)
-            ax.set_ylabel("posterior density (per unit)", fontsize=8)
+            ax.set_xlabel(_label(p, 60), fontsize=8)
+            ax.set_ylabel("posterior weight per bin", fontsize=8)
+        c.axes[0].legend(fontsize=7, loc="best")
         return c.path
+
+
+BINS = 20
+
+
+def _bins(p: Any, n: int) -> np.ndarray:
+    """n equal bins on the prior's scale (log for a log prior)."""
+    return np.geomspace(p.low, p.high, n + 1) if p.scale == "log" else np.linspace(p.low, p.high, n + 1)
+
+
+def _label(p: Any, width: int) -> str:
+    import textwrap
+
+    return textwrap.fill(f"{p.path.rsplit('.', 1)[-1]} ({p.unit or 'value'})", width)
+
+
+def _axis(ax: Any, p: Any, which: str) -> None:
+    """Limit an axis to the prior range, log-scaled for a log prior, without crowded minor labels."""
+    from matplotlib.ticker import NullFormatter
+
+    getattr(ax, f"set_{which}lim")(p.low, p.high)
+    if p.scale == "log":
+        getattr(ax, f"set_{which}scale")("log")
+        getattr(ax, f"{which}axis").set_minor_formatter(NullFormatter())
 
 
 def _chart_pairs(cal: Any, out_dir: Path):
@@ -271,25 +294,19 @@ def _chart_pairs(cal: Any, out_dir: Path):
             for b in range(d):
                 ax = c.axes[a * d + b]
                 pa, pb = spec.params[a], spec.params[b]
-                short_a, short_b = pa.path.rsplit(".", 1)[-1], pb.path.rsplit(".", 1)[-1]
                 if b > a:
                     ax.set_visible(False)
                     continue
                 if a == b:
-                    bins = np.geomspace(pa.low, pa.high, 20) if pa.scale == "log" else np.linspace(pa.low, pa.high, 20)
-                    ax.hist(vals[:, a], bins=bins, weights=g.weights, color="#1f77b4", alpha=0.7)
-                    ax.set_ylabel("weight", fontsize=7)
+                    ax.hist(vals[:, a], bins=_bins(pa, BINS), weights=g.weights, color="#1f77b4", alpha=0.7)
+                    ax.set_ylabel("posterior weight per bin", fontsize=6)
                 else:
                     ax.scatter(vals[:, b], vals[:, a], s=size, alpha=0.5, color="#1f77b4")
-                    ax.set_ylabel(f"{short_a} ({pa.unit or 'value'})"[:40], fontsize=7)
-                    ax.set_ylim(pa.low, pa.high)
-                    if pa.scale == "log":
-                        ax.set_yscale("log")
-                ax.set_xlim(pb.low, pb.high)
-                if pb.scale == "log":
-                    ax.set_xscale("log")
-                ax.set_xlabel(f"{short_b} ({pb.unit or 'value'})"[:40], fontsize=7)
-                ax.tick_params(labelsize=6)
+                    ax.set_ylabel(_label(pa, 28), fontsize=6)
+                    _axis(ax, pa, "y")
+                _axis(ax, pb, "x")
+                ax.set_xlabel(_label(pb, 28), fontsize=6)
+                ax.tick_params(which="both", labelsize=6)
         return c.path
 
 
@@ -322,6 +339,8 @@ def _chart_convergence(cal: Any, out_dir: Path):
         c.axes[1].set(title="acceptance rate", xlabel="generation", ylabel="accepted / proposed (%)")
         c.axes[2].plot(g["generation"], g["ess"], "o-")
         c.axes[2].set(title="effective sample size", xlabel="generation", ylabel="ESS (particles)")
+        c.axes[1].set_ylim(0, 105)
+        c.axes[2].set_ylim(0, 1.05 * cal.spec.settings.population)
         for ax in c.axes:
             ax.set_xticks(list(gens["generation"]))
         return c.path
