@@ -142,8 +142,8 @@ BAD_FILES = [
     ("not a number parameter", _file(param='[params]\ndiffusion.mixing = { low = 0, high = 1 }\n'),
      "params.diffusion.mixing", ["only number parameters"]),
     ("unknown key", _file(head=GOOD["head"] + "populaton = 5\n"), "populaton", ["unknown key", "abc"]),
-    ("budget below one generation", _file(extra="[abc]\npopulation = 50\nmax_runs = 20\n"), "abc.max_runs",
-     ["at least population x replications = 100"]),
+    ("budget below one generation", _file(extra="[abc]\npopulation = 50\nmax_runs = 199\n"), "abc.max_runs",
+     ["at least population x replications + predictive_draws = 200"]),
     ("quantile", _file(extra="[abc]\nquantile = 1.5\n"), "abc.quantile", ["between 0 and 1"]),
     ("unknown pack fact excluded", _file(extra='[benchmarks]\npack = "b2b_saas"\nexclude = ["nope"]\n'),
      "benchmarks.exclude", ["no fact 'nope'"]),
@@ -444,6 +444,7 @@ def test_outputs_and_calibrated_scenario(tiny_reference, tmp_path):
     assert {"targets_overview", "targets", "marginals", "pairs", "identifiability", "convergence"} <= charts
     post = pd.read_csv(folder / "posterior.csv")
     assert len(post) == 8 and post["weight"].sum() == pytest.approx(1.0)
+    assert res.result.runs_needed + len(res.result.predictive) <= 60  # max_runs: predictive runs included
     assert {"channels.cold_calling.connect_rate", "sales.n_reps", "weight"} <= set(post.columns)
     scen = sim.load_scenario(folder / "calibrated.toml")
     cfg = scen.config_dict("cold_calling")

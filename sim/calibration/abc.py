@@ -12,7 +12,8 @@ Biometrika 96(4); the tolerance schedule as in Del Moral, Doucet & Jasra 2012):
   to one constant); the first N proposals with distance <= eps_t make the population, with weights
   w_i proportional to prior(theta_i) / sum_j w_j K(theta_i | theta_j);
 * it stops after ``generations`` generations, once eps_t <= ``min_epsilon``, or when the next
-  generation cannot fill within ``max_runs`` runs, whichever comes first.
+  generation cannot fill within ``max_runs`` runs (less the ``predictive_draws`` posterior-predictive
+  runs, which come out of the same budget), whichever comes first.
 
 Reproducibility: every proposal is drawn in the parent from its own random stream keyed by
 (seed, generation, proposal index), and every run's seed is a function of (seed, generation, proposal
@@ -252,7 +253,8 @@ class ABCSMC:
         s = self.settings
         N, R = s.population, s.replications
         say = say or (lambda msg: None)
-        total_budget = s.max_runs + s.predictive_draws
+        total_budget = s.max_runs
+        fit_budget = s.max_runs - s.predictive_draws  # the posterior-predictive runs come out of the budget
         stored_total = store.count()
         bar = progress_bar(total_budget, min(stored_total, total_budget), progress, self.label)
         counts = {"executed": 0, "reused": 0, "discarded": 0}
@@ -271,10 +273,10 @@ class ABCSMC:
             for t in range(s.generations):
                 prev = gens[-1] if gens else None
                 eps = math.inf if prev is None else weighted_quantile(prev.distances, prev.weights, s.quantile)
-                cap = (s.max_runs - used) // R
+                cap = (fit_budget - used) // R
                 if cap < N:
-                    stop = (f"the budget of {s.max_runs} runs leaves {cap * R} runs, fewer than one generation "
-                            f"needs at the least ({N * R})")
+                    stop = (f"the budget of {s.max_runs} runs leaves {cap * R} runs for fitting, fewer than one "
+                            f"generation needs at the least ({N * R})")
                     break
                 bar.set_description(f"{self.label} gen {t}")
                 gen, info = self._generation(t, prev, eps, cap, store, workers, client, after_run, counts)
@@ -287,7 +289,7 @@ class ABCSMC:
                                             f"max_runs, narrow the priors or drop targets the model cannot produce")
                     incomplete = info
                     stop = (f"generation {t} (tolerance {eps:.4g}) could not fill within the budget of {s.max_runs} "
-                            f"runs: {info['accepted']} of {N} particles accepted in {info['tried']} proposals")
+                            f"runs ({fit_budget} for fitting): {info['accepted']} of {N} particles accepted in {info['tried']} proposals")
                     break
                 gens.append(gen)
                 used += gen.runs
@@ -297,8 +299,9 @@ class ABCSMC:
                     stop = f"the tolerance {eps:.4g} reached min_epsilon {s.min_epsilon:g}"
                     break
             if not gens:
-                raise ScenarioError(self.label, "abc.max_runs", f"must allow at least one generation: population x "
-                                                                f"replications = {N * R} runs, got {s.max_runs}")
+                raise ScenarioError(self.label, "abc.max_runs", f"must allow at least one generation and the "
+                                                                f"predictive draws: {N * R + s.predictive_draws} "
+                                                                f"runs, got {s.max_runs}")
             result = ABCResult(generations=gens, stop_reason=stop, incomplete=incomplete)
             if s.predictive_draws:
                 bar.set_description(f"{self.label} predictive")

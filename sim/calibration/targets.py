@@ -36,7 +36,7 @@ A targets file (TOML; paths relative to the file)::
     population = 150                    # particles per generation
     generations = 5                     # at most this many generations (the first samples the prior)
     min_epsilon = 0.0                   # stop once the tolerance is at or below this distance
-    max_runs = 2000                     # stop before the simulation runs needed exceed this
+    max_runs = 2000                     # all runs (predictive ones included): stop before they would exceed it
     quantile = 0.5                      # next tolerance = this weighted quantile of the last distances
     predictive_draws = 100              # posterior-predictive runs on fresh seeds (0: none)
 
@@ -195,7 +195,8 @@ class Prior:
 @dataclass(frozen=True)
 class Settings:
     """The search: ``population`` particles per generation, at most ``generations`` generations, stop once
-    the tolerance is <= ``min_epsilon`` or before the runs needed exceed ``max_runs``; the next tolerance is
+    the tolerance is <= ``min_epsilon`` or before the runs needed (``predictive_draws`` included) exceed
+    ``max_runs``; the next tolerance is
     the ``quantile`` of the last generation's distances; ``replications`` runs per particle;
     ``predictive_draws`` posterior-predictive runs; everything random derives from ``seed``."""
 
@@ -503,16 +504,17 @@ def _settings(where: str, data: Mapping) -> Settings:
     pop = _whole(where, "abc.population", abc.get("population", d.population), 2)
     gens = _whole(where, "abc.generations", abc.get("generations", d.generations), 1)
     max_runs = _whole(where, "abc.max_runs", abc.get("max_runs", d.max_runs), 1)
-    if max_runs < pop * reps:
-        raise ScenarioError(where, "abc.max_runs", f"must be at least population x replications = {pop * reps} (one "
-                                                   f"generation from the prior), got {max_runs}")
+    draws = _whole(where, "abc.predictive_draws", abc.get("predictive_draws", d.predictive_draws), 0)
+    if max_runs < pop * reps + draws:
+        raise ScenarioError(where, "abc.max_runs", f"must be at least population x replications + predictive_draws = "
+                                                   f"{pop * reps + draws} (one generation from the prior and the "
+                                                   f"posterior-predictive runs), got {max_runs}")
     eps = _number(where, "abc.min_epsilon", abc.get("min_epsilon", d.min_epsilon), "a number >= 0")
     if eps < 0:
         raise ScenarioError(where, "abc.min_epsilon", f"must be a number >= 0, got {eps:g}")
     q = _number(where, "abc.quantile", abc.get("quantile", d.quantile), "a number between 0 and 1")
     if not 0 < q < 1:
         raise ScenarioError(where, "abc.quantile", f"must be a number between 0 and 1 (exclusive), got {q:g}")
-    draws = _whole(where, "abc.predictive_draws", abc.get("predictive_draws", d.predictive_draws), 0)
     return Settings(population=pop, generations=gens, min_epsilon=eps, max_runs=max_runs, quantile=q,
                     replications=reps, seed=seed, predictive_draws=draws)
 

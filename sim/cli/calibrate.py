@@ -63,7 +63,7 @@ targets file format (TOML; paths are relative to the targets file):
   population = 150                # particles per generation
   generations = 5                 # at most (the first samples the prior)
   min_epsilon = 0.0               # stop once the tolerance is at or below this
-  max_runs = 2000                 # stop before the runs needed exceed this
+  max_runs = 2000                 # all runs, predictive included: stop before exceeding it
   quantile = 0.5                  # next tolerance: this weighted quantile of the distances
   predictive_draws = 100          # posterior-predictive runs on fresh seeds
 
