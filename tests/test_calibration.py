@@ -277,7 +277,7 @@ def test_toy_identical_with_one_two_workers_and_dask(tmp_path):
 
     with dask.config.set({"temporary-directory": str(tmp_path)}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                     dashboard_address=None, silence_logs=40) as cluster, \
+                                     dashboard_address=":0", silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         on_dask = _toy(s, client=client)
     for a, b in zip(one.generations, on_dask.generations):
@@ -407,7 +407,7 @@ def test_kill9_and_resume(tiny_file, tiny_reference, tmp_path):
     stored = _count(store)
     total = tiny_reference.result.executed
     assert 12 <= stored < total, (stored, total)
-    gone, alive = psutil.wait_procs(children, timeout=15)
+    _gone, alive = psutil.wait_procs(children, timeout=15)
     assert not alive, f"orphaned workers still running: {alive}"
     resumed = cal.calibrate(tiny_file, workers=1, progress=False, store=store)
     _same_posterior(tiny_reference, resumed)

@@ -10,10 +10,18 @@ Modules: :mod:`~sim.calibration.targets` (the targets file, distance, :func:`kno
 store), :mod:`~sim.calibration.fit` (:func:`calibrate`), :mod:`~sim.calibration.report` (outputs).
 """
 
-from sim.calibration.abc import ABCResult, ABCSMC, Generation, normal_toy
+from sim.calibration.abc import ABCSMC, ABCResult, Generation, normal_toy
 from sim.calibration.fit import Calibration, calibrate
 from sim.calibration.store import CalibrationStore, load_runs
-from sim.calibration.targets import Prior, Settings, Target, Targets, known_metrics, load_targets, make_targets
+from sim.calibration.targets import (
+    Prior,
+    Settings,
+    Target,
+    Targets,
+    known_metrics,
+    load_targets,
+    make_targets,
+)
 
 __all__ = [
     "calibrate", "Calibration", "load_targets", "make_targets", "known_metrics", "load_runs", "Targets", "Target",

@@ -21,7 +21,13 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from sim.calibration.abc import IDENTIFIED_RATIO, ABCResult, ABCSMC, weighted_quantile, weighted_sd
+from sim.calibration.abc import (
+    ABCSMC,
+    IDENTIFIED_RATIO,
+    ABCResult,
+    weighted_quantile,
+    weighted_sd,
+)
 from sim.calibration.store import CalibrationStore
 from sim.calibration.targets import Targets, load_targets, make_targets
 from sim.config.scenario import Scenario, ScenarioError

@@ -406,7 +406,7 @@ def _target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], 
     else:
         for k in ("low", "high"):
             if k not in spec:
-                raise ScenarioError(where, f"{key}.{k}", f"missing: a range needs both low and high")
+                raise ScenarioError(where, f"{key}.{k}", "missing: a range needs both low and high")
         low = _number(where, f"{key}.low", spec["low"])
         high = _number(where, f"{key}.high", spec["high"])
         if not low < high:

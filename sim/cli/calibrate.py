@@ -21,7 +21,14 @@ from typing import Any, Sequence
 
 from sim.cli.common import check_int_flags, wrap
 from sim.config.scenario import ScenarioError
-from sim.io import TIMESTAMP_FORMAT, make_parents, move_into_place, remove_created, results_root, safe_name
+from sim.io import (
+    TIMESTAMP_FORMAT,
+    make_parents,
+    move_into_place,
+    remove_created,
+    results_root,
+    safe_name,
+)
 
 WHERE = "run.py calibrate"
 EXIT_INTERRUPTED = 130
