@@ -1,0 +1,29 @@
+"""Calibration: fit free parameters of a scenario to an observed funnel by ABC-SMC.
+
+    import sim.calibration as cal
+    result = cal.calibrate("scenarios/calibration/quick.toml", workers=2, store="quick.sqlite")
+    result.parameters, result.checks, result.scenario      # posterior, fit, calibrated scenario
+    spec = cal.load_targets("scenarios/calibration/default_b2b.toml")   # validate a targets file
+
+Modules: :mod:`~sim.calibration.targets` (the targets file, distance, :func:`known_metrics`),
+:mod:`~sim.calibration.abc` (the ABC-SMC sampler), :mod:`~sim.calibration.store` (the resumable SQLite
+store), :mod:`~sim.calibration.fit` (:func:`calibrate`), :mod:`~sim.calibration.report` (outputs).
+"""
+
+from sim.calibration.abc import ABCSMC, ABCResult, Generation, normal_toy
+from sim.calibration.fit import Calibration, calibrate
+from sim.calibration.store import CalibrationStore, load_runs
+from sim.calibration.targets import (
+    Prior,
+    Settings,
+    Target,
+    Targets,
+    known_metrics,
+    load_targets,
+    make_targets,
+)
+
+__all__ = [
+    "calibrate", "Calibration", "load_targets", "make_targets", "known_metrics", "load_runs", "Targets", "Target",
+    "Prior", "Settings", "ABCSMC", "ABCResult", "Generation", "CalibrationStore", "normal_toy",
+]

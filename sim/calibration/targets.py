@@ -1,0 +1,602 @@
+"""Targets files: what a calibration fits (observed funnel figures), what it may change (free
+parameters with priors) and how long it may search.
+
+A targets file (TOML; paths relative to the file)::
+
+    name = "my_market"                  # results/calibration/<name>/ (default: the file name)
+    description = "..."                 # one paragraph for the report
+    scenario = "default"                # a preset name (scenarios/<name>.toml) or a path ending in .toml
+    strategy = "blended"                # the strategy whose funnel the figures describe
+    seed = 1                            # every proposal and seed derives from it (default 1)
+    replications = 2                    # runs per particle; the metric is their mean (default 2)
+
+    [benchmarks]                        # optional: a benchmark pack
+    pack = "b2b_saas"                   # a pack name (scenarios/benchmarks/<name>.toml) or a path
+    exclude = ["payback"]               # pack targets to leave out (default none)
+
+    [overrides]                         # fixed values applied to the scenario first
+    market.n_accounts = 2000
+
+    [targets.won]                       # an observed figure: value +- sd ...
+    metric = "customers_won"            # a summary metric of sim.run (default: the table's name)
+    value = 40
+    sd = 8
+    source = "our CRM, FY2025"
+    [targets.cycle]                     # ... or a plausible range
+    metric = "median_cycle_days"
+    low = 30
+    high = 60
+    source = "our CRM, FY2025"
+
+    [params]                            # free parameters: a uniform prior (log-uniform with scale = "log")
+    need.fade_rate = { low = 0.001, high = 0.02, scale = "log" }
+    market.segments.smb.research_speed = { low = 0.005, high = 0.03 }
+
+    [abc]                               # the search and its budget (all optional)
+    population = 150                    # particles per generation
+    generations = 5                     # at most this many generations (the first samples the prior)
+    min_epsilon = 0.0                   # stop once the tolerance is at or below this distance
+    max_runs = 2000                     # all runs (predictive ones included): stop before they would exceed it
+    quantile = 0.5                      # next tolerance = this weighted quantile of the last distances
+    predictive_draws = 100              # posterior-predictive runs on fresh seeds (0: none)
+
+Facts of a pack with ``role = "target"`` are fitted; facts with ``role = "holdout"`` are never used in
+fitting (the report checks them against the posterior predictive, out of sample). A target of the
+file with the same name as a pack fact replaces it.
+
+Distance: per target, value +- sd gives z = (sim - value) / sd; a range gives z = 0 inside it and
+(distance to the nearest edge) / (half the width) outside; the distance of a particle is
+sqrt(mean z^2) over the targets, where sim is the mean of the metric over the replications. A NaN
+metric (e.g. a median cycle with no wins) makes the distance +inf.
+
+Every problem raises :class:`ScenarioError` with one line naming the file, the key and what is allowed,
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from sim.config.parameters import SEGMENTS, P, leaves, lookup
+from sim.config.presets import preset, presets_dir
+from sim.config.scenario import Scenario, ScenarioError, load_scenario, read_toml
+
+__all__ = [
+    "Target", "Prior", "Settings", "Targets", "load_targets", "make_targets", "known_metrics", "distance",
+    "FILE_KEYS", "TARGET_KEYS", "FACT_KEYS", "PRIOR_KEYS", "ABC_KEYS",
+]
+
+#: Top-level keys of a targets file.
+FILE_KEYS = ("name", "description", "scenario", "strategy", "seed", "replications", "benchmarks", "overrides",
+             "targets", "params", "abc")
+#: Keys of one ``[targets.<name>]`` table.
+TARGET_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "note")
+#: Keys of one ``[facts.<name>]`` table of a benchmark pack.
+FACT_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "primary", "note", "role")
+#: Keys of one free parameter's prior.
+PRIOR_KEYS = ("low", "high", "scale")
+#: Keys of ``[abc]``.
+ABC_KEYS = ("population", "generations", "min_epsilon", "max_runs", "quantile", "predictive_draws")
+BENCHMARK_KEYS = ("pack", "exclude")
+SCALES = ("linear", "log")
+
+
+# --------------------------------------------------------------------------------------------------------
+# The pieces
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One observed figure: ``value`` +- ``sd``, or a range ``low``..``high``, of summary metric ``metric``."""
+
+    name: str
+    metric: str
+    value: float | None = None
+    sd: float | None = None
+    low: float | None = None
+    high: float | None = None
+    source: str = ""
+    note: str = ""
+    role: str = "target"  # "target" (fitted) or "holdout" (checked afterwards only)
+    origin: str = ""      # the file it came from
+
+    @property
+    def is_range(self) -> bool:
+        return self.value is None
+
+    def z(self, sim: float) -> float:
+        """The standardised miss of a simulated value (NaN stays NaN)."""
+        if not math.isfinite(sim):
+            return math.nan
+        if self.value is not None:
+            return (sim - self.value) / self.sd
+        half = (self.high - self.low) / 2.0
+        if sim < self.low:
+            return (sim - self.low) / half
+        if sim > self.high:
+            return (sim - self.high) / half
+        return 0.0
+
+    def observed(self) -> str:
+        if self.value is not None:
+            return f"{_fmt(self.value)} +- {_fmt(self.sd)}"
+        return f"{_fmt(self.low)} to {_fmt(self.high)}"
+
+    def contains(self, lo: float, hi: float) -> bool:
+        """Whether the interval [lo, hi] overlaps the observed figure (value +- sd, or the range)."""
+        a, b = (self.value - self.sd, self.value + self.sd) if self.value is not None else (self.low, self.high)
+        return math.isfinite(lo) and math.isfinite(hi) and lo <= b and hi >= a
+
+    def key(self) -> dict:
+        return {"metric": self.metric, "value": self.value, "sd": self.sd, "low": self.low, "high": self.high}
+
+
+def distance(targets: Sequence[Target], sims: Sequence[float]) -> float:
+    """sqrt(mean z^2) over the targets; +inf if any simulated metric is NaN."""
+    total = 0.0
+    for t, s in zip(targets, sims):
+        z = t.z(float(s))
+        if not math.isfinite(z):
+            return math.inf
+        total += z * z
+    return math.sqrt(total / len(targets))
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A free parameter: uniform on ``low``..``high`` (log-uniform if ``scale == "log"``); ``integer`` for an
+    integer parameter (a value is rounded to the nearest whole number, each equally likely)."""
+
+    path: str
+    low: float
+    high: float
+    scale: str = "linear"
+    integer: bool = False
+    unit: str = ""
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The prior's support in the transformed scale (log for ``scale == "log"``)."""
+        lo, hi = (self.low - 0.5, self.high + 0.5) if self.integer else (self.low, self.high)
+        if self.scale == "log":  # low > 0, so an integer's low - 0.5 >= 0.5
+            return math.log(lo), math.log(hi)
+        return float(lo), float(hi)
+
+    @property
+    def prior_sd(self) -> float:
+        a, b = self.bounds
+        return (b - a) / math.sqrt(12.0)
+
+    def natural(self, theta: float) -> float | int:
+        """The parameter value of a transformed coordinate."""
+        x = math.exp(theta) if self.scale == "log" else float(theta)
+        if self.integer:
+            return int(min(max(round(x), int(self.low)), int(self.high)))
+        return min(max(x, self.low), self.high)
+
+    def transform(self, x: float) -> float:
+        return math.log(x) if self.scale == "log" else float(x)
+
+    def describe(self) -> str:
+        kind = "log-uniform" if self.scale == "log" else "uniform"
+        return f"{kind} from {_fmt(self.low)} to {_fmt(self.high)}" + (" (whole numbers)" if self.integer else "")
+
+    def key(self) -> dict:
+        return {"path": self.path, "low": self.low, "high": self.high, "scale": self.scale, "integer": self.integer}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The search: ``population`` particles per generation, at most ``generations`` generations, stop once
+    the tolerance is <= ``min_epsilon`` or before the runs needed (``predictive_draws`` included) exceed
+    ``max_runs``; the next tolerance is
+    the ``quantile`` of the last generation's distances; ``replications`` runs per particle;
+    ``predictive_draws`` posterior-predictive runs; everything random derives from ``seed``."""
+
+    population: int = 150
+    generations: int = 5
+    min_epsilon: float = 0.0
+    max_runs: int = 2000
+    quantile: float = 0.5
+    replications: int = 2
+    seed: int = 1
+    predictive_draws: int = 100
+
+    def key(self) -> dict:
+        """What fixes the sequence of proposals and runs (the budget fields may change on a resume)."""
+        return {"population": self.population, "quantile": self.quantile, "replications": self.replications,
+                "seed": self.seed}
+
+
+@dataclass
+class Targets:
+    """A validated targets file: the starting ``scenario`` (overrides applied), the ``strategy``, the fitted
+    ``targets``, the ``holdouts``, the free ``params`` and the ``settings``."""
+
+    name: str
+    description: str
+    scenario: Scenario
+    strategy: str
+    targets: list[Target]
+    params: list[Prior]
+    settings: Settings
+    holdouts: list[Target] = field(default_factory=list)
+    overrides: dict = field(default_factory=dict)
+    path: Path | None = None
+    scenario_ref: str = ""
+    pack: Path | None = None
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path is not None else "calibrate()"
+
+    @property
+    def names(self) -> list[str]:
+        return [p.path for p in self.params]
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of what fixes the runs: scenario, strategy, targets, priors, population, quantile,
+        replications and seed (not the budget, so a finished calibration can be resumed with more)."""
+        return hashlib.sha256(json.dumps(self.definition(), sort_keys=True, default=str).encode()).hexdigest()
+
+    def definition(self) -> dict:
+        return {
+            "format": "buyer-journey-sim calibration 1",
+            "scenario": self.scenario.to_dict(),
+            "strategy": self.strategy,
+            "targets": [t.key() for t in self.targets],
+            "params": [p.key() for p in self.params],
+            "settings": self.settings.key(),
+        }
+
+    def describe(self) -> str:
+        s = self.settings
+        return (f"{len(self.params)} free parameter{'s' if len(self.params) != 1 else ''} "
+                f"({', '.join(p.path for p in self.params)}) fitted to {len(self.targets)} "
+                f"target{'s' if len(self.targets) != 1 else ''} ({', '.join(t.name for t in self.targets)}) "
+                f"of strategy {self.strategy!r} in scenario {self.scenario.name!r}; ABC-SMC with "
+                f"{s.population} particles, at most {s.generations} generations and {s.max_runs} runs, "
+                f"{s.replications} replication{'s' if s.replications != 1 else ''} per particle, seed {s.seed}.")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------------
+
+
+def known_metrics(scenario: Scenario | None = None, strategy: str | None = None) -> tuple[str, ...]:
+    """The summary metrics a target may name: the metric registry's (``sim.engine.summary``)."""
+    from sim.engine.summary import SUMMARY_METRICS
+
+    return tuple(SUMMARY_METRICS)
+
+
+def _resolve_metric(metric: str, segment: str | None) -> str:
+    if segment is None or metric.endswith(f"_{segment}"):
+        return metric
+    return f"{metric}_{segment}"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _number(where: str, key: str, value: Any, what: str = "a number") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ScenarioError(where, key, f"must be {what}, got {value!r}")
+    return float(value)
+
+
+def _whole(where: str, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ScenarioError(where, key, f"must be a whole number >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ScenarioError(where, key, f"must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_keys(where: str, prefix: str, table: Mapping, allowed: Sequence[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise ScenarioError(where, f"{prefix}{key}", f"unknown key (allowed: {', '.join(allowed)}){hint}")
+
+
+def _param_paths() -> list[str]:
+    return [p for p, _ in leaves()]
+
+
+def _no_such_parameter(where: str, key: str, path: str) -> ScenarioError:
+    near = difflib.get_close_matches(path, _param_paths(), n=1, cutoff=0.6)
+    hint = f"; did you mean '{near[0]}'?" if near else "; see scenarios/default.toml for every parameter path"
+    return ScenarioError(where, key, f"no such parameter{hint}")
+
+
+def _flatten(where: str, table: Mapping, prefix: str, section: str, is_spec) -> dict[str, Any]:
+    """Dotted TOML keys (``need.fade_rate = ...`` nests tables) back to parameter paths."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and not isinstance(lookup(path), P) and not is_spec(value):
+            items = list(_flatten(where, value, path + ".", section, is_spec).items())
+        else:
+            items = [(path, value)]
+        for k, v in items:
+            if k in out:
+                raise ScenarioError(where, f"{section}.{k}", "given twice")
+            out[k] = v
+    return out
+
+
+def _resolve_file(where: str, key: str, ref: Any, base: Path, kind: str, preset_folder: str = "") -> Path:
+    """A path ending in .toml (relative to ``base``) or a preset name."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError(where, key, f"must be a preset name or a path to a .toml file, got {ref!r}")
+    if ref.endswith(".toml"):
+        p = Path(ref).expanduser()
+        p = p if p.is_absolute() else (base / p)
+        if not p.is_file():
+            raise ScenarioError(where, key, f"{kind} file not found: {p.resolve()} (paths are relative to the "
+                                            f"targets file)")
+        return p.resolve()
+    p = preset(f"{preset_folder}{ref}")
+    if not p.is_file():
+        folder = presets_dir() / preset_folder if preset_folder else presets_dir()
+        names = sorted(q.stem for q in folder.glob("*.toml"))
+        raise ScenarioError(where, key, f"no preset {kind} named {ref!r} (presets: {', '.join(names)}; or give a "
+                                        f"path ending in .toml, relative to the targets file)")
+    return p
+
+
+def _target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], origin: str) -> Target:
+    if not isinstance(spec, Mapping):
+        raise ScenarioError(where, key, "must be a table with value and sd, or low and high, and a source")
+    _check_keys(where, f"{key}.", spec, allowed)
+    metric = spec.get("metric", name)
+    if not isinstance(metric, str) or not metric.strip():
+        raise ScenarioError(where, f"{key}.metric", f"must be the name of a summary metric, got {metric!r}")
+    segment = spec.get("segment")
+    if segment is not None and segment not in SEGMENTS:
+        raise ScenarioError(where, f"{key}.segment", f"must be one of {', '.join(SEGMENTS)}, got {segment!r}")
+    has_value, has_range = ("value" in spec or "sd" in spec), ("low" in spec or "high" in spec)
+    if has_value and has_range:
+        raise ScenarioError(where, key, "give either value and sd, or low and high, not both")
+    if not has_value and not has_range:
+        raise ScenarioError(where, key, "missing: the observed figure, as value and sd (e.g. value = 0.2, sd = 0.04) "
+                                        "or as a range low and high")
+    value = sd = low = high = None
+    if has_value:
+        for k in ("value", "sd"):
+            if k not in spec:
+                other = "sd" if k == "sd" else "value"
+                raise ScenarioError(where, f"{key}.{k}", f"missing: a {other} needs its "
+                                                         f"{'uncertainty sd (> 0)' if k == 'sd' else 'value'}, "
+                                                         f"or give a range low and high instead")
+        value = _number(where, f"{key}.value", spec["value"])
+        sd = _number(where, f"{key}.sd", spec["sd"], "a number > 0")
+        if sd <= 0:
+            raise ScenarioError(where, f"{key}.sd", f"must be a number > 0, got {spec['sd']!r}")
+    else:
+        for k in ("low", "high"):
+            if k not in spec:
+                raise ScenarioError(where, f"{key}.{k}", "missing: a range needs both low and high")
+        low = _number(where, f"{key}.low", spec["low"])
+        high = _number(where, f"{key}.high", spec["high"])
+        if not low < high:
+            raise ScenarioError(where, f"{key}.low", f"must be below high ({_fmt(high)}), got {_fmt(low)}")
+    source = spec.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise ScenarioError(where, f"{key}.source", "missing: where the figure comes from, e.g. "
+                                                    "source = \"our CRM, FY2025 closed opportunities\"")
+    note = spec.get("note", "")
+    if not isinstance(note, str):
+        raise ScenarioError(where, f"{key}.note", f"must be a string, got {note!r}")
+    role = spec.get("role", "target")
+    if role not in ("target", "holdout"):
+        raise ScenarioError(where, f"{key}.role", f"must be \"target\" or \"holdout\", got {role!r}")
+    return Target(name=name, metric=_resolve_metric(metric, segment), value=value, sd=sd, low=low, high=high,
+                  source=source.strip(), note=note, role=role, origin=origin)
+
+
+def _load_pack(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], list[str]]:
+    """(pack path, its facts, the names to exclude)."""
+    if isinstance(spec, str):
+        spec = {"pack": spec}
+    if not isinstance(spec, Mapping):
+        raise ScenarioError(where, "benchmarks", "must be a table [benchmarks] with pack = \"b2b_saas\" (and "
+                                                 "optionally exclude = [...])")
+    _check_keys(where, "benchmarks.", spec, BENCHMARK_KEYS)
+    if "pack" not in spec:
+        raise ScenarioError(where, "benchmarks.pack", "missing: a benchmark pack name (e.g. \"b2b_saas\") or a "
+                                                      "path ending in .toml")
+    path = _resolve_file(where, "benchmarks.pack", spec["pack"], base, "benchmark pack", "benchmarks/")
+    exclude = spec.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude):
+        raise ScenarioError(where, "benchmarks.exclude", f"must be a list of fact names, got {exclude!r}")
+    pwhere = str(path)
+    data = read_toml(path, "benchmark pack")
+    _check_keys(pwhere, "", data, ("facts",))
+    facts = data.get("facts", {})
+    if not isinstance(facts, Mapping) or not facts:
+        raise ScenarioError(pwhere, "facts", "missing: a benchmark pack holds [facts.<name>] tables")
+    out = [_target(pwhere, f"facts.{name}", str(name), f, FACT_KEYS, pwhere) for name, f in facts.items()]
+    names = {t.name: t for t in out}
+    for x in exclude:
+        if x not in names:
+            raise ScenarioError(where, "benchmarks.exclude", f"no fact {x!r} in {path.name} (facts: "
+                                                             f"{', '.join(names)})")
+    return path, out, exclude
+
+
+def _prior(where: str, key: str, path: str, spec: Any, scenario: Scenario) -> Prior:
+    p = lookup(path)
+    if not isinstance(p, P):
+        raise _no_such_parameter(where, key, path)
+    if p.kind not in ("int", "float"):
+        raise ScenarioError(where, key, f"is {p.allowed()}; only number parameters can be calibrated")
+    if not isinstance(spec, Mapping):
+        raise ScenarioError(where, key, f"must be a prior range {{ low = .., high = .. }} (optionally scale = "
+                                        f"\"log\"), got {spec!r}")
+    _check_keys(where, f"{key}.", spec, PRIOR_KEYS)
+    for k in ("low", "high"):
+        if k not in spec:
+            raise ScenarioError(where, f"{key}.{k}", "missing: a prior needs low and high")
+    low = _number(where, f"{key}.low", spec["low"])
+    high = _number(where, f"{key}.high", spec["high"])
+    if not low < high:
+        raise ScenarioError(where, f"{key}.low", f"must be below high ({_fmt(high)}), got {_fmt(low)}")
+    scale = spec.get("scale", "linear")
+    if scale not in SCALES:
+        raise ScenarioError(where, f"{key}.scale", f"must be \"linear\" or \"log\", got {scale!r}")
+    if scale == "log" and low <= 0:
+        raise ScenarioError(where, f"{key}.low", f"must be > 0 on a log scale, got {_fmt(low)}")
+    if (p.lo is not None and low < p.lo) or (p.hi is not None and high > p.hi):
+        raise ScenarioError(where, key, f"prior {_fmt(low)} to {_fmt(high)} is outside the allowed range of {path} "
+                                        f"({p.allowed()})")
+    integer = p.kind == "int"
+    if integer and not (low.is_integer() and high.is_integer()):
+        raise ScenarioError(where, key, f"{path} takes whole numbers; give whole-number low and high, got "
+                                        f"{_fmt(low)} to {_fmt(high)}")
+    for v in (low, high):
+        try:
+            scenario.with_overrides({path: int(v) if integer else v})
+        except ScenarioError as exc:
+            raise ScenarioError(where, key, f"at {_fmt(v)} the scenario is invalid: {exc.message}") from None
+    return Prior(path=path, low=int(low) if integer else low, high=int(high) if integer else high, scale=scale,
+                 integer=integer, unit=p.unit)
+
+
+def _settings(where: str, data: Mapping) -> Settings:
+    abc = data.get("abc", {})
+    if not isinstance(abc, Mapping):
+        raise ScenarioError(where, "abc", "must be a table [abc]")
+    _check_keys(where, "abc.", abc, ABC_KEYS)
+    d = Settings()
+    seed = _whole(where, "seed", data.get("seed", d.seed), 0)
+    reps = _whole(where, "replications", data.get("replications", d.replications), 1)
+    pop = _whole(where, "abc.population", abc.get("population", d.population), 2)
+    gens = _whole(where, "abc.generations", abc.get("generations", d.generations), 1)
+    max_runs = _whole(where, "abc.max_runs", abc.get("max_runs", d.max_runs), 1)
+    draws = _whole(where, "abc.predictive_draws", abc.get("predictive_draws", d.predictive_draws), 0)
+    if max_runs < pop * reps + draws:
+        raise ScenarioError(where, "abc.max_runs", f"must be at least population x replications + predictive_draws = "
+                                                   f"{pop * reps + draws} (one generation from the prior and the "
+                                                   f"posterior-predictive runs), got {max_runs}")
+    eps = _number(where, "abc.min_epsilon", abc.get("min_epsilon", d.min_epsilon), "a number >= 0")
+    if eps < 0:
+        raise ScenarioError(where, "abc.min_epsilon", f"must be a number >= 0, got {eps:g}")
+    q = _number(where, "abc.quantile", abc.get("quantile", d.quantile), "a number between 0 and 1")
+    if not 0 < q < 1:
+        raise ScenarioError(where, "abc.quantile", f"must be a number between 0 and 1 (exclusive), got {q:g}")
+    return Settings(population=pop, generations=gens, min_epsilon=eps, max_runs=max_runs, quantile=q,
+                    replications=reps, seed=seed, predictive_draws=draws)
+
+
+def load_targets(path: str | Path) -> Targets:
+    """Read and validate a targets file (format: this module's docstring, or ``python run.py calibrate
+    --help``). Raises ScenarioError naming the file, the key and what is allowed."""
+    path = Path(path).expanduser()
+    where = str(path)
+    data = read_toml(path, "targets")
+    return make_targets(data, where=where, base=path.parent, path=path)
+
+
+def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = ".", path: Path | None = None) -> Targets:
+    """A :class:`Targets` from the contents of a targets file (a dict), relative paths taken from ``base``."""
+    base = Path(base)
+    if not isinstance(data, Mapping):
+        raise ScenarioError(where, None, "must be a table (the contents of a targets file)")
+    _check_keys(where, "", data, FILE_KEYS)
+    for key in ("name", "description", "strategy"):
+        if key in data and not isinstance(data[key], str):
+            raise ScenarioError(where, key, f"must be a string, got {data[key]!r}")
+    default_name = path.stem if path is not None else "calibration"
+    name = data.get("name", default_name)
+    if not name.strip() or any(c in name for c in "/\\") or name.startswith("."):
+        raise ScenarioError(where, "name", f"must be a plain folder name (no slashes, not starting with '.'), got "
+                                           f"{name!r}")
+    # the starting scenario
+    if "scenario" not in data:
+        raise ScenarioError(where, "scenario", "missing: a preset name (e.g. \"default\") or a path to a scenario "
+                                               ".toml file, relative to the targets file")
+    scen_path = _resolve_file(where, "scenario", data["scenario"], base, "scenario")
+    scenario = load_scenario(scen_path)
+    for key in ("overrides", "params", "targets"):
+        if key in data and not isinstance(data[key], Mapping):
+            raise ScenarioError(where, key, f"must be a table [{key}]")
+    overrides = _flatten(where, data.get("overrides", {}), "", "overrides", lambda v: False)
+    for p in overrides:
+        if not isinstance(lookup(p), P):
+            raise _no_such_parameter(where, f"overrides.{p}", p)
+    if overrides:
+        try:
+            scenario = scenario.with_overrides(overrides)
+        except ScenarioError as exc:
+            key = f"overrides.{exc.key}" if exc.key in overrides else "overrides"
+            raise ScenarioError(where, key, exc.message) from None
+    # the strategy
+    if "strategy" not in data:
+        raise ScenarioError(where, "strategy", f"missing: the strategy whose funnel the targets describe; the scenario "
+                                               f"has: {', '.join(scenario.strategies)}")
+    strategy = data["strategy"]
+    if strategy not in scenario.strategies:
+        raise ScenarioError(where, "strategy", f"unknown strategy {strategy!r}; the scenario {scen_path.name} has: "
+                                               f"{', '.join(scenario.strategies)}")
+    settings = _settings(where, data)
+    # free parameters
+    params_raw = _flatten(where, data.get("params", {}), "", "params",
+                          lambda v: bool(v) and set(v) <= set(PRIOR_KEYS))
+    if not params_raw:
+        raise ScenarioError(where, "params", "missing: a [params] table with at least one free parameter, e.g. "
+                                             "need.fade_rate = { low = 0.001, high = 0.02, scale = \"log\" }")
+    params = []
+    for p, spec in params_raw.items():
+        if p in overrides:
+            raise ScenarioError(where, f"params.{p}", "is also fixed in [overrides]; a parameter is either fixed or "
+                                                      "free")
+        params.append(_prior(where, f"params.{p}", p, spec, scenario))
+    # targets: the pack's, then the file's (which replace a pack fact of the same name)
+    facts: dict[str, Target] = {}
+    pack_path = None
+    if "benchmarks" in data:
+        pack_path, pack_facts, exclude = _load_pack(where, data["benchmarks"], base)
+        facts = {t.name: t for t in pack_facts if t.name not in exclude}
+    own = data.get("targets", {})
+    for tname, spec in own.items():
+        facts[str(tname)] = _target(where, f"targets.{tname}", str(tname), spec, TARGET_KEYS, where)
+    targets = [t for t in facts.values() if t.role == "target"]
+    holdouts = [t for t in facts.values() if t.role == "holdout"]
+    if not targets:
+        raise ScenarioError(where, "targets", "missing: at least one observed figure, as [targets.<name>] tables or "
+                                              "the role = \"target\" facts of a [benchmarks] pack")
+    known = known_metrics(scenario, strategy)
+    for t in targets:
+        if t.metric not in known:
+            key = f"targets.{t.name}.metric" if t.origin == where else f"facts.{t.name}.metric"
+            near = difflib.get_close_matches(t.metric, known, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            leave = "" if t.origin == where else f"; or leave it out with [benchmarks] exclude = [\"{t.name}\"] in {where}"
+            raise ScenarioError(t.origin, key, f"unknown metric {t.metric!r} (the engine emits: "
+                                               f"{', '.join(known)}){hint}{leave}")
+    return Targets(name=name, description=data.get("description", ""), scenario=scenario, strategy=strategy,
+                   targets=targets, params=params, settings=settings, holdouts=holdouts, overrides=overrides,
+                   path=path, scenario_ref=str(data["scenario"]), pack=pack_path)
