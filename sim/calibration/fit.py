@@ -249,6 +249,9 @@ def calibrate(targets: str | Path | Targets | Mapping, *, workers: int | None = 
                          spec.settings, valid=_valid(spec.scenario, spec.names), label=f"calibrate {spec.name}")
             result = abc.run(st, workers=workers, client=client, progress=progress, on_run=on_run, say=say)
             runs = st.frame()
+        except BaseException:
+            st.close(remove_if_empty=True)  # a store this call made, still without a run, is not left behind
+            raise
         finally:
             st.close()
     finally:
