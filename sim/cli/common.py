@@ -1,5 +1,6 @@
 """What the command lines (run.py run, run.py sweep, run.py validate) share: help-text wrapping and the
-checks of whole-number flags.
+checks of whole-number flags. (The stored, resumable commands, sweep and calibrate, also share
+:class:`sim.cli.jobs.StoredJob`: their store, --resume, Ctrl-C and the atomic results folder.)
 
 Every check raises :class:`sim.ScenarioError` with one line naming the command, the flag and what is allowed;
 run.py prints it as ``error: ...`` and exits with code 2 before anything is simulated or written.

@@ -42,7 +42,6 @@ Columns: check, group, target, source, measured, ci_low, ci_high, passed, detail
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 import platform
@@ -60,7 +59,7 @@ from sim.config.arguments import check_int_flags
 from sim.config.presets import preset
 from sim.config.scenario import ScenarioError
 from sim.executor import connect, progress_bar, run_tasks
-from sim.io import TIMESTAMP_FORMAT, jsonable, package_version, staged_folder
+from sim.io import TIMESTAMP_FORMAT, package_version, staged_folder, write_manifest
 from sim.io import results_root as default_results_root
 
 __all__ = [
@@ -582,7 +581,5 @@ def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, res
                     "checks": int(len(df)), "passed": int(df["passed"].sum()),
                     "package_version": package_version(), "python": platform.python_version(),
                     "platform": platform.platform()}
-        with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
-            json.dump(jsonable(manifest), fh, indent=2, allow_nan=False)
-            fh.write("\n")
+        write_manifest(tmp, manifest)
     return stage.final
