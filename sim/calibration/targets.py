@@ -63,9 +63,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from sim.config.parameters import SEGMENTS, P, leaves, lookup
+from sim.config.parameters import SEGMENTS, P, lookup
 from sim.config.presets import preset, presets_dir
-from sim.config.scenario import Scenario, ScenarioError, load_scenario, read_toml
+from sim.config.scenario import (
+    Scenario,
+    ScenarioError,
+    dotted_paths,
+    load_scenario,
+    no_such_parameter,
+    read_toml,
+)
 
 __all__ = [
     "Target", "Prior", "Settings", "Targets", "load_targets", "make_targets", "known_metrics", "distance",
@@ -321,32 +328,6 @@ def _check_keys(where: str, prefix: str, table: Mapping, allowed: Sequence[str])
             raise ScenarioError(where, f"{prefix}{key}", f"unknown key (allowed: {', '.join(allowed)}){hint}")
 
 
-def _param_paths() -> list[str]:
-    return [p for p, _ in leaves()]
-
-
-def _no_such_parameter(where: str, key: str, path: str) -> ScenarioError:
-    near = difflib.get_close_matches(path, _param_paths(), n=1, cutoff=0.6)
-    hint = f"; did you mean '{near[0]}'?" if near else "; see scenarios/default.toml for every parameter path"
-    return ScenarioError(where, key, f"no such parameter{hint}")
-
-
-def _flatten(where: str, table: Mapping, prefix: str, section: str, is_spec) -> dict[str, Any]:
-    """Dotted TOML keys (``need.fade_rate = ...`` nests tables) back to parameter paths."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and not isinstance(lookup(path), P) and not is_spec(value):
-            items = list(_flatten(where, value, path + ".", section, is_spec).items())
-        else:
-            items = [(path, value)]
-        for k, v in items:
-            if k in out:
-                raise ScenarioError(where, f"{section}.{k}", "given twice")
-            out[k] = v
-    return out
-
-
 def _resolve_file(where: str, key: str, ref: Any, base: Path, kind: str, preset_folder: str = "") -> Path:
     """A path ending in .toml (relative to ``base``) or a preset name."""
     if not isinstance(ref, str) or not ref.strip():
@@ -450,7 +431,7 @@ def _load_pack(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], l
 def _prior(where: str, key: str, path: str, spec: Any, scenario: Scenario) -> Prior:
     p = lookup(path)
     if not isinstance(p, P):
-        raise _no_such_parameter(where, key, path)
+        raise no_such_parameter(where, key, path)
     if p.kind not in ("int", "float"):
         raise ScenarioError(where, key, f"is {p.allowed()}; only number parameters can be calibrated")
     if not isinstance(spec, Mapping):
@@ -543,10 +524,10 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
     for key in ("overrides", "params", "targets"):
         if key in data and not isinstance(data[key], Mapping):
             raise ScenarioError(where, key, f"must be a table [{key}]")
-    overrides = _flatten(where, data.get("overrides", {}), "", "overrides", lambda v: False)
+    overrides = dotted_paths(where, data.get("overrides", {}), "overrides", lambda v: False)
     for p in overrides:
         if not isinstance(lookup(p), P):
-            raise _no_such_parameter(where, f"overrides.{p}", p)
+            raise no_such_parameter(where, f"overrides.{p}", p)
     if overrides:
         try:
             scenario = scenario.with_overrides(overrides)
@@ -563,8 +544,8 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
                                                f"{', '.join(scenario.strategies)}")
     settings = _settings(where, data)
     # free parameters
-    params_raw = _flatten(where, data.get("params", {}), "", "params",
-                          lambda v: bool(v) and set(v) <= set(PRIOR_KEYS))
+    params_raw = dotted_paths(where, data.get("params", {}), "params",
+                              lambda v: bool(v) and set(v) <= set(PRIOR_KEYS))
     if not params_raw:
         raise ScenarioError(where, "params", "missing: a [params] table with at least one free parameter, e.g. "
                                              "need.fade_rate = { low = 0.001, high = 0.02, scale = \"log\" }")
