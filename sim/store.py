@@ -14,7 +14,8 @@ Every multi-run command keeps its runs in a store built on :class:`RunStore`: th
   ScenarioError and changes nothing;
 - a lock: while a job writes, the file is locked (``flock``), so two jobs cannot fill one store at once;
 - cleanup: a store file that ``open`` created is removed again if opening fails, and
-  ``close(remove_if_empty=True)`` removes it if no run was stored (nothing partial is left behind).
+  ``close(remove_if_empty=True)`` removes it if no run was stored (nothing partial is left behind); a
+  ``with`` block that ends in an exception closes the store that way.
 
 A subclass sets ``FORMAT``, ``KIND`` (a noun for messages), ``DEFINES`` (what its definition covers),
 ``SCHEMA`` (its tables) and, if it lives in a results folder, ``FILE_NAME`` (then :meth:`RunStore.read`
@@ -278,8 +279,9 @@ class RunStore:
     def __enter__(self) -> "RunStore":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        # leaving on an exception: a store this open created, still without a run, is not left behind
+        self.close(remove_if_empty=exc_type is not None)
 
 
 # --------------------------------------------------------------------------------------------------------

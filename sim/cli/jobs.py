@@ -16,6 +16,7 @@ the same for every kind of job:
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shlex
@@ -35,7 +36,7 @@ from sim.io import (
 )
 from sim.store import check_version
 
-__all__ = ["StoredJob", "writable_ancestor", "PARTIAL"]
+__all__ = ["StoredJob", "add_job_arguments", "writable_ancestor", "PARTIAL"]
 
 #: The name ending of the hidden folder a job runs in until its results folder is renamed into place.
 PARTIAL = ".partial"
@@ -57,6 +58,28 @@ def writable_ancestor(where: str, path: Path, key: str) -> None:
         raise ScenarioError(where, key, f"{ancestor} is not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ScenarioError(where, key, f"no permission to write in {ancestor}")
+
+
+def add_job_arguments(p: argparse.ArgumentParser, *, noun: str, unfinished: str, results: str) -> None:
+    """The flags every stored job takes and :class:`StoredJob` reads: --workers, --scheduler, --resume, --store,
+    --out, --quiet. ``noun`` ("sweep") and ``unfinished`` ("run of this sweep") word the help;
+    ``results`` is the folder of its results ("results/sweeps/<name>")."""
+    p.add_argument("--workers", type=int, default=None, metavar="W",
+                   help=f"local worker processes, at least 1; 1 runs in this process (default: all cores, here "
+                        f"{os.cpu_count() or 1}); ignored with --scheduler")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run on the Dask distributed cluster of this scheduler instead of local processes (every "
+                        "worker needs this package installed); checked before anything runs")
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue the newest unfinished {unfinished} (or the --store given), running only the "
+                        f"missing runs; without it a new results folder is started")
+    p.add_argument("--store", default=None, metavar="PATH",
+                   help=f"keep the SQLite store at PATH instead of inside the results folder; if PATH holds runs of "
+                        f"the same {noun} only the missing runs are done")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help=f"write results to DIR instead of {results}/<timestamp>/ (DIR-2, DIR-3, ... if DIR exists "
+                        f"and is not empty)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or status messages on stderr")
 
 
 class StoredJob:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, wrap
-from sim.cli.jobs import StoredJob
+from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.io import jsonable, package_version, results_root, safe_name, versions
 
 WHERE = "run.py sweep"
@@ -88,22 +88,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sweep_file", metavar="SWEEP.toml", help="sweep file (see the format below)")
-    p.add_argument("--workers", type=int, default=None, metavar="W",
-                   help=f"local worker processes, at least 1; 1 runs in this process (default: all cores, here "
-                        f"{os.cpu_count() or 1}); ignored with --scheduler")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="run on the Dask distributed cluster of this scheduler instead of local processes (every "
-                        "worker needs this package installed); checked before anything runs")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the newest unfinished run of this sweep (or the --store given), running only the "
-                        "missing runs; without it a new results folder is started")
-    p.add_argument("--store", default=None, metavar="PATH",
-                   help="keep the SQLite store at PATH instead of inside the results folder; if PATH holds runs of "
-                        "the same sweep only the missing runs are done")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="write results to DIR instead of results/sweeps/<name>/<timestamp>/ (DIR-2, DIR-3, ... if "
-                        "DIR exists and is not empty)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or status messages on stderr")
+    add_job_arguments(p, noun="sweep", unfinished="run of this sweep", results="results/sweeps/<name>")
     p.set_defaults(handler=cmd_sweep)
     return p
 
