@@ -194,7 +194,7 @@ def test_pack_targets_and_holdouts(tmp_path, monkeypatch):
     spec = cal.load_targets(ROOT / "scenarios" / "calibration" / "default_b2b.toml")
     assert {t.name for t in spec.targets} == {n for n, f in pack.items() if f["role"] == "target"}
     assert {t.name for t in spec.holdouts} == {n for n, f in pack.items() if f["role"] == "holdout"}
-    assert len(spec.params) == 6 and len(spec.targets) == 10
+    assert len(spec.params) == 7 and len(spec.targets) == 10
     by = {t.name: t for t in spec.holdouts}
     assert by["win_rate_enterprise"].metric == "opportunity_win_rate_enterprise"
     assert {t.name: t.metric for t in spec.targets}["cycle_smb"] == "median_cycle_days_smb"

@@ -97,6 +97,8 @@ class Experiment:
     executor: str = "this process"
     #: runs found in the store (done before an interruption) rather than run by this call
     runs_from_store: int = 0
+    #: one parameter set per replication (seed order), the same for every strategy; None: the scenario's own
+    parameter_draws: list | None = None
 
     @property
     def reps(self) -> int:
@@ -127,9 +129,13 @@ def _simulate(scenario: Any, strategy: str, seed: int) -> tuple[dict, pd.DataFra
     return summary, result.timeseries, samples
 
 
-def _run_task(scenario: Any, task: tuple[str, int]) -> tuple[dict, pd.DataFrame, dict, float, str]:
-    """The executor's task: one (strategy, seed) run, with its time and where it ran."""
+def _run_task(shared: Any, task: tuple[str, int]) -> tuple[dict, pd.DataFrame, dict, float, str]:
+    """The executor's task: one (strategy, seed) run, with its time and where it ran. ``shared`` is the
+    scenario, or ``(scenario, {seed: parameter overrides})`` when replications draw parameters."""
+    scenario, draws = shared if isinstance(shared, tuple) else (shared, None)
     strategy, seed = task
+    if draws:
+        scenario = scenario.with_overrides(draws[seed])
     t0 = time.perf_counter()
     summary, timeseries, samples = _simulate(scenario, strategy, seed)
     return summary, timeseries, samples, time.perf_counter() - t0, worker_label()
@@ -170,6 +176,7 @@ def run_many(
     progress: bool = True,
     executor: Any = None,
     store: str | Path | None = None,
+    parameter_draws: Sequence[dict] | None = None,
 ) -> Experiment:
     """Run every strategy ``reps`` times on the seeds ``seed, seed+1, ..., seed+reps-1``.
 
@@ -180,7 +187,10 @@ def run_many(
     cluster instead (``workers`` is then not used). ``store``: an SQLite file
     (:class:`sim.analysis.store.ComparisonStore`); every finished run is committed to it at once, and calling
     again with the same store (after an interruption, even ``kill -9``) runs only the missing runs; a store
-    made for another comparison or by another package version is refused. Results come back in a fixed order
+    made for another comparison or by another package version is refused. ``parameter_draws``: one
+    ``{"dotted.path": value}`` per replication (e.g. ``sim.calibration.load_posterior(...).draws(reps, seed)``):
+    replication *i* of every strategy runs with draw *i*, so the intervals include parameter uncertainty and
+    strategies stay paired. Results come back in a fixed order
     (strategy-major, then seed), so the frames depend on neither ``workers``, ``executor`` nor ``store``::
 
         import sim
@@ -202,6 +212,15 @@ def run_many(
 
     chosen = _resolve_strategies(scenario, strategies)
     seeds = [int(seed) + i for i in range(int(reps))]
+    draws = None
+    if parameter_draws is not None:
+        parameter_draws = [dict(d) for d in parameter_draws]
+        if len(parameter_draws) != len(seeds):
+            raise ValueError(f"parameter_draws must hold one parameter set per replication ({len(seeds)}), "
+                             f"got {len(parameter_draws)}")
+        for d in parameter_draws:
+            scenario.with_overrides(d)  # each draw must make a valid scenario (ScenarioError otherwise)
+        draws = dict(zip(seeds, parameter_draws))
     tasks = [(s, sd) for s in chosen for sd in seeds]  # the fixed task order
     workers = int(min(workers, len(tasks)))
     if executor is None and workers > 1:
@@ -216,7 +235,7 @@ def run_many(
 
     client, owned = connect(executor, "run_many()", key="executor") if executor is not None else (None, False)
     try:
-        st = ComparisonStore.open(store, scenario, chosen, seeds) if store is not None else None
+        st = ComparisonStore.open(store, scenario, chosen, seeds, parameter_draws) if store is not None else None
     except BaseException:
         if owned:
             client.close()
@@ -239,7 +258,8 @@ def run_many(
         todo = [t for t in tasks if t not in done]
         bar = progress_bar(len(tasks), len(tasks) - len(todo), progress, f"{scenario.name}")
         try:
-            run_tasks(_run_task, todo, shared=scenario, workers=workers, client=client, record=record,
+            run_tasks(_run_task, todo, shared=(scenario, draws) if draws else scenario, workers=workers,
+                      client=client, record=record,
                       label=f"run-{safe_name(scenario.name)}")
         finally:
             bar.close()
@@ -273,6 +293,7 @@ def run_many(
         elapsed_seconds=elapsed,
         executor=where,
         runs_from_store=len(tasks) - len(todo),
+        parameter_draws=parameter_draws,
     )
 
 
@@ -379,6 +400,7 @@ def build_manifest(experiment: Experiment, *, command: str, started: Any, finish
             "base_seed": experiment.base_seed,
             "workers": experiment.workers,
             "executor": experiment.executor,
+            "parameter_draws": experiment.parameter_draws,
             "runs": len(experiment.strategies) * experiment.reps,
             "runs_from_store": experiment.runs_from_store,
             "package": "buyer-journey-sim",
@@ -400,8 +422,15 @@ def write_results(
     started: Any,
     finished: Any,
     results_root: Path | None = None,
+    fixed: Experiment | None = None,
+    posterior: Any = None,
 ) -> Path:
     """Write all outputs of ``experiment`` and return the folder they ended up in.
+
+    With parameter draws (``experiment.parameter_draws``) and ``fixed`` (the same strategies and seeds at the
+    scenario's own parameter values), also ``parameter_draws.csv`` (seed and drawn values) and
+    ``parameter_uncertainty.csv`` (per strategy and metric, the variance across replications with and without
+    the draws and the share that comes from the parameters), summarised in the report.
 
     ``out_dir=None`` means ``<results_root>/<scenario name>/<started as YYYYmmdd-HHMMSS>``
     (``results_root`` defaults to the project's ``results/``). If the folder exists, ``-2``, ``-3``, ...
@@ -423,6 +452,15 @@ def write_results(
         experiment.comparison.to_csv(tmp / "comparison.csv", index=False)
         experiment.timeseries.to_csv(tmp / "timeseries.csv", index=False)
         experiment.samples.to_csv(tmp / "samples.csv", index=False)
+        sections = []
+        if experiment.parameter_draws is not None:
+            draws = pd.DataFrame(experiment.parameter_draws)
+            draws.insert(0, "seed", experiment.seeds)
+            draws.to_csv(tmp / "parameter_draws.csv", index=False)
+            if fixed is not None:
+                share = parameter_share(experiment.summary, fixed.summary)
+                share.to_csv(tmp / "parameter_uncertainty.csv", index=False)
+                sections.append(("Parameter uncertainty", parameter_sentence(share, posterior)))
 
         manifest = build_manifest(experiment, command=command, started=started, finished=finished)
         write_manifest(tmp, manifest)
@@ -442,5 +480,43 @@ def write_results(
             comparison=experiment.comparison,
             chart_paths=chart_paths,
             manifest=manifest,
+            sections=sections,
         )
     return stage.final
+
+
+def parameter_share(with_draws: pd.DataFrame, fixed: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per strategy and metric: the variance across replications with parameter draws and at fixed parameters
+    (the same seeds), and the share of the first that the parameters add, ``max(0, 1 - fixed / with)``."""
+    from sim.analysis import report
+
+    metrics = list(metrics or report.DEFAULT_METRICS)
+    rows = []
+    for strategy, sub in with_draws.groupby("strategy", sort=False):
+        ref = fixed[fixed["strategy"] == strategy]
+        for m in metrics:
+            a = pd.to_numeric(sub[m], errors="coerce").dropna().to_numpy()
+            b = pd.to_numeric(ref[m], errors="coerce").dropna().to_numpy()
+            va = float(np.var(a, ddof=1)) if a.size > 1 else float("nan")
+            vb = float(np.var(b, ddof=1)) if b.size > 1 else float("nan")
+            share = max(0.0, 1.0 - vb / va) if va > 0 and np.isfinite(vb) else float("nan")
+            rows.append({"strategy": strategy, "metric": m, "var_with_draws": va, "var_fixed": vb,
+                         "share_from_parameters": share})
+    return pd.DataFrame(rows)
+
+
+def parameter_sentence(share: pd.DataFrame, posterior: Any = None) -> str:
+    """One paragraph for the report: how much of the spread the posterior's parameter draws add."""
+    sub = share[share["metric"] == "customers_won"]
+    if sub.empty or sub["share_from_parameters"].isna().all():
+        sub = share.dropna(subset=["share_from_parameters"])
+    if sub.empty:
+        return "Parameter draws were used, but the spread could not be split (too few replications)."
+    parts = ", ".join(f"{r.strategy} {100 * r.share_from_parameters:.0f}%" for r in sub.itertuples()
+                      if np.isfinite(r.share_from_parameters))
+    src = f" from {posterior}" if posterior else ""
+    return (f"Each replication ran with its own parameter set drawn from the calibration's posterior{src} (the same "
+            f"draws for every strategy), so the intervals above include what the calibration data do not pin down. "
+            f"Share of the variance of {sub['metric'].iloc[0].replace('_', ' ')} across replications that comes from "
+            f"the parameters (against the same seeds at the scenario's own values): {parts}. "
+            f"parameter_uncertainty.csv has every metric.")

@@ -410,8 +410,9 @@ def _figures_html(chart_paths) -> str:
 
 def write_report(path, *, title: str, question: str, scenario_description: str,
                  comparison: pd.DataFrame, chart_paths, manifest: dict,
-                 metrics: Sequence[str] | None = None) -> pathlib.Path:
-    """Write the self-contained HTML report to `path` (parent directories created) and return it."""
+                 metrics: Sequence[str] | None = None, sections: Sequence[tuple[str, str]] = ()) -> pathlib.Path:
+    """Write the self-contained HTML report to `path` (parent directories created) and return it.
+    ``sections``: more ``(heading, paragraph)`` pairs after the comparison (plain text, escaped here)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     e = html.escape
@@ -424,7 +425,7 @@ def write_report(path, *, title: str, question: str, scenario_description: str,
 <h2>Main finding</h2>
 <p class="finding">{e(finding_sentence(comparison))}</p>
 <h2>Comparison</h2>
-{comparison_table_html(comparison, metrics)}"""
+{comparison_table_html(comparison, metrics)}""" + "".join(f"\n<h2>{e(h)}</h2>\n<p>{e(t)}</p>" for h, t in sections)
     doc = html_page(str(title), body, chart_paths, manifest)
     path.write_text(doc, encoding="utf-8")
     return path

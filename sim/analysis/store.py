@@ -38,10 +38,14 @@ __all__ = ["ComparisonStore", "comparison_definition", "FORMAT"]
 FORMAT = "buyer-journey-sim comparison store 1"
 
 
-def comparison_definition(scenario: Any, strategies: Sequence[str], seeds: Sequence[int]) -> dict:
+def comparison_definition(scenario: Any, strategies: Sequence[str], seeds: Sequence[int],
+                          parameter_draws: Sequence[dict] | None = None) -> dict:
     """What fixes a comparison's numbers (with the package version, which the store checks apart)."""
-    return {"format": FORMAT, "scenario": scenario.to_dict(), "strategies": list(strategies),
-            "seeds": [int(s) for s in seeds]}
+    out = {"format": FORMAT, "scenario": scenario.to_dict(), "strategies": list(strategies),
+           "seeds": [int(s) for s in seeds]}
+    if parameter_draws is not None:  # absent otherwise, so stores of plain comparisons keep their hash
+        out["parameter_draws"] = [dict(d) for d in parameter_draws]
+    return out
 
 
 class ComparisonStore(RunStore):
@@ -65,16 +69,17 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
     @staticmethod
-    def identity(scenario: Any, strategies: Sequence[str], seeds: Sequence[int]) -> str:
+    def identity(scenario: Any, strategies: Sequence[str], seeds: Sequence[int],
+                 parameter_draws: Sequence[dict] | None = None) -> str:
         """The definition hash of a comparison: names its store file and guards reopening it."""
-        return definition_hash(comparison_definition(scenario, strategies, seeds))
+        return definition_hash(comparison_definition(scenario, strategies, seeds, parameter_draws))
 
     @classmethod
     def open(cls, path: str | Path, scenario: Any, strategies: Sequence[str],
-             seeds: Sequence[int]) -> "ComparisonStore":
+             seeds: Sequence[int], parameter_draws: Sequence[dict] | None = None) -> "ComparisonStore":
         """Open (or create) the store of this comparison; one made for another definition or by another
         package version raises ScenarioError (nothing is changed)."""
-        definition = comparison_definition(scenario, strategies, seeds)
+        definition = comparison_definition(scenario, strategies, seeds, parameter_draws)
         return cls._open(path, definition_hash(definition), definition)  # type: ignore[return-value]
 
     @classmethod

@@ -86,6 +86,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "this package installed; --workers is then not used); checked before anything runs",
     )
     p.add_argument(
+        "--posterior",
+        default=None,
+        metavar="POSTERIOR.csv",
+        help="a calibration's posterior.csv: replication i of every strategy runs with parameter set i drawn from it "
+        "(the same draws for every strategy), so the intervals include what the calibration data do not pin down; "
+        "the same seeds are also run at the scenario's own values, and the report says how much of the spread "
+        "comes from the parameters",
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted run of this same command, simulating only the missing runs (re-running the "
@@ -224,13 +233,14 @@ def load(path: Path) -> Any:
 WHERE = "run.py run"
 
 
-def store_path(scenario: Any, strategies: Sequence[str], seeds: Sequence[int], out: Path | None) -> Path:
+def store_path(scenario: Any, strategies: Sequence[str], seeds: Sequence[int], out: Path | None,
+               parameter_draws: Sequence[dict] | None = None) -> Path:
     """Where the runs of this comparison are kept until its results folder is complete: hidden next to it,
     named by the comparison's definition hash (so re-running the same command finds it)."""
     from sim.analysis.store import ComparisonStore
     from sim.io import safe_name
 
-    key = ComparisonStore.identity(scenario, strategies, seeds)[:16]
+    key = ComparisonStore.identity(scenario, strategies, seeds, parameter_draws)[:16]
     if out is None:
         return (results_root() / safe_name(scenario.name) / f".runs-{key}.sqlite").absolute()
     out = out.absolute()
@@ -276,11 +286,20 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     seeds = [args.seed + i for i in range(args.reps)]
     n_runs = len(chosen) * len(seeds)
 
-    # 3. the store of this comparison: resumed if an interrupted run of the same command left one
-    store = store_path(scenario, chosen, seeds, out)
-    info = ComparisonStore.peek(store)  # raises if something else is there
-    check_version(info, store)
-    stored = int(info["runs"]) if info else 0
+    draws = None
+    if args.posterior is not None:
+        from sim.calibration.posterior import load_posterior
+
+        draws = load_posterior(Path(args.posterior).expanduser()).draws(len(seeds), args.seed)
+        for d in draws:
+            scenario.with_overrides(d)  # a draw that makes no valid scenario is bad input, before anything runs
+
+    # 3. the store(s) of this comparison: resumed if an interrupted run of the same command left them
+    store = store_path(scenario, chosen, seeds, out, draws)
+    stores = [store] + ([store_path(scenario, chosen, seeds, out)] if draws is not None else [])
+    for path in stores:
+        check_version(ComparisonStore.peek(path), path)  # raises if something else is there
+    stored = sum(int(i["runs"]) for i in map(ComparisonStore.peek, stores) if i)
     if args.resume and stored == 0:
         raise ScenarioError(WHERE, "--resume", f"nothing to resume: no interrupted run of this command (scenario, "
                                                f"--set, --strategies, --reps and --seed as given) in {store.parent}; "
@@ -305,9 +324,16 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         created = make_parents(store.parent)
         try:
             experiment = ex.run_many(scenario, strategies=strategies, reps=args.reps, seed=args.seed,
-                                     workers=workers, progress=not args.quiet, executor=client, store=store)
+                                     workers=workers, progress=not args.quiet, executor=client, store=store,
+                                     parameter_draws=draws)
+            fixed = None
+            if draws is not None:  # the same seeds at the scenario's own values: how much spread is parameters
+                say("Running the same seeds at the scenario's own parameter values (for the share of the spread "
+                    "that comes from parameter uncertainty) ...")
+                fixed = ex.run_many(scenario, strategies=strategies, reps=args.reps, seed=args.seed,
+                                    workers=workers, progress=not args.quiet, executor=client, store=stores[1])
         except KeyboardInterrupt:
-            done = _stored(store)
+            done = sum(_stored(s) for s in stores)
             if done == 0:
                 remove_created(created)
                 print("error: interrupted before any run finished; no results were written", file=sys.stderr)
@@ -316,7 +342,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                       f"again to continue", file=sys.stderr)
             return EXIT_INTERRUPTED
         except BaseException:
-            if _stored(store) == 0:
+            if sum(_stored(s) for s in stores) == 0:
                 remove_created(created)
             raise
     finally:
@@ -331,13 +357,15 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
     try:
         folder = ex.write_results(
-            experiment, out, command=command, started=started, finished=finished, results_root=results_root()
+            experiment, out, command=command, started=started, finished=finished, results_root=results_root(),
+            fixed=fixed, posterior=args.posterior,
         )
     except KeyboardInterrupt:
         print(f"error: interrupted while writing the results; all {n_runs} runs are saved in {store}; run the same "
               f"command again to write them", file=sys.stderr)
         return EXIT_INTERRUPTED
-    remove_store_files(store)
+    for path in stores:
+        remove_store_files(path)
 
     from sim.analysis import report, stats
 
