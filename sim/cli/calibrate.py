@@ -19,7 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import check_int_flags, wrap
+from sim.cli.common import (
+    add_job_arguments,
+    check_int_flags,
+    check_writable_folder,
+    stored_runs,
+    unfinished_folders,
+    wrap,
+)
 from sim.config.scenario import ScenarioError
 from sim.io import (
     TIMESTAMP_FORMAT,
@@ -119,23 +126,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("targets_file", metavar="TARGETS.toml", help="targets file (see the format below)")
-    p.add_argument("--workers", type=int, default=None, metavar="W",
-                   help=f"local worker processes, at least 1; 1 runs in this process (default: all cores, here "
-                        f"{os.cpu_count() or 1}); ignored with --scheduler")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="run on the Dask distributed cluster of this scheduler instead of local processes (every "
-                        "worker needs this package installed); checked before anything runs")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the newest unfinished calibration of this targets file (or the --store given), "
-                        "running only the missing runs; without it a new results folder is started")
-    p.add_argument("--store", default=None, metavar="PATH",
-                   help="keep the SQLite store at PATH instead of inside the results folder; if PATH holds runs of "
-                        "the same calibration only the missing runs are done")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="write results to DIR instead of results/calibration/<name>/<timestamp>/ (DIR-2, DIR-3, ... "
-                        "if DIR exists and is not empty)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or status messages on stderr")
-    p.set_defaults(handler=cmd_calibrate)
+    add_job_arguments(p, noun="calibration", folder="results/calibration", handler=cmd_calibrate)
     return p
 
 
@@ -143,31 +134,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _writable_ancestor(path: Path, key: str) -> None:
-    if path.exists() and not path.is_dir():
-        raise ScenarioError(WHERE, key, f"{path} exists and is not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        if ancestor.parent == ancestor:
-            break
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ScenarioError(WHERE, key, f"{ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ScenarioError(WHERE, key, f"no permission to write in {ancestor}")
+    check_writable_folder(WHERE, path, key)
 
 
 def _partials(parent: Path, only: Path | None = None) -> list[Path]:
     """Unfinished calibration folders (hidden ``.<name>.partial``) holding a store, newest first."""
     from sim.calibration.store import STORE_NAME
 
-    if only is not None:
-        cands = [only]
-    elif parent.is_dir():
-        cands = [d for d in parent.iterdir() if d.name.startswith(".") and d.name.endswith(_PARTIAL)]
-    else:
-        cands = []
-    found = [d for d in cands if (d / STORE_NAME).is_file()]
-    return sorted(found, key=lambda d: (d / STORE_NAME).stat().st_mtime, reverse=True)
+    return unfinished_folders(parent, STORE_NAME, only, _PARTIAL)
 
 
 def _hash_of(path: Path) -> str | None:
@@ -182,11 +156,7 @@ def _hash_of(path: Path) -> str | None:
 def _count(store_path: Path) -> int:
     from sim.calibration.store import peek
 
-    try:
-        info = peek(store_path)
-    except Exception:
-        return 0
-    return int(info["runs"]) if info else 0
+    return stored_runs(peek, store_path)
 
 
 def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
