@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
+from sim.cli.common import check_writable_folder
 from sim.config.scenario import ScenarioError
 from sim.io import (
     TIMESTAMP_FORMAT,
@@ -45,19 +46,9 @@ T = TypeVar("T")
 
 
 def writable_ancestor(where: str, path: Path, key: str) -> None:
-    """Refuse (ScenarioError naming ``key``) a folder ``path`` that could not be created: it is a file, or its
-    nearest existing ancestor is not a folder or not writable."""
-    if path.exists() and not path.is_dir():
-        raise ScenarioError(where, key, f"{path} exists and is not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        if ancestor.parent == ancestor:
-            break
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ScenarioError(where, key, f"{ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ScenarioError(where, key, f"no permission to write in {ancestor}")
+    """Refuse (ScenarioError naming ``key``) a folder ``path`` that could not be created (see
+    :func:`sim.cli.common.check_writable_folder`)."""
+    check_writable_folder(where, path, key)
 
 
 def add_job_arguments(p: argparse.ArgumentParser, *, noun: str, unfinished: str, results: str) -> None:

@@ -15,8 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import wrap
-from sim.config.scenario import ScenarioError
+from sim.cli.common import check_writable_folder, wrap
 from sim.io import results_root
 
 WHERE = "validate"
@@ -84,15 +83,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ScenarioError(WHERE, "--out", f"{out} exists and is not a folder")
-    ancestor = out.parent
-    while not ancestor.exists() and ancestor.parent != ancestor:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ScenarioError(WHERE, "--out", f"{ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ScenarioError(WHERE, "--out", f"no permission to write in {ancestor}")
+    check_writable_folder(WHERE, out, "--out")
 
 
 def cmd_validate(args: argparse.Namespace, argv: Sequence[str]) -> int:
