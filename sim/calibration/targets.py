@@ -68,7 +68,8 @@ from sim.config.presets import preset, presets_dir
 from sim.config.scenario import Scenario, ScenarioError, load_scenario, read_toml
 
 __all__ = [
-    "Target", "Prior", "Settings", "Targets", "load_targets", "make_targets", "known_metrics", "distance",
+    "Target", "Prior", "Settings", "Targets", "load_targets", "load_pack", "make_targets", "known_metrics",
+    "distance",
     "FILE_KEYS", "TARGET_KEYS", "FACT_KEYS", "PRIOR_KEYS", "ABC_KEYS",
 ]
 
@@ -445,6 +446,14 @@ def _load_pack(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], l
             raise ScenarioError(where, "benchmarks.exclude", f"no fact {x!r} in {path.name} (facts: "
                                                              f"{', '.join(names)})")
     return path, out, exclude
+
+
+def load_pack(pack: str | Path = "b2b_saas", base: str | Path = ".") -> tuple[Path, list[Target]]:
+    """A benchmark pack's path and facts (targets and holdouts, in file order), read and checked as a
+    targets file's ``[benchmarks] pack`` is: a pack name (``scenarios/benchmarks/<name>.toml``) or a path
+    ending in .toml (relative to ``base``). Raises ScenarioError naming the file, the key and what is allowed."""
+    path, facts, _ = _load_pack("benchmark pack", {"pack": str(pack)}, Path(base))
+    return path, facts
 
 
 def _prior(where: str, key: str, path: str, spec: Any, scenario: Scenario) -> Prior:
