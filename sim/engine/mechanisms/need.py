@@ -12,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import P, Step, flows
-from sim.engine.mechanisms.decision import record_episode_end, record_opportunities_closed
+from sim.engine.mechanisms.decision import (
+    record_episode_end,
+    record_opportunities_closed,
+)
 from sim.engine.state import DORMANT, ENGAGED, EXPLORING, LOST
 from sim.engine.transitions import close_opportunities, set_account_stage
 
