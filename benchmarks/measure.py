@@ -6,7 +6,7 @@ Prints one line ``RESULT {json}`` on stdout. Times are wall clock (``perf_counte
 (``process_time``) for construction and stepping separately; memory is the process's peak RSS
 after imports, after construction and at the end (the parent also reads the peak RSS of the
 whole process from ``wait4``). Kinds: ``engine_bass``, ``mesa_bass``, ``numpy_bass``,
-``engine_graph``, ``full_model``, ``profile``, ``parallel``.
+``engine_graph``, ``full_model``, ``profile``, ``parallel``, ``calibration``.
 
 Bass specs carry ``mixing`` ("network" or "full"). In network mixing the peer and the floor run on
 the engine's graph for the same ``n`` and ``seed``: read from ``spec["adjacency"]`` (an .npz written
@@ -345,8 +345,91 @@ def parallel(spec: dict) -> dict:
             **_sim_info()}
 
 
+# ------------------------------------------------------------------------------------------------
+# calibration
+# ------------------------------------------------------------------------------------------------
+
+def _pop_dotted(table: dict, path: str) -> None:
+    """Remove ``path`` ("sales.meeting_progress_gain") from a TOML table, dotted or nested, and the tables
+    it leaves empty; KeyError if it is not there."""
+    if path in table:
+        del table[path]
+        return
+    head, _, rest = path.partition(".")
+    if not rest or not isinstance(table.get(head), dict):
+        raise KeyError(path)
+    _pop_dotted(table[head], rest)
+    if not table[head]:
+        del table[head]
+
+
+def _set_dotted(table: dict, path: str, value) -> None:
+    head, _, rest = path.partition(".")
+    if not rest:
+        table[head] = value
+        return
+    _set_dotted(table.setdefault(head, {}), rest, value)
+
+
+def calibration(spec: dict) -> dict:
+    """``sim.calibration.calibrate`` of the targets file ``spec["targets"]`` (relative to the project folder),
+    with the free parameters ``spec["fix"]`` left at their scenario values and the entries of ``spec["set"]``
+    ({dotted key of the targets file: value}) replacing the file's, on ``spec["workers"]`` local worker
+    processes, every run committed to an SQLite store in a temporary folder (as ``run.py calibrate`` does).
+    Timed: the whole ``calibrate`` call (every fitting and posterior-predictive run and the posterior tables),
+    not writing a results folder."""
+    import math
+    import tempfile
+    import tomllib
+
+    import numpy as np
+
+    from sim.calibration import calibrate, make_targets
+
+    from common import ROOT
+
+    path = (ROOT / spec["targets"]).resolve()
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    for p in spec.get("fix", []):
+        _pop_dotted(data["params"], p)
+    for key, value in spec.get("set", {}).items():
+        _set_dotted(data, key, value)
+    targets = make_targets(data, where=f"{path} (benchmark)", base=path.parent, path=path)
+    shape = (len(targets.params), len(targets.targets))
+    if "params" in spec and "targets_n" in spec and shape != (spec["params"], spec["targets_n"]):
+        raise SystemExit(f"the calibration benchmark is {spec['params']} free parameters x {spec['targets_n']} "
+                         f"targets, but {spec['targets']} without {spec.get('fix')} gives {shape[0]} x {shape[1]}: "
+                         f"{targets.names} x {[t.name for t in targets.targets]}")
+
+    def children_cpu() -> float:  # the pool's workers, once they have exited and been reaped
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
+        ch0 = children_cpu()
+        clk = _Clock()
+        cal = calibrate(targets, workers=spec["workers"], store=Path(tmp) / "calibration.sqlite", progress=False)
+        wall, cpu = clk.lap()
+        workers_cpu = children_cpu() - ch0
+    res, s = cal.result, targets.settings
+    final = res.final
+
+    def finite(x: float) -> float | None:  # the prior generation's tolerance is +inf: JSON null
+        return float(x) if math.isfinite(x) else None
+
+    return {"wall_s": wall, "parent_cpu_s": cpu, "workers_cpu_s": workers_cpu, "cpu_s": cpu + workers_cpu,
+            "runs": int(res.executed), "runs_needed": int(res.runs_needed),
+            "runs_discarded": int(res.discarded), "runs_predictive": len(res.predictive), "runs_per_s": res.executed / wall if wall > 0 else None,
+            "generations": len(res.generations), "incomplete_generation": res.incomplete is not None,
+            "final_epsilon": finite(final.epsilon), "final_distance_median": finite(float(np.median(final.distances))),
+            "stop_reason": res.stop_reason, "params": targets.names, "targets": [t.name for t in targets.targets],
+            "settings": dict(vars(s)), "overrides": {k: v for k, v in targets.overrides.items()},
+            "definition_hash": targets.hash, **_sim_info()}
+
+
 KINDS = {"engine_bass": engine_bass, "mesa_bass": mesa_bass, "numpy_bass": numpy_bass, "engine_graph": engine_graph,
-         "full_model": full_model, "profile": profile, "parallel": parallel}
+         "full_model": full_model, "profile": profile, "parallel": parallel, "calibration": calibration}
 
 
 def main() -> None:

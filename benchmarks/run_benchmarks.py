@@ -2,7 +2,8 @@
 
     python benchmarks/run_benchmarks.py            # standard set (10k and 100k buyers, 200-run sweep, profile)
     python benchmarks/run_benchmarks.py --quick    # fast subset (~2 min)
-    python benchmarks/run_benchmarks.py --full     # everything, including 1,000,000 buyers
+    python benchmarks/run_benchmarks.py --full     # everything, including 1,000,000 buyers and the calibration
+    python benchmarks/run_benchmarks.py --only calibration   # the calibration benchmark alone (~20 min)
 
 Every number is measured in a fresh single-threaded subprocess (``benchmarks/measure.py``), so
 peak RSS is per measurement; ratios are measured back to back in the same invocation because the
@@ -40,15 +41,16 @@ TARGETS = {
     "full_1m_max_rss_mb": 4096.0,    # 1M buyers, peak RSS
     "scaling_exponent_max": 1.15,    # "close to linear": time ~ n^b with b <= 1.15 (10k..1M)
     "parallel_speedup_min": 1.8,     # 2 workers vs 1 on a 200-run sweep
+    "calibration_max_s": 1200.0,     # a calibration of 6 parameters to 10 targets on 2 cores: under 20 minutes
 }
 
 MODES = {
     #            peer reps, floor reps, sizes,                       size reps, sweep runs, profile, curve-check seeds (10k, 100k)
-    "quick": dict(peer_reps=1, floor_reps=2, sizes=[10_000, 100_000], size_reps=1, sweep=20, profile=False, ref=(100, 20)),
-    "standard": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000], size_reps=2, sweep=200, profile=True, ref=(200, 40)),
-    "full": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000, 1_000_000], size_reps=2, sweep=200, profile=True, ref=(200, 40)),
+    "quick": dict(peer_reps=1, floor_reps=2, sizes=[10_000, 100_000], size_reps=1, sweep=20, profile=False, ref=(100, 20), calibration=False),
+    "standard": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000], size_reps=2, sweep=200, profile=True, ref=(200, 40), calibration=False),
+    "full": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000, 1_000_000], size_reps=2, sweep=200, profile=True, ref=(200, 40), calibration=True),
 }
-SECTIONS = ("peer", "floor", "full", "parallel", "profile")
+SECTIONS = ("peer", "floor", "full", "parallel", "profile", "calibration")
 #: Bass mixings measured by the peer and floor sections, in the order they run in each repetition.
 #: The headline is network mixing: the issue's peer is a Mesa agent per buyer *on a network*, its
 #: floor a numpy + scipy.sparse implementation; all three run on the engine's graph. Full mixing
@@ -58,6 +60,11 @@ HEADLINE_MIXING = "network"
 # the parallel sweep: the default scenario (every mechanism on) at 300 accounts over its full year,
 # ~0.5 s a run, so a 200-run sweep measures the pool, not the pool's start-up (~2 s to spawn workers)
 SWEEP = {"n_accounts": 300, "horizon": 365, "burst_days": [10, 40, 70, 100], "strategy": "blended"}
+# the calibration: the issue's "calibration of 6 parameters to 10 targets" is the B2B calibration of the
+# default scenario (its targets file, its budget, the benchmark pack's 10 targets) with its seventh free
+# parameter, sales.meeting_progress_gain, left at the scenario's value; 2 local worker processes
+CALIBRATION = {"targets": "scenarios/calibration/default_b2b.toml", "fix": ["sales.meeting_progress_gain"],
+               "params": 6, "targets_n": 10, "workers": 2}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -287,6 +294,35 @@ def section_parallel(cfg, env, log) -> dict:
             "target": f">= {TARGETS['parallel_speedup_min']:g}x", "pass": speed >= TARGETS["parallel_speedup_min"]}
 
 
+def section_calibration(cfg, env, log) -> dict:
+    """The calibration benchmark (CALIBRATION), in one fresh process; ``cfg["calibration_set"]`` ({dotted key
+    of the targets file: value}, from --calibration-set) replaces entries of the file, which makes it a
+    reduced run: recorded, but never a PASS or FAIL against the target."""
+    changed = dict(cfg.get("calibration_set") or {})
+    log(f"[calibration] {CALIBRATION['targets']} without {', '.join(CALIBRATION['fix'])}: {CALIBRATION['params']} "
+        f"free parameters x {CALIBRATION['targets_n']} targets, {CALIBRATION['workers']} workers"
+        + (f"; reduced: {', '.join(f'{k} = {v!r}' for k, v in changed.items())}" if changed else ""))
+    res = measure({"kind": "calibration", **CALIBRATION, "set": changed}, env, log)
+    target = f"< {TARGETS['calibration_max_s']:g} s"
+    full_size = not changed
+    out = {k: res[k] for k in ("wall_s", "cpu_s", "parent_cpu_s", "workers_cpu_s", "runs", "runs_needed",
+                               "runs_discarded", "runs_predictive", "runs_per_s", "generations",
+                               "incomplete_generation", "final_epsilon", "final_distance_median", "stop_reason",
+                               "params", "targets", "settings", "overrides", "definition_hash", "sim_file")}
+    out.update(targets_file=CALIBRATION["targets"], fixed=CALIBRATION["fix"], workers=CALIBRATION["workers"],
+               set=changed, full_size=full_size, cores_obtained=res["cpu_s"] / res["wall_s"],
+               peak_rss_mb=res["peak_rss_mb"], load_before=res["load_before"], load_after=res["load_after"],
+               target=target, **{"pass": res["wall_s"] < TARGETS["calibration_max_s"] if full_size else None})
+    return out
+
+
+def _calibration_key(c: dict) -> str:
+    """Headline prefix of a calibration record: only calibrations of the same size are compared."""
+    st = c["settings"]
+    return (f"calibration.{len(c['params'])}p{len(c['targets'])}t.{st['population']}x{st['replications']}."
+            f"{st['max_runs']}r" + ("" if c.get("full_size", True) else ".reduced"))
+
+
 def section_profile(cfg, env, log, html: str | None) -> tuple[dict, dict]:
     log("[profile] pyinstrument at 100,000 buyers (construction + 365 days): default scenario, then Bass scenario "
         f"({HEADLINE_MIXING} mixing)")
@@ -476,6 +512,14 @@ def headline(rec: dict) -> dict:
             h[f"{pre}.speedup.cpu"] = pa["speedup_estimate_idle_cores"]
             h[f"{pre}.t1.cpu"] = pa["cpu_1_worker_s"]
             h[f"{pre}.t2.cpu"] = pa["cpu_2_workers_s"]
+    if "calibration" in s:
+        c = s["calibration"]
+        pre = _calibration_key(c)
+        h[f"{pre}.wall_s"] = c["wall_s"]
+        h[f"{pre}.runs"] = c["runs"]
+        h[f"{pre}.runs_per_s"] = c["runs_per_s"]
+        h[f"{pre}.generations"] = c["generations"]
+        h[f"{pre}.final_epsilon"] = c["final_epsilon"]
     return h
 
 
@@ -507,6 +551,10 @@ def fmt(v, kind: str) -> str:
         return f"{v / 1e6:.2f} M/s" if v >= 1e6 else f"{v / 1e3:.0f} k/s"
     if kind == "exp":
         return f"{v:.2f}"
+    if kind == "n":
+        return f"{v:,}"
+    if kind == "r":
+        return f"{v:.2f}/s"
     return str(v)
 
 
@@ -570,6 +618,20 @@ def table(rec: dict, base: dict | None) -> str:
                          f"{pa['cores_obtained_1_worker']:.2f} | {pa['cores_obtained_2_workers']:.2f}", "", "", "", None))
         add("parallel", "speed-up 2 vs 1", f"parallel.{pa['runs']}x{pa.get('horizon', 120)}d.speedup", "x",
             pa["target"] + ("" if pa["runs"] >= 200 else f" (200 runs; this is {pa['runs']})"), pa["pass"])
+    if "calibration" in s:
+        c = s["calibration"]
+        pre = _calibration_key(c)
+        st = c["settings"]
+        size = f"{len(c['params'])} params x {len(c['targets'])} targets"
+        note = "" if c["full_size"] else " (reduced run, see --calibration-set)"
+        add("calibration", f"{size}, {c['workers']} workers: wall time", f"{pre}.wall_s", "s", c["target"] + note,
+            c["pass"])
+        rows.append(("calibration", "cores obtained (CPU s / wall s)", f"{c['cores_obtained']:.2f}", "", "", "", None))
+        add("calibration", f"runs (budget {st['max_runs']}, {st['predictive_draws']} predictive)", f"{pre}.runs", "n")
+        add("calibration", "runs per second", f"{pre}.runs_per_s", "r")
+        add("calibration", f"generations (at most {st['generations']}, {st['population']} particles)",
+            f"{pre}.generations", "n")
+        add("calibration", "final epsilon (tolerance of the posterior)", f"{pre}.final_epsilon", "exp")
     if "curve_check" in rec:
         cc = rec["curve_check"]
         cc = cc["mixings"] if "mixings" in cc else {cc.get("mixing", "full"): cc}  # older records: full mixing only
@@ -651,6 +713,16 @@ def write_record(rec: dict) -> Path:
     return path
 
 
+def toml_value(text: str):
+    """A command-line value in TOML syntax (10, 0.5, [5, 40], "x"); anything else is a string."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Speed and memory benchmarks of the buyer-journey engine (issue 6).")
     g = ap.add_mutually_exclusive_group()
@@ -661,6 +733,13 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default=None, help="full-model sizes in buyers, comma-separated (overrides the mode's)")
     ap.add_argument("--sweep-runs", type=int, default=None, help="runs in the parallel sweep (default 200; 20 with --quick)")
     ap.add_argument("--reps", type=int, default=None, help="repetitions of each Bass timing (median is reported)")
+    ap.add_argument("--calibration", action="store_true",
+                    help="also run the calibration section (6 parameters x 10 targets, 2 workers, ~20 min; part of "
+                         "--full; '--only calibration' runs it alone)")
+    ap.add_argument("--calibration-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="replace an entry of the calibration's targets file, e.g. abc.population=10 or "
+                         "overrides.market.n_accounts=400 (VALUE in TOML syntax; repeatable); makes a reduced run "
+                         "that is recorded but never passes or fails")
     ap.add_argument("--label", default="run", help="label stored with the record, e.g. 'before' or 'after'")
     ap.add_argument("--baseline", default="before", help="show a column with the latest stored record of this label ('' for none)")
     ap.add_argument("--engine", default=None, help="directory containing another 'sim' package to benchmark instead of the installed one")
@@ -677,12 +756,20 @@ def main(argv=None) -> int:
     if a.reps:
         cfg["peer_reps"] = cfg["floor_reps"] = a.reps
     if a.only is None:
-        only = [x for x in SECTIONS if x != "profile" or cfg["profile"]]
+        only = [x for x in SECTIONS if (x != "profile" or cfg["profile"]) and (x != "calibration" or cfg["calibration"])]
     else:
         only = [x.strip() for x in a.only.split(",") if x.strip()]
         bad = [x for x in only if x not in SECTIONS]
         if bad:
             ap.error(f"unknown section {bad[0]!r}; sections are {', '.join(SECTIONS)}")
+    if a.calibration and "calibration" not in only:
+        only.append("calibration")
+    cfg["calibration_set"] = {}
+    for item in a.calibration_set:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip():
+            ap.error(f"--calibration-set takes KEY=VALUE, got {item!r}")
+        cfg["calibration_set"][key.strip()] = toml_value(text.strip())
 
     env = child_env(a.engine)
     started = _dt.datetime.now().astimezone()
@@ -713,6 +800,8 @@ def main(argv=None) -> int:
         rec["sections"]["parallel"] = section_parallel(cfg, env, log)
     if "profile" in only:
         rec["profile"], rec["profile_bass"] = section_profile(cfg, env, log, a.profile_html)
+    if "calibration" in only:
+        rec["sections"]["calibration"] = section_calibration(cfg, env, log)
     rec["load_end"] = list(os.getloadavg())
     rec["elapsed_s"] = time.perf_counter() - t0
     rec["sim_package"] = sorted({v["sim_file"] for v in _walk_values(rec, "sim_file")})

@@ -7,7 +7,7 @@ Results folders:
   :func:`remove_created` and :func:`move_into_place`.
 - :func:`safe_name` turns a scenario or sweep name into a folder name; :data:`TIMESTAMP_FORMAT` names the
   timestamped folders.
-- :func:`jsonable` makes manifests strict JSON; :func:`package_version` and :func:`versions` say what
+- :func:`jsonable` makes manifests strict JSON and :func:`write_manifest` writes them; :func:`package_version` and :func:`versions` say what
   produced them.
 
 Worker processes:
@@ -20,6 +20,7 @@ Worker processes:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import pickle
@@ -44,6 +45,7 @@ __all__ = [
     "move_into_place",
     "staged_folder",
     "jsonable",
+    "write_manifest",
     "package_version",
     "versions",
     "RemoteError",
@@ -206,6 +208,16 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, (Path, datetime)):
         return str(obj)
     return str(obj)
+
+
+def write_manifest(folder: Path, manifest: Any) -> dict:
+    """Write ``manifest`` as ``folder/manifest.json``: strict JSON (:func:`jsonable`), indented, ending in a
+    newline. Returns what was written."""
+    data = jsonable(manifest)
+    with open(Path(folder) / "manifest.json", "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, allow_nan=False)
+        fh.write("\n")
+    return data
 
 
 def package_version() -> str:

@@ -1,8 +1,9 @@
 """The resumable run store: one SQLite file per multi-run job, every finished run committed the moment it finishes.
 
 Every multi-run command keeps its runs in a store built on :class:`RunStore`: the sweep
-(:class:`sim.sweeps.store.SweepStore`) and the comparison of ``run.py run``
-(:class:`sim.analysis.store.ComparisonStore`). The base holds what they share, once:
+(:class:`sim.sweeps.store.SweepStore`), the comparison of ``run.py run``
+(:class:`sim.analysis.store.ComparisonStore`) and the calibration
+(:class:`sim.calibration.store.CalibrationStore`). The base holds what they share, once:
 
 - the file: SQLite in WAL mode with ``synchronous=FULL`` and autocommit, so each ``INSERT`` of a finished
   run is one durable transaction; a ``kill -9`` loses only the runs in flight, and the subclass's primary key
@@ -13,10 +14,12 @@ Every multi-run command keeps its runs in a store built on :class:`RunStore`: th
   ScenarioError and changes nothing;
 - a lock: while a job writes, the file is locked (``flock``), so two jobs cannot fill one store at once;
 - cleanup: a store file that ``open`` created is removed again if opening fails, and
-  ``close(remove_if_empty=True)`` removes it if no run was stored (nothing partial is left behind).
+  ``close(remove_if_empty=True)`` removes it if no run was stored (nothing partial is left behind); a
+  ``with`` block that ends in an exception closes the store that way.
 
-A subclass sets ``FORMAT``, ``KIND`` (a noun for messages), ``DEFINES`` (what its definition covers) and
-``SCHEMA`` (its tables), and may override ``_meta`` (more meta rows), ``_initialise`` (more rows when the
+A subclass sets ``FORMAT``, ``KIND`` (a noun for messages), ``DEFINES`` (what its definition covers),
+``SCHEMA`` (its tables) and, if it lives in a results folder, ``FILE_NAME`` (then :meth:`RunStore.read`
+accepts the folder), and may override ``_meta`` (more meta rows), ``_initialise`` (more rows when the
 store is created) and ``_verify`` (checks when it is reopened).
 
 Connections are closed explicitly, never left to the garbage collector (a ``sqlite3.Connection`` sits in a
@@ -37,7 +40,7 @@ import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -47,6 +50,8 @@ from sim.io import package_version
 
 __all__ = ["RunStore", "definition_hash", "check_version", "dumps", "pack_frame", "unpack_frame",
            "pack_arrays", "unpack_arrays", "remove_store_files"]
+
+T = TypeVar("T")
 
 _META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
 
@@ -106,6 +111,7 @@ class RunStore:
     """Runs of one job in one SQLite file (or in memory with path ``":memory:"``); see the module doc."""
 
     FORMAT: ClassVar[str] = ""
+    FILE_NAME: ClassVar[str] = ""
     KIND: ClassVar[str] = "job"
     DEFINES: ClassVar[str] = "its definition"
     SCHEMA: ClassVar[str] = ""
@@ -141,6 +147,22 @@ class RunStore:
         if meta.get("format") != cls.FORMAT:
             raise ScenarioError(str(path), None, f"is an SQLite file but not a {cls.KIND} store; choose another path")
         return {**meta, "runs": runs}
+
+    @classmethod
+    def read(cls, path: str | Path, reader: Callable[[sqlite3.Connection, dict[str, str]], T]) -> T:
+        """``reader(conn, meta)`` on the existing store at ``path`` (the file, or a results folder holding
+        ``FILE_NAME``), opened without taking the lock and without creating anything; ScenarioError if there
+        is no store of this kind."""
+        path = Path(path).expanduser()
+        if path.is_dir() and cls.FILE_NAME:
+            path = path / cls.FILE_NAME
+        if cls.peek(path) is None:
+            raise ScenarioError(str(path), None, f"no {cls.KIND} store here")
+        conn = connect_existing(path)
+        try:
+            return reader(conn, read_meta(conn))
+        finally:
+            conn.close()
 
     # -- opening
     @classmethod
@@ -257,8 +279,9 @@ class RunStore:
     def __enter__(self) -> "RunStore":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        # leaving on an exception: a store this open created, still without a run, is not left behind
+        self.close(remove_if_empty=exc_type is not None)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The simulation engine: reproducibility, common random numbers, conservation, Mesa contract."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,3 +162,21 @@ def test_per_account_samples_of_won_accounts(small):
     ref = s["won_referred"] > 0.5
     np.testing.assert_allclose(np.sort(s["won_ltv"][ref]), np.sort(s["ltv_referred"]))
     np.testing.assert_allclose(np.sort(s["won_ltv"][~ref]), np.sort(s["ltv_not_referred"]))
+
+
+def test_opportunity_win_rate_by_segment(small):
+    """opportunity_win_rate_<segment>: from one sample per closed opportunity (segment, won 0/1); the
+    samples count every opportunity closed in the run, and pooled over segments they give the
+    all-segment opportunity_win_rate."""
+    r = sim.run(small, "blended", seed=2)
+    s, m, ts = r.samples, r.summary, r.timeseries
+    seg, won = s["opportunity_closed_segment"], s["opportunity_closed_won"]
+    closed = sum(ts[f"new_opportunities_{k}"].sum() for k in ("won", "lost", "stalled"))
+    assert seg.size == won.size == closed > 0
+    assert won.sum() == ts["new_opportunities_won"].sum()
+    assert set(np.unique(won)) <= {0.0, 1.0} and set(np.unique(seg)) <= {0.0, 1.0, 2.0}
+    assert won.mean() == pytest.approx(m["opportunity_win_rate"])
+    for i, g in enumerate(("smb", "mid", "enterprise")):
+        x = won[seg == i]
+        assert (m[f"opportunity_win_rate_{g}"] == pytest.approx(x.mean())) if x.size else math.isnan(
+            m[f"opportunity_win_rate_{g}"])

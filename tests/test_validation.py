@@ -220,3 +220,130 @@ def test_referral_premium_is_like_for_like():
     assert referral_premium(seg, acv, referred, ltv, day) == pytest.approx(0.0, abs=1e-12)
     assert referral_premium(seg, acv, referred, ltv * np.where(referred > 0, 1.2, 1.0), day) == pytest.approx(0.2)
     assert math.isnan(referral_premium(seg, acv, np.zeros(n), ltv, day))
+
+
+# ================================================================================================
+# The benchmarks group: every fact of the benchmark pack, observed against simulated
+# ================================================================================================
+
+from sim.config.facts import Target  # noqa: E402
+from sim.validation import benchmarks as bench  # noqa: E402
+
+PACK_FILE = ROOT / "scenarios" / "benchmarks" / "b2b_saas.toml"
+TINY_MARKET = {"market.n_accounts": 400, "scenario.horizon_days": 150, "channels.campaigns.burst_days": [20, 80]}
+
+
+def _pack_table() -> dict:
+    import tomllib
+
+    return tomllib.loads(PACK_FILE.read_text(encoding="utf-8"))["facts"]
+
+
+@pytest.fixture(scope="module")
+def bench_fast():
+    """The benchmarks group alone, --fast (2 replications of the default market), in this process."""
+    return v.run_checks(fast=True, groups=["benchmarks"], workers=1)
+
+
+def test_benchmark_facts_are_read_from_the_pack():
+    """The facts come from the pack through the calibration's loader: one check per [facts.<name>] table,
+    in file order, with the file's role, metric (segment appended) and figures."""
+    name, facts, excluded = bench.pack_facts()
+    table = _pack_table()
+    assert name == PACK_FILE.name and excluded == set()
+    assert [f.name for f in facts] == list(table)
+    for f in facts:
+        t = table[f.name]
+        assert f.role == t["role"]
+        seg = t.get("segment")
+        assert f.metric == (t["metric"] if seg is None or t["metric"].endswith(f"_{seg}") else f"{t['metric']}_{seg}")
+        assert (f.value, f.sd, f.low, f.high) == tuple(t.get(k) for k in ("value", "sd", "low", "high"))
+    assert v.planned_checks(fast=True, groups=["benchmarks"]) == [f"benchmark_{n}" for n in table]
+    assert bench.strategy() == "blended"  # the strategy of scenarios/calibration/default_b2b.toml
+
+
+def test_benchmark_facts_follow_the_targets_file(tmp_path, monkeypatch):
+    """Nothing is hard-coded: another targets file naming another pack gives that pack's facts; a target the
+    targets file excludes from calibration is labelled out of sample."""
+    (tmp_path / "pack.toml").write_text(
+        '[facts.a]\nmetric = "connect_rate"\nvalue = 0.1\nsd = 0.02\nsource = "s"\nrole = "target"\n'
+        '[facts.b]\nmetric = "opportunity_win_rate"\nsegment = "smb"\nlow = 0.1\nhigh = 0.3\nsource = "s"\n'
+        'role = "target"\n', encoding="utf-8")
+    (tmp_path / "t.toml").write_text('scenario = "default"\nstrategy = "networking"\n'
+                                     '[benchmarks]\npack = "pack.toml"\nexclude = ["b"]\n', encoding="utf-8")
+    monkeypatch.setattr(bench, "TARGETS_FILE", str(tmp_path / "t.toml"))
+    _, facts, excluded = bench.pack_facts()
+    assert [f.name for f in facts] == ["a", "b"] and excluded == {"b"}
+    assert facts[1].metric == "opportunity_win_rate_smb"
+    assert bench.strategy() == "networking"
+    assert [bench.role_label(f, excluded) for f in facts] == [bench.ROLE_TARGET, bench.ROLE_EXCLUDED]
+    checks = bench.plan(v.Ctx(True, 2, 1))
+    assert [c.name for c in checks] == ["benchmark_a", "benchmark_b"]
+    assert {s.strategy for c in checks for s in c.specs} == {"networking"}
+
+
+def test_band_rule_at_the_edges():
+    """value +- sd: pass within value +- 2 sd, edges included; range: pass within [low, high]; NaN fails; a miss
+    says by how much and in which direction."""
+    f = Target(name="x", metric="m", value=1.0, sd=0.25)
+    assert bench.BAND_SDS == 2.0 and bench.band(f) == (0.5, 1.5)
+    for x, ok in [(1.0, True), (0.5, True), (1.5, True), (0.4999, False), (1.5001, False), (math.nan, False),
+                  (math.inf, False)]:
+        assert bench.in_band(f, x) is ok, x
+    assert bench.miss(f, 1.2) == "" and bench.miss(f, 0.5) == ""
+    assert bench.miss(f, 2.0).startswith("0.5 above the band's upper edge 1.5") and "+4.0 sd" in bench.miss(f, 2.0)
+    assert bench.miss(f, 0.25).startswith("0.25 below the band's lower edge 0.5") and "-3.0 sd" in bench.miss(f, 0.25)
+    r = Target(name="y", metric="m", low=0.4, high=0.6)
+    assert bench.band(r) == (0.4, 0.6)
+    for x, ok in [(0.4, True), (0.6, True), (0.5, True), (0.3999, False), (0.6001, False), (math.nan, False)]:
+        assert bench.in_band(r, x) is ok, x
+    assert bench.miss(r, 0.8).startswith("0.2 above the range's upper edge 0.6") and "2.0 half-widths" in bench.miss(r, 0.8)
+    assert bench.miss(r, 0.3).startswith("0.1 below the range's lower edge 0.4")
+    assert "NaN" in bench.miss(r, math.nan)
+
+
+def test_benchmarks_every_fact_has_a_row(bench_fast):
+    """--fast on the default market: one row per fact of the pack, observed vs simulated (mean over replications
+    with a 95% interval), the verdict the band rule gives, the role, and for a miss its size and direction."""
+    df = bench_fast
+    _, facts, _ = bench.pack_facts()
+    assert list(df.columns) == v.COLUMNS
+    assert list(df["check"]) == [f"benchmark_{f.name}" for f in facts]
+    assert (df["group"] == "benchmarks").all()
+    assert df.attrs["settings"]["runs"] == 2  # every fact reads the same two runs
+    for f, (_, r) in zip(facts, df.iterrows()):
+        assert f.observed() in r["target"] and f.metric in r["target"]
+        assert f.source in r["source"]
+        for col in ("measured", "ci_low", "ci_high"):
+            assert math.isfinite(r[col]), (f.name, col, r["detail"])
+        assert r["ci_low"] <= r["measured"] <= r["ci_high"]
+        assert bool(r["passed"]) == bench.in_band(f, r["measured"])
+        label = bench.ROLE_HOLDOUT if f.role == "holdout" else bench.ROLE_TARGET
+        assert r["detail"].startswith(label), r["detail"]
+        if not r["passed"]:
+            assert "FAILS" in r["detail"] and bench.miss(f, r["measured"]) in r["detail"]
+            assert (" above " in r["detail"]) != (" below " in r["detail"])
+        print(f"\n{f.name} ({f.role}): observed {f.observed()}, simulated {r['measured']:.4g} "
+              f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}] {'pass' if r['passed'] else 'FAIL'}")
+    text = v.render_report(df)
+    assert bench.BAND_RULE in text and bench.ROLE_HOLDOUT in text
+    assert "http://" not in text and "https://" not in text  # sources as plain text: the report links nowhere
+
+
+def test_benchmarks_end_to_end_on_a_small_market(monkeypatch):
+    """--fast on a tiny market (few events: some metrics have nothing to count): still one row per fact, none
+    raises; a fact without a value is reported as not measurable or failing, never as passing."""
+    monkeypatch.setattr(bench, "MARKET", dict(TINY_MARKET))
+    df = v.run_checks(fast=True, groups=["benchmarks"], workers=1)
+    _, facts, _ = bench.pack_facts()
+    assert list(df["check"]) == [f"benchmark_{f.name}" for f in facts]
+    assert df.attrs["settings"]["runs"] == 2
+    nan = ~np.isfinite(df["measured"].to_numpy(dtype=float))
+    assert not df.loc[nan, "passed"].any()
+    for f, (_, r) in zip(facts, df.iterrows()):
+        label = bench.ROLE_HOLDOUT if f.role == "holdout" else bench.ROLE_TARGET
+        if r["detail"].startswith("NOT MEASURABLE"):
+            assert r["detail"].startswith(f"NOT MEASURABLE: {label}: "), r["detail"]
+        else:
+            assert r["detail"].startswith(label) and "[market: 400 accounts, 150 days]" in r["detail"], r["detail"]
+        print(f"\n{f.name}: {r['measured']:.4g} {'pass' if r['passed'] else 'FAIL'} {r['detail'][:90]}")

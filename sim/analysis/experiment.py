@@ -17,7 +17,6 @@ identical frames, and so does a run resumed from its store.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
@@ -46,6 +45,7 @@ from sim.io import (
     safe_name,
     staged_folder,
     versions,
+    write_manifest,
 )
 from sim.io import results_root as default_results_root
 
@@ -463,9 +463,7 @@ def write_results(
                 sections.append(("Parameter uncertainty", parameter_sentence(share, posterior)))
 
         manifest = build_manifest(experiment, command=command, started=started, finished=finished)
-        with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, indent=2, allow_nan=False)
-            fh.write("\n")
+        write_manifest(tmp, manifest)
 
         chart_dir = tmp / "charts"
         chart_dir.mkdir()

@@ -19,11 +19,12 @@ from sim.calibration.targets import (
     Target,
     Targets,
     known_metrics,
+    load_pack,
     load_targets,
     make_targets,
 )
 
 __all__ = [
-    "calibrate", "Calibration", "load_targets", "make_targets", "known_metrics", "load_runs", "Targets", "Target",
+    "calibrate", "Calibration", "load_targets", "load_pack", "make_targets", "known_metrics", "load_runs", "Targets", "Target",
     "Prior", "Settings", "ABCSMC", "ABCResult", "Generation", "CalibrationStore", "normal_toy",
 ]

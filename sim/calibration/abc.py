@@ -43,10 +43,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from sim.calibration.store import dumps
 from sim.calibration.targets import Prior, Settings, Target, distance
 from sim.config.scenario import ScenarioError
 from sim.executor import progress_bar, run_tasks
+from sim.store import dumps
 
 __all__ = ["ABCSMC", "ABCResult", "Generation", "normal_toy", "weighted_quantile", "fit_seed",
            "predictive_seed", "IDENTIFIED_RATIO"]

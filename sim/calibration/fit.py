@@ -243,14 +243,12 @@ def calibrate(targets: str | Path | Targets | Mapping, *, workers: int | None = 
         client, owned = connect(executor, spec.where)
     t0 = time.perf_counter()
     try:
-        st = CalibrationStore.open(store if store is not None else ":memory:", spec)
-        try:
+        # leaving on an exception removes a store this call made that still holds no run
+        with CalibrationStore.open(store if store is not None else ":memory:", spec) as st:
             abc = ABCSMC(simulate_model, (spec.scenario, spec.strategy, spec.names), spec.params, spec.targets,
                          spec.settings, valid=_valid(spec.scenario, spec.names), label=f"calibrate {spec.name}")
             result = abc.run(st, workers=workers, client=client, progress=progress, on_run=on_run, say=say)
             runs = st.frame()
-        finally:
-            st.close()
     finally:
         if owned:
             client.close()

@@ -453,7 +453,7 @@ def write_outputs(folder: Path, cal: Any, manifest: dict) -> None:
     cal.generations.to_csv(folder / "generations.csv", index=False)
     cal.predictive.to_csv(folder / "predictive.csv", index=False)
     cal.runs.to_csv(folder / "runs.csv", index=False)
-    from sim.io import jsonable, package_version, versions
+    from sim.io import jsonable, package_version, versions, write_manifest
 
     spec = cal.spec
     full = jsonable({
@@ -483,8 +483,6 @@ def write_outputs(folder: Path, cal: Any, manifest: dict) -> None:
         "versions": versions(),
         **manifest,
     })
-    with open(folder / "manifest.json", "w", encoding="utf-8") as fh:
-        json.dump(full, fh, indent=2, allow_nan=False)
-        fh.write("\n")
+    write_manifest(folder, full)
     charts = make_charts(cal, folder / "charts")
     write_report(folder / "report.html", cal, charts, full)

@@ -63,79 +63,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from sim.config.parameters import SEGMENTS, P, leaves, lookup
-from sim.config.presets import preset, presets_dir
-from sim.config.scenario import Scenario, ScenarioError, load_scenario, read_toml
+from sim.config.facts import (  # the facts format and pack loader, shared with the validation
+    FACT_KEYS,
+    TARGET_KEYS,
+    Target,
+    _check_keys,
+    _fmt,
+    _load_pack,
+    _number,
+    _resolve_file,
+    _target,
+    load_pack,
+)
+from sim.config.parameters import P, lookup
+from sim.config.scenario import (
+    Scenario,
+    ScenarioError,
+    dotted_paths,
+    load_scenario,
+    no_such_parameter,
+    read_toml,
+)
 
 __all__ = [
-    "Target", "Prior", "Settings", "Targets", "load_targets", "make_targets", "known_metrics", "distance",
+    "Target", "Prior", "Settings", "Targets", "load_targets", "load_pack", "make_targets", "known_metrics",
+    "distance",
     "FILE_KEYS", "TARGET_KEYS", "FACT_KEYS", "PRIOR_KEYS", "ABC_KEYS",
 ]
 
 #: Top-level keys of a targets file.
 FILE_KEYS = ("name", "description", "scenario", "strategy", "seed", "replications", "benchmarks", "overrides",
              "targets", "params", "abc")
-#: Keys of one ``[targets.<name>]`` table.
-TARGET_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "note")
-#: Keys of one ``[facts.<name>]`` table of a benchmark pack.
-FACT_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "primary", "note", "role")
 #: Keys of one free parameter's prior.
 PRIOR_KEYS = ("low", "high", "scale")
 #: Keys of ``[abc]``.
 ABC_KEYS = ("population", "generations", "min_epsilon", "max_runs", "quantile", "predictive_draws")
-BENCHMARK_KEYS = ("pack", "exclude")
 SCALES = ("linear", "log")
 
 
 # --------------------------------------------------------------------------------------------------------
 # The pieces
 # --------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """One observed figure: ``value`` +- ``sd``, or a range ``low``..``high``, of summary metric ``metric``."""
-
-    name: str
-    metric: str
-    value: float | None = None
-    sd: float | None = None
-    low: float | None = None
-    high: float | None = None
-    source: str = ""
-    note: str = ""
-    role: str = "target"  # "target" (fitted) or "holdout" (checked afterwards only)
-    origin: str = ""      # the file it came from
-
-    @property
-    def is_range(self) -> bool:
-        return self.value is None
-
-    def z(self, sim: float) -> float:
-        """The standardised miss of a simulated value (NaN stays NaN)."""
-        if not math.isfinite(sim):
-            return math.nan
-        if self.value is not None:
-            return (sim - self.value) / self.sd
-        half = (self.high - self.low) / 2.0
-        if sim < self.low:
-            return (sim - self.low) / half
-        if sim > self.high:
-            return (sim - self.high) / half
-        return 0.0
-
-    def observed(self) -> str:
-        if self.value is not None:
-            return f"{_fmt(self.value)} +- {_fmt(self.sd)}"
-        return f"{_fmt(self.low)} to {_fmt(self.high)}"
-
-    def contains(self, lo: float, hi: float) -> bool:
-        """Whether the interval [lo, hi] overlaps the observed figure (value +- sd, or the range)."""
-        a, b = (self.value - self.sd, self.value + self.sd) if self.value is not None else (self.low, self.high)
-        return math.isfinite(lo) and math.isfinite(hi) and lo <= b and hi >= a
-
-    def key(self) -> dict:
-        return {"metric": self.metric, "value": self.value, "sd": self.sd, "low": self.low, "high": self.high}
 
 
 def distance(targets: Sequence[Target], sims: Sequence[float]) -> float:
@@ -279,27 +247,9 @@ def known_metrics(scenario: Scenario | None = None, strategy: str | None = None)
     return tuple(SUMMARY_METRICS)
 
 
-def _resolve_metric(metric: str, segment: str | None) -> str:
-    if segment is None or metric.endswith(f"_{segment}"):
-        return metric
-    return f"{metric}_{segment}"
-
-
 # --------------------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------------------
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
-def _number(where: str, key: str, value: Any, what: str = "a number") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise ScenarioError(where, key, f"must be {what}, got {value!r}")
-    return float(value)
 
 
 def _whole(where: str, key: str, value: Any, minimum: int) -> int:
@@ -313,144 +263,16 @@ def _whole(where: str, key: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def _check_keys(where: str, prefix: str, table: Mapping, allowed: Sequence[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            near = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise ScenarioError(where, f"{prefix}{key}", f"unknown key (allowed: {', '.join(allowed)}){hint}")
 
 
-def _param_paths() -> list[str]:
-    return [p for p, _ in leaves()]
 
 
-def _no_such_parameter(where: str, key: str, path: str) -> ScenarioError:
-    near = difflib.get_close_matches(path, _param_paths(), n=1, cutoff=0.6)
-    hint = f"; did you mean '{near[0]}'?" if near else "; see scenarios/default.toml for every parameter path"
-    return ScenarioError(where, key, f"no such parameter{hint}")
-
-
-def _flatten(where: str, table: Mapping, prefix: str, section: str, is_spec) -> dict[str, Any]:
-    """Dotted TOML keys (``need.fade_rate = ...`` nests tables) back to parameter paths."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and not isinstance(lookup(path), P) and not is_spec(value):
-            items = list(_flatten(where, value, path + ".", section, is_spec).items())
-        else:
-            items = [(path, value)]
-        for k, v in items:
-            if k in out:
-                raise ScenarioError(where, f"{section}.{k}", "given twice")
-            out[k] = v
-    return out
-
-
-def _resolve_file(where: str, key: str, ref: Any, base: Path, kind: str, preset_folder: str = "") -> Path:
-    """A path ending in .toml (relative to ``base``) or a preset name."""
-    if not isinstance(ref, str) or not ref.strip():
-        raise ScenarioError(where, key, f"must be a preset name or a path to a .toml file, got {ref!r}")
-    if ref.endswith(".toml"):
-        p = Path(ref).expanduser()
-        p = p if p.is_absolute() else (base / p)
-        if not p.is_file():
-            raise ScenarioError(where, key, f"{kind} file not found: {p.resolve()} (paths are relative to the "
-                                            f"targets file)")
-        return p.resolve()
-    p = preset(f"{preset_folder}{ref}")
-    if not p.is_file():
-        folder = presets_dir() / preset_folder if preset_folder else presets_dir()
-        names = sorted(q.stem for q in folder.glob("*.toml"))
-        raise ScenarioError(where, key, f"no preset {kind} named {ref!r} (presets: {', '.join(names)}; or give a "
-                                        f"path ending in .toml, relative to the targets file)")
-    return p
-
-
-def _target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], origin: str) -> Target:
-    if not isinstance(spec, Mapping):
-        raise ScenarioError(where, key, "must be a table with value and sd, or low and high, and a source")
-    _check_keys(where, f"{key}.", spec, allowed)
-    metric = spec.get("metric", name)
-    if not isinstance(metric, str) or not metric.strip():
-        raise ScenarioError(where, f"{key}.metric", f"must be the name of a summary metric, got {metric!r}")
-    segment = spec.get("segment")
-    if segment is not None and segment not in SEGMENTS:
-        raise ScenarioError(where, f"{key}.segment", f"must be one of {', '.join(SEGMENTS)}, got {segment!r}")
-    has_value, has_range = ("value" in spec or "sd" in spec), ("low" in spec or "high" in spec)
-    if has_value and has_range:
-        raise ScenarioError(where, key, "give either value and sd, or low and high, not both")
-    if not has_value and not has_range:
-        raise ScenarioError(where, key, "missing: the observed figure, as value and sd (e.g. value = 0.2, sd = 0.04) "
-                                        "or as a range low and high")
-    value = sd = low = high = None
-    if has_value:
-        for k in ("value", "sd"):
-            if k not in spec:
-                other = "sd" if k == "sd" else "value"
-                raise ScenarioError(where, f"{key}.{k}", f"missing: a {other} needs its "
-                                                         f"{'uncertainty sd (> 0)' if k == 'sd' else 'value'}, "
-                                                         f"or give a range low and high instead")
-        value = _number(where, f"{key}.value", spec["value"])
-        sd = _number(where, f"{key}.sd", spec["sd"], "a number > 0")
-        if sd <= 0:
-            raise ScenarioError(where, f"{key}.sd", f"must be a number > 0, got {spec['sd']!r}")
-    else:
-        for k in ("low", "high"):
-            if k not in spec:
-                raise ScenarioError(where, f"{key}.{k}", "missing: a range needs both low and high")
-        low = _number(where, f"{key}.low", spec["low"])
-        high = _number(where, f"{key}.high", spec["high"])
-        if not low < high:
-            raise ScenarioError(where, f"{key}.low", f"must be below high ({_fmt(high)}), got {_fmt(low)}")
-    source = spec.get("source")
-    if not isinstance(source, str) or not source.strip():
-        raise ScenarioError(where, f"{key}.source", "missing: where the figure comes from, e.g. "
-                                                    "source = \"our CRM, FY2025 closed opportunities\"")
-    note = spec.get("note", "")
-    if not isinstance(note, str):
-        raise ScenarioError(where, f"{key}.note", f"must be a string, got {note!r}")
-    role = spec.get("role", "target")
-    if role not in ("target", "holdout"):
-        raise ScenarioError(where, f"{key}.role", f"must be \"target\" or \"holdout\", got {role!r}")
-    return Target(name=name, metric=_resolve_metric(metric, segment), value=value, sd=sd, low=low, high=high,
-                  source=source.strip(), note=note, role=role, origin=origin)
-
-
-def _load_pack(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], list[str]]:
-    """(pack path, its facts, the names to exclude)."""
-    if isinstance(spec, str):
-        spec = {"pack": spec}
-    if not isinstance(spec, Mapping):
-        raise ScenarioError(where, "benchmarks", "must be a table [benchmarks] with pack = \"b2b_saas\" (and "
-                                                 "optionally exclude = [...])")
-    _check_keys(where, "benchmarks.", spec, BENCHMARK_KEYS)
-    if "pack" not in spec:
-        raise ScenarioError(where, "benchmarks.pack", "missing: a benchmark pack name (e.g. \"b2b_saas\") or a "
-                                                      "path ending in .toml")
-    path = _resolve_file(where, "benchmarks.pack", spec["pack"], base, "benchmark pack", "benchmarks/")
-    exclude = spec.get("exclude", [])
-    if not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude):
-        raise ScenarioError(where, "benchmarks.exclude", f"must be a list of fact names, got {exclude!r}")
-    pwhere = str(path)
-    data = read_toml(path, "benchmark pack")
-    _check_keys(pwhere, "", data, ("facts",))
-    facts = data.get("facts", {})
-    if not isinstance(facts, Mapping) or not facts:
-        raise ScenarioError(pwhere, "facts", "missing: a benchmark pack holds [facts.<name>] tables")
-    out = [_target(pwhere, f"facts.{name}", str(name), f, FACT_KEYS, pwhere) for name, f in facts.items()]
-    names = {t.name: t for t in out}
-    for x in exclude:
-        if x not in names:
-            raise ScenarioError(where, "benchmarks.exclude", f"no fact {x!r} in {path.name} (facts: "
-                                                             f"{', '.join(names)})")
-    return path, out, exclude
 
 
 def _prior(where: str, key: str, path: str, spec: Any, scenario: Scenario) -> Prior:
     p = lookup(path)
     if not isinstance(p, P):
-        raise _no_such_parameter(where, key, path)
+        raise no_such_parameter(where, key, path)
     if p.kind not in ("int", "float"):
         raise ScenarioError(where, key, f"is {p.allowed()}; only number parameters can be calibrated")
     if not isinstance(spec, Mapping):
@@ -543,10 +365,10 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
     for key in ("overrides", "params", "targets"):
         if key in data and not isinstance(data[key], Mapping):
             raise ScenarioError(where, key, f"must be a table [{key}]")
-    overrides = _flatten(where, data.get("overrides", {}), "", "overrides", lambda v: False)
+    overrides = dotted_paths(where, data.get("overrides", {}), "overrides", lambda v: False)
     for p in overrides:
         if not isinstance(lookup(p), P):
-            raise _no_such_parameter(where, f"overrides.{p}", p)
+            raise no_such_parameter(where, f"overrides.{p}", p)
     if overrides:
         try:
             scenario = scenario.with_overrides(overrides)
@@ -563,8 +385,8 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
                                                f"{', '.join(scenario.strategies)}")
     settings = _settings(where, data)
     # free parameters
-    params_raw = _flatten(where, data.get("params", {}), "", "params",
-                          lambda v: bool(v) and set(v) <= set(PRIOR_KEYS))
+    params_raw = dotted_paths(where, data.get("params", {}), "params",
+                              lambda v: bool(v) and set(v) <= set(PRIOR_KEYS))
     if not params_raw:
         raise ScenarioError(where, "params", "missing: a [params] table with at least one free parameter, e.g. "
                                              "need.fade_rate = { low = 0.001, high = 0.02, scale = \"log\" }")

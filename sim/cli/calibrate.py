@@ -11,28 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
-import shutil
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import check_int_flags, wrap
-from sim.config.scenario import ScenarioError
-from sim.io import (
-    TIMESTAMP_FORMAT,
-    make_parents,
-    move_into_place,
-    remove_created,
-    results_root,
-    safe_name,
-)
+from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, wrap
+from sim.cli.jobs import StoredJob, add_job_arguments
+from sim.io import results_root, safe_name
 
 WHERE = "run.py calibrate"
-EXIT_INTERRUPTED = 130
-_PARTIAL = ".partial"
 
 FORMAT_HELP = """\
 targets file format (TOML; paths are relative to the targets file):
@@ -119,22 +107,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("targets_file", metavar="TARGETS.toml", help="targets file (see the format below)")
-    p.add_argument("--workers", type=int, default=None, metavar="W",
-                   help=f"local worker processes, at least 1; 1 runs in this process (default: all cores, here "
-                        f"{os.cpu_count() or 1}); ignored with --scheduler")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="run on the Dask distributed cluster of this scheduler instead of local processes (every "
-                        "worker needs this package installed); checked before anything runs")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the newest unfinished calibration of this targets file (or the --store given), "
-                        "running only the missing runs; without it a new results folder is started")
-    p.add_argument("--store", default=None, metavar="PATH",
-                   help="keep the SQLite store at PATH instead of inside the results folder; if PATH holds runs of "
-                        "the same calibration only the missing runs are done")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="write results to DIR instead of results/calibration/<name>/<timestamp>/ (DIR-2, DIR-3, ... "
-                        "if DIR exists and is not empty)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or status messages on stderr")
+    add_job_arguments(p, noun="calibration", unfinished="calibration of this targets file",
+                      results="results/calibration/<name>")
     p.set_defaults(handler=cmd_calibrate)
     return p
 
@@ -142,56 +116,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _writable_ancestor(path: Path, key: str) -> None:
-    if path.exists() and not path.is_dir():
-        raise ScenarioError(WHERE, key, f"{path} exists and is not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        if ancestor.parent == ancestor:
-            break
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ScenarioError(WHERE, key, f"{ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ScenarioError(WHERE, key, f"no permission to write in {ancestor}")
-
-
-def _partials(parent: Path, only: Path | None = None) -> list[Path]:
-    """Unfinished calibration folders (hidden ``.<name>.partial``) holding a store, newest first."""
-    from sim.calibration.store import STORE_NAME
-
-    if only is not None:
-        cands = [only]
-    elif parent.is_dir():
-        cands = [d for d in parent.iterdir() if d.name.startswith(".") and d.name.endswith(_PARTIAL)]
-    else:
-        cands = []
-    found = [d for d in cands if (d / STORE_NAME).is_file()]
-    return sorted(found, key=lambda d: (d / STORE_NAME).stat().st_mtime, reverse=True)
-
-
-def _hash_of(path: Path) -> str | None:
-    from sim.calibration.store import peek
-
-    try:
-        return (peek(path) or {}).get("hash")
-    except ScenarioError:
-        return None
-
-
-def _count(store_path: Path) -> int:
-    from sim.calibration.store import peek
-
-    try:
-        info = peek(store_path)
-    except Exception:
-        return 0
-    return int(info["runs"]) if info else 0
-
-
 def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.calibration.fit import calibrate
-    from sim.calibration.store import STORE_NAME, check_version, peek
+    from sim.calibration.store import CalibrationStore
     from sim.calibration.targets import load_targets
     from sim.executor import connect
 
@@ -203,137 +130,33 @@ def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     targets_path = Path(args.targets_file).expanduser()
     spec = load_targets(targets_path)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
-
-    root = results_root() / "calibration" / safe_name(spec.name)
-    started = datetime.now().astimezone()
-    out = Path(args.out).expanduser().absolute() if args.out else None
-    store_arg = Path(args.store).expanduser().absolute() if args.store else None
-    if out is not None:
-        _writable_ancestor(out.parent, "--out")
-    else:
-        _writable_ancestor(root, "results folder")
-    if store_arg is not None:
-        info = peek(store_arg)
-        if info is not None and info["hash"] != spec.hash:
-            raise ScenarioError(str(store_arg), None,
-                                f"was made by a different calibration (store {info['hash'][:12]}, {targets_path} "
-                                f"{spec.hash[:12]}); use another --store path, or delete it to start over")
-        check_version(info, store_arg)
-        if args.resume and info is None:
-            raise ScenarioError(WHERE, "--resume", f"nothing to resume: store {store_arg} does not exist yet (run "
-                                                   f"without --resume to start it)")
-        if info is None:
-            _writable_ancestor(store_arg.parent, "--store")
-            if not store_arg.parent.is_dir():
-                raise ScenarioError(WHERE, "--store", f"folder {store_arg.parent} does not exist")
-
-    partial: Path | None = None
-    resumed_partial = False
-    if store_arg is None:
-        if args.resume:
-            only = out.parent / f".{out.name}{_PARTIAL}" if out is not None else None
-            cands = _partials(out.parent if out is not None else root, only)
-            matching = [d for d in cands if _hash_of(d / STORE_NAME) == spec.hash]
-            if not matching:
-                if cands:
-                    raise ScenarioError(WHERE, "--resume", f"the unfinished calibration in {cands[0]} was made by a "
-                                                           f"different calibration than {targets_path}; run without "
-                                                           f"--resume to start afresh")
-                raise ScenarioError(WHERE, "--resume", f"nothing to resume: no unfinished calibration {spec.name!r} "
-                                                       f"in {only or root}; run without --resume to start it")
-            partial, resumed_partial = matching[0], True
-            check_version(peek(partial / STORE_NAME), partial / STORE_NAME)
-        else:
-            base = out if out is not None else root / started.strftime(TIMESTAMP_FORMAT)
-            partial = base.parent / f".{base.name}{_PARTIAL}"
-            n = 2
-            while partial.exists():
-                partial = base.parent / f".{base.name}-{n}{_PARTIAL}"
-                n += 1
-            same = [d for d in _partials(base.parent) if _hash_of(d / STORE_NAME) == spec.hash]
-            if same:
-                say(f"note: an unfinished run of this calibration is in {same[0]}; use --resume to continue it")
-        target = out if out is not None else partial.parent / partial.name[1:-len(_PARTIAL)]
-        store_path = partial / STORE_NAME
-    else:
-        target = out if out is not None else root / started.strftime(TIMESTAMP_FORMAT)
-        store_path = store_arg
+    job = StoredJob(args, where=WHERE, command="calibrate", job_file=targets_path, store=CalibrationStore,
+                    identity=spec.hash, name=spec.name, root=results_root() / "calibration" / safe_name(spec.name),
+                    definition="a different calibration", say=say)
 
     client, owned = (None, False)
     if args.scheduler is not None:
         client, owned = connect(args.scheduler, WHERE, key="--scheduler")
 
     # 2. run, committing every run to the store
-    created: list[Path] = []
     try:
-        if partial is not None and not resumed_partial:
-            created = [*make_parents(partial.parent), partial]
-            partial.mkdir()
         where_runs = (f"the Dask cluster at {args.scheduler}" if client is not None
                       else f"{workers} local worker process(es)" if workers > 1 else "this process")
         say(f"Calibration {spec.name!r}: {spec.describe()}")
-        say(f"Running on {where_runs}; store: {store_path}")
-        try:
-            cal = calibrate(spec, workers=workers, executor=client, store=store_path, progress=not quiet, say=say)
-        except KeyboardInterrupt:
-            done = _count(store_path)
-            if done == 0 and created:
-                shutil.rmtree(partial, ignore_errors=True)
-                remove_created(created[:-1])
-                print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
-            else:
-                hint = ["python", "run.py", "calibrate", str(args.targets_file), "--resume"]
-                if args.out:
-                    hint += ["--out", str(args.out)]
-                if store_arg is not None:
-                    hint += ["--store", str(store_arg)]
-                print(f"error: interrupted; {done} runs are saved in {store_path}; continue with: "
-                      f"{' '.join(shlex.quote(h) for h in hint)}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except BaseException:
-            if created and _count(store_path) == 0:
-                shutil.rmtree(partial, ignore_errors=True)
-                remove_created(created[:-1])
-            raise
+        say(f"Running on {where_runs}; store: {job.store_path}")
+        cal = job.run(lambda store: calibrate(spec, workers=workers, executor=client, store=store,
+                                              progress=not quiet, say=say))
     finally:
         if owned:
             client.close()
-    finished = datetime.now().astimezone()
+    if cal is None:
+        return EXIT_INTERRUPTED
     res = cal.result
     say(f"{res.executed} runs done in {cal.elapsed:.1f} s ({res.reused} already in the store); writing results ...")
 
     # 3. write the results folder atomically (the partial folder, or a temporary one, renamed into place)
-    command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
-    manifest = {
-        "executor": f"dask {args.scheduler}" if client is not None else f"local processes ({workers} workers)",
-        "store": STORE_NAME if store_arg is None else str(store_arg),
-        "command": command,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": finished.isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-    }
-    if partial is not None:
-        tmp = partial
-    else:
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        n = 2
-        while tmp.exists():
-            tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{n}"
-            n += 1
-        created = [*make_parents(tmp.parent), tmp]
-        tmp.mkdir()
-    try:
-        cal.write(tmp, manifest)
-        final = move_into_place(tmp, target, allow_empty_target=out is not None)
-    except BaseException:
-        if partial is not None:  # keep the store for --resume; drop what was written
-            for child in partial.iterdir():
-                if not child.name.startswith(STORE_NAME):
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-            remove_created(created[:-1])
-        raise
+    manifest = job.facts(client, workers, argv)
+    final, _ = job.write(lambda folder: cal.write(folder, manifest))
     print(cal.finding())
     print()
     print(cal.parameters[["parameter", "median", "q05", "q95", "sd_ratio", "identified"]].to_string(index=False))

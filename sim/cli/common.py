@@ -1,5 +1,6 @@
 """What the command lines (run.py run, run.py sweep, run.py validate) share: help-text wrapping and the
-checks of whole-number flags.
+checks of whole-number flags. (The stored, resumable commands, sweep and calibrate, also share
+:class:`sim.cli.jobs.StoredJob`: their store, --resume, Ctrl-C and the atomic results folder.)
 
 Every check raises :class:`sim.ScenarioError` with one line naming the command, the flag and what is allowed;
 run.py prints it as ``error: ...`` and exits with code 2 before anything is simulated or written.
@@ -8,12 +9,15 @@ run.py prints it as ``error: ...`` and exits with code 2 before anything is simu
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
+from pathlib import Path
 from typing import NoReturn
 
 from sim.config.arguments import check_int_flags
 
-__all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "UsageError", "Parser", "wrap", "one_line", "check_int_flags"]
+__all__ = ["EXIT_USAGE", "EXIT_INTERRUPTED", "UsageError", "Parser", "wrap", "one_line", "check_int_flags",
+           "check_writable_folder"]
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -40,3 +44,21 @@ def wrap(text: str, width: int = 88) -> str:
     """Pre-wrap prose for argparse's Raw* help formatters (which keep line breaks, so examples stay readable):
     every line of ``text`` is filled to ``width`` on its own."""
     return "\n".join(textwrap.fill(par, width) for par in text.split("\n"))
+
+
+def check_writable_folder(where: str, path: Path, key: str) -> None:
+    """Fail early, before anything runs: ``path`` (a results folder, or where one will be made) must be a
+    folder or not exist yet, and its nearest existing ancestor must be a folder this user may write in.
+    Raises ``ScenarioError(where, key, ...)`` (one line, exit code 2)."""
+    from sim.config.scenario import ScenarioError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ScenarioError(where, key, f"{path} exists and is not a folder")
+    ancestor = path
+    while not ancestor.exists() and ancestor.parent != ancestor:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ScenarioError(where, key, f"{ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ScenarioError(where, key, f"no permission to write in {ancestor}")

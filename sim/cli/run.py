@@ -11,7 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import EXIT_INTERRUPTED, UsageError, check_int_flags, wrap
+from sim.cli.common import (
+    EXIT_INTERRUPTED,
+    UsageError,
+    check_int_flags,
+    check_writable_folder,
+    wrap,
+)
 from sim.config.scenario import DEFAULT_SCENARIO, ScenarioError
 from sim.io import results_root
 
@@ -196,17 +202,7 @@ def check_scenario_file(path: Path) -> None:
 
 def check_out_dir(out: Path) -> None:
     """Fail early (before simulating) if results could not be written to ``out``."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
-    ancestor = out.parent
-    while not ancestor.exists():
-        if ancestor.parent == ancestor:
-            break
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UsageError(f"--out {out}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: no permission to write in {ancestor}")
+    check_writable_folder("run.py run", out, "--out")
 
 
 def load(path: Path) -> Any:

@@ -11,31 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shlex
-import shutil
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import check_int_flags, wrap
-from sim.config.scenario import ScenarioError
-from sim.io import (
-    TIMESTAMP_FORMAT,
-    jsonable,
-    make_parents,
-    move_into_place,
-    package_version,
-    remove_created,
-    results_root,
-    safe_name,
-    versions,
-)
+from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, wrap
+from sim.cli.jobs import StoredJob, add_job_arguments
+from sim.io import jsonable, package_version, results_root, safe_name, versions
 
 WHERE = "run.py sweep"
-EXIT_INTERRUPTED = 130
-_PARTIAL = ".partial"
 
 FORMAT_HELP = """\
 sweep file format (TOML; paths are relative to the sweep file):
@@ -104,22 +88,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sweep_file", metavar="SWEEP.toml", help="sweep file (see the format below)")
-    p.add_argument("--workers", type=int, default=None, metavar="W",
-                   help=f"local worker processes, at least 1; 1 runs in this process (default: all cores, here "
-                        f"{os.cpu_count() or 1}); ignored with --scheduler")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="run on the Dask distributed cluster of this scheduler instead of local processes (every "
-                        "worker needs this package installed); checked before anything runs")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the newest unfinished run of this sweep (or the --store given), running only the "
-                        "missing runs; without it a new results folder is started")
-    p.add_argument("--store", default=None, metavar="PATH",
-                   help="keep the SQLite store at PATH instead of inside the results folder; if PATH holds runs of "
-                        "the same sweep only the missing runs are done")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="write results to DIR instead of results/sweeps/<name>/<timestamp>/ (DIR-2, DIR-3, ... if "
-                        "DIR exists and is not empty)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or status messages on stderr")
+    add_job_arguments(p, noun="sweep", unfinished="run of this sweep", results="results/sweeps/<name>")
     p.set_defaults(handler=cmd_sweep)
     return p
 
@@ -131,44 +100,10 @@ def _results_root() -> Path:
     return results_root() / "sweeps"
 
 
-def _writable_ancestor(path: Path, key: str) -> None:
-    if path.exists() and not path.is_dir():
-        raise ScenarioError(WHERE, key, f"{path} exists and is not a folder")
-    ancestor = path
-    while not ancestor.exists():
-        if ancestor.parent == ancestor:
-            break
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ScenarioError(WHERE, key, f"{ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ScenarioError(WHERE, key, f"no permission to write in {ancestor}")
-
-
-def _partials(parent: Path, only: Path | None = None) -> list[Path]:
-    """Unfinished sweep folders (hidden ``.<name>.partial``) holding a store, newest first."""
-    from sim.sweeps.store import STORE_NAME
-
-    if only is not None:
-        cands = [only]
-    elif parent.is_dir():
-        cands = [d for d in parent.iterdir() if d.name.startswith(".") and d.name.endswith(_PARTIAL)]
-    else:
-        cands = []
-    found = [d for d in cands if (d / STORE_NAME).is_file()]
-    return sorted(found, key=lambda d: (d / STORE_NAME).stat().st_mtime, reverse=True)
-
-
-def _make_dirs(path: Path) -> list[Path]:
-    created = make_parents(path.parent)
-    path.mkdir()
-    return [*created, path]
-
-
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.executor import connect
     from sim.sweeps.design import load_sweep_file
-    from sim.sweeps.store import STORE_NAME, check_version, peek
+    from sim.sweeps.store import SweepStore
 
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
@@ -178,109 +113,32 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     sweep_path = Path(args.sweep_file).expanduser()
     sw = load_sweep_file(sweep_path)
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
-
-    root = _results_root() / safe_name(sw.name)
-    started = datetime.now().astimezone()
-    out = Path(args.out).expanduser().absolute() if args.out else None
-    store_arg = Path(args.store).expanduser().absolute() if args.store else None
-    if out is not None:
-        _writable_ancestor(out.parent, "--out")
-    else:
-        _writable_ancestor(root, "results folder")
-    if store_arg is not None:
-        info = peek(store_arg)  # raises if it is not a sweep store
-        if info is not None and info["hash"] != sw.hash:
-            raise ScenarioError(str(store_arg), None,
-                                f"was made by a different sweep definition (store {info['hash'][:12]}, "
-                                f"{sweep_path} {sw.hash[:12]}); use another --store path, or delete it to start over")
-        check_version(info, store_arg)
-        if args.resume and info is None:
-            raise ScenarioError(WHERE, "--resume", f"nothing to resume: store {store_arg} does not exist yet (run "
-                                                   f"without --resume to start it)")
-        if info is None:
-            _writable_ancestor(store_arg.parent, "--store")
-            if not store_arg.parent.is_dir():
-                raise ScenarioError(WHERE, "--store", f"folder {store_arg.parent} does not exist")
-
-    partial: Path | None = None
-    resumed_partial = False
-    if store_arg is None:
-        if args.resume:
-            only = out.parent / f".{out.name}{_PARTIAL}" if out is not None else None
-            cands = _partials(out.parent if out is not None else root, only)
-            matching = [d for d in cands if (peek(d / STORE_NAME) or {}).get("hash") == sw.hash]
-            if not matching:
-                if cands:
-                    raise ScenarioError(WHERE, "--resume", f"the unfinished sweep in {cands[0]} was made by a "
-                                                           f"different sweep definition than {sweep_path}; run "
-                                                           f"without --resume to start afresh")
-                raise ScenarioError(WHERE, "--resume", f"nothing to resume: no unfinished run of sweep {sw.name!r} in "
-                                                       f"{only or root}; run without --resume to start it")
-            partial, resumed_partial = matching[0], True
-            check_version(peek(partial / STORE_NAME), partial / STORE_NAME)
-        else:
-            stamp = started.strftime(TIMESTAMP_FORMAT)
-            base = out if out is not None else root / stamp
-            partial = base.parent / f".{base.name}{_PARTIAL}"
-            n = 2
-            while partial.exists():
-                partial = base.parent / f".{base.name}-{n}{_PARTIAL}"
-                n += 1
-            same = [d for d in _partials(base.parent) if (peek(d / STORE_NAME) or {}).get("hash") == sw.hash]
-            if same:
-                say(f"note: an unfinished run of this sweep is in {same[0]}; use --resume to continue it")
-        target = (out if out is not None else partial.parent / partial.name[1:-len(_PARTIAL)])
-        store_path = partial / STORE_NAME
-    else:
-        target = out if out is not None else root / started.strftime(TIMESTAMP_FORMAT)
-        store_path = store_arg
+    job = StoredJob(args, where=WHERE, command="sweep", job_file=sweep_path, store=SweepStore, identity=sw.hash,
+                    name=sw.name, root=_results_root() / safe_name(sw.name), definition="a different sweep definition",
+                    say=say)
 
     client, owned = (None, False)
     if args.scheduler is not None:
         client, owned = connect(args.scheduler, WHERE, key="--scheduler")
 
     # 2. run, committing every run to the store
-    created: list[Path] = []
+    stats: dict = {}
     try:
-        if partial is not None and not resumed_partial:
-            created = _make_dirs(partial)
         where_runs = (f"the Dask cluster at {args.scheduler}" if client is not None
                       else f"{min(workers, sw.n_runs)} local worker process(es)" if workers > 1 else "this process")
         say(f"Sweep {sw.name!r}: {sw.describe()}")
-        say(f"Running on {where_runs}; store: {store_path}")
-        stats: dict = {}
-        try:
-            frame = sw.run(workers=workers, store=store_path, executor=client, progress=not quiet, stats=stats)
-        except KeyboardInterrupt:
-            done = _count(store_path)
-            if done == 0 and created:
-                shutil.rmtree(partial, ignore_errors=True)
-                remove_created(created[:-1])
-            if done == 0 and not Path(store_path).exists():  # a new store without a run is removed
-                print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
-            else:
-                hint = ["python", "run.py", "sweep", str(args.sweep_file), "--resume"]
-                if args.out:
-                    hint += ["--out", str(args.out)]
-                if store_arg is not None:
-                    hint += ["--store", str(store_arg)]
-                print(f"error: interrupted; {done} of {sw.n_runs} runs are saved in {store_path}; continue with: "
-                      f"{' '.join(shlex.quote(h) for h in hint)}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except BaseException:
-            if created and _count(store_path) == 0:
-                shutil.rmtree(partial, ignore_errors=True)
-                remove_created(created[:-1])
-            raise
+        say(f"Running on {where_runs}; store: {job.store_path}")
+        frame = job.run(lambda store: sw.run(workers=workers, store=store, executor=client, progress=not quiet,
+                                             stats=stats), total=sw.n_runs)
     finally:
         if owned:
             client.close()
-    finished = datetime.now().astimezone()
+    if frame is None:
+        return EXIT_INTERRUPTED
     say(f"{stats.get('executed', 0)} runs done in {stats.get('elapsed_seconds', float('nan')):.1f} s"
         f" ({stats.get('reused', 0)} already in the store); writing results ...")
 
     # 3. write the results folder atomically (the partial folder, or a temporary one, renamed into place)
-    command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
     manifest = jsonable({
         "sweep_name": sw.name,
         "sweep_file": str(sweep_path.absolute()),
@@ -302,55 +160,20 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "scenario_name": sw.scenario.name,
         "scenario_path": str(sw.scenario.path) if sw.scenario.path is not None else None,
         "scenario": sw.scenario.to_dict(),
-        "executor": f"dask {args.scheduler}" if client is not None else f"local processes ({workers} workers)",
-        "store": STORE_NAME if store_arg is None else str(store_arg),
         "elapsed_seconds": stats.get("elapsed_seconds"),
         "package": "buyer-journey-sim",
         "package_version": package_version(),
-        "command": command,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": finished.isoformat(timespec="seconds"),
         "versions": {**versions(), **_extra_versions()},
-        "platform": platform.platform(),
+        **job.facts(client, workers, argv),
     })
     from sim.sweeps.report import finding_sentences, write_outputs
 
-    if partial is not None:
-        tmp = partial
-    else:
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        n = 2
-        while tmp.exists():
-            tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{n}"
-            n += 1
-        created = _make_dirs(tmp)
-    try:
-        tables = write_outputs(tmp, sw, frame, manifest)
-        final = move_into_place(tmp, target, allow_empty_target=out is not None)
-    except BaseException:
-        if partial is not None:  # keep the store for --resume; drop what was written
-            for child in partial.iterdir():
-                if not child.name.startswith(STORE_NAME):
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-            remove_created(created[:-1])
-        raise
+    final, tables = job.write(lambda folder: write_outputs(folder, sw, frame, manifest))
     for line in finding_sentences(sw, tables["swings"], tables["best"], tables["sobol"], tables["morris"]):
         print(line)
     print()
     print(f"Results: {final}")
     return 0
-
-
-def _count(store_path: Path) -> int:
-    from sim.sweeps.store import peek
-
-    try:
-        info = peek(store_path)
-    except Exception:
-        return 0
-    return int(info["runs"]) if info else 0
 
 
 def _extra_versions() -> dict[str, str]:

@@ -15,8 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import wrap
-from sim.config.scenario import ScenarioError
+from sim.cli.common import check_writable_folder, wrap
 from sim.io import results_root
 
 WHERE = "validate"
@@ -28,7 +27,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "validate",
-        help="run the validation suite (Bass docking, networks, stylized facts, comparative statics) and write "
+        help="run the validation suite (Bass docking, networks, stylized facts, comparative statics, benchmark "
+             "facts) and write "
              "results/validation/<timestamp>/",
         description=wrap(
             "Check the simulator the way Rand & Rust (2011) ask: dock it with the analytic Bass (1969) model "
@@ -36,8 +36,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
             "several densities against full mixing and the Fibich & Gibori (2010) lower bound, measure the "
             "stylized facts of B2B buying the articles rely on (57% of the decision made before talking to "
             "sales, 95:5 in market, campaign response within days, speed to lead, referral value, enterprise "
-            "cycles, introductions vs cold calls), and test the direction of effect of five levers, paired by "
-            "seed. Nothing is tuned to pass: a fact that fails is reported as failing, with the reason.\n"
+            "cycles, introductions vs cold calls), test the direction of effect of five levers, paired by "
+            "seed, and check every fact of the benchmark pack scenarios/benchmarks/b2b_saas.toml against the "
+            "default scenario with a band (value +- 2 sd, or the range): the calibration targets confirm the fit, "
+            "the held-out facts are out of sample. Nothing else is tuned to pass: a fact that fails is reported "
+            "as failing, with the reason.\n"
             "Writes validation.csv (one row per check: check, group, target, source, measured, ci_low, "
             "ci_high, passed, detail), a self-contained report.html and manifest.json."
         ),
@@ -84,15 +87,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ScenarioError(WHERE, "--out", f"{out} exists and is not a folder")
-    ancestor = out.parent
-    while not ancestor.exists() and ancestor.parent != ancestor:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ScenarioError(WHERE, "--out", f"{ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ScenarioError(WHERE, "--out", f"no permission to write in {ancestor}")
+    check_writable_folder(WHERE, out, "--out")
 
 
 def cmd_validate(args: argparse.Namespace, argv: Sequence[str]) -> int:

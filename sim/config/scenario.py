@@ -20,7 +20,7 @@ import math
 import tomllib
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from sim.config.parameters import (
     SCHEMA,
@@ -86,6 +86,42 @@ def _unknown(where: str, path: str, key: str, options) -> ScenarioError:
     hint = f"; did you mean '{near[0]}'?" if near else ""
     allowed = ", ".join(sorted(options))
     return ScenarioError(where, path, f"unknown key (allowed here: {allowed}){hint}")
+
+
+def no_such_parameter(where: str, key: str, path: str) -> ScenarioError:
+    """The error for a parameter path that is not in the schema, with the nearest path as a hint."""
+    from sim.config.parameters import leaves
+
+    near = difflib.get_close_matches(path, [p for p, _ in leaves()], n=1, cutoff=0.6)
+    hint = f"; did you mean '{near[0]}'?" if near else "; see scenarios/default.toml for every parameter path"
+    return ScenarioError(where, key, f"no such parameter{hint}")
+
+
+def dotted_paths(where: str, table: Mapping, section: str, is_spec: Callable[[Mapping], bool],
+                 is_param: Callable[[str], bool] | None = None, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys from TOML (``need.fade_rate = ...`` nests tables) back to parameter paths (sweep and targets
+    files: ``[overrides]``, ``[params]``).
+
+    A table below a path that is not a parameter (``is_param``; default: a schema leaf) is a nesting level,
+    unless ``is_spec`` says it is a parameter's spec (``{ low = .., high = .. }``); a path given twice is a
+    ScenarioError naming ``section``; unknown paths are reported by the caller.
+    """
+    if is_param is None:
+        def is_param(path: str) -> bool:
+            return isinstance(lookup(path), P)
+
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and not is_param(path) and not is_spec(value):
+            items = list(dotted_paths(where, value, section, is_spec, is_param, path + ".").items())
+        else:
+            items = [(path, value)]
+        for k, v in items:
+            if k in out:
+                raise ScenarioError(where, f"{section}.{k}", "given twice")
+            out[k] = v
+    return out
 
 
 def _validate_tree(where: str, data: Mapping, schema: dict, prefix: str, out: dict) -> None:

@@ -215,7 +215,9 @@ class JourneyModel(mesa.Model):
         sales conversation) and ``cycle_days`` (won deals). Also, where they occurred:
         ``cycle_days_<segment>``; ``lead_delay_days`` with ``lead_converted`` (0/1, same order: each
         worked lead); ``campaign_response_age_direct`` / ``_shared`` (days from exposure to
-        response); ``ltv_referred`` / ``ltv_not_referred`` (accounts won in the run).
+        response); ``ltv_referred`` / ``ltv_not_referred`` (accounts won in the run);
+        ``opportunity_closed_segment`` with ``opportunity_closed_won`` (0/1, same order: each
+        opportunity closed in the run, won, lost or ended by no decision).
 
         Always, one value per account won in the run, parallel (same order): ``won_segment``
         (index into ``SEGMENTS``: 0 smb, 1 mid, 2 enterprise), ``won_acv`` (annual contract value

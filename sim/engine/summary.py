@@ -50,6 +50,8 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
        "opportunities / leads (every contact sales works is a lead, inbound or outbound, as in a CRM)"),
     _m("opportunity_win_rate", "Opportunity win rate", "share", "max", "percent",
        "opportunities won / opportunities closed in the run (won, lost to a competitor, or no decision)"),
+    *(_m(f"opportunity_win_rate_{g}", f"Opportunity win rate, {g}", "share", "max", "percent",
+         f"{g} opportunities won / {g} opportunities closed in the run") for g in SEGMENTS),
     _m("no_decision_share", "Opportunities ending in no decision", "share", "min", "percent",
        "opportunities whose buying episode ended with no purchase / opportunities closed"),
     *(_m(f"median_cycle_days_{g}", f"Median sales cycle, {g}", "days", "min", "days",
@@ -157,6 +159,13 @@ def _funnel(model, ts: pd.DataFrame, samples: dict, won: np.ndarray, cost: float
     closed = o_won + o_lost + o_none
     out["lead_to_opportunity_rate"] = _div(_col(ts, "new_opportunities"), leads)
     out["opportunity_win_rate"] = _div(o_won, closed)
+    # by segment, from one sample per closed opportunity (decision.record_opportunities_closed)
+    o_seg = samples.get("opportunity_closed_segment", np.zeros(0))
+    o_won_flag = samples.get("opportunity_closed_won", np.zeros(0))
+    n_closed = np.bincount(o_seg.astype(np.int64), minlength=len(SEGMENTS))
+    n_won = np.bincount(o_seg.astype(np.int64), weights=o_won_flag, minlength=len(SEGMENTS))
+    for i, g in enumerate(SEGMENTS):
+        out[f"opportunity_win_rate_{g}"] = _div(float(n_won[i]), float(n_closed[i]))
     out["no_decision_share"] = _div(o_none, closed)
     for g in SEGMENTS:
         out[f"median_cycle_days_{g}"] = _median(samples.get(f"cycle_days_{g}", np.zeros(0)))

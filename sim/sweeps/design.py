@@ -68,12 +68,14 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.config.parameters import STRATEGY_SECTIONS, P, leaves, lookup
+from sim.config.parameters import STRATEGY_SECTIONS, P, lookup
 from sim.config.scenario import (
     Scenario,
     ScenarioError,
     _check_value,
+    dotted_paths,
     load_scenario,
+    no_such_parameter,
     read_toml,
 )
 from sim.engine.summary import SUMMARY_METRICS
@@ -369,42 +371,12 @@ def _fmt(x: Any) -> str:
     return repr(x)
 
 
-def _param_paths() -> list[str]:
-    return [p for p, _ in leaves()]
-
-
 def _is_param_path(path: str) -> bool:
     """A schema leaf, or ``strategies.NAME.<strategy-section leaf>``."""
     parts = path.split(".")
     if parts[0] == "strategies":
         return len(parts) >= 4 and parts[2] in STRATEGY_SECTIONS and isinstance(lookup(".".join(parts[2:])), P)
     return isinstance(lookup(path), P)
-
-
-def _flatten(where: str, table: Mapping, prefix: str, section: str, is_spec) -> dict[str, Any]:
-    """Dotted keys from TOML (``channels.content.budget = ...`` nests tables) back to parameter paths.
-
-    A table below a path that is not a parameter is a nesting level, unless ``is_spec`` says it is a
-    parameter's spec (``{ low = .., high = .. }``); unknown paths are reported by the caller.
-    """
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and not _is_param_path(path) and not is_spec(value):
-            items = list(_flatten(where, value, path + ".", section, is_spec).items())
-        else:
-            items = [(path, value)]
-        for k, v in items:
-            if k in out:
-                raise ScenarioError(where, f"{section}.{k}", "given twice")
-            out[k] = v
-    return out
-
-
-def _no_such_parameter(where: str, key: str, path: str) -> ScenarioError:
-    near = difflib.get_close_matches(path, _param_paths(), n=1, cutoff=0.6)
-    hint = f"; did you mean '{near[0]}'?" if near else "; see scenarios/default.toml for every parameter path"
-    return ScenarioError(where, key, f"no such parameter{hint}")
 
 
 def _resolve_spec(where: str, key: str, path: str, scenario: Scenario) -> tuple[P, str | None]:
@@ -422,7 +394,7 @@ def _resolve_spec(where: str, key: str, path: str, scenario: Scenario) -> tuple[
         return spec, parts[1]
     spec = lookup(path)
     if not isinstance(spec, P):
-        raise _no_such_parameter(where, key, path)
+        raise no_such_parameter(where, key, path)
     return spec, None
 
 
@@ -948,18 +920,18 @@ def load_sweep_file(path: str | Path) -> Sweep:
     if "params" not in data or not data["params"]:
         raise ScenarioError(where, "params", "missing: a [params] table with at least one parameter to sweep, "
                                              "e.g. \"channels.content.budget\" = [20000, 60000]")
-    overrides = _flatten(where, data.get("overrides", {}), "", "overrides", lambda v: False)
+    overrides = dotted_paths(where, data.get("overrides", {}), "overrides", lambda v: False, _is_param_path)
     for p in overrides:
         if not _is_param_path(p):
-            raise _no_such_parameter(where, f"overrides.{p}", p)
+            raise no_such_parameter(where, f"overrides.{p}", p)
 
     def is_spec(v: Mapping) -> bool:
         return bool(v) and set(v) <= set(SPEC_KEYS)
 
-    params = _flatten(where, data["params"], "", "params", is_spec)
+    params = dotted_paths(where, data["params"], "params", is_spec, _is_param_path)
     for p in params:
         if not _is_param_path(p):
-            raise _no_such_parameter(where, f"params.{p}", p)
+            raise no_such_parameter(where, f"params.{p}", p)
     return Sweep(scenario, params, design=data.get("design", "grid"), n=data.get("n"), reps=data.get("reps", 1),
                  strategies=data.get("strategies"), seed=data.get("seed", 1), metrics=data.get("metrics"),
                  overrides=overrides, name=name, description=data.get("description", ""), where=where, source=path)

@@ -21,7 +21,6 @@ sweep.csv, sobol.csv / morris.csv, sensitivity.csv, charts/*.png, report.html an
 from __future__ import annotations
 
 import html
-import json
 import math
 import pathlib
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from sim.analysis import report as _report
 from sim.analysis.plotting import figure, grid_shape
 from sim.analysis.stats import direction, metric_ci
 from sim.config.parameters import P, lookup
+from sim.io import write_manifest
 
 __all__ = [
     "sobol_table", "morris_table", "swing_table", "marginal_table", "best_points",
@@ -802,8 +802,6 @@ def write_outputs(folder, sw: Any, frame: pd.DataFrame, manifest: dict) -> dict[
     swings.to_csv(folder / "sensitivity.csv", index=False)
     best = best_points(frame, sw.columns, sw.metrics, sw.strategies)
     chart_paths = make_charts(sw, frame, folder / "charts", swings, sobol, morris)
-    with open(folder / "manifest.json", "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, allow_nan=False)
-        fh.write("\n")
+    write_manifest(folder, manifest)
     write_report(folder / "report.html", sw, frame, swings, best, chart_paths, manifest, sobol, morris)
     return {"sobol": sobol, "morris": morris, "swings": swings, "best": best, "charts": list(chart_paths)}

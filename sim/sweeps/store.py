@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from sim.config.scenario import ScenarioError
-from sim.store import RunStore, check_version, connect_existing, dumps, read_meta
+from sim.store import RunStore, check_version, dumps
 
 __all__ = ["SweepStore", "load_sweep", "peek", "check_version", "STORE_NAME"]
 
@@ -49,6 +49,7 @@ class SweepStore(RunStore):
     """Runs of one sweep in one SQLite file (or in memory with path ``":memory:"``)."""
 
     FORMAT = FORMAT
+    FILE_NAME = STORE_NAME
     KIND = "sweep"
     DEFINES = "scenario, parameters, design, n, reps, seed or strategies"
     SCHEMA = """
@@ -170,15 +171,5 @@ def _frame(conn: sqlite3.Connection, columns: list[str], strategies: list[str]) 
 
 def load_sweep(path: str | Path) -> pd.DataFrame:
     """The results frame stored in ``path`` (the SQLite store, or a results folder with sweep.sqlite)."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        path = path / STORE_NAME
-    info = peek(path)
-    if info is None:
-        raise ScenarioError(str(path), None, "no sweep store here")
-    conn = connect_existing(path)
-    try:
-        meta = read_meta(conn)
-        return _frame(conn, json.loads(meta["columns"]), json.loads(meta["strategies"]))
-    finally:
-        conn.close()
+    return SweepStore.read(path, lambda conn, meta: _frame(conn, json.loads(meta["columns"]),
+                                                           json.loads(meta["strategies"])))

@@ -1,7 +1,8 @@
 """Validation (Rand & Rust 2011): the framework (runs, checks, planning, execution, the report) in
 :mod:`sim.validation.framework`, and one module per group of checks: :mod:`~sim.validation.bass`
 (docking with the Bass model), :mod:`~sim.validation.network` (diffusion on networks),
-:mod:`~sim.validation.stylized` (stylized facts) and :mod:`~sim.validation.statics` (comparative statics).
+:mod:`~sim.validation.stylized` (stylized facts), :mod:`~sim.validation.statics` (comparative statics) and
+:mod:`~sim.validation.benchmarks` (the benchmark pack's facts: calibration targets and held-out facts).
 
     import sim.validation as v
     df = v.run_checks(fast=True)        # one row per check

@@ -72,6 +72,7 @@ def step(model) -> None:
         model.metrics.add("new_losses", lost.size)
         record_episode_end(model, lost, decided=True)
         model.metrics.add("new_opportunities_lost", int(had_opp.sum()))
+        record_opportunities_closed(model, lost[had_opp], won=False)
 
 
 def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
@@ -82,6 +83,7 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
     pop.won_source[won] = src
     pop.won_referred[won] = pop.account_any(pop.referred, won)
     model.metrics.add("new_opportunities_won", int(pop.qualified[won].sum()))
+    record_opportunities_closed(model, won[pop.qualified[won]], won=True)
     close_opportunities(model, won)
     set_account_stage(model, won, CUSTOMER)
     pop.customer[won] = True
@@ -106,6 +108,15 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
     record_episode_end(model, won[okj], decided=True)
 
 
+def record_opportunities_closed(model, acc: np.ndarray, won: bool) -> None:
+    """Samples of closed opportunities (accounts ``acc`` whose opportunity closed today: won, lost to a
+    competitor, or ended by no decision), parallel: ``opportunity_closed_segment`` (index into
+    ``SEGMENTS``) and ``opportunity_closed_won`` (1 won, 0 not), for win rates by segment."""
+    if acc.size:
+        model.sample("opportunity_closed_segment", model.pop.segment[acc])
+        model.sample("opportunity_closed_won", np.full(acc.size, 1.0 if won else 0.0))
+
+
 def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
     """Samples of ended buying episodes: the buying group's size and whether the account bought
     at all (from us or a competitor: ``decided``) or ended with no decision."""
@@ -114,7 +125,7 @@ def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
         model.sample("episode_decided", np.full(acc.size, 1.0 if decided else 0.0))
 
 
-__all__ = ["step", "win_accounts", "record_episode_end", "SOURCES"]
+__all__ = ["step", "win_accounts", "record_episode_end", "record_opportunities_closed", "SOURCES"]
 
 
 STEPS = (Step(600, "decision", "buying groups that reached consensus choose a vendor", step),)

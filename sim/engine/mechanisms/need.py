@@ -12,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import P, Step, flows
-from sim.engine.mechanisms.decision import record_episode_end
+from sim.engine.mechanisms.decision import (
+    record_episode_end,
+    record_opportunities_closed,
+)
 from sim.engine.state import DORMANT, ENGAGED, EXPLORING, LOST
 from sim.engine.transitions import close_opportunities, set_account_stage
 
@@ -44,13 +47,15 @@ def step(model) -> None:
     live = np.flatnonzero(pop.in_market)
     fade = live[model.streams.uniform("need.fade", day, live) < cfg.fade_rate] if live.size and cfg.fade_rate > 0 else live[:0]
     if fade.size:
-        with_us = int(pop.qualified[fade].sum())
+        stalled = fade[pop.qualified[fade]]
+        with_us = int(stalled.size)
         close_opportunities(model, fade)
         set_account_stage(model, fade, DORMANT, from_stages=(EXPLORING, ENGAGED))
         pop.in_market[fade] = False
         model.metrics.add("new_no_decisions", fade.size)
         record_episode_end(model, fade, decided=False)
         model.metrics.add("new_opportunities_stalled", with_us)
+        record_opportunities_closed(model, stalled, won=False)
 
     # new needs
     p = 1.0 - np.exp(-cfg.annual_trigger_rate / 365.0)

@@ -1,0 +1,197 @@
+"""Validation group ``benchmarks``: every fact of the B2B benchmark pack, observed against simulated.
+
+The pack (``scenarios/benchmarks/b2b_saas.toml``) holds published funnel figures. Its ``role = "target"``
+facts are what ``scenarios/calibration/default_b2b.toml`` fits the default scenario to; its ``role =
+"holdout"`` facts are never shown to calibration. This group runs the scenario that calibration describes
+(``scenarios/default.toml``, the strategy of the targets file: ``blended``) for the validation's
+replications and reports, for every fact of the pack, one row: observed (value +- sd, or low-high) against
+simulated (the mean over replications with a 95% t-interval), and a band:
+
+* a fact ``value`` +- ``sd`` passes when the simulated mean lies within value +- ``BAND_SDS`` sd;
+* a range fact ``low``-``high`` passes when the simulated mean lies within [low, high];
+
+edges included, and a NaN mean (nothing to count in any run) fails. A calibration target that passes
+confirms the fit, not a prediction; only the held-out facts test the model out of sample. The facts are
+read with the pack loader calibration uses (:func:`sim.config.facts.load_pack`), not a second parser.
+
+Every fact names a summary metric of the engine, except ``referral_ltv_premium``: a premium of referred over
+like non-referred customers has too few referred wins per run to be estimated run by run, so it is pooled
+over the replications with :func:`sim.validation.stylized.referral_premium` (the stylized check's estimator)
+and its interval is a bootstrap over runs.
+
+The runs: the default market at full size in both modes (``--fast`` only lowers the replications): the facts
+describe that market, and several need events that a smaller, shorter market rarely produces (referred
+wins, enterprise opportunities, wins by source). In a full run they are the runs of the stylized check
+``introductions_vs_cold_calls`` (same specs, run once).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.config.facts import Target, load_pack
+from sim.config.presets import preset
+from sim.config.scenario import read_toml
+from sim.validation.framework import (
+    Check,
+    Ctx,
+    NotMeasurable,
+    _fmt,
+    _summary,
+    bootstrap_ci,
+    default_specs,
+    mean_ci,
+)
+from sim.validation.stylized import _won_accounts, referral_premium
+
+__all__ = ["plan", "band", "in_band", "miss", "pack_facts", "strategy", "role_label", "BAND_SDS", "BAND_RULE",
+           "PACK", "TARGETS_FILE", "MARKET"]
+
+#: The calibration targets file whose pack and strategy this group checks.
+TARGETS_FILE = "calibration/default_b2b.toml"
+PACK = "b2b_saas"  # used if the targets file names no pack
+BAND_SDS = 2.0  # a value +- sd fact passes within value +- 2 sd (the sd is a judgement of spread across sources)
+BAND_RULE = (f"pass: the simulated mean (over replications) lies within value +- {BAND_SDS:g} sd for a value +- sd "
+             "fact, or within [low, high] for a range fact (edges included; NaN fails)")
+ROLE_TARGET = "calibration target (confirms the fit, not a prediction)"
+ROLE_HOLDOUT = "held out (out of sample)"
+ROLE_EXCLUDED = "held out (a pack target excluded from calibration: out of sample)"
+#: overrides of the runs' market: none (the default market in both modes; the tests shrink it)
+MARKET: dict = {}
+#: metrics that are not per-run summary metrics: computed here from the runs' samples
+POOLED = ("referral_ltv_premium",)
+
+
+# ================================================================================================
+# The band
+# ================================================================================================
+
+
+def band(fact: Target) -> tuple[float, float]:
+    """The pass band of a fact: value +- BAND_SDS sd, or [low, high]."""
+    if fact.value is not None:
+        return fact.value - BAND_SDS * fact.sd, fact.value + BAND_SDS * fact.sd
+    return fact.low, fact.high
+
+
+def in_band(fact: Target, sim: float) -> bool:
+    """Whether a simulated mean passes: inside the band, edges included; NaN fails."""
+    lo, hi = band(fact)
+    return bool(sim is not None and math.isfinite(sim) and lo <= sim <= hi)
+
+
+def miss(fact: Target, sim: float) -> str:
+    """How far, and in which direction, a simulated mean misses the band ("" inside it)."""
+    if sim is None or not math.isfinite(sim):
+        return "no simulated value (NaN in every run)"
+    lo, hi = band(fact)
+    if lo <= sim <= hi:
+        return ""
+    edge, word = (hi, "above") if sim > hi else (lo, "below")
+    side = "upper" if word == "above" else "lower"
+    gap = abs(sim - edge)
+    if fact.value is not None:
+        return (f"{_fmt(gap)} {word} the band's {side} edge {_fmt(edge)}, {fact.z(sim):+.1f} sd from the observed "
+                f"{_fmt(fact.value)}")
+    return (f"{_fmt(gap)} {word} the range's {side} edge {_fmt(edge)}, {abs(fact.z(sim)):.1f} half-widths of the "
+            f"range outside it")
+
+
+# ================================================================================================
+# The facts and the runs
+# ================================================================================================
+
+
+def _targets_file() -> dict:
+    return read_toml(preset(TARGETS_FILE), "targets")
+
+
+def pack_facts() -> tuple[str, list[Target], set[str]]:
+    """(the pack's file name, every fact of it in file order, the names the targets file excludes from
+    calibration), read with the calibration's pack loader."""
+    spec = _targets_file().get("benchmarks", {})
+    spec = {"pack": spec} if isinstance(spec, str) else dict(spec)
+    path, facts = load_pack(spec.get("pack", PACK), base=preset(TARGETS_FILE).parent)
+    return path.name, facts, set(spec.get("exclude", []))
+
+
+def strategy() -> str:
+    """The strategy whose funnel the calibration fits (``strategy`` of the targets file)."""
+    return str(_targets_file()["strategy"])
+
+
+def role_label(fact: Target, excluded: set[str] = frozenset()) -> str:
+    if fact.role == "holdout":
+        return ROLE_HOLDOUT
+    return ROLE_EXCLUDED if fact.name in excluded else ROLE_TARGET
+
+
+def plan(ctx: Ctx) -> list[Check]:
+    pack, facts, excluded = pack_facts()
+    strat = strategy()
+    # the default market in both modes (not small=True): see the module docstring
+    specs = default_specs(ctx, dict(MARKET), strategy=strat)
+    checks = []
+    for f in facts:
+        lo, hi = band(f)
+        what = f"{f.metric} {f.observed()}" + (f" (pass band {_fmt(lo)} to {_fmt(hi)})" if f.value is not None else
+                                                " (pass band: the range)")
+        source = f"{f.source} [{pack}: facts.{f.name}]"
+        checks.append(Check(f"benchmark_{f.name}", "benchmarks", what, source, specs,
+                            _eval_fact(f, role_label(f, excluded), strat, specs)))
+    return checks
+
+
+def _per_run(runs: list[dict], metric: str) -> np.ndarray:
+    return np.array([_summary(r, metric) for r in runs], dtype=float)
+
+
+def _pooled_referral_premium(runs: list[dict]) -> tuple[float, float, float, str]:
+    won = [_won_accounts(r) for r in runs]
+
+    def cat(key, idx):
+        return np.concatenate([won[i][key] for i in idx])
+
+    def stat(idx):
+        return referral_premium(cat("won_segment", idx), cat("won_acv", idx), cat("won_referred", idx),
+                                cat("won_ltv", idx), cat("won_day", idx))
+
+    n_ref = int((cat("won_referred", np.arange(len(runs))) > 0.5).sum())
+    if n_ref == 0:
+        raise NotMeasurable(f"no referred customers won in {len(runs)} runs")
+    est, lo, hi = bootstrap_ci(stat, len(runs))
+    how = (f"pooled over {len(runs)} runs ({n_ref} referred wins): LTV per ACV dollar, referred vs not, within segment "
+           f"and quarter of acquisition (sim/validation/stylized.py referral_premium); CI: bootstrap over runs")
+    return est, lo, hi, how
+
+
+def _eval_fact(fact: Target, role: str, strat: str, specs):
+    def ev(ctx: Ctx) -> dict:
+        try:
+            return _evaluate(ctx)
+        except NotMeasurable as exc:  # the row still says what kind of fact it is
+            raise NotMeasurable(f"{role}: {exc}") from None
+
+    def _evaluate(ctx: Ctx) -> dict:
+        runs = ctx.runs(specs)
+        if fact.metric in POOLED:
+            m, lo, hi, how = _pooled_referral_premium(runs)
+        else:
+            x = _per_run(runs, fact.metric)
+            ok = x[np.isfinite(x)]
+            if ok.size == 0:
+                raise NotMeasurable(f"{fact.metric} is NaN in all {len(runs)} runs (nothing to count)")
+            m, lo, hi = mean_ci(ok)
+            sd = float(ok.std(ddof=1)) if ok.size > 1 else math.nan
+            how = (f"mean of {fact.metric} over {ok.size} run{'s' if ok.size != 1 else ''}"
+                   + (f" ({len(runs) - ok.size} of {len(runs)} NaN: nothing to count)" if ok.size < len(runs) else "")
+                   + f", sd over runs {_fmt(sd)}; CI: t-interval over runs")
+        passed = in_band(fact, m)
+        off = miss(fact, m)
+        verdict = "inside the band" if passed else f"FAILS: the simulated mean is {off}"
+        return {"measured": m, "ci_low": lo, "ci_high": hi, "passed": passed,
+                "detail": (f"{role}. Observed {fact.observed()}, simulated {_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]: "
+                           f"{verdict}. Strategy {strat}, {how}.")}
+    return ev
