@@ -74,6 +74,7 @@ from sim.config.facts import (  # the facts format and pack loader, shared with 
     _resolve_file,
     _target,
     load_pack,
+    low_high,
 )
 from sim.config.parameters import P, lookup
 from sim.config.scenario import (
@@ -279,13 +280,7 @@ def _prior(where: str, key: str, path: str, spec: Any, scenario: Scenario) -> Pr
         raise ScenarioError(where, key, f"must be a prior range {{ low = .., high = .. }} (optionally scale = "
                                         f"\"log\"), got {spec!r}")
     _check_keys(where, f"{key}.", spec, PRIOR_KEYS)
-    for k in ("low", "high"):
-        if k not in spec:
-            raise ScenarioError(where, f"{key}.{k}", "missing: a prior needs low and high")
-    low = _number(where, f"{key}.low", spec["low"])
-    high = _number(where, f"{key}.high", spec["high"])
-    if not low < high:
-        raise ScenarioError(where, f"{key}.low", f"must be below high ({_fmt(high)}), got {_fmt(low)}")
+    low, high = low_high(where, key, spec, "a prior needs low and high")
     scale = spec.get("scale", "linear")
     if scale not in SCALES:
         raise ScenarioError(where, f"{key}.scale", f"must be \"linear\" or \"log\", got {scale!r}")

@@ -154,13 +154,7 @@ def _target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], 
         if sd <= 0:
             raise ScenarioError(where, f"{key}.sd", f"must be a number > 0, got {spec['sd']!r}")
     else:
-        for k in ("low", "high"):
-            if k not in spec:
-                raise ScenarioError(where, f"{key}.{k}", "missing: a range needs both low and high")
-        low = _number(where, f"{key}.low", spec["low"])
-        high = _number(where, f"{key}.high", spec["high"])
-        if not low < high:
-            raise ScenarioError(where, f"{key}.low", f"must be below high ({_fmt(high)}), got {_fmt(low)}")
+        low, high = low_high(where, key, spec, "a range needs both low and high")
     source = spec.get("source")
     if not isinstance(source, str) or not source.strip():
         raise ScenarioError(where, f"{key}.source", "missing: where the figure comes from, e.g. "
@@ -211,3 +205,15 @@ def load_pack(pack: str | Path = "b2b_saas", base: str | Path = ".") -> tuple[Pa
     ending in .toml (relative to ``base``). Raises ScenarioError naming the file, the key and what is allowed."""
     path, facts, _ = _load_pack("benchmark pack", {"pack": str(pack)}, Path(base))
     return path, facts
+
+
+def low_high(where: str, key: str, spec: Mapping, missing: str) -> tuple[float, float]:
+    """``spec``'s ``low`` and ``high``: both present (else ``missing:`` + ``missing``), numbers, low < high."""
+    for k in ("low", "high"):
+        if k not in spec:
+            raise ScenarioError(where, f"{key}.{k}", f"missing: {missing}")
+    low = _number(where, f"{key}.low", spec["low"])
+    high = _number(where, f"{key}.high", spec["high"])
+    if not low < high:
+        raise ScenarioError(where, f"{key}.low", f"must be below high ({_fmt(high)}), got {_fmt(low)}")
+    return low, high

@@ -40,11 +40,10 @@ from sim.validation.framework import (
     NotMeasurable,
     _fmt,
     _summary,
-    bootstrap_ci,
     default_specs,
     mean_ci,
 )
-from sim.validation.stylized import _won_accounts, referral_premium
+from sim.validation.stylized import pooled_referral_premium
 
 __all__ = ["plan", "band", "in_band", "miss", "pack_facts", "strategy", "role_label", "BAND_SDS", "BAND_RULE",
            "PACK", "TARGETS_FILE", "MARKET"]
@@ -149,19 +148,8 @@ def _per_run(runs: list[dict], metric: str) -> np.ndarray:
 
 
 def _pooled_referral_premium(runs: list[dict]) -> tuple[float, float, float, str]:
-    won = [_won_accounts(r) for r in runs]
-
-    def cat(key, idx):
-        return np.concatenate([won[i][key] for i in idx])
-
-    def stat(idx):
-        return referral_premium(cat("won_segment", idx), cat("won_acv", idx), cat("won_referred", idx),
-                                cat("won_ltv", idx), cat("won_day", idx))
-
-    n_ref = int((cat("won_referred", np.arange(len(runs))) > 0.5).sum())
-    if n_ref == 0:
-        raise NotMeasurable(f"no referred customers won in {len(runs)} runs")
-    est, lo, hi = bootstrap_ci(stat, len(runs))
+    est, lo, hi, pooled = pooled_referral_premium(runs)
+    n_ref = int((pooled["won_referred"] > 0.5).sum())
     how = (f"pooled over {len(runs)} runs ({n_ref} referred wins): LTV per ACV dollar, referred vs not, within segment "
            f"and quarter of acquisition (sim/validation/stylized.py referral_premium); CI: bootstrap over runs")
     return est, lo, hi, how

@@ -284,24 +284,32 @@ def referral_premium(seg, acv, referred, ltv, day, strata_days: int = REFERRAL_S
     return float(num / den - 1.0) if den > 0 else math.nan
 
 
+def pooled_referral_premium(runs: list[dict]) -> tuple[float, float, float, dict]:
+    """The referral LTV premium of the won accounts pooled over ``runs`` (``referral_premium``), with a
+    bootstrap CI over runs, and the pooled won-account columns; NotMeasurable with no referred win."""
+    won = [_won_accounts(r) for r in runs]
+
+    def cat(key, idx):
+        return np.concatenate([won[i][key] for i in idx])
+
+    def stat(idx):
+        return referral_premium(cat("won_segment", idx), cat("won_acv", idx), cat("won_referred", idx),
+                                cat("won_ltv", idx), cat("won_day", idx))
+
+    allx = np.arange(len(runs))
+    pooled = {k: cat(k, allx) for k in ("won_segment", "won_referred", "won_ltv", "won_acv")}
+    if not (pooled["won_referred"] > 0.5).any():
+        raise NotMeasurable(f"no referred customers won in {len(runs)} runs")
+    est, lo, hi = bootstrap_ci(stat, len(runs))
+    return est, lo, hi, pooled
+
+
 def _eval_referral_ltv(specs):
     def ev(ctx: Ctx) -> dict:
         runs = ctx.runs(specs)
-        won = [_won_accounts(r) for r in runs]
-
-        def cat(key, idx):
-            return np.concatenate([won[i][key] for i in idx])
-
-        def stat(idx):
-            return referral_premium(cat("won_segment", idx), cat("won_acv", idx), cat("won_referred", idx),
-                                    cat("won_ltv", idx), cat("won_day", idx))
-
-        allx = np.arange(len(runs))
-        seg, ref = cat("won_segment", allx), cat("won_referred", allx) > 0.5
-        ltv, acv = cat("won_ltv", allx), cat("won_acv", allx)
-        if not ref.any():
-            raise NotMeasurable(f"no referred customers won in {len(runs)} runs")
-        est, lo, hi = bootstrap_ci(stat, len(runs))
+        est, lo, hi, pooled = pooled_referral_premium(runs)
+        seg, ref = pooled["won_segment"], pooled["won_referred"] > 0.5
+        ltv, acv = pooled["won_ltv"], pooled["won_acv"]
         y = ltv / acv
         per_seg = []
         for i, name in enumerate(("SMB", "mid", "enterprise")):

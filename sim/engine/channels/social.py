@@ -42,7 +42,6 @@ class Social(Channel):
 
     def step(self, model) -> None:
         c, pop, day, st = self.cfg, model.pop, model.day, model.streams
-        not_cust = pop.stage != CUSTOMER
         # social selling by reps, plus sponsored posts paid from the budget
         hours = model.sales.hours("social")
         model.sales.use_hours("social", hours)
@@ -50,6 +49,7 @@ class Social(Channel):
         self.spend(self.daily_budget())
         reach = int(hours * c.reach_per_hour + self.daily_budget() / c.cost_per_reach)
         if reach > 0:
+            not_cust = pop.stage != CUSTOMER
             pool = (pop.rep_tie | (model.tie_exposure(pop.rep_tie) > Exposure.EPS)) & not_cust
             if np.count_nonzero(pool) < reach:  # sponsored posts also reach beyond the reps' circles
                 pool = not_cust
