@@ -13,7 +13,6 @@ import json
 import math
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from store_helpers import stored_runs
 
 import sim
 import sim.calibration as cal
@@ -352,8 +352,7 @@ def test_resume_after_an_interruption_equals_uninterrupted(tiny_file, tiny_refer
 
     with pytest.raises(Stop):
         cal.calibrate(tiny_file, workers=1, progress=False, store=store, on_run=stop_after)
-    with sqlite3.connect(store) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 7
+    assert stored_runs(store) == 7
     resumed = cal.calibrate(tiny_file, workers=1, progress=False, store=store)
     _same_posterior(tiny_reference, resumed)
     assert resumed.result.reused == 7
@@ -375,14 +374,6 @@ cal.calibrate(sys.argv[1], workers=2, store=sys.argv[2], progress=False)
 """
 
 
-def _count(path: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def test_kill9_and_resume(tiny_file, tiny_reference, tmp_path):
     psutil = pytest.importorskip("psutil")
     store = tmp_path / "killed.sqlite"
@@ -392,7 +383,7 @@ def test_kill9_and_resume(tiny_file, tiny_reference, tmp_path):
     children = []
     try:
         deadline = time.monotonic() + 90
-        while _count(store) < 12:
+        while stored_runs(store) < 12:
             assert proc.poll() is None, f"calibration ended early: {proc.stderr.read()}"
             assert time.monotonic() < deadline, "no runs stored within 90 s"
             children = psutil.Process(proc.pid).children(recursive=True) or children
@@ -404,7 +395,7 @@ def test_kill9_and_resume(tiny_file, tiny_reference, tmp_path):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-    stored = _count(store)
+    stored = stored_runs(store)
     total = tiny_reference.result.executed
     assert 12 <= stored < total, (stored, total)
     _gone, alive = psutil.wait_procs(children, timeout=15)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from store_helpers import stored_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_PY = ROOT / "run.py"
@@ -360,21 +361,6 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _stored_runs(path: Path) -> int:
-    import sqlite3
-
-    try:  # closed at once: a connection left to the garbage collector would keep a stale WAL index alive
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
-        return 0
-    try:
-        return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-    finally:
-        conn.close()
-
-
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
 def test_kill9_then_the_same_command_resumes_byte_identical(tmp_path, capsys, monkeypatch):
     import signal
@@ -400,7 +386,7 @@ def test_kill9_then_the_same_command_resumes_byte_identical(tmp_path, capsys, mo
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300  # a guard against a hang, not a timing
-        while _stored_runs(store) < 3:
+        while stored_runs(store) < 3:
             assert proc.poll() is None, f"the run ended early: {proc.stderr.read()}"
             assert time.monotonic() < deadline, "no 3 runs stored within 300 s"
             time.sleep(0.02)
@@ -410,7 +396,7 @@ def test_kill9_then_the_same_command_resumes_byte_identical(tmp_path, capsys, mo
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert _stored_runs(store) == 3
+    assert stored_runs(store) == 3
     # no results folder, no temporary folder: only the store (and its WAL files, as a kill leaves them)
     assert {name[:len(store.name)] for name in _listing(killed)} == {store.name}
 

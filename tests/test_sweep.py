@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from store_helpers import stored_runs
 
 import sim
 from sim.config.scenario import ScenarioError
@@ -190,27 +191,6 @@ sweep({scenario!r}, params={{"channels.content.budget": [10000, 400000],
 """
 
 
-def _count(path: Path) -> int:
-    """Runs committed to the store at ``path``.
-
-    The connection is closed here, explicitly: a ``with sqlite3.connect(...)`` block does not close it, and
-    a Connection lives in a reference cycle (its statement cache), so it stays open until the garbage
-    collector runs. An open connection in this process keeps SQLite's shared-memory WAL index alive, and a
-    writer killed between writing a commit to the WAL and publishing it in that index then leaves readers
-    here one run short of what the file holds (and of what a resume, which recovers the WAL, finds). With no
-    connection left open, the next one to open after the kill is the first, and it recovers the WAL."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
-        return 0
-    try:
-        return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-    finally:
-        conn.close()
-
-
 def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     psutil = pytest.importorskip("psutil")
     store = tmp_path / "killed.sqlite"
@@ -221,7 +201,7 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     children = []
     try:
         deadline = time.monotonic() + 300  # a guard against a hang, not a timing: runs take well under a second
-        while _count(store) < 3:
+        while stored_runs(store) < 3:
             assert proc.poll() is None, f"sweep ended early: {proc.stderr.read()}"
             assert time.monotonic() < deadline, "no runs stored within 300 s"
             children = psutil.Process(proc.pid).children(recursive=True) or children
@@ -233,7 +213,7 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-    stored = _count(store)
+    stored = stored_runs(store)
     total = 6 * 2 * 2
     assert 3 <= stored < total, stored
     # the pool's workers notice their parent is gone and exit on their own
@@ -257,7 +237,7 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     pd.testing.assert_frame_equal(resumed, fresh, check_exact=True)
     again: dict = {}
     sw.run(workers=1, store=store, progress=False, stats=again)  # nothing left to do
-    assert again["executed"] == 0 and _count(store) == total
+    assert again["executed"] == 0 and stored_runs(store) == total
 
 
 GUARD_SCRIPT = """
@@ -315,7 +295,7 @@ def test_store_refuses_other_definition_and_foreign_files(tiny, tmp_path):
         sweep(tiny, workers=1, store=path, reps=2, **one)
     with pytest.raises(ScenarioError, match="different sweep definition"):
         sweep(tiny.with_overrides({"market.n_accounts": 130}), workers=1, store=path, **one)
-    assert _count(path) == 1
+    assert stored_runs(path) == 1
     text = tmp_path / "notes.sqlite"
     text.write_text("not a database " * 100)
     with pytest.raises(ScenarioError, match="not a sweep store"):
