@@ -180,3 +180,63 @@ def test_opportunity_win_rate_by_segment(small):
         x = won[seg == i]
         assert (m[f"opportunity_win_rate_{g}"] == pytest.approx(x.mean())) if x.size else math.isnan(
             m[f"opportunity_win_rate_{g}"])
+
+
+# ---------------------------------------------------------------------------- the warm-up
+WARMUP, HORIZON = 150, 120
+
+
+def _warm(small, warmup, horizon, **extra):
+    ov = {"scenario.warmup_days": warmup, "scenario.horizon_days": horizon, **extra}
+    m = sim.JourneyModel(small, strategy="blended", seed=11, overrides=ov)
+    return m, m.run()
+
+
+def test_warmup_measures_only_the_horizon_and_changes_no_dynamics(small):
+    """A run with a warm-up is the same market as a longer run without one (the days are the same
+    days, with the same dice); only what is measured differs: the horizon's days, numbered from 0,
+    and the events in them. Campaign bursts are off here, because in a warm-up they recur on the
+    calendar of the horizon (tested below)."""
+    no_bursts = {"channels.campaigns.burst_days": []}
+    _, warm = _warm(small, WARMUP, HORIZON, **no_bursts)
+    _, long = _warm(small, 0, WARMUP + HORIZON, **no_bursts)
+    ts, lt = warm.timeseries, long.timeseries.iloc[WARMUP:].reset_index(drop=True)
+    assert list(ts["day"]) == list(range(HORIZON))
+    # every column but those of "accounts won in the run", which in a warm-up start at the horizon
+    of_won = {"new_revenue", "new_churned_won", "new_expansions"}
+    flows = [c for c in ts.columns if c.startswith(("new_", "n_")) and c not in of_won]
+    pd.testing.assert_frame_equal(ts[flows], lt[flows])
+    for c in ("wins", "cost", "leads"):  # cumulative columns start at the horizon
+        np.testing.assert_allclose(ts[f"cum_{c}"], lt[f"cum_{c}"] - long.timeseries[f"cum_{c}"].iloc[WARMUP - 1])
+    assert warm.summary["customers_won"] == lt["new_wins"].sum() > 0
+    assert warm.summary["total_cost"] == pytest.approx(lt["new_cost"].sum())
+    # the accounts and events of the horizon only: wins, their days and their sales cycles
+    s = warm.samples
+    assert s["won_day"].size == warm.summary["customers_won"]
+    assert (s["won_day"] >= WARMUP).all()
+    won_long = long.samples["won_day"] >= WARMUP
+    np.testing.assert_array_equal(np.sort(s["won_acv"]), np.sort(long.samples["won_acv"][won_long]))
+    assert s["cycle_days"].size == np.isfinite(s["cycle_days"]).sum() <= s["won_day"].size
+    # deals that began in the warm-up close in the horizon with their whole cycle counted
+    assert s["cycle_days"].max() > (s["won_day"] - WARMUP).min()
+    # the revenue of the horizon is that of the accounts won in it: none on a day before the first win
+    first_win = int(s["won_day"].min()) - WARMUP
+    assert ts["new_revenue"].iloc[:first_win].sum() == 0 and ts["new_revenue"].sum() > 0
+
+
+def test_warmup_repeats_the_horizons_campaign_calendar(small):
+    bursts = [30, 100]
+    m, r = _warm(small, WARMUP, HORIZON, **{"channels.campaigns.burst_days": bursts,
+                                            "channels.campaigns.budget": 50_000.0})
+    reach = m.metrics.cols["new_campaign_reach"]  # all days of the run, the warm-up first
+    burst_days = np.flatnonzero(reach)
+    expected = sorted([WARMUP + b for b in bursts] + [WARMUP - 365 + b for b in bursts if WARMUP - 365 + b >= 0])
+    assert list(burst_days) == expected
+    assert list(np.flatnonzero(r.timeseries["new_campaign_reach"])) == bursts
+
+
+def test_warmup_days_is_checked_like_any_parameter(small):
+    from sim.config.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="warmup_days"):
+        sim.JourneyModel(small, seed=1, overrides={"scenario.warmup_days": -1})

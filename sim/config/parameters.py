@@ -37,7 +37,10 @@ __all__ = ["P", "SCHEMA", "STRATEGY_SECTIONS", "CHANNELS", "REP_ACTIVITIES", "SE
 SCENARIO_PARAMS = {
     "name": P("default", "str", doc="short name, used for the results folder"),
     "description": P("", "str", doc="one paragraph for the report"),
-    "horizon_days": P(365, "int", 1, 3650, "days", "one budget year"),
+    "horizon_days": P(365, "int", 1, 3650, "days measured: the results cover these days", "one budget year"),
+    "warmup_days": P(0, "int", 0, 3650, "days simulated before the measured horizon under the same strategy; "
+                     "nothing in them is counted (a CRM's year holds deals that started the year before)",
+                     "assumption: a run-in long enough for the longest sales cycles (see README, Calibration)"),
 }
 
 #: The schema, section by section, in the order of the TOML template.

@@ -240,6 +240,10 @@ class Scenario:
         return self._base["scenario"]["horizon_days"]
 
     @property
+    def warmup_days(self) -> int:
+        return self._base["scenario"]["warmup_days"]
+
+    @property
     def strategies(self) -> list[str]:
         return list(self._strategies)
 
@@ -318,7 +322,9 @@ class Scenario:
             f"Accounts start a buying episode {b['need']['annual_trigger_rate']:g} times a year on average; "
             f"buyers are willing to talk to sales once about {m['readiness_mean']:.0%} of their decision is made "
             f"(on average; when they first do is an outcome of the run). "
-            f"The sales team has {b['sales']['n_reps']} reps. Horizon: {self.horizon_days} days. "
+            f"The sales team has {b['sales']['n_reps']} reps. Horizon: {self.horizon_days} days"
+            + (f", measured after a warm-up of {self.warmup_days} days under the same strategy. " if self.warmup_days
+               else ". ") +
             f"Strategies compared: {', '.join(self.strategies)}."
         )
         return text

@@ -76,12 +76,14 @@ def metric(name: str) -> Metric:
 
 
 class Metrics:
-    """The daily columns of one run: preallocated arrays of length horizon, one per declared metric."""
+    """The daily columns of one run: preallocated arrays of length ``days`` (warm-up and horizon), one
+    per declared metric. ``start`` is the first measured day: the days before it are the warm-up."""
 
-    def __init__(self, horizon: int):
-        self.horizon = horizon
+    def __init__(self, days: int, start: int = 0):
+        self.horizon = days
+        self.start = start
         self.day = 0
-        self.cols: dict[str, np.ndarray] = {k: np.zeros(horizon) for k in daily_metrics()}
+        self.cols: dict[str, np.ndarray] = {k: np.zeros(days) for k in daily_metrics()}
 
     def _col(self, name: str) -> np.ndarray:
         try:
@@ -106,11 +108,17 @@ class Metrics:
         col = self._col(name)
         return col if upto is None else col[:upto]
 
-    def frame(self, days: int) -> pd.DataFrame:
-        data = {"day": np.arange(days)}
+    def frame(self, stop: int) -> pd.DataFrame:
+        """The measured days ``start`` to ``stop`` (exclusive), numbered from 0 (the warm-up is left out)."""
+        lo = min(self.start, stop)
+        data = {"day": np.arange(stop - lo)}
         for k in sorted(self.cols):
-            data[k] = self.cols[k][:days]
+            data[k] = self.cols[k][lo:stop]
         for k in sorted(self.cols):
             if k.startswith("new_"):
-                data["cum_" + k[4:]] = np.cumsum(self.cols[k][:days])
+                data["cum_" + k[4:]] = np.cumsum(self.cols[k][lo:stop])
         return pd.DataFrame(data)
+
+    def total(self, name: str) -> float:
+        """The sum of a flow over the measured days up to today."""
+        return float(self._col(name)[self.start: self.day + 1].sum())

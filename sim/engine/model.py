@@ -71,9 +71,13 @@ class JourneyModel(mesa.Model):
         self.seed = seed
         self.cfg = scen.config(self.strategy)
         self.horizon = int(self.cfg.scenario.horizon_days)
+        # the warm-up: days simulated under the same strategy before the measured horizon
+        # (``scenario.warmup_days``); the run ends on day ``warmup + horizon``
+        self.warmup = int(self.cfg.scenario.warmup_days)
+        self.end = self.warmup + self.horizon
         self.day = 0
         self.streams = Streams(seed)
-        self.metrics = Metrics(self.horizon)
+        self.metrics = Metrics(self.end, start=self.warmup)
 
         # market and network: from population.* / network.* streams only (same for every strategy).
         # The network (W, W_weak, degree) is built on first use: a fully mixed market in which no
@@ -110,16 +114,16 @@ class JourneyModel(mesa.Model):
             "n_exploring": lambda m: float(m.metrics.cols["n_exploring"][m.metrics.day]),
             "n_engaged": lambda m: float(m.metrics.cols["n_engaged"][m.metrics.day]),
             "n_customer": lambda m: float(m.metrics.cols["n_customer"][m.metrics.day]),
-            "cum_leads": lambda m: float(m.metrics.cols["new_leads"][: m.metrics.day + 1].sum()),
-            "cum_meetings": lambda m: float(m.metrics.cols["new_meetings"][: m.metrics.day + 1].sum()),
-            "cum_wins": lambda m: float(m.metrics.cols["new_wins"][: m.metrics.day + 1].sum()),
-            "cum_cost": lambda m: float(m.metrics.cols["new_cost"][: m.metrics.day + 1].sum()),
+            "cum_leads": lambda m: m.metrics.total("new_leads"),
+            "cum_meetings": lambda m: m.metrics.total("new_meetings"),
+            "cum_wins": lambda m: m.metrics.total("new_wins"),
+            "cum_cost": lambda m: m.metrics.total("new_cost"),
             "rep_utilisation": lambda m: float(m.metrics.cols["rep_utilisation"][m.metrics.day]),
         }
         reporters.update({name: _summary_reporter(name) for name in SUMMARY_METRICS})
         self.datacollector = mesa.DataCollector(model_reporters=reporters)
         self._final: RunResult | None = None  # the result, once the horizon is reached
-        self.running = self.horizon > 0
+        self.running = self.end > 0
 
     # ------------------------------------------------------------------ the network (built on first use)
     @cached_property
@@ -178,13 +182,31 @@ class JourneyModel(mesa.Model):
             return
         day = self.day
         self.metrics.day = day
+        if day == self.warmup and day > 0:
+            self._start_measuring()
         for _step, run in self.schedule:
             run(self)
         self.day = day + 1
-        if self.day >= self.horizon:
+        if self.day >= self.end:
             self.running = False
             self._final = self.result()  # the summary, for the data collector's reporters
         self.datacollector.collect(self)
+
+    def _start_measuring(self) -> None:
+        """The end of the warm-up: from today on everything is measured. Accounts won in the warm-up
+        count from now on like the installed base (their revenue, churn and LTV are not this run's),
+        and the per-event samples start empty; the deals under way, the customers, the reps' tenure
+        and the network carry on as they are."""
+        self._samples.clear()
+        self.pop.won_in_run[:] = False
+        self.pop.arr_won = 0.0
+
+    def calendar_day(self, day: int | None = None) -> int:
+        """The day of the measured horizon (0 = its first day) for a day of the run. In the warm-up the
+        calendar of the horizon's first year repeats backwards (day -1 is day 364), so dated events
+        such as campaign bursts recur there at the same time of year."""
+        t = (self.day if day is None else day) - self.warmup
+        return t if t >= 0 else t % 365
 
     def close_day(self) -> None:
         """The end of the day: rep costs, total cost, stock counts (Mesa's data collector runs after it)."""
@@ -203,7 +225,7 @@ class JourneyModel(mesa.Model):
         """Run to the horizon and return the results."""
         while self.running:
             self.step()
-        return self._final if self._final is not None and self._final.timeseries.shape[0] == self.day else self.result()
+        return self._final if self._final is not None and self._final.timeseries.shape[0] == max(self.day - self.warmup, 0) else self.result()
 
     # ------------------------------------------------------------------ results
     def sample(self, kind: str, values) -> None:
@@ -241,8 +263,8 @@ class JourneyModel(mesa.Model):
         return out
 
     def result(self) -> "RunResult":
-        days = self.day
-        ts = self.metrics.frame(days)
+        """The results of the measured days so far (none in the warm-up)."""
+        ts = self.metrics.frame(self.day)
         samples = self.samples()
         return RunResult(
             scenario=self.scenario.name, strategy=self.strategy, seed=self.seed,

@@ -1,6 +1,7 @@
 """Paid campaigns and event bursts: direct response dies within days.
 
-On each burst day the campaign reaches ``budget / len(burst_days) / cost_per_reach`` people.
+On each burst day (a day of the measured horizon; in a warm-up the first year's bursts recur a year,
+two years, ... earlier: ``JourneyModel.calendar_day``) the campaign reaches ``budget / len(burst_days) / cost_per_reach`` people.
 A reached person responds at most once, with total probability ``response_rate`` times
 their receptivity, spread over time as an exponential with e-folding ``response_decay_days``
 (most direct response within ~36 hours: seed 003). Responders become known contacts and
@@ -55,7 +56,7 @@ class Campaigns(Channel):
             return
         self.pay_overhead()
         bursts = c.burst_days
-        if bursts and day in bursts:
+        if bursts and model.calendar_day(day) in bursts:
             spend = c.budget / len(bursts)
             self.spend(spend)
             reached = model.streams.sample("campaigns.reach", day, pop.stage != CUSTOMER, int(spend / c.cost_per_reach))
