@@ -18,17 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from sim.engine import network, state
-from sim.engine.channels import CHANNELS, channel_module
-from sim.engine.declare import P
-from sim.engine.mechanisms import (
-    after_sale,
-    decision,
-    diffusion,
-    need,
-    research,
-    sales,
-    word_of_mouth,
-)
+from sim.engine.channels import CHANNELS
+from sim.engine.components import components
+from sim.engine.declare import P, sections
 from sim.engine.mechanisms.sales import REP_ACTIVITIES
 from sim.engine.state import SEGMENTS
 
@@ -43,22 +35,31 @@ SCENARIO_PARAMS = {
                      "assumption: a run-in long enough for the longest sales cycles (see README, Calibration)"),
 }
 
+#: The order of the sections in the schema and the TOML template (presentation only: what each section
+#: holds comes from the component that declares it, and every declared section must be listed here).
+SECTION_ORDER = ("scenario", "market", "network", "need", "research", "competitors", "decision", "word_of_mouth",
+                 "channels", "sales", "policy", "diffusion", "after_sale")
+
+
+def _assemble() -> dict[str, Any]:
+    declared: dict[str, Any] = {"scenario": SCENARIO_PARAMS}
+    for module in (state, network, *components()):
+        for name, params in sections(module).items():
+            top, _, sub = name.partition(".")
+            node = declared.setdefault(top, {}) if sub else declared
+            key = sub or top
+            if key in node:
+                raise ValueError(f"parameter section {name!r} is declared twice (again by {module.__name__})")
+            node[key] = params
+    if set(declared) != set(SECTION_ORDER):
+        raise ValueError(f"sections declared but not ordered, or ordered but not declared: "
+                         f"{sorted(set(declared) ^ set(SECTION_ORDER))}")
+    declared["channels"] = {name: declared["channels"][name] for name in CHANNELS}
+    return {name: declared[name] for name in SECTION_ORDER}
+
+
 #: The schema, section by section, in the order of the TOML template.
-SCHEMA: dict[str, Any] = {
-    "scenario": SCENARIO_PARAMS,
-    "market": state.PARAMS,
-    "network": network.PARAMS,
-    "need": need.PARAMS,
-    "research": research.PARAMS,
-    "competitors": decision.COMPETITOR_PARAMS,
-    "decision": decision.PARAMS,
-    "word_of_mouth": word_of_mouth.PARAMS,
-    "channels": {name: channel_module(name).PARAMS for name in CHANNELS},
-    "sales": sales.PARAMS,
-    "policy": sales.POLICY_PARAMS,
-    "diffusion": diffusion.PARAMS,
-    "after_sale": after_sale.PARAMS,
-}
+SCHEMA: dict[str, Any] = _assemble()
 
 # Sections a strategy may overlay: decisions of the go-to-market team, not facts of the market.
 STRATEGY_SECTIONS = ("channels", "sales", "policy")

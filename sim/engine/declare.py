@@ -111,3 +111,11 @@ def flows(*items: tuple[str, str, str]) -> tuple[Metric, ...]:
 def stocks(*items: tuple[str, str, str]) -> tuple[Metric, ...]:
     """Daily stocks (levels at the end of the day) from ``(name, label, unit)`` triples."""
     return tuple(Metric(name, label, unit) for name, label, unit in items)
+
+
+def sections(module) -> dict[str, dict]:
+    """The parameter sections a component declares: ``{SECTION: PARAMS}`` plus its ``EXTRA_SECTIONS``
+    (a mechanism that owns a second section, e.g. the decision's ``competitors``)."""
+    out = {module.SECTION: module.PARAMS} if hasattr(module, "PARAMS") else {}
+    out.update(getattr(module, "EXTRA_SECTIONS", {}))
+    return out

@@ -27,6 +27,8 @@ COMPETITOR_PARAMS = {
     "baseline_trust": P(0.6, "float", 0, 1, "trust a buyer has in a typical competitor", "assumption"),
     "choice_sensitivity": P(8.0, "float", 0, 100, "logit sensitivity of vendor choice to trust", "assumption: multinomial logit choice"),
 }
+#: a second section this mechanism declares (sim.engine.declare.sections)
+EXTRA_SECTIONS = {"competitors": COMPETITOR_PARAMS}
 FLOWS = flows(
     ("new_wins", "accounts won", "accounts"),
     ("new_losses", "accounts that bought elsewhere", "accounts"),

@@ -61,6 +61,8 @@ PARAMS = {
 POLICY_PARAMS = {
     "lead_score_threshold": P(0.35, "float", 0, 1, "lead score (mean of progress and trust) to pass a lead to sales", "strategy"),
 }
+#: a second section this mechanism declares (sim.engine.declare.sections)
+EXTRA_SECTIONS = {"policy": POLICY_PARAMS}
 FLOWS = flows(
     ("new_sales_meetings", "rep meeting slots booked", "meetings"),
     ("new_opportunities", "conversations that qualified as opportunities", "accounts"),
