@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "scenarios" / "default.toml"
 
 # A tiny market (well under 0.1 s a run) and a calibration small enough for several tests to repeat it.
-TINY = {"market.n_accounts": 120, "scenario.horizon_days": 40, "channels.campaigns.burst_days": [5]}
+TINY = {"market.n_accounts": 120, "scenario.horizon_days": 40, "scenario.warmup_days": 0, "channels.campaigns.burst_days": [5]}
 TINY_TOML = f"""
 name = "tiny"
 scenario = "{DEFAULT}"
@@ -47,6 +47,7 @@ replications = 1
 [overrides]
 market.n_accounts = 120
 scenario.horizon_days = 40
+scenario.warmup_days = 0
 channels.campaigns.burst_days = [5]
 
 [targets.leads]
@@ -306,7 +307,7 @@ def test_seeds_are_fixed_in_the_parent():
 
 
 RECOVERY_POINTS = [(0.04, 400.0), (0.08, 800.0), (0.16, 600.0)]  # (connect_rate, cost_per_rep_day)
-RECOVERY_MARKET = {"market.n_accounts": 2000, "scenario.horizon_days": 30, "channels.campaigns.burst_days": [5]}
+RECOVERY_MARKET = {"market.n_accounts": 2000, "scenario.horizon_days": 30, "scenario.warmup_days": 0, "channels.campaigns.burst_days": [5]}
 
 
 @pytest.mark.parametrize("truth", RECOVERY_POINTS, ids=[f"{a}-{b:g}" for a, b in RECOVERY_POINTS])

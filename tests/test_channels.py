@@ -48,6 +48,7 @@ SEED = 3
 MARKET = {
     "market.n_accounts": 300,
     "scenario.horizon_days": 120,
+    "scenario.warmup_days": 0,
     "channels.campaigns.burst_days": [20, 80],
 }
 #: the ``Streams`` methods a channel may draw with (each takes the stream's name first)

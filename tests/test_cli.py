@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 import run  # noqa: E402  (run.py at the project root)
 
 # A small, fast version of the default scenario.
-SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 60, "channels.campaigns.burst_days": [10, 40]}
+SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 60, "scenario.warmup_days": 0, "channels.campaigns.burst_days": [10, 40]}
 SMALL_ARGS = [a for k, v in SMALL.items() for a in ("--set", f"{k}={v}")]
 REPS = 3
 

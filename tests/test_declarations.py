@@ -13,7 +13,7 @@ from sim.engine.metrics import daily_metrics, metric
 from sim.engine.schedule import declared_steps, plan
 from sim.engine.summary import SUMMARY_METRICS
 
-SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 30, "channels.campaigns.burst_days": [5]}
+SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 30, "scenario.warmup_days": 0, "channels.campaigns.burst_days": [5]}
 
 
 def _section(path: str) -> dict:
