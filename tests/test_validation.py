@@ -347,3 +347,46 @@ def test_benchmarks_end_to_end_on_a_small_market(monkeypatch):
         else:
             assert r["detail"].startswith(label) and "[market: 400 accounts, 150 days]" in r["detail"], r["detail"]
         print(f"\n{f.name}: {r['measured']:.4g} {'pass' if r['passed'] else 'FAIL'} {r['detail'][:90]}")
+
+
+# ================================================================================================
+# The presets group: every calibrated preset against the pack's headline bands
+# ================================================================================================
+
+from sim.validation import presets as pres  # noqa: E402
+
+
+def test_presets_group_plans_the_headline_facts_of_every_calibrated_preset():
+    """One row per (preset, headline fact) for every targets file that calibrates a preset to a pack, with the
+    targets file's strategy; a fact the file excludes (no SMB or no enterprise accounts) is left out."""
+    found = pres.preset_targets()
+    assert [name for name, _, _ in found] == ["default", "enterprise", "self_service"]
+    checks = pres.plan(v.Ctx(True, 2, 1))
+    expected = []
+    for name, _, table in found:
+        excluded = set(table["benchmarks"].get("exclude", []))
+        expected += [f"preset_{name}_{f}" for f in pres.HEADLINE if f not in excluded]
+    assert [c.name for c in checks] == expected
+    assert "preset_self_service_cycle_enterprise" not in expected  # the self-service market has no enterprise
+    for c in checks:
+        assert {s.scenario for s in c.specs} <= {"default", "enterprise", "self_service"}
+        assert {s.strategy for s in c.specs} == {"blended"}
+    assert v.planned_checks(fast=True, groups=["presets"]) == expected
+
+
+def test_presets_group_end_to_end_on_small_markets(monkeypatch):
+    """--fast on shrunk presets: every row is measured or not measurable, and passes exactly when its mean is
+    inside the band; the report has the group's section."""
+    monkeypatch.setattr(pres, "MARKET", {"market.n_accounts": 150, "scenario.horizon_days": 120,
+                                         "scenario.warmup_days": 30, "channels.campaigns.burst_days": [20, 80]})
+    df = v.run_checks(fast=True, groups=["presets"], workers=1)
+    assert (df["group"] == "presets").all() and len(df) == len(pres.plan(v.Ctx(True, 2, 1)))
+    facts = {f.name: f for f in bench.pack_facts()[1]}
+    by_check = {f"preset_{name}_{f}": facts[f] for name, _, _ in pres.preset_targets() for f in pres.HEADLINE}
+    for _, r in df.iterrows():
+        if r["detail"].startswith("NOT MEASURABLE"):
+            assert not r["passed"]
+        else:
+            assert bool(r["passed"]) == bench.in_band(by_check[r["check"]], r["measured"]), r["detail"]
+    assert "6. Every preset" in v.render_report(df)
+

@@ -46,7 +46,7 @@ from sim.validation.framework import (
 from sim.validation.stylized import pooled_referral_premium
 
 __all__ = ["plan", "band", "in_band", "miss", "pack_facts", "strategy", "role_label", "BAND_SDS", "BAND_RULE",
-           "PACK", "TARGETS_FILE", "MARKET"]
+           "PACK", "TARGETS_FILE", "MARKET", "evaluate_fact"]
 
 #: The calibration targets file whose pack and strategy this group checks.
 TARGETS_FILE = "calibration/default_b2b.toml"
@@ -139,7 +139,7 @@ def plan(ctx: Ctx) -> list[Check]:
                                                 " (pass band: the range)")
         source = f"{f.source} [{pack}: facts.{f.name}]"
         checks.append(Check(f"benchmark_{f.name}", "benchmarks", what, source, specs,
-                            _eval_fact(f, role_label(f, excluded), strat, specs)))
+                            evaluate_fact(f, role_label(f, excluded), strat, specs)))
     return checks
 
 
@@ -155,7 +155,7 @@ def _pooled_referral_premium(runs: list[dict]) -> tuple[float, float, float, str
     return est, lo, hi, how
 
 
-def _eval_fact(fact: Target, role: str, strat: str, specs):
+def evaluate_fact(fact: Target, role: str, strat: str, specs):
     def ev(ctx: Ctx) -> dict:
         try:
             return _evaluate(ctx)

@@ -86,7 +86,7 @@ BASS_SCENARIO = preset("bass")
 DEFAULT_SCENARIO = preset("default")
 
 COLUMNS = ["check", "group", "target", "source", "measured", "ci_low", "ci_high", "passed", "detail"]
-GROUPS = ("bass", "network", "stylized", "statics", "benchmarks")
+GROUPS = ("bass", "network", "stylized", "statics", "benchmarks", "presets")
 
 FULL_REPS = 20  # replications per configuration in a full run
 FAST_REPS = 2  # ... in --fast mode (the smallest number that gives a confidence interval)
@@ -195,7 +195,9 @@ _SCENARIO_PATHS = {"bass": BASS_SCENARIO, "default": DEFAULT_SCENARIO}
 def _scenario(name: str, overrides: dict):
     from sim.config.scenario import load_scenario
 
-    scen = load_scenario(_SCENARIO_PATHS[name])
+    from sim.config.presets import preset
+
+    scen = load_scenario(_SCENARIO_PATHS.get(name) or preset(name))
     return scen.with_overrides(overrides) if overrides else scen
 
 
@@ -322,7 +324,7 @@ class Check:
             return _row(self.name, self.group, self.target, self.source, math.nan, math.nan, math.nan, False,
                         f"NOT MEASURABLE: {exc}")
         detail = r["detail"]
-        if self.group in ("stylized", "statics", "benchmarks") and self.specs:
+        if self.group in ("stylized", "statics", "benchmarks", "presets") and self.specs:
             run = ctx.results[self.specs[0]]
             detail += f" [market: {run['n_accounts']:,} accounts, {run['horizon']} days]"
         return _row(self.name, self.group, r.get("target", self.target), self.source, r["measured"],
@@ -374,10 +376,10 @@ def default_specs(ctx: Ctx, overrides: dict | None = None, strategy: str = BASE_
 
 def _planners() -> dict[str, Callable[[Ctx], list[Check]]]:
     """Each group's ``plan(ctx)``, by group name (imported here: the group modules import this one)."""
-    from sim.validation import bass, benchmarks, network, statics, stylized
+    from sim.validation import bass, benchmarks, network, presets, statics, stylized
 
     return {"bass": bass.plan, "network": network.plan, "stylized": stylized.plan, "statics": statics.plan,
-            "benchmarks": benchmarks.plan}
+            "benchmarks": benchmarks.plan, "presets": presets.plan}
 
 
 def _check_args(fast, reps, seed, workers, groups) -> tuple[int, int, int, list[str]]:
@@ -424,7 +426,7 @@ def run_checks(fast: bool = False, reps: int | None = None, seed: int = 1, worke
             network checks use at least 3 (they are cheap, and a t-interval on 2 runs verifies nothing).
         seed: first seed; replication i uses seed + i in every configuration (common random numbers).
         workers: processes (spawn); None = all cores, 1 = in this process. Results do not depend on it.
-        groups: subset of ``GROUPS`` ("bass", "network", "stylized", "statics", "benchmarks"); default all.
+        groups: subset of ``GROUPS`` ("bass", "network", "stylized", "statics", "benchmarks", "presets"); default all.
         progress: show a progress bar on stderr.
         executor: a ``distributed.Client`` or a Dask scheduler address ``"tcp://host:port"``: run on that
             cluster instead (``workers`` is then ignored); the numbers are the same. Checked before anything
@@ -523,6 +525,7 @@ _GROUP_TITLES = {
     "stylized": "3. Stylized facts",
     "statics": "4. Comparative statics (direction of effect, paired by seed)",
     "benchmarks": "5. Benchmark facts (scenarios/benchmarks/b2b_saas.toml): calibration targets and held-out facts",
+    "presets": "6. Every preset against the headline benchmark bands (win rate, enterprise cycle, CAC payback, LTV:CAC)",
 }
 
 
@@ -541,7 +544,14 @@ def _benchmarks_note() -> str:
             f"A failing fact says by how much and in which direction it misses.")
 
 
-_GROUP_NOTES = {"benchmarks": _benchmarks_note}
+def _presets_note() -> str:
+    from sim.validation.benchmarks import BAND_RULE
+
+    return ("Each preset that a calibration targets file in scenarios/calibration/ describes, run with that file's "
+            f"strategy, against the pack's headline facts. The band: {BAND_RULE}.")
+
+
+_GROUP_NOTES = {"benchmarks": _benchmarks_note, "presets": _presets_note}
 
 
 def render_report(df: pd.DataFrame, settings: dict | None = None, figures: dict | None = None) -> str:
