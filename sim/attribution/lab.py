@@ -184,6 +184,7 @@ class AttributionResult:
 
     def __init__(self, study: Study, values: dict, logs: list, executed: int = 0):
         self.study, self.executed, self.logs = study, executed, logs
+        self.reused = len(study.tasks()) - executed  # runs found in the store
         R = study.reps
         cols = study.coalitions()
         self.wins = np.array([[values[(r, c)][0] for c in cols] for r in range(R)])
@@ -279,7 +280,7 @@ class AttributionResult:
             cut = str(st["credited_share"].idxmin())
             rows.append({"method": name, "mean_abs_error": float(st["abs_error"].mean()),
                          "max_abs_error": float(st["abs_error"].max()),
-                         "worst_channel": str(st["abs_error"].idxmax()),
+                         "worst_channel": str(st["abs_error"].idxmax()) if st["abs_error"].notna().any() else "",
                          "share_to_unstudied": float(g.loc[~g["studied"], "credited_share"].sum()),
                          "rank_correlation": rho, "cut": cut, "right_cut": right, "cut_is_right": cut == right,
                          "customers_lost_by_cut": float(incr[cut]), "customers_lost_by_right_cut": float(incr[right]),
