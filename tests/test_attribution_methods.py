@@ -166,3 +166,18 @@ def test_heuristics_match_channelattribution():
     np.testing.assert_allclose(M.first_touch(t, 3), h["first_touch"])
     np.testing.assert_allclose(M.last_touch(t, 3), h["last_touch"])
     np.testing.assert_allclose(M.linear(t, 3), h["linear_touch"])
+
+
+def test_true_share_interval_of_a_ratio_of_means():
+    from sim.attribution.lab import _ratio_ci
+
+    phi = np.array([[2.0, 1.0], [4.0, 1.0], [3.0, 3.0]])
+    total = phi.sum(axis=1)
+    lo, hi = _ratio_ci(phi, total)
+    share = phi.sum(axis=0) / total.sum()
+    assert np.all(lo < share) and np.all(share < hi)
+    # a channel whose share is the same on every seed has no spread
+    same = np.array([[1.0, 3.0], [2.0, 6.0]])
+    lo, hi = _ratio_ci(same, same.sum(axis=1))
+    np.testing.assert_allclose(lo, [0.25, 0.75]) and np.testing.assert_allclose(hi, [0.25, 0.75])
+    assert np.isnan(_ratio_ci(phi, -total)[0]).all()  # no incremental customers: no share

@@ -28,10 +28,9 @@ from sim.engine.touchlog import MEETING, TOUCH_CHANNELS, log_frame
 from sim.executor import progress_bar, run_tasks
 from sim.store import definition_hash
 
-__all__ = ["Study", "AttributionResult", "attribution", "resolve_scenario", "BOOTSTRAP_DRAWS", "LEVEL"]
+__all__ = ["Study", "AttributionResult", "attribution", "resolve_scenario", "LEVEL"]
 
 LEVEL = 0.95
-BOOTSTRAP_DRAWS = 2000
 K = len(TOUCH_CHANNELS)
 #: the journeys practitioners attribute: marketing touches (the reps' meetings are in the log, not the paths)
 PATH_CHANNELS = np.array([c != MEETING for c in range(K)])
@@ -165,17 +164,21 @@ def attribution(scenario=None, strategy: str | None = None, reps: int = 10, *, s
     return AttributionResult(study, values, logs, executed=len(todo))
 
 
-def _bootstrap_ratio(num: np.ndarray, den: np.ndarray, seed: int = 20261130) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of sum(num[r]) / sum(den[r]) resampling replications r (num: [R, k])."""
+def _ratio_ci(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t interval of the ratio of means sum(num[r]) / sum(den[r]) over replications r (num: [R, k]),
+    by the delta method: the standard error of the ratio is that of the mean of the residuals
+    ``num[r] - ratio * den[r]`` over the mean of ``den`` (NaN where the mean of ``den`` is not positive)."""
+    from scipy import stats as sps
+
     R = num.shape[0]
-    g = np.random.default_rng(seed)
-    idx = g.integers(0, R, size=(BOOTSTRAP_DRAWS, R))
-    n = num[idx].sum(axis=1)
-    d = den[idx].sum(axis=1)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(d > 0, n / d, np.nan)
-    a = (1 - LEVEL) / 2
-    return np.nanquantile(ratio, a, axis=0), np.nanquantile(ratio, 1 - a, axis=0)
+    d = float(den.mean())
+    if R < 2 or d <= 0:
+        return np.full(num.shape[1], np.nan), np.full(num.shape[1], np.nan)
+    ratio = num.mean(axis=0) / d
+    resid = num - ratio[None, :] * den[:, None]
+    se = resid.std(axis=0, ddof=1) / math.sqrt(R) / d
+    q = sps.t.ppf(0.5 + LEVEL / 2, R - 1)
+    return ratio - q * se, ratio + q * se
 
 
 class AttributionResult:
@@ -211,7 +214,7 @@ class AttributionResult:
         self.phi, self.phi_se = self._shapley(self.wins)
         self.phi_revenue, _ = self._shapley(self.revenue)
         self.total = self.v(self.wins, full) - self.v(self.wins, 0)
-        lo, hi = _bootstrap_ratio(self.phi, self.total)
+        lo, hi = _ratio_ci(self.phi, self.total)
         rows = []
         for j, ch in enumerate(s.channels):
             without = full & ~(1 << j)

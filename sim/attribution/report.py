@@ -21,7 +21,7 @@ __all__ = ["write_all", "credited_vs_true", "error_heatmap", "CAPTIONS"]
 CAPTIONS = {
     "credited_vs_true": "Share of the credit each method gives each channel (bars: mean over replications, "
                         "whiskers 95% t-intervals) against the true share, the channel's Shapley value over all "
-                        "incremental customers (black diamond with its 95% bootstrap interval over replications).",
+                        "incremental customers (black diamond with its 95% t-interval over replications, delta method).",
     "error_heatmap": "Credited minus true share, in points of share, per method and channel: red over-credits, "
                      "blue under-credits. Channels below the line are touch labels no studied channel owns "
                      "(true share 0).",
