@@ -101,6 +101,30 @@ def _table_html(df: pd.DataFrame, pct: tuple[str, ...] = (), dec: int = 2) -> st
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _peer(res, folder: Path) -> str:
+    """Our Markov and heuristic credit against the channelattribution package on replication 0's paths
+    (``peer_check.csv``), in one sentence."""
+    from sim.attribution import peer
+    from sim.engine.touchlog import TOUCH_CHANNELS
+
+    df = peer.compare(res.journeys[0], TOUCH_CHANNELS)
+    if df is None:
+        return ("The channelattribution package is not installed (pip install channelattribution), so this study "
+                "was not compared with it; tests/test_attribution_methods.py compares the two when it is.")
+    df.to_csv(folder / "peer_check.csv", index=False)
+    total = float(res.journeys[0].loc[res.journeys[0]["pos"] == 0, "conv"].sum()) or 1.0
+    mk = df[df["method"] == "markov"]
+    heur = df[df["method"] != "markov"]
+    gap = (mk["ours"] - mk["channelattribution"]).abs()
+    big = mk.loc[mk["ours"] >= 0.05 * total]
+    rel = float(big["relative_difference"].max()) if len(big) else 0.0
+    return (f"On the journeys of replication 0 (peer_check.csv) the package's first, last and linear touch give the "
+            f"same credit as ours (largest difference {float((heur['ours'] - heur['channelattribution']).abs().max()):.2g} "
+            f"conversions). Its Markov model, which simulates journeys (10^6 here) where ours solves the chain exactly, "
+            f"differs from ours by at most {100 * float(gap.max()) / total:.2f}% of the {total:.0f} conversions; on the "
+            f"channels credited with at least 5% of them by at most {100 * rel:.1f}% of their credit.")
+
+
 def write_all(res, folder: Path, manifest: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     s = res.study
@@ -115,6 +139,7 @@ def write_all(res, folder: Path, manifest: dict) -> Path:
     paths = {credited_vs_true(res, charts): CAPTIONS["credited_vs_true"],
              error_heatmap(res, charts): CAPTIONS["error_heatmap"]}
     e = html.escape
+    peer_text = _peer(res, folder)
     tr = res.truth[["channel", "incremental_customers", "incremental_customers_ci_low", "incremental_customers_ci_high",
                     "incremental_revenue", "shapley_customers", "true_share", "true_share_ci_low",
                     "true_share_ci_high"]]
@@ -132,6 +157,8 @@ Methods see the journeys of the run with every channel (marketing touches per ac
 holds them); the reps' meetings are in the touch log but not in the journeys.</p>
 <h2>Main finding</h2>
 <p class="finding">{e(res.finding())}</p>
+<h2>Against the channelattribution package</h2>
+<p>{e(peer_text)}</p>
 <h2>Ground truth</h2>
 {_table_html(tr, pct=("true_share", "true_share_ci_low", "true_share_ci_high"), dec=1)}
 <h2>Scores of the methods</h2>
