@@ -119,6 +119,14 @@ def test_scores_and_finding_come_from_the_numbers(known):
     assert best in known.finding()
 
 
+def test_sampled_shapley_beyond_max_exact_is_efficient_with_an_interval():
+    res = attribution(None, "content_nurture", reps=2, overrides=SMALL, channels=TRIO, max_exact=2, permutations=3)
+    assert not res.study.exact and len(res.study.coalitions()) < 8
+    full = res._col[full_mask(3)]
+    np.testing.assert_allclose(res.phi.sum(axis=1), res.wins[:, full] - res.wins[:, 0], atol=1e-9)
+    assert (res.truth["shapley_se_permutations"] >= 0).all()
+
+
 def test_bad_study_input_is_one_scenario_error():
     with pytest.raises(ScenarioError, match="unknown strategy"):
         Study.make(None, "nope")
