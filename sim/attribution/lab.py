@@ -320,6 +320,14 @@ class AttributionResult:
         right = sc["right_cut"].iloc[0]
         n_right = int(sc["cut_is_right"].sum())
         lt = sc.set_index("method").loc["last_touch"]
+        rt = tr.set_index("channel")
+        if lt["cut_is_right"]:
+            last_cut = f"last touch would cut {lt['cut']} too."
+        else:
+            c = lt["cut"]
+            last_cut = (f"last touch would cut {c} instead, losing {lt['customers_lost_by_cut']:.1f} customers "
+                        f"[{rt.loc[c, 'incremental_customers_ci_low']:.1f}, {rt.loc[c, 'incremental_customers_ci_high']:.1f}] "
+                        f"of {tr.attrs['customers_all']:.1f}.")
         parts = [
             f"Against the counterfactual truth ({tr.attrs['customers_all']:.1f} customers won in the run with every channel, "
             f"{tr.attrs['customers_none']:.1f} with none; {s.reps} replications), {best['method'].replace('_', ' ')} "
@@ -328,14 +336,17 @@ class AttributionResult:
             f"The largest miss: {miss['method'].replace('_', ' ')} gives {miss['channel']} "
             f"{100 * miss['credited_share']:.0f}% of the credit against a true share of {100 * miss['true_share']:.0f}% "
             f"[{100 * miss['true_ci_low']:.0f}%, {100 * miss['true_ci_high']:.0f}%].",
-            f"Cutting the channel with the least credit is right ({right}, "
-            f"{tr.set_index('channel').loc[right, 'incremental_customers']:.1f} customers lost) for {n_right} of "
-            f"{len(sc)} methods; last touch would cut {lt['cut']}, losing {lt['customers_lost_by_cut']:.1f} customers.",
+            f"The right channel to cut is {right}: removing it changes the customers won by "
+            f"{-rt.loc[right, 'incremental_customers']:+.1f} [{-rt.loc[right, 'incremental_customers_ci_high']:+.1f}, "
+            f"{-rt.loc[right, 'incremental_customers_ci_low']:+.1f}]. {n_right} of {len(sc)} methods give it the least "
+            f"credit; " + last_cut,
         ]
         if lt["share_to_unstudied"] > 0.005:
-            parts.append(f"Last touch also gives {100 * lt['share_to_unstudied']:.0f}% of the credit to touches no "
-                         f"studied channel owns (referrals, shares, introductions), whose true credit belongs to the "
-                         f"channels that started them.")
+            labels = sorted(set(at.loc[~at["studied"] & (at["method"] == "last_touch") & (at["credited_share"] > 0),
+                                       "channel"]))
+            parts.append(f"Last touch also gives {100 * lt['share_to_unstudied']:.0f}% of the credit to touch labels "
+                         f"outside the studied channels ({', '.join(labels)}), whose true share is 0: the truth splits "
+                         f"only what the studied channels add, network effects included.")
         return " ".join(parts)
 
     def write(self, folder: str | Path, manifest: dict | None = None) -> Path:

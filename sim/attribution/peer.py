@@ -47,7 +47,7 @@ def compare(journeys: pd.DataFrame, names, nsim: float = 1e6, seed: int = 1) -> 
     from sim.attribution import methods as M
 
     ca = load()
-    if ca is None or len(journeys) == 0:
+    if ca is None or len(journeys) == 0 or journeys["conv"].sum() == 0:  # the package needs a conversion
         return None
     k = len(names)
     pt = M.path_table(journeys, names)

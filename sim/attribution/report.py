@@ -102,23 +102,28 @@ def _table_html(df: pd.DataFrame, pct: tuple[str, ...] = (), dec: int = 2) -> st
 
 
 def _peer(res, folder: Path) -> str:
-    """Our Markov and heuristic credit against the channelattribution package on replication 0's paths
-    (``peer_check.csv``), in one sentence."""
+    """Our Markov and heuristic credit against the channelattribution package on the paths of the replication
+    with the most conversions (``peer_check.csv``), in one sentence."""
     from sim.attribution import peer
     from sim.engine.touchlog import TOUCH_CHANNELS
 
-    df = peer.compare(res.journeys[0], TOUCH_CHANNELS)
-    if df is None:
+    if peer.load() is None:
         return ("The channelattribution package is not installed (pip install channelattribution), so this study "
                 "was not compared with it; tests/test_attribution_methods.py compares the two when it is.")
+    convs = [float(t.loc[t["pos"] == 0, "conv"].sum()) for t in res.journeys]
+    r = int(np.argmax(convs))
+    df = peer.compare(res.journeys[r], TOUCH_CHANNELS)
+    if df is None:
+        return "No journey converted in any replication, so there is nothing to compare with channelattribution."
+    df.insert(0, "rep", r)
     df.to_csv(folder / "peer_check.csv", index=False)
-    total = float(res.journeys[0].loc[res.journeys[0]["pos"] == 0, "conv"].sum()) or 1.0
+    total = convs[r]
     mk = df[df["method"] == "markov"]
     heur = df[df["method"] != "markov"]
     gap = (mk["ours"] - mk["channelattribution"]).abs()
     big = mk.loc[mk["ours"] >= 0.05 * total]
     rel = float(big["relative_difference"].max()) if len(big) else 0.0
-    return (f"On the journeys of replication 0 (peer_check.csv) the package's first, last and linear touch give the "
+    return (f"On the journeys of replication {r} (peer_check.csv) the package's first, last and linear touch give the "
             f"same credit as ours (largest difference {float((heur['ours'] - heur['channelattribution']).abs().max()):.2g} "
             f"conversions). Its Markov model, which simulates journeys (10^6 here) where ours solves the chain exactly, "
             f"differs from ours by at most {100 * float(gap.max()) / total:.2f}% of the {total:.0f} conversions; on the "
