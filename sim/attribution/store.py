@@ -3,7 +3,7 @@
 Built on :class:`sim.store.RunStore` (WAL, the lock, the definition hash, the package-version check). Table
 ``runs``: ``rep``, ``coalition`` (bit mask over the studied channels: bit j set = channel j present),
 ``seed``, ``wins``, ``revenue`` (the contract value of the accounts won), ``log`` (the packed touch log of
-the run with every channel, ``sim.store.pack_arrays``; NULL for the other coalitions), ``elapsed``,
+the run with every channel, ``sim.store.pack_arrays`` compressed with zlib; NULL for the other coalitions), ``elapsed``,
 ``worker``, ``finished``. Primary key (rep, coalition): a run is never stored twice.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from sim.store import RunStore, pack_arrays, unpack_arrays
 
 __all__ = ["AttributionStore", "STORE_NAME"]
 
-FORMAT = "buyer-journey-sim attribution store 1"
+FORMAT = "buyer-journey-sim attribution store 2"
 STORE_NAME = "attribution.sqlite"
 
 
@@ -61,7 +62,7 @@ CREATE TABLE IF NOT EXISTS runs (
             "INSERT INTO runs (rep, coalition, seed, wins, revenue, log, elapsed, worker, finished) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (int(rep), int(coalition), int(seed), float(out["wins"]), float(out["revenue"]),
-             None if log is None else sqlite3.Binary(pack_arrays(log)), elapsed, worker,
+             None if log is None else sqlite3.Binary(zlib.compress(pack_arrays(log), 1)), elapsed, worker,
              datetime.now().astimezone().isoformat(timespec="milliseconds")))
 
     def done(self) -> set[tuple[int, int]]:
@@ -73,4 +74,4 @@ CREATE TABLE IF NOT EXISTS runs (
 
     def log(self, rep: int, coalition: int) -> dict | None:
         row = self.conn.execute("SELECT log FROM runs WHERE rep = ? AND coalition = ?", (rep, coalition)).fetchone()
-        return None if row is None or row[0] is None else unpack_arrays(row[0])
+        return None if row is None or row[0] is None else unpack_arrays(zlib.decompress(row[0]))
