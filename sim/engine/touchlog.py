@@ -3,7 +3,7 @@
 Off by default. A model built with ``touch_log=True`` holds a :class:`TouchLog`; otherwise
 ``model.touch_log`` is None and the two places that touch buyers (``transitions.touch`` and the sales
 team's meetings) skip it after one ``is None`` test, so an ordinary run costs nothing and no number
-moves. When on, each call appends a few arrays (no per-buyer Python loop); :meth:`TouchLog.frame`
+moves. When on, each call appends a few arrays (no per-buyer Python loop); :meth:`TouchLog.arrays`
 joins them once at the end, with what followed (was the account won, and when).
 """
 
