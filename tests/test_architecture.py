@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sim.engine.model",),
     ("sim.executor", "sim.store"),
     ("sim.analysis",),
-    ("sim.sweeps", "sim.validation", "sim.calibration"),
+    ("sim.sweeps", "sim.validation", "sim.calibration", "sim.attribution"),
     ("sim.cli", "sim"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

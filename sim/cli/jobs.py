@@ -80,12 +80,14 @@ class StoredJob:
     results folder, its ``KIND`` is the noun of the messages); ``identity`` the job's definition hash;
     ``name`` its name; ``root`` the folder of its timestamped results folders; ``job_file`` the file the
     user gave (for the messages and the resume hint); ``definition`` what a store of another job is, in the
-    messages (e.g. "a different sweep definition"). All checks are made here, before anything is created.
+    messages (e.g. "a different sweep definition"); ``job_flags`` the flags that define the job besides its file
+    (they go into the command that continues it). All checks are made here, before anything is created.
     """
 
     def __init__(self, args: Any, *, where: str, command: str, job_file: Path, store: Any, identity: str,
-                 name: str, root: Path, definition: str, say: Callable[[str], None]):
+                 name: str, root: Path, definition: str, say: Callable[[str], None], job_flags: Sequence[str] = ()):
         self.args, self.where, self.command, self.job_file = args, where, command, job_file
+        self.job_flags = list(job_flags)  # flags that define the job besides its file (in the resume hint)
         self.store_cls, self.identity, self.kind = store, identity, store.KIND
         self.started = datetime.now().astimezone()
         out = Path(args.out).expanduser().absolute() if args.out else None
@@ -189,7 +191,7 @@ class StoredJob:
                 if done == 0 and not self.store_path.exists():  # a new store without a run is removed
                     print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
                 else:
-                    hint = ["python", "run.py", self.command, str(self.job_file), "--resume"]
+                    hint = ["python", "run.py", self.command, str(self.job_file), *self.job_flags, "--resume"]
                     if self.args.out:
                         hint += ["--out", str(self.args.out)]
                     if self.store_arg is not None:

@@ -29,6 +29,7 @@ from sim.engine.rng import Streams
 from sim.engine.schedule import build_schedule
 from sim.engine.state import CUSTOMER, SEGMENTS, STAGES, Population
 from sim.engine.summary import SUMMARY_METRICS, ltv_of_won, summarise
+from sim.engine.touchlog import TouchLog, log_frame
 
 
 def _as_scenario(scenario) -> Scenario:
@@ -57,10 +58,12 @@ class JourneyModel(mesa.Model):
         overrides: optional ``{"dotted.path": value}`` applied with ``Scenario.with_overrides``.
         without_channels: channels left out of the market altogether (the channel contract compares
             a switched-off channel with its absence); their steps never run.
+        touch_log: record every marketing and sales touch (``sim.engine.touchlog``; read it with
+            :meth:`touches`). Off by default: then ``self.touch_log`` is None and costs nothing.
     """
 
     def __init__(self, scenario=None, strategy: str | None = None, seed: int = 1, overrides: dict | None = None,
-                 without_channels: tuple[str, ...] = ()):
+                 without_channels: tuple[str, ...] = (), touch_log: bool = False):
         seed = _check_seed(seed)
         super().__init__(seed=seed)
         scen = _as_scenario(scenario)
@@ -78,6 +81,7 @@ class JourneyModel(mesa.Model):
         self.day = 0
         self.streams = Streams(seed)
         self.metrics = Metrics(self.end, start=self.warmup)
+        self.touch_log: TouchLog | None = TouchLog() if touch_log else None
 
         # market and network: from population.* / network.* streams only (same for every strategy).
         # The network (W, W_weak, degree) is built on first use: a fully mixed market in which no
@@ -261,6 +265,13 @@ class JourneyModel(mesa.Model):
         out["won_ltv"] = ltv
         out["won_day"] = pop.day_won[won].astype(float)
         return out
+
+    def touches(self) -> pd.DataFrame:
+        """The touch log so far, one row per touch (``sim.engine.touchlog.log_frame``); the model must have
+        been built with ``touch_log=True``."""
+        if self.touch_log is None:
+            raise ValueError("this model keeps no touch log: build it with JourneyModel(..., touch_log=True)")
+        return log_frame(self.touch_log.arrays(self))
 
     def result(self) -> "RunResult":
         """The results of the measured days so far (none in the warm-up)."""

@@ -20,11 +20,16 @@ def raise_trust(pop, idx: np.ndarray, gain) -> None:
     pop.trust[idx] = t + np.asarray(gain, dtype=np.float32) * (1.0 - t)
 
 
-def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress_gain: float = 0.0) -> None:
-    """A marketing or sales touch: the buyer hears of us, trust and (if in market) progress rise."""
+def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress_gain: float = 0.0,
+          organic: bool = False) -> None:
+    """A marketing or sales touch: the buyer hears of us, trust and (if in market) progress rise.
+    ``organic``: passed on by the market (word of mouth, referrals), not made by the channel itself; it
+    matters only to the touch log (``sim.engine.touchlog``), which records the touch if it is on."""
     if idx.size == 0:
         return
     pop = model.pop
+    if model.touch_log is not None:
+        model.touch_log.add(model, idx, SRC[source], organic)
     new = idx[~pop.aware[idx]]
     pop.aware[new] = True
     pop.day_aware[new] = model.day

@@ -18,6 +18,7 @@ from mesa.agent import AgentSet
 
 from sim.engine.declare import P, Step, flows, stocks
 from sim.engine.state import ENGAGED, EXPLORING
+from sim.engine.touchlog import MEETING
 from sim.engine.transitions import (
     acceptance,
     close_opportunities,
@@ -212,6 +213,8 @@ class SalesTeam:
         act = b[(pop.stage[b] == EXPLORING) | (pop.stage[b] == ENGAGED)]
         pop.progress[act] = np.minimum(pop.progress[act] + s.meeting_progress_gain, 1.0)
         pop.touches[b] += 1
+        if m.touch_log is not None:
+            m.touch_log.add(m, b, MEETING, rep=np.repeat(pop.owner[acc], pop.group_size[acc]))
         # an open conversation becomes a qualified opportunity once the group trusts us enough
         fresh = acc[~pop.qualified[acc]]
         if fresh.size:

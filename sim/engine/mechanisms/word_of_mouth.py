@@ -66,14 +66,14 @@ def sharing(model) -> None:
             model.metrics.add(f"new_shared_{kind}", heard.size)
             if kind == "content":
                 cc = model.cfg.channels.content
-                touch(model, heard, "content", cc.trust_gain, cc.progress_gain)
+                touch(model, heard, "content", cc.trust_gain, cc.progress_gain, organic=True)
             else:
                 heard = heard[np.isnan(pop.exposure_day[heard])]
                 # the campaign step has already run today: the peer's response clock starts
                 # tomorrow at age 0, so no part of the response window is skipped
                 pop.exposure_day[heard] = day + 1
                 model.shared_exposure[heard] = True
-                touch(model, heard, "social")
+                touch(model, heard, "social", organic=True)
             flag[:] = False
 
 
@@ -86,7 +86,7 @@ def influence(model) -> None:
         pop.trust[:] = np.clip(pop.trust + delta, 0.0, 1.0)
         cand = np.flatnonzero((e_adv > Exposure.EPS) & ~pop.aware)
         u = st.uniform("social.advocate_awareness", day, cand)
-        touch(model, cand[u < -np.expm1(-c.advocate_awareness * e_adv[cand])], "referral")
+        touch(model, cand[u < -np.expm1(-c.advocate_awareness * e_adv[cand])], "referral", organic=True)
 
 
 def referrals(model) -> None:
@@ -101,7 +101,7 @@ def referrals(model) -> None:
         if ref.size:
             adv_trust = (model.W_weak[ref] @ (pop.advocate * pop.trust)) / exposure[ref]
             pop.referred[ref] = True
-            touch(model, ref, "networking")
+            touch(model, ref, "networking", organic=True)
             raise_trust(pop, ref, c.trust_transfer * adv_trust)
             model.metrics.add("new_referrals", ref.size)
             u = st.uniform("networking.referral_accept", day, ref)
