@@ -25,7 +25,8 @@ from sim.engine.touchlog import MEETING, TOUCH_CHANNELS
 from store_helpers import stored_runs
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {"market.n_accounts": 300, "scenario.horizon_days": 150, "channels.campaigns.burst_days": [20, 80]}
+SMALL = {"market.n_accounts": 300, "scenario.horizon_days": 150, "scenario.warmup_days": 0,
+         "channels.campaigns.burst_days": [20, 80]}
 #: email that reaches known contacts but does nothing: no trust, no progress, no clicks. Known contacts have
 #: heard of us already, so its touches change no buyer's journey: its true effect is exactly zero.
 INERT_EMAIL = {"channels.email.trust_gain": 0.0, "channels.email.progress_gain": 0.0, "channels.email.click_rate": 0.0}
@@ -46,24 +47,29 @@ def test_touch_log_is_off_by_default_and_changes_no_number():
         off.touches()
 
 
-def test_touch_log_rows_match_the_touch_counters():
-    m = JourneyModel(None, "blended", 2, overrides=SMALL, touch_log=True)
+@pytest.mark.parametrize("warmup", [0, 60])
+def test_touch_log_rows_match_the_touch_counters(warmup):
+    m = JourneyModel(None, "blended", 2, overrides={**SMALL, "scenario.warmup_days": warmup}, touch_log=True)
     res = m.run()
     log = m.touch_log.arrays(m)
     ts = res.timeseries
     # every touch of every buyer is one row: marketing touches (transitions.touch) and the reps' meetings
     np.testing.assert_array_equal(np.bincount(log["buyer"], minlength=m.pop.n), m.pop.touches)
-    assert (log["channel"] < MEETING).sum() == ts["new_touches"].sum()
+    # days are those of the timeseries: the warm-up's touches are kept, on negative days
+    assert (log["day"] < 0).any() == (warmup > 0) and log["day"].min() >= -warmup
+    measured = log["day"] >= 0
+    assert (measured & (log["channel"] < MEETING)).sum() == ts["new_touches"].sum()
     for code, name in enumerate(TOUCH_CHANNELS[:MEETING]):
         col = f"new_touches_{name}"
         if col in ts.columns:
-            assert (log["channel"] == code).sum() == ts[col].sum(), name
+            assert (measured & (log["channel"] == code)).sum() == ts[col].sum(), name
+    assert (log["day_won"][log["account_won"]] >= 0).all()  # the horizon's wins
     assert np.all(np.diff(log["day"]) >= 0)
     frame = m.touches()
     # cost: each channel's spend on days it touched someone, spread over its own touches (never more)
     for name in ("content", "email", "campaigns"):
         spent = frame.loc[frame["channel"] == name, "cost"].sum()
-        assert 0 < spent <= ts[f"new_cost_{name}"].sum() + 1e-6
+        assert 0 < spent <= m.metrics.cols[f"new_cost_{name}"].sum() + 1e-6  # the run's spend, warm-up included
     won = frame["account_won"].to_numpy()
     assert np.all(np.isnan(frame["day_won"].to_numpy()[~won]))
     assert set(frame.loc[frame["channel"] == "sales_meeting", "rep"]) <= set(range(m.cfg.sales.n_reps))
@@ -159,7 +165,8 @@ def test_serial_equals_processes_and_a_resume_redoes_nothing_done(tmp_path):
 KILL_SCRIPT = """
 import sys
 from sim.attribution import attribution
-SMALL = {"market.n_accounts": 300, "scenario.horizon_days": 150, "channels.campaigns.burst_days": [20, 80]}
+SMALL = {"market.n_accounts": 300, "scenario.horizon_days": 150, "scenario.warmup_days": 0,
+         "channels.campaigns.burst_days": [20, 80]}
 if __name__ == "__main__":
     attribution(None, "content_nurture", reps=3, overrides=SMALL, channels=("content", "email", "campaigns"),
                 workers=2, store=sys.argv[1])
