@@ -84,8 +84,12 @@ class StoredJob:
     """
 
     def __init__(self, args: Any, *, where: str, command: str, job_file: Path, store: Any, identity: str,
-                 name: str, root: Path, definition: str, say: Callable[[str], None]):
+                 name: str, root: Path, definition: str, say: Callable[[str], None],
+                 resume_hint: Sequence[str] | None = None):
         self.args, self.where, self.command, self.job_file = args, where, command, job_file
+        # the command line that continues the job, less "--resume" (default: the command, the job file, --out
+        # and --store); a job defined by flags too (optimize) repeats them all
+        self.resume_hint = None if resume_hint is None else [a for a in resume_hint if a != "--resume"]
         self.store_cls, self.identity, self.kind = store, identity, store.KIND
         self.started = datetime.now().astimezone()
         out = Path(args.out).expanduser().absolute() if args.out else None
@@ -189,11 +193,14 @@ class StoredJob:
                 if done == 0 and not self.store_path.exists():  # a new store without a run is removed
                     print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
                 else:
-                    hint = ["python", "run.py", self.command, str(self.job_file), "--resume"]
-                    if self.args.out:
-                        hint += ["--out", str(self.args.out)]
-                    if self.store_arg is not None:
-                        hint += ["--store", str(self.store_arg)]
+                    if self.resume_hint is not None:
+                        hint = ["python", "run.py", *self.resume_hint, "--resume"]
+                    else:
+                        hint = ["python", "run.py", self.command, str(self.job_file), "--resume"]
+                        if self.args.out:
+                            hint += ["--out", str(self.args.out)]
+                        if self.store_arg is not None:
+                            hint += ["--store", str(self.store_arg)]
                     of = f" of {total}" if total is not None else ""
                     print(f"error: interrupted; {done}{of} runs are saved in {self.store_path}; continue with: "
                           f"{' '.join(shlex.quote(h) for h in hint)}", file=sys.stderr)
