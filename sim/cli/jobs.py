@@ -22,9 +22,10 @@ import platform
 import shlex
 import shutil
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from sim.cli.common import check_writable_folder
 from sim.config.scenario import ScenarioError
@@ -37,7 +38,7 @@ from sim.io import (
 )
 from sim.store import check_version
 
-__all__ = ["StoredJob", "add_job_arguments", "writable_ancestor", "PARTIAL"]
+__all__ = ["PARTIAL", "StoredJob", "add_job_arguments", "writable_ancestor"]
 
 #: The name ending of the hidden folder a job runs in until its results folder is renamed into place.
 PARTIAL = ".partial"

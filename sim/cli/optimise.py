@@ -15,8 +15,9 @@ import math
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, wrap
 from sim.cli.jobs import StoredJob, add_job_arguments
@@ -27,7 +28,10 @@ WHERE = "run.py optimize"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    from sim.optimise.space import FILE_HELP, OBJECTIVES  # light: no optuna, no matplotlib
+    from sim.optimise.space import (  # light: no optuna, no matplotlib
+        FILE_HELP,
+        OBJECTIVES,
+    )
 
     p = sub.add_parser(
         "optimize",

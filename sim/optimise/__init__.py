@@ -21,12 +21,37 @@ from sim.optimise.search import (
     objective_values,
     optimise,
 )
-from sim.optimise.space import OBJECTIVES, Constraints, Space, fill, load_constraints, simplex_coords, simplex_point
+from sim.optimise.space import (
+    OBJECTIVES,
+    Constraints,
+    Space,
+    fill,
+    load_constraints,
+    simplex_coords,
+    simplex_point,
+)
 from sim.optimise.store import OptimisationStore, load_runs
 
 #: American spelling, as the command (``run.py optimize``).
 optimize = optimise
 
-__all__ = ["optimise", "optimize", "Optimisation", "Problem", "Settings", "make_problem", "objective_values",
-           "OBJECTIVES", "OBJECTIVE_LABELS", "RECOMMENDED", "Constraints", "Space", "fill", "simplex_point",
-           "simplex_coords", "load_constraints", "OptimisationStore", "load_runs"]
+__all__ = [
+    "OBJECTIVES",
+    "OBJECTIVE_LABELS",
+    "RECOMMENDED",
+    "Constraints",
+    "Optimisation",
+    "OptimisationStore",
+    "Problem",
+    "Settings",
+    "Space",
+    "fill",
+    "load_constraints",
+    "load_runs",
+    "make_problem",
+    "objective_values",
+    "optimise",
+    "optimize",
+    "simplex_coords",
+    "simplex_point",
+]

@@ -19,7 +19,7 @@ from sim.analysis import report as _report
 from sim.engine.channels import CHANNELS
 from sim.engine.mechanisms.sales import REP_ACTIVITIES
 
-__all__ = ["finding_sentence", "write_outputs", "make_charts", "scenario_toml", "CAPTIONS"]
+__all__ = ["CAPTIONS", "finding_sentence", "make_charts", "scenario_toml", "write_outputs"]
 
 CAPTIONS = {
     "mix": "The recommended plan beside the scenario's strategies: each channel's budget ($ per year) and the "
@@ -140,8 +140,8 @@ def scenario_toml(res: Any) -> str:
     header = "\n".join([
         f"# Scenario {res.problem.name} with the plan recommended by 'run.py optimize' as strategy {RECOMMENDED!r}.",
         f"# Objective: {OBJECTIVE_LABELS[res.objective][0]}; budget ${res.problem.budget:,.0f} a year over the channels.",
-        f"# On {int(conf.loc[RECOMMENDED, 'n'])} fresh seeds: {_fmt_obj(res.objective, conf.loc[RECOMMENDED, 'mean'])} "
-        f"(see report.html for the paired comparison with every strategy).",
+        (f"# On {int(conf.loc[RECOMMENDED, 'n'])} fresh seeds: {_fmt_obj(res.objective, conf.loc[RECOMMENDED, 'mean'])} "
+         f"(see report.html for the paired comparison with every strategy)."),
         "# Compare it with the strategies: python run.py run recommended.toml",
     ])
     return render(data, strategies, header)

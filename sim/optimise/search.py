@@ -37,9 +37,10 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,8 +60,18 @@ from sim.optimise.space import (
 from sim.optimise.store import OptimisationStore
 from sim.store import definition_hash, dumps
 
-__all__ = ["optimise", "Optimisation", "Problem", "Settings", "make_problem", "objective_values", "search_seed",
-           "fresh_seed", "OBJECTIVE_LABELS", "RECOMMENDED"]
+__all__ = [
+    "OBJECTIVE_LABELS",
+    "RECOMMENDED",
+    "Optimisation",
+    "Problem",
+    "Settings",
+    "fresh_seed",
+    "make_problem",
+    "objective_values",
+    "optimise",
+    "search_seed",
+]
 
 #: The name of the recommended plan in tables, charts and the written scenario.
 RECOMMENDED = "optimised"
@@ -270,7 +281,7 @@ def make_problem(scenario: str | Path | Scenario | None = None, *, budget: float
     merged = {**file_settings, **{k: v for k, v in settings.items() if v is not None}}
     unknown = set(merged) - set(Settings.__dataclass_fields__)
     if unknown:
-        raise ScenarioError(where, sorted(unknown)[0], f"unknown setting; allowed: "
+        raise ScenarioError(where, min(unknown), f"unknown setting; allowed: "
                                                        f"{', '.join(Settings.__dataclass_fields__)}")
     sett = Settings(**merged)
     sett.check(where)

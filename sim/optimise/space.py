@@ -17,9 +17,10 @@ A part whose bounds meet (``fixed``, a channel left out) is not a coordinate at 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,20 @@ from sim.config.scenario import Scenario, ScenarioError, read_toml
 from sim.engine.channels import CHANNELS
 from sim.engine.mechanisms.sales import REP_ACTIVITIES
 
-__all__ = ["simplex_point", "simplex_coords", "fill", "Part", "Simplex", "Space", "Constraints", "OBJECTIVES",
-           "load_constraints", "channel_budgets", "rep_split", "RANGED"]
+__all__ = [
+    "OBJECTIVES",
+    "RANGED",
+    "Constraints",
+    "Part",
+    "Simplex",
+    "Space",
+    "channel_budgets",
+    "fill",
+    "load_constraints",
+    "rep_split",
+    "simplex_coords",
+    "simplex_point",
+]
 
 #: What the optimiser may maximise or minimise (see :mod:`sim.optimise.objective`).
 OBJECTIVES = ("customers", "cac", "profit", "ltv_to_cac")
@@ -197,7 +210,7 @@ class Space:
         for path, (lo, hi) in self.ranges.items():
             kind = RANGED[path][0]
             v = lo + float(point[path]) * (hi - lo)
-            out[path] = int(round(v)) if kind == "int" else float(v)
+            out[path] = round(v) if kind == "int" else float(v)
         return out
 
     def encode(self, overrides: Mapping[str, Any]) -> dict[str, float]:
@@ -283,7 +296,7 @@ def _bounds_table(where: str, key: str, table: Any, names: Sequence[str], high: 
             raise ScenarioError(where, k, "must be a number (fixed) or a table { min = ..., max = ... }")
         extra = set(spec) - {"min", "max", "fixed"}
         if extra:
-            raise ScenarioError(where, f"{k}.{sorted(extra)[0]}", "unknown key; allowed: min, max, fixed")
+            raise ScenarioError(where, f"{k}.{min(extra)}", "unknown key; allowed: min, max, fixed")
         if "fixed" in spec:
             v = _bound(where, f"{k}.fixed", spec["fixed"], 0.0, high)
             out[name] = (v, v)

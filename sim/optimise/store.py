@@ -23,7 +23,7 @@ import pandas as pd
 
 from sim.store import RunStore, dumps
 
-__all__ = ["OptimisationStore", "load_runs", "STORE_NAME"]
+__all__ = ["STORE_NAME", "OptimisationStore", "load_runs"]
 
 FORMAT = "buyer-journey-sim optimisation store 1"
 STORE_NAME = "optimisation.sqlite"
@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
     @classmethod
-    def open(cls, path: str | Path, problem: Any) -> "OptimisationStore":
+    def open(cls, path: str | Path, problem: Any) -> OptimisationStore:
         """Open (or create) the store of ``problem`` (a :class:`sim.optimise.search.Problem`)."""
         return cls._open(path, problem.hash, problem)  # type: ignore[return-value]
 
