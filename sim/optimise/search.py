@@ -393,7 +393,12 @@ def _search(problem: Problem, runner: _Runner) -> pd.DataFrame:
         rows.append({"trial": 0, "origin": "only feasible plan", "value": aggregate(problem.objective, res),
                      "overrides": plan[1]})
         return _trace(rows, problem.objective)
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        raise ScenarioError(problem.where, "optuna", "the optimiser searches with Optuna, which is not installed: "
+                                                     "pip install 'buyer-journey-sim[optimize]' (or pip install "
+                                                     "optuna)") from None
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
