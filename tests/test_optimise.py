@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from store_helpers import stored_runs
 
 import sim
 import sim.optimise as opt
@@ -28,15 +29,14 @@ from sim.config.scenario import ScenarioError
 from sim.engine.channels import CHANNELS
 from sim.engine.mechanisms.sales import REP_ACTIVITIES
 from sim.optimise.space import Constraints, fill, simplex_coords, simplex_point
-from store_helpers import stored_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY_MARKET = {"market.n_accounts": 150, "scenario.horizon_days": 120, "channels.campaigns.burst_days": [20, 80]}
 #: a tiny optimisation: 2 channels (5 left out), the full rep split, 4 strategies to confirm against
 LEFT_OUT = ("email", "cold_calling", "networking", "campaigns", "paid_search")
-TINY = dict(overrides=TINY_MARKET, objective="customers", constraints={"channels": {c: 0 for c in LEFT_OUT}},
-            trials=6, replications=2, batch=3, confirm_replications=2, curve_replications=2, seed=5)
+TINY = {"overrides": TINY_MARKET, "objective": "customers", "constraints": {"channels": {c: 0 for c in LEFT_OUT}},
+        "trials": 6, "replications": 2, "batch": 3, "confirm_replications": 2, "curve_replications": 2, "seed": 5}
 
 
 @lru_cache(maxsize=1)
