@@ -115,6 +115,25 @@ def test_space_decodes_every_cube_point_to_a_valid_plan():
     scen.with_overrides(plan)  # the scenario accepts it (shares sum to 1, values in range)
 
 
+def test_ranged_decisions_decode_inside_their_range():
+    cons, settings = opt.space.make_constraints({"objective": "cac", "ranges": {
+        "sales.n_reps": {"min": 3, "max": 8}, "policy.lead_score_threshold": {"min": 0.2, "max": 0.6}}})
+    assert settings == {"objective": "cac"}
+    space = cons.space(100_000.0)
+    assert space.names()[-2:] == ["sales.n_reps", "policy.lead_score_threshold"]
+    reps = set()
+    for u in np.linspace(0, 1, 41):
+        plan = space.decode({n: float(u) for n in space.names()})
+        assert isinstance(plan["sales.n_reps"], int) and 3 <= plan["sales.n_reps"] <= 8
+        assert 0.2 <= plan["policy.lead_score_threshold"] <= 0.6
+        reps.add(plan["sales.n_reps"])
+    assert reps == set(range(3, 9))
+    with pytest.raises(ScenarioError, match="sales.n_reps: must be whole numbers"):
+        opt.space.make_constraints({"ranges": {"sales.n_reps": {"min": 2.5, "max": 4}}})
+    with pytest.raises(ScenarioError, match="market.n_accounts: cannot be searched"):
+        opt.space.make_constraints({"ranges": {"market.n_accounts": {"min": 2, "max": 4}}})
+
+
 def test_a_strategy_encodes_to_its_own_mix():
     scen = sim.load_scenario()
     space = Constraints().space(400_000.0)
@@ -214,6 +233,22 @@ def test_tiny_optimisation_is_complete(tiny_reference):
     # every search candidate ran on the same seeds (common random numbers)
     seeds = runs[runs["kind"] == "search"].groupby("candidate")["seed"].apply(tuple)
     assert seeds.nunique() == 1
+
+
+def test_the_finding_says_clearly_better_only_when_every_interval_excludes_0(tiny_reference):
+    import copy
+
+    res = copy.copy(tiny_reference)
+    conf = res.confirmation.copy()
+    others = conf["plan"] != opt.RECOMMENDED
+    conf.loc[others, ["diff", "diff_ci_low", "diff_ci_high"]] = [2.0, 0.5, 3.5]
+    conf.loc[others, "verdict"] = "clearly better"
+    res.confirmation = conf
+    assert "clearly better than every strategy of the scenario" in res.finding()
+    conf.loc[conf["plan"] == "blended", ["diff_ci_low", "verdict"]] = [-0.5, "not clearly better"]
+    text = res.finding()
+    assert "not clearly better than blended (+2.0, 95% interval -0.5 to +3.5" in text
+    assert "No mix found beats every strategy on fresh seeds" in text
 
 
 def test_two_workers_give_the_same_search_and_confirmation(tiny_reference):
