@@ -99,8 +99,16 @@ def finding_sentence(res: Any) -> str:
         text += ("It is clearly better than " + (", ".join(clear) if clear else "none of the strategies")
                  + "; not clearly better than " + "; ".join(parts) + ". ")
         text += ("No mix found beats every strategy on fresh seeds: the search's best is optimistic (the best of "
-                 f"{len(res.trace)} noisy candidates on {res.problem.settings.replications} seed(s)); more "
-                 "replications or trials, or a larger difference between plans, are needed to tell.")
+                 f"{len(res.trace)} noisy candidates on {res.problem.settings.replications} seed(s)). ")
+        why = []
+        for r in unclear.itertuples():
+            need = getattr(r, "seeds_needed", math.nan)
+            if isinstance(need, (int, float)) and math.isfinite(need):
+                why.append(f"against {r.plan} the difference is small next to its seed-to-seed spread (sd "
+                           f"{_fmt_obj(obj, r.diff_sd)}): about {int(need):,} fresh seeds would tell it from 0")
+            else:
+                why.append(f"{r.plan} does at least as well on these seeds")
+        text += "Why: " + "; ".join(why) + "."
     marg = res.marginal
     if marg is not None and len(marg) and "profit_next_100k" in marg:
         m = marg[marg["centre"] == RECOMMENDED]

@@ -523,7 +523,14 @@ class Optimisation:
                 d, dlo, dhi, p = paired_diff_ci(rec, x)
                 good = (dlo > 0) if better(obj) == "max" else (dhi < 0)
                 bad = (dhi < 0) if better(obj) == "max" else (dlo > 0)
-                row.update(diff=d, diff_ci_low=dlo, diff_ci_high=dhi, p_value=p,
+                ok = np.isfinite(rec) & np.isfinite(x)
+                sd = float(np.std(rec[ok] - x[ok], ddof=1)) if ok.sum() > 1 else math.nan
+                # seeds a 95% interval would need to exclude 0 at this difference and spread (normal
+                # approximation); none if the difference points the wrong way
+                right_way = (d > 0) if better(obj) == "max" else (d < 0)
+                need = (math.ceil((1.96 * sd / abs(d)) ** 2) if right_way and sd > 0 else
+                        (1 if right_way else math.inf))
+                row.update(diff=d, diff_ci_low=dlo, diff_ci_high=dhi, diff_sd=sd, p_value=p, seeds_needed=need,
                            verdict="clearly better" if good else ("clearly worse" if bad else "not clearly better"))
             rows.append(row)
         return pd.DataFrame(rows)
