@@ -251,6 +251,18 @@ def test_the_finding_says_clearly_better_only_when_every_interval_excludes_0(tin
     assert "No mix found beats every strategy on fresh seeds" in text
 
 
+def test_seeds_needed_is_the_smallest_n_whose_t_interval_excludes_0():
+    from sim.optimise.search import seeds_needed
+
+    def half(n: int, sd: float) -> float:
+        return stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+
+    for d, sd in ((7.2, 5.8), (0.5, 3.1), (-2.0, 10.0)):
+        n = seeds_needed(d, sd)
+        assert half(n, sd) < abs(d) <= half(n - 1, sd), (d, sd, n)
+    assert seeds_needed(0.0, 1.0) == np.inf and seeds_needed(1.0, 0.0) == 2
+
+
 def test_two_workers_give_the_same_search_and_confirmation(tiny_reference):
     pooled = opt.optimise(**{**TINY, "curves": "none"}, workers=2, progress=False)
     pd.testing.assert_series_equal(pooled.trace["value"], tiny_reference.trace["value"])

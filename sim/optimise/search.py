@@ -153,6 +153,22 @@ def aggregate(objective: str, runs: Sequence[Mapping]) -> float:
     return gross / cost if cost > 0 else math.nan
 
 
+def seeds_needed(diff: float, sd: float, level: float = 0.95) -> float:
+    """Paired replications for a t-interval (at ``level``) to exclude 0, if the mean difference and its seed-to-seed
+    sd stay as observed: the smallest n with t(n - 1) x sd / sqrt(n) < |diff| (inf for no difference)."""
+    from scipy import stats
+
+    if not (math.isfinite(diff) and math.isfinite(sd)) or diff == 0:
+        return math.inf
+    if sd <= 0:
+        return 2
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    n = max(2, math.ceil((z * sd / abs(diff)) ** 2))  # the normal approximation is a lower bound
+    while n < 10**7 and float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n) >= abs(diff):
+        n = n + 1 if n < 1000 else math.ceil(n * 1.01)
+    return n
+
+
 def better(objective: str) -> str:
     return OBJECTIVE_LABELS[objective][2]
 
@@ -525,11 +541,8 @@ class Optimisation:
                 bad = (dhi < 0) if better(obj) == "max" else (dlo > 0)
                 ok = np.isfinite(rec) & np.isfinite(x)
                 sd = float(np.std(rec[ok] - x[ok], ddof=1)) if ok.sum() > 1 else math.nan
-                # seeds a 95% interval would need to exclude 0 at this difference and spread (normal
-                # approximation); none if the difference points the wrong way
                 right_way = (d > 0) if better(obj) == "max" else (d < 0)
-                need = (math.ceil((1.96 * sd / abs(d)) ** 2) if right_way and sd > 0 else
-                        (1 if right_way else math.inf))
+                need = seeds_needed(d, sd) if right_way else math.inf
                 row.update(diff=d, diff_ci_low=dlo, diff_ci_high=dhi, diff_sd=sd, p_value=p, seeds_needed=need,
                            verdict="clearly better" if good else ("clearly worse" if bad else "not clearly better"))
             rows.append(row)
