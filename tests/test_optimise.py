@@ -322,7 +322,7 @@ KILL_SCRIPT = """
 import sys
 import sim.optimise as opt
 from test_optimise import TINY
-opt.optimise(**TINY, workers=2, store=sys.argv[1], progress=False)
+opt.optimise(**TINY, workers=1, store=sys.argv[1], progress=False)
 """
 
 
