@@ -8,6 +8,7 @@ on seeds 1 to 4: each direction held on all four with room to spare.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -316,6 +317,38 @@ def test_resume_after_an_interruption_equals_uninterrupted(tiny_reference, tmp_p
     assert resumed.reused == 9 and resumed.executed == tiny_reference.executed - 9
     with pytest.raises(ScenarioError, match="different optimisation definition"):
         opt.optimise(**{**TINY, "seed": 6}, workers=1, progress=False, store=store)
+
+
+def test_cli_ctrl_c_keeps_the_runs_and_prints_the_command_that_continues(tmp_path, monkeypatch, capsys):
+    import shlex
+
+    import sim.optimise.search as search
+
+    monkeypatch.chdir(tmp_path)
+    real, calls = search.run_tasks, []
+
+    def interrupted_second_time(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(search, "run_tasks", interrupted_second_time)
+    args = ["optimize", str(ROOT / "scenarios" / "default.toml"), "--objective", "cac", "--trials", "4", "--reps",
+            "2", "--batch", "2", "--confirm-reps", "2", "--curves", "none", "--workers", "1", "--quiet",
+            *[a for k, v in TINY_MARKET.items() for a in ("--set", f"{k}={v}")]]
+    assert main(args) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "4 of 18 runs are saved" in err[0], err
+    hint = shlex.split(err[0].split("continue with: ")[1])
+    assert hint[:3] == ["python", "run.py", "optimize"] and hint[-1] == "--resume" and hint[3:-1] == args[1:]
+    monkeypatch.setattr(search, "run_tasks", real)
+    assert main(hint[2:]) == 0
+    (folder,) = (tmp_path / "results" / "optimise" / "default").iterdir()
+    assert pd.read_csv(folder / "trials.csv").shape[0] == 4
+    assert pd.read_csv(folder / "runs.csv").shape[0] == 18
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["runs_from_store"] == 4 and manifest["runs_executed_now"] == 14
 
 
 KILL_SCRIPT = """
