@@ -322,7 +322,7 @@ def test_resume_after_an_interruption_equals_uninterrupted(tiny_reference, tmp_p
 def test_cli_ctrl_c_keeps_the_runs_and_prints_the_command_that_continues(tmp_path, monkeypatch, capsys):
     import shlex
 
-    import sim.optimise.search as search
+    from sim.optimise import search
 
     monkeypatch.chdir(tmp_path)
     real, calls = search.run_tasks, []
