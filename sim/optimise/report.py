@@ -264,6 +264,8 @@ def _chart_confirmation(res: Any, out_dir: Path):
 
 
 def _chart_response(res: Any, out_dir: Path, metric: str):
+    from matplotlib.ticker import MaxNLocator
+
     from sim.analysis.plotting import figure
     from sim.optimise.search import RECOMMENDED
 
@@ -277,7 +279,8 @@ def _chart_response(res: Any, out_dir: Path, metric: str):
              "cac": ("CAC", "CAC ($ per customer)"), "profit": ("Profit", "profit ($, LTV x customers - cost)")}
     title, ylabel = names[metric]
     with figure(out_dir, f"response_{metric}", f"Response curves: {title} against each channel's budget",
-                panels=len(channels), ncols=min(4, len(channels)), size=(16, 3.6 * math.ceil(len(channels) / 4))) as c:
+                panels=len(channels), ncols=min(4, len(channels)),
+                size=(4.2 * min(4, len(channels)) + 1, 3.6 * math.ceil(len(channels) / 4) + 0.8)) as c:
         for ax, ch in zip(c.axes, channels):
             for centre in centres:
                 g = cur[(cur["channel"] == ch) & (cur["centre"] == centre)].sort_values("budget")
@@ -292,6 +295,7 @@ def _chart_response(res: Any, out_dir: Path, metric: str):
                     ax.axvline(x0, color=colors[centre], ls="--", lw=1)
             ax.set(title=ch.replace("_", " "), xlabel="channel budget ($ per year)", ylabel=ylabel)
             _money_axis(ax, "x")
+            ax.xaxis.set_major_locator(MaxNLocator(5))
             if metric in ("cac", "profit"):
                 _money_axis(ax, "y")
         if len(centres) > 1:
