@@ -298,6 +298,9 @@ def _chart_response(res: Any, out_dir: Path, metric: str):
             ax.xaxis.set_major_locator(MaxNLocator(5))
             if metric in ("cac", "profit"):
                 _money_axis(ax, "y")
+            means = cur.loc[cur["channel"] == ch, metric].to_numpy(dtype=float)
+            if metric == "cac" and np.isfinite(means).any():  # a CAC interval of few seeds can be enormous
+                ax.set_ylim(0, 2.5 * float(np.nanmax(means[np.isfinite(means)])))
         if len(centres) > 1:
             c.axes[0].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.25), ncol=2)
     return c.path
