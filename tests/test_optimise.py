@@ -226,7 +226,8 @@ def test_tiny_optimisation_is_complete(tiny_reference):
     assert list(conf["plan"]) == [opt.RECOMMENDED, *sim.load_scenario().strategies]
     assert set(conf["verdict"].dropna()) <= {"clearly better", "not clearly better", "clearly worse"}
     assert set(res.marginal["channel"]) == {"content", "social"}  # the channels left in
-    assert {"customers_next_10k", "profit_next_100k", "profit_peak_budget"} <= set(res.marginal.columns)
+    assert {"customers_next_10k", "profit_next_100k", "profit_peak_budget", "saturated"} <= set(res.marginal.columns)
+    assert set(res.marginal["saturated"]) <= {"yes", "no", "n/a"}
     # confirmation and curves use fresh seeds only: odd, never a search seed (even)
     runs = res.runs
     assert (runs.loc[runs["kind"] == "search", "seed"] % 2 == 0).all()

@@ -404,6 +404,9 @@ def marginal_table(res: Any) -> pd.DataFrame:
         row["cost per extra customer (next $100k)"] = _money(r.get("cac_of_next_100k", math.nan))
         row["profit peaks at (on the curve)"] = _money(r["profit_peak_budget"])
         row["next $100k pays for itself"] = r["next_100k_pays_for_itself"]
+        so_far = r.get("customers_per_100k_so_far", math.nan)
+        row["customers per $100k so far"] = "n/a" if not math.isfinite(so_far) else f"{so_far:.2f}"
+        row["saturated"] = r.get("saturated", "n/a")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -441,8 +444,9 @@ lifetime gross profit of the accounts won in the run less all channel and rep co
 <p class="note">Each channel's budget moved alone, the rest of the plan held, on {s.curve_replications} fresh seeds,
 paired against the plan itself (95% paired intervals). A channel stops paying for itself where the next dollars
 add less lifetime gross profit than they cost: "profit peaks at" is the budget on the curve (0, half, the plan, +$10k,
-+$100k, double or +$200k) with the highest profit. The total budget grows with the step: this is the marginal
-return, not a reallocation.</p>
++$100k, double or +$200k) with the highest profit. "Customers per $100k so far": what the channel's budget buys on
+average from 0 to the plan's budget (n/a below $20k); a channel is saturated when the next $100k buys less than half of that. The
+total budget grows with the step: this is the marginal return, not a reallocation.</p>
 <h2>The search</h2>
 <p>{len(res.trace)} trials, {s.replications} replication(s) each on the same seeds; Optuna's TPE sampler (seeded),
 {s.batch} candidates asked at a time and told back in trial order; {res.executed} runs executed now,

@@ -22,7 +22,8 @@ Three phases, every run through :func:`sim.executor.run_tasks` and committed to 
    search; paired 95% t-intervals of the differences say whether the plan is clearly better.
 3. **curves**: each channel's budget moved around the optimum (0, half, +$10k, +$100k, double or +$200k) with the
    rest of the plan held, on the fresh seeds, paired against the optimum: customers, CAC and profit against
-   budget, the marginal return of the next $10k and $100k, and where the channel stops paying for itself.
+   budget, the marginal return of the next $10k and $100k, where the channel stops paying for itself, and whether it is
+   saturated (the next $100k buys less than half the customers per $100k of the budget so far).
 
 Objectives (per run, from the summary metrics): ``customers`` = customers won; ``cac`` = total cost / customers
 won; ``profit`` = customers won x LTV - total cost (the expected lifetime gross profit of the accounts won in the
@@ -588,6 +589,14 @@ class Optimisation:
             hi100 = row.get("profit_next_100k_high", math.nan)
             lo100 = row.get("profit_next_100k_low", math.nan)
             row["next_100k_pays_for_itself"] = ("yes" if lo100 > 0 else "no" if hi100 < 0 else "unclear")
+            # saturation: the next $100k against the average return of the budget so far (0 -> the plan)
+            zero = g[g["budget"] == 0]
+            # (not below $20k: the average over a sliver of budget is mostly noise)
+            avg = (-float(zero["customers_diff"].iloc[0]) / c0 * 100_000 if c0 >= 20_000 and len(zero) else math.nan)
+            nxt = row.get("customers_next_100k", math.nan)
+            row["customers_per_100k_so_far"] = avg
+            row["saturated"] = ("n/a" if not (math.isfinite(avg) and avg > 0 and math.isfinite(nxt))
+                                else "yes" if nxt < 0.5 * avg else "no")
             marg.append(row)
         return curves, pd.DataFrame(marg)
 
