@@ -1,9 +1,9 @@
 """The optimiser (sim.optimise, run.py optimize): the simplex parametrisation, known-answer directions, determinism
 across worker counts, resume after an interruption and after kill -9, and bad input.
 
-Markets are small (150-400 accounts, 120-180 days) so the file runs in well under a minute. The known-answer
-tests are deterministic for their seed (the seeds are fixed in the parent), and their tolerances were checked
-on seeds 1 to 4: each direction held on all four with room to spare.
+Markets are small (150-400 accounts, 120-180 days) so the file runs in about a minute. The known-answer tests
+are deterministic for their seed (the seeds are fixed in the parent); their settings and tolerances were checked
+on seeds 1 to 5, and each direction held on all five (the closest margins are given in each test).
 """
 
 from __future__ import annotations
@@ -161,30 +161,32 @@ def test_bounds_that_cannot_be_met_are_refused():
 
 def test_without_search_demand_budget_moves_away_from_content():
     """Content against unspent budget (cold calling with no rep on the phones spends nothing), on CAC: with
-    searching buyers content lowers CAC, so the optimiser spends on it; without search demand content reaches
-    nobody and is pure cost, so the optimiser moves the budget away from it (tolerance: below 10% of the
-    budget, and at least 25% of the budget less than with search)."""
+    searching buyers (who find us whenever they search, and content at $500 an asset) content lowers CAC, so
+    the optimiser spends on it; without search demand content reaches nobody and is pure cost, so the optimiser
+    moves the budget away from it. Tolerance: below 10% of the budget without search, and at least 20% of the
+    budget less than with search (seeds 1-5: at most 2.7% without search, at least 28% less than with it)."""
     market = {"market.n_accounts": 150, "scenario.horizon_days": 180, "channels.campaigns.burst_days": [30, 120],
-              "channels.content.find_rate": 1.0}
+              "channels.content.find_rate": 1.0, "channels.content.cost_per_asset": 500.0}
     cons = {"channels": {c: 0 for c in CHANNELS if c not in ("content", "cold_calling")},
             "split": {"dialing": 0.0, "meetings": 0.8, "networking": 0.1, "social": 0.1}}
 
     def content(search: float) -> float:
         res = opt.optimise(one_strategy(), overrides={**market, "research.search_intensity": search},
-                           objective="cac", constraints=cons, trials=8, replications=2, batch=4,
+                           objective="cac", constraints=cons, trials=12, replications=2, batch=4,
                            confirm_replications=2, curves="none", seed=2, workers=1, progress=False)
         assert res.problem.space.dims == 1
         return res.best["channels.content.budget"]
 
     with_search, without = content(1.0), content(0.0)
     assert without < 0.10 * 400_000, without
-    assert with_search - without > 0.25 * 400_000, (with_search, without)
+    assert with_search - without > 0.20 * 400_000, (with_search, without)
 
 
 def test_free_dialing_with_high_connect_rates_moves_rep_time_to_dialing():
     """Two reps, every channel budget 0, dials free; rep time between dialing and networking (meetings 50%).
     With a 50% connect rate dialing books meetings and the optimiser gives it rep time; with a 0% connect rate
-    dialing only burns hours and the optimiser takes them away (tolerance: 0.1 of rep time apart)."""
+    dialing only burns hours and the optimiser takes them away. Tolerance: at least 0.2 of rep time with high
+    connects, at most 0.2 with none, 0.1 apart (seeds 1-5: at least 0.24, at most 0.15, at least 0.16 apart)."""
     market = {"sales.n_reps": 2, "market.n_accounts": 400, "scenario.horizon_days": 180,
               "channels.campaigns.burst_days": [30, 120], "channels.cold_calling.cost_per_dial": 0.0,
               "channels.cold_calling.fixed_cost": 0.0}
@@ -192,7 +194,7 @@ def test_free_dialing_with_high_connect_rates_moves_rep_time_to_dialing():
     def dialing(connect: float) -> float:
         res = opt.optimise(one_strategy(), overrides={**market, "channels.cold_calling.connect_rate": connect},
                            budget=0, objective="customers", constraints={"split": {"meetings": 0.5, "social": 0.0}},
-                           trials=8, replications=2, batch=4, confirm_replications=2, curves="none", seed=4,
+                           trials=12, replications=2, batch=4, confirm_replications=2, curves="none", seed=4,
                            workers=1, progress=False)
         return res.best["sales.split.dialing"]
 

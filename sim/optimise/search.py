@@ -421,7 +421,7 @@ def _search(problem: Problem, runner: _Runner) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature warnings (multivariate, constant liar)
         sampler = optuna.samplers.TPESampler(seed=_seed31(s.seed, _SAMPLER), multivariate=True, constant_liar=True,
-                                             n_startup_trials=max(10, min(s.batch, s.trials // 4)),
+                                             n_startup_trials=min(10, max(2, s.trials // 4)),
                                              warn_independent_sampling=False)
         study = optuna.create_study(direction="maximize" if better(problem.objective) == "max" else "minimize",
                                     sampler=sampler)
