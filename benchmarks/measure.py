@@ -428,8 +428,47 @@ def calibration(spec: dict) -> dict:
             "definition_hash": targets.hash, **_sim_info()}
 
 
+# ------------------------------------------------------------------------------------------------
+# optimisation
+# ------------------------------------------------------------------------------------------------
+
+def optimisation(spec: dict) -> dict:
+    """``sim.optimise.optimise`` of the default scenario with ``spec["constraints"]`` and ``spec["settings"]``
+    (trials, replications, batch, confirmation and curve replications), objective ``spec["objective"]``, on
+    ``spec["workers"]`` local worker processes, every run committed to an SQLite store in a temporary folder (as
+    ``run.py optimize`` does). Timed: the whole ``optimise`` call (search, confirmation, response curves and the
+    tables), not writing a results folder."""
+    import tempfile
+
+    from sim.optimise import optimise
+
+    def children_cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    with tempfile.TemporaryDirectory(prefix="bench-optimisation-") as tmp:
+        ch0 = children_cpu()
+        clk = _Clock()
+        res = optimise(spec.get("scenario"), objective=spec["objective"], constraints=spec["constraints"],
+                       workers=spec["workers"], store=Path(tmp) / "optimisation.sqlite", progress=False,
+                       **spec["settings"])
+        wall, cpu = clk.lap()
+        workers_cpu = children_cpu() - ch0
+    conf = res.confirmation
+    kinds = res.runs["kind"].value_counts().to_dict()
+    return {"wall_s": wall, "parent_cpu_s": cpu, "workers_cpu_s": workers_cpu, "cpu_s": cpu + workers_cpu,
+            "runs": int(res.executed), "runs_by_kind": {k: int(v) for k, v in kinds.items()},
+            "runs_per_s": res.executed / wall if wall > 0 else None, "variables": res.problem.space.dims,
+            "settings": dict(vars(res.problem.settings)), "best_trial": res.best_trial,
+            "best_search_value": float(res.trace["value"].iloc[res.best_trial]),
+            "confirmation": {r.plan: {"mean": r.mean, "verdict": r.verdict if isinstance(r.verdict, str) else None}
+                             for r in conf.itertuples()},
+            "recommended": res.best, "definition_hash": res.problem.hash, **_sim_info()}
+
+
 KINDS = {"engine_bass": engine_bass, "mesa_bass": mesa_bass, "numpy_bass": numpy_bass, "engine_graph": engine_graph,
-         "full_model": full_model, "profile": profile, "parallel": parallel, "calibration": calibration}
+         "full_model": full_model, "profile": profile, "parallel": parallel, "calibration": calibration,
+         "optimisation": optimisation}
 
 
 def main() -> None:

@@ -4,6 +4,7 @@
     python benchmarks/run_benchmarks.py --quick    # fast subset (~2 min)
     python benchmarks/run_benchmarks.py --full     # everything, including 1,000,000 buyers and the calibration
     python benchmarks/run_benchmarks.py --only calibration   # the calibration benchmark alone (~20 min)
+    python benchmarks/run_benchmarks.py --only optimisation  # the optimisation benchmark alone (~10 min)
 
 Every number is measured in a fresh single-threaded subprocess (``benchmarks/measure.py``), so
 peak RSS is per measurement; ratios are measured back to back in the same invocation because the
@@ -42,15 +43,16 @@ TARGETS = {
     "scaling_exponent_max": 1.15,    # "close to linear": time ~ n^b with b <= 1.15 (10k..1M)
     "parallel_speedup_min": 1.8,     # 2 workers vs 1 on a 200-run sweep
     "calibration_max_s": 1200.0,     # a calibration of 6 parameters to 10 targets on 2 cores: under 20 minutes
+    "optimisation_max_s": 1200.0,    # an optimisation of 7 variables, 100 trials x 5 replications, on 2 cores: < 20 min
 }
 
 MODES = {
     #            peer reps, floor reps, sizes,                       size reps, sweep runs, profile, curve-check seeds (10k, 100k)
-    "quick": dict(peer_reps=1, floor_reps=2, sizes=[10_000, 100_000], size_reps=1, sweep=20, profile=False, ref=(100, 20), calibration=False),
-    "standard": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000], size_reps=2, sweep=200, profile=True, ref=(200, 40), calibration=False),
-    "full": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000, 1_000_000], size_reps=2, sweep=200, profile=True, ref=(200, 40), calibration=True),
+    "quick": dict(peer_reps=1, floor_reps=2, sizes=[10_000, 100_000], size_reps=1, sweep=20, profile=False, ref=(100, 20), calibration=False, optimisation=False),
+    "standard": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000], size_reps=2, sweep=200, profile=True, ref=(200, 40), calibration=False, optimisation=False),
+    "full": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000, 1_000_000], size_reps=2, sweep=200, profile=True, ref=(200, 40), calibration=True, optimisation=True),
 }
-SECTIONS = ("peer", "floor", "full", "parallel", "profile", "calibration")
+SECTIONS = ("peer", "floor", "full", "parallel", "profile", "calibration", "optimisation")
 #: Bass mixings measured by the peer and floor sections, in the order they run in each repetition.
 #: The headline is network mixing: the issue's peer is a Mesa agent per buyer *on a network*, its
 #: floor a numpy + scipy.sparse implementation; all three run on the engine's graph. Full mixing
@@ -66,6 +68,14 @@ SWEEP = {"n_accounts": 300, "horizon": 365, "burst_days": [10, 40, 70, 100], "st
 # 2 replications; the file's own budget may change with the calibration it records); 2 local worker processes
 CALIBRATION = {"targets": "scenarios/calibration/default_b2b.toml", "fix": ["sales.meeting_progress_gain"],
                "params": 6, "targets_n": 10, "workers": 2, "budget": {"abc.max_runs": 1800}}
+# the optimisation: the issue's "7 variables (100 trials x 5 replications) on the default market" is the default
+# scenario's budget ($400k) over 5 channels (content, email, cold calling, networking, campaigns: 4 coordinates
+# of the simplex; social and paid search left out) and the reps' split over 4 activities (3 coordinates), on
+# profit; then the confirmation (20 fresh seeds x the plan and 4 strategies) and the response curves (10 seeds)
+OPTIMISATION = {"objective": "profit", "workers": 2, "variables": 7,
+                "constraints": {"channels": {"social": 0, "paid_search": 0}},
+                "settings": {"trials": 100, "replications": 5, "batch": 10, "confirm_replications": 20,
+                             "curve_replications": 10}}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -318,6 +328,37 @@ def section_calibration(cfg, env, log) -> dict:
     return out
 
 
+def section_optimisation(cfg, env, log) -> dict:
+    """The optimisation benchmark (OPTIMISATION), in one fresh process; ``cfg["optimisation_set"]`` (setting:
+    value, from --optimisation-set) replaces settings, which makes it a reduced run: recorded, never a PASS or
+    FAIL against the target."""
+    changed = dict(cfg.get("optimisation_set") or {})
+    settings = {**OPTIMISATION["settings"], **changed}
+    log(f"[optimisation] default scenario: {OPTIMISATION['variables']} variables, {settings['trials']} trials x "
+        f"{settings['replications']} replications, {OPTIMISATION['workers']} workers"
+        + (f"; reduced: {', '.join(f'{k} = {v!r}' for k, v in changed.items())}" if changed else ""))
+    spec = {"kind": "optimisation", **{k: v for k, v in OPTIMISATION.items() if k != "variables"}, "settings": settings}
+    res = measure(spec, env, log)
+    if res["variables"] != OPTIMISATION["variables"]:
+        raise RuntimeError(f"the optimisation benchmark has {res['variables']} variables, not {OPTIMISATION['variables']}")
+    full_size = not changed
+    out = {k: res[k] for k in ("wall_s", "cpu_s", "parent_cpu_s", "workers_cpu_s", "runs", "runs_by_kind",
+                               "runs_per_s", "variables", "settings", "best_trial", "best_search_value",
+                               "confirmation", "recommended", "definition_hash", "sim_file")}
+    out.update(objective=OPTIMISATION["objective"], workers=OPTIMISATION["workers"], set=changed, full_size=full_size,
+               cores_obtained=res["cpu_s"] / res["wall_s"], peak_rss_mb=res["peak_rss_mb"],
+               load_before=res["load_before"], load_after=res["load_after"],
+               target=f"< {TARGETS['optimisation_max_s']:g} s",
+               **{"pass": res["wall_s"] < TARGETS["optimisation_max_s"] if full_size else None})
+    return out
+
+
+def _optimisation_key(o: dict) -> str:
+    st = o["settings"]
+    return (f"optimisation.{o['variables']}v.{st['trials']}x{st['replications']}"
+            + ("" if o.get("full_size", True) else ".reduced"))
+
+
 def _calibration_key(c: dict) -> str:
     """Headline prefix of a calibration record: only calibrations of the same size are compared."""
     st = c["settings"]
@@ -522,6 +563,12 @@ def headline(rec: dict) -> dict:
         h[f"{pre}.runs_per_s"] = c["runs_per_s"]
         h[f"{pre}.generations"] = c["generations"]
         h[f"{pre}.final_epsilon"] = c["final_epsilon"]
+    if "optimisation" in s:
+        o = s["optimisation"]
+        pre = _optimisation_key(o)
+        h[f"{pre}.wall_s"] = o["wall_s"]
+        h[f"{pre}.runs"] = o["runs"]
+        h[f"{pre}.runs_per_s"] = o["runs_per_s"]
     return h
 
 
@@ -634,6 +681,16 @@ def table(rec: dict, base: dict | None) -> str:
         add("calibration", f"generations (at most {st['generations']}, {st['population']} particles)",
             f"{pre}.generations", "n")
         add("calibration", "final epsilon (tolerance of the posterior)", f"{pre}.final_epsilon", "exp")
+    if "optimisation" in s:
+        o = s["optimisation"]
+        pre = _optimisation_key(o)
+        st = o["settings"]
+        note = "" if o["full_size"] else " (reduced run, see --optimisation-set)"
+        add("optimisation", f"{o['variables']} variables, {st['trials']} trials x {st['replications']} reps, "
+            f"{o['workers']} workers: wall time", f"{pre}.wall_s", "s", o["target"] + note, o["pass"])
+        rows.append(("optimisation", "cores obtained (CPU s / wall s)", f"{o['cores_obtained']:.2f}", "", "", "", None))
+        add("optimisation", "runs (search + confirmation + curves)", f"{pre}.runs", "n")
+        add("optimisation", "runs per second", f"{pre}.runs_per_s", "r")
     if "curve_check" in rec:
         cc = rec["curve_check"]
         cc = cc["mixings"] if "mixings" in cc else {cc.get("mixing", "full"): cc}  # older records: full mixing only
@@ -742,6 +799,12 @@ def main(argv=None) -> int:
                     help="replace an entry of the calibration's targets file, e.g. abc.population=10 or "
                          "overrides.market.n_accounts=400 (VALUE in TOML syntax; repeatable); makes a reduced run "
                          "that is recorded but never passes or fails")
+    ap.add_argument("--optimisation", action="store_true",
+                    help="also run the optimisation section (7 variables, 100 trials x 5 replications, 2 workers; part "
+                         "of --full; '--only optimisation' runs it alone)")
+    ap.add_argument("--optimisation-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="replace a setting of the optimisation benchmark, e.g. trials=20 or replications=2 "
+                         "(repeatable); makes a reduced run that is recorded but never passes or fails")
     ap.add_argument("--label", default="run", help="label stored with the record, e.g. 'before' or 'after'")
     ap.add_argument("--baseline", default="before", help="show a column with the latest stored record of this label ('' for none)")
     ap.add_argument("--engine", default=None, help="directory containing another 'sim' package to benchmark instead of the installed one")
@@ -758,7 +821,8 @@ def main(argv=None) -> int:
     if a.reps:
         cfg["peer_reps"] = cfg["floor_reps"] = a.reps
     if a.only is None:
-        only = [x for x in SECTIONS if (x != "profile" or cfg["profile"]) and (x != "calibration" or cfg["calibration"])]
+        only = [x for x in SECTIONS if (x != "profile" or cfg["profile"]) and (x != "calibration" or cfg["calibration"])
+                and (x != "optimisation" or cfg["optimisation"])]
     else:
         only = [x.strip() for x in a.only.split(",") if x.strip()]
         bad = [x for x in only if x not in SECTIONS]
@@ -766,6 +830,15 @@ def main(argv=None) -> int:
             ap.error(f"unknown section {bad[0]!r}; sections are {', '.join(SECTIONS)}")
     if a.calibration and "calibration" not in only:
         only.append("calibration")
+    if a.optimisation and "optimisation" not in only:
+        only.append("optimisation")
+    cfg["optimisation_set"] = {}
+    for item in a.optimisation_set:
+        key, eq, text = item.partition("=")
+        if not eq or key.strip() not in OPTIMISATION["settings"]:
+            ap.error(f"--optimisation-set takes KEY=VALUE with KEY one of {', '.join(OPTIMISATION['settings'])}, "
+                     f"got {item!r}")
+        cfg["optimisation_set"][key.strip()] = toml_value(text.strip())
     cfg["calibration_set"] = {}
     for item in a.calibration_set:
         key, eq, text = item.partition("=")
@@ -804,6 +877,8 @@ def main(argv=None) -> int:
         rec["profile"], rec["profile_bass"] = section_profile(cfg, env, log, a.profile_html)
     if "calibration" in only:
         rec["sections"]["calibration"] = section_calibration(cfg, env, log)
+    if "optimisation" in only:
+        rec["sections"]["optimisation"] = section_optimisation(cfg, env, log)
     rec["load_end"] = list(os.getloadavg())
     rec["elapsed_s"] = time.perf_counter() - t0
     rec["sim_package"] = sorted({v["sim_file"] for v in _walk_values(rec, "sim_file")})

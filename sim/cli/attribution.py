@@ -72,7 +72,7 @@ def cmd_attribution(args: argparse.Namespace, argv: Sequence[str]) -> int:
     job = StoredJob(args, where=WHERE, command="attribution", job_file=job_file, store=AttributionStore,
                     identity=study.hash, name=name, root=results_root() / "attribution" / safe_name(name),
                     definition="a different attribution study", say=say,
-                    job_flags=["--strategy", study.strategy, "--reps", str(study.reps), "--seed", str(study.seed)])
+                    resume_hint=list(argv))
     client, owned = (None, False)
     if args.scheduler is not None:
         client, owned = connect(args.scheduler, WHERE, key="--scheduler")

@@ -22,9 +22,10 @@ import platform
 import shlex
 import shutil
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from sim.cli.common import check_writable_folder
 from sim.config.scenario import ScenarioError
@@ -37,7 +38,7 @@ from sim.io import (
 )
 from sim.store import check_version
 
-__all__ = ["StoredJob", "add_job_arguments", "writable_ancestor", "PARTIAL"]
+__all__ = ["PARTIAL", "StoredJob", "add_job_arguments", "writable_ancestor"]
 
 #: The name ending of the hidden folder a job runs in until its results folder is renamed into place.
 PARTIAL = ".partial"
@@ -80,14 +81,18 @@ class StoredJob:
     results folder, its ``KIND`` is the noun of the messages); ``identity`` the job's definition hash;
     ``name`` its name; ``root`` the folder of its timestamped results folders; ``job_file`` the file the
     user gave (for the messages and the resume hint); ``definition`` what a store of another job is, in the
-    messages (e.g. "a different sweep definition"); ``job_flags`` the flags that define the job besides its file
-    (they go into the command that continues it). All checks are made here, before anything is created.
+    messages (e.g. "a different sweep definition"); ``resume_hint`` the user's command line (less ``--resume``), for
+    a job defined by flags as well as its file: the interrupt message repeats it with ``--resume`` (default: the
+    command, the job file, ``--out`` and ``--store``). All checks are made here, before anything is created.
     """
 
     def __init__(self, args: Any, *, where: str, command: str, job_file: Path, store: Any, identity: str,
-                 name: str, root: Path, definition: str, say: Callable[[str], None], job_flags: Sequence[str] = ()):
+                 name: str, root: Path, definition: str, say: Callable[[str], None],
+                 resume_hint: Sequence[str] | None = None):
         self.args, self.where, self.command, self.job_file = args, where, command, job_file
-        self.job_flags = list(job_flags)  # flags that define the job besides its file (in the resume hint)
+        # the command line that continues the job, less "--resume" (default: the command, the job file, --out
+        # and --store); a job defined by flags too (optimize) repeats them all
+        self.resume_hint = None if resume_hint is None else [a for a in resume_hint if a != "--resume"]
         self.store_cls, self.identity, self.kind = store, identity, store.KIND
         self.started = datetime.now().astimezone()
         out = Path(args.out).expanduser().absolute() if args.out else None
@@ -191,11 +196,14 @@ class StoredJob:
                 if done == 0 and not self.store_path.exists():  # a new store without a run is removed
                     print("error: interrupted before any run finished; nothing was kept", file=sys.stderr)
                 else:
-                    hint = ["python", "run.py", self.command, str(self.job_file), *self.job_flags, "--resume"]
-                    if self.args.out:
-                        hint += ["--out", str(self.args.out)]
-                    if self.store_arg is not None:
-                        hint += ["--store", str(self.store_arg)]
+                    if self.resume_hint is not None:
+                        hint = ["python", "run.py", *self.resume_hint, "--resume"]
+                    else:
+                        hint = ["python", "run.py", self.command, str(self.job_file), "--resume"]
+                        if self.args.out:
+                            hint += ["--out", str(self.args.out)]
+                        if self.store_arg is not None:
+                            hint += ["--store", str(self.store_arg)]
                     of = f" of {total}" if total is not None else ""
                     print(f"error: interrupted; {done}{of} runs are saved in {self.store_path}; continue with: "
                           f"{' '.join(shlex.quote(h) for h in hint)}", file=sys.stderr)
