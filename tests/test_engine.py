@@ -81,7 +81,7 @@ def test_conservation_stages_costs_and_cumulatives(small):
 def test_reps_are_mesa_agents_and_model_follows_mesa_contract():
     import mesa
 
-    m = sim.JourneyModel(overrides={"market.n_accounts": 100, "scenario.horizon_days": 5,
+    m = sim.JourneyModel(overrides={"market.n_accounts": 100, "scenario.horizon_days": 5, "scenario.warmup_days": 3,
                                     "channels.campaigns.burst_days": [1]})
     assert isinstance(m, mesa.Model)
     assert all(isinstance(a, mesa.Agent) for a in m.reps)
@@ -90,9 +90,10 @@ def test_reps_are_mesa_agents_and_model_follows_mesa_contract():
     while m.running:
         m.step()
         steps += 1
-    assert steps == 5
+    assert steps == 3 + 5  # one Mesa step a day, the warm-up's days included
     df = m.datacollector.get_model_vars_dataframe()
-    assert len(df) == 5 and "cum_wins" in df.columns
+    assert len(df) == 8 and "cum_wins" in df.columns
+    assert (df["cum_cost"].iloc[:3] == 0).all() and df["cum_cost"].iloc[3] > 0  # cumulated from the horizon
     # each rep reads its own row of the team's capacity arrays; together they are the team
     team = m.sales
     assert sum(r.hours["dialing"] for r in m.reps) == pytest.approx(team.hours("dialing"))
@@ -114,7 +115,8 @@ def test_mesa_batch_run_works_unchanged():
     out = mesa.batch_run(
         sim.JourneyModel,
         parameters={"strategy": ["cold_calling", "networking"], "seed": [1, 2],
-                    "overrides": [{"market.n_accounts": 80, "scenario.horizon_days": 10, "channels.campaigns.burst_days": [2]}]},
+                    "overrides": [{"market.n_accounts": 80, "scenario.horizon_days": 10, "scenario.warmup_days": 0,
+                                   "channels.campaigns.burst_days": [2]}]},
         iterations=1, max_steps=100, number_processes=1, display_progress=False,
     )
     df = pd.DataFrame(out)
@@ -130,7 +132,7 @@ def test_mesa_batch_run_works_unchanged():
     assert set(SUMMARY_METRICS) <= set(df.columns)
     for _, row in df.iterrows():
         ref = sim.run(sim.load_scenario(), row["strategy"], int(row["seed"]),
-                      overrides={"market.n_accounts": 80, "scenario.horizon_days": 10,
+                      overrides={"market.n_accounts": 80, "scenario.horizon_days": 10, "scenario.warmup_days": 0,
                                  "channels.campaigns.burst_days": [2]}).summary
         for k in ("customers_won", "total_cost", "cac", "conversion_rate", "ltv", "leads"):
             assert row[k] == ref[k] or (np.isnan(row[k]) and np.isnan(ref[k])), (k, row[k], ref[k])
