@@ -3,13 +3,9 @@ executor and store (workers, resume after kill -9) and the command line."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +18,7 @@ from sim.cli.main import main
 from sim.config.scenario import ScenarioError
 from sim.engine.model import JourneyModel
 from sim.engine.touchlog import MEETING, TOUCH_CHANNELS
-from store_helpers import stored_runs
+from store_helpers import kill_after_runs, stored_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"market.n_accounts": 300, "scenario.horizon_days": 150, "scenario.warmup_days": 0,
@@ -184,25 +180,8 @@ def test_kill9_and_resume(tmp_path):
     script = tmp_path / "study.py"
     script.write_text(KILL_SCRIPT)
     store = tmp_path / "killed.sqlite"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"),
-                                                       os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(script), str(store)], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    children = []
-    try:
-        deadline = time.monotonic() + 90
-        while stored_runs(store) < 6:
-            assert proc.poll() is None, f"study ended early: {proc.stderr.read()}"
-            assert time.monotonic() < deadline, "no runs stored within 90 s"
-            children = psutil.Process(proc.pid).children(recursive=True) or children
-            time.sleep(0.02)
-        children = psutil.Process(proc.pid).children(recursive=True) or children
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    children = kill_after_runs([sys.executable, str(script), str(store)], store, 6, cwd=tmp_path, what="study",
+                               extra_paths=(ROOT / "tests",), guard_s=90)
     stored = stored_runs(store)
     assert 6 <= stored < 24, stored
     psutil.wait_procs(children, timeout=15)

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from store_helpers import stored_runs
+from store_helpers import kill_after_runs, stored_runs
 
 import sim
 import sim.calibration as cal
@@ -378,24 +374,8 @@ cal.calibrate(sys.argv[1], workers=2, store=sys.argv[2], progress=False)
 def test_kill9_and_resume(tiny_file, tiny_reference, tmp_path):
     psutil = pytest.importorskip("psutil")
     store = tmp_path / "killed.sqlite"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tiny_file), str(store)], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    children = []
-    try:
-        deadline = time.monotonic() + 90
-        while stored_runs(store) < 12:
-            assert proc.poll() is None, f"calibration ended early: {proc.stderr.read()}"
-            assert time.monotonic() < deadline, "no runs stored within 90 s"
-            children = psutil.Process(proc.pid).children(recursive=True) or children
-            time.sleep(0.02)
-        children = psutil.Process(proc.pid).children(recursive=True) or children
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    children = kill_after_runs([sys.executable, "-c", KILL_SCRIPT, str(tiny_file), str(store)], store, 12,
+                               cwd=tmp_path, what="calibration", guard_s=90)
     stored = stored_runs(store)
     total = tiny_reference.result.executed
     assert 12 <= stored < total, (stored, total)

@@ -9,11 +9,7 @@ on seeds 1 to 5, and each direction held on all five (the closest margins are gi
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from store_helpers import stored_runs
+from store_helpers import kill_after_runs, stored_runs
 
 import sim
 import sim.optimise as opt
@@ -364,22 +360,8 @@ opt.optimise(**TINY, workers=1, store=sys.argv[1], progress=False)
 
 def test_kill9_and_resume(tiny_reference, tmp_path):
     store = tmp_path / "killed.sqlite"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"),
-                                                        os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(store)], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while stored_runs(store) < 8:
-            assert proc.poll() is None, f"optimisation ended early: {proc.stderr.read()}"
-            assert time.monotonic() < deadline, "no runs stored within 90 s"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    kill_after_runs([sys.executable, "-c", KILL_SCRIPT, str(store)], store, 8, cwd=tmp_path, what="optimisation",
+                    extra_paths=(ROOT / "tests",), guard_s=90)
     stored = stored_runs(store)
     assert 8 <= stored < tiny_reference.executed
     resumed = opt.optimise(**TINY, workers=1, progress=False, store=store)

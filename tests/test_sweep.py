@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
-from store_helpers import stored_runs
+from store_helpers import kill_after_runs, stored_runs
 
 import sim
 from sim.config.scenario import ScenarioError
@@ -195,24 +193,7 @@ def test_kill9_and_resume_every_run_once(tiny, tmp_path):
     psutil = pytest.importorskip("psutil")
     store = tmp_path / "killed.sqlite"
     script = KILL_SCRIPT.format(scenario=str(DEFAULT), tiny=TINY)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # this tree
-    proc = subprocess.Popen([sys.executable, "-c", script, str(store)], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    children = []
-    try:
-        deadline = time.monotonic() + 300  # a guard against a hang, not a timing: runs take well under a second
-        while stored_runs(store) < 3:
-            assert proc.poll() is None, f"sweep ended early: {proc.stderr.read()}"
-            assert time.monotonic() < deadline, "no runs stored within 300 s"
-            children = psutil.Process(proc.pid).children(recursive=True) or children
-            time.sleep(0.02)
-        children = psutil.Process(proc.pid).children(recursive=True) or children
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+    children = kill_after_runs([sys.executable, "-c", script, str(store)], store, 3, cwd=tmp_path, what="sweep")
     stored = stored_runs(store)
     total = 6 * 2 * 2
     assert 3 <= stored < total, stored
