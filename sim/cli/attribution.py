@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, wrap
+from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, wrap
 from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.io import results_root, safe_name
 
@@ -57,7 +57,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def cmd_attribution(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.attribution.lab import Study, attribution
     from sim.attribution.store import AttributionStore
-    from sim.executor import connect
 
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
@@ -73,9 +72,7 @@ def cmd_attribution(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     identity=study.hash, name=name, root=results_root() / "attribution" / safe_name(name),
                     definition="a different attribution study", say=say,
                     resume_hint=list(argv))
-    client, owned = (None, False)
-    if args.scheduler is not None:
-        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
+    client, owned = scheduler_client(args.scheduler, WHERE)
 
     # 2. run, committing every run to the store
     try:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, wrap
+from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, where_runs, wrap
 from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.io import results_root, safe_name
 
@@ -120,7 +120,6 @@ def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.calibration.fit import calibrate
     from sim.calibration.store import CalibrationStore
     from sim.calibration.targets import load_targets
-    from sim.executor import connect
 
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
@@ -134,16 +133,12 @@ def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     identity=spec.hash, name=spec.name, root=results_root() / "calibration" / safe_name(spec.name),
                     definition="a different calibration", say=say)
 
-    client, owned = (None, False)
-    if args.scheduler is not None:
-        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
+    client, owned = scheduler_client(args.scheduler, WHERE)
 
     # 2. run, committing every run to the store
     try:
-        where_runs = (f"the Dask cluster at {args.scheduler}" if client is not None
-                      else f"{workers} local worker process(es)" if workers > 1 else "this process")
         say(f"Calibration {spec.name!r}: {spec.describe()}")
-        say(f"Running on {where_runs}; store: {job.store_path}")
+        say(f"Running on {where_runs(args.scheduler, client, workers)}; store: {job.store_path}")
         cal = job.run(lambda store: calibrate(spec, workers=workers, executor=client, store=store,
                                               progress=not quiet, say=say))
     finally:

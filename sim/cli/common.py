@@ -62,3 +62,20 @@ def check_writable_folder(where: str, path: Path, key: str) -> None:
         raise ScenarioError(where, key, f"{ancestor} is not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ScenarioError(where, key, f"no permission to write in {ancestor}")
+
+
+def scheduler_client(scheduler: str | None, where: str) -> tuple[object, bool]:
+    """The Dask client of ``--scheduler`` (connected; and whether this command owns it and must close it), or
+    ``(None, False)`` without the flag. A scheduler that cannot be reached is one line naming ``--scheduler``."""
+    if scheduler is None:
+        return None, False
+    from sim.executor import connect
+
+    return connect(scheduler, where, key="--scheduler")
+
+
+def where_runs(scheduler: str | None, client: object, workers: int) -> str:
+    """Where a command's runs go, in words: the Dask cluster, local worker processes, or this process."""
+    if client is not None:
+        return f"the Dask cluster at {scheduler}"
+    return f"{workers} local worker process(es)" if workers > 1 else "this process"

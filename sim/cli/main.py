@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMAND_MODULES = ("sim.cli.run", "sim.cli.sweep", "sim.cli.validate", "sim.cli.calibrate", "sim.cli.attribution", "sim.cli.optimise",
-                   "sim.cli.plan")
+COMMAND_MODULES = ("sim.cli.run", "sim.cli.sweep", "sim.cli.validate", "sim.cli.calibrate", "sim.cli.attribution",
+                   "sim.cli.optimise", "sim.cli.plan")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, wrap
+from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, where_runs, wrap
 from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.config.scenario import DEFAULT_SCENARIO, ScenarioError
 from sim.io import results_root, safe_name
@@ -155,7 +155,6 @@ def _constraints(args: argparse.Namespace) -> tuple[dict, str]:
 
 def cmd_optimise(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.cli.run import parse_overrides
-    from sim.executor import connect
     from sim.optimise.search import make_problem, optimise
     from sim.optimise.store import OptimisationStore
 
@@ -180,16 +179,12 @@ def cmd_optimise(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     root=results_root() / "optimise" / safe_name(problem.name),
                     definition="a different optimisation", say=say, resume_hint=list(argv))
 
-    client, owned = (None, False)
-    if args.scheduler is not None:
-        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
+    client, owned = scheduler_client(args.scheduler, WHERE)
 
     # 2. run, committing every run to the store
     try:
-        where_runs = (f"the Dask cluster at {args.scheduler}" if client is not None
-                      else f"{workers} local worker process(es)" if workers > 1 else "this process")
         say(f"Optimisation of {problem.name!r}: {problem.describe()}")
-        say(f"Running on {where_runs}; store: {job.store_path}")
+        say(f"Running on {where_runs(args.scheduler, client, workers)}; store: {job.store_path}")
         res = job.run(lambda store: optimise(problem, workers=workers, executor=client, store=store,
                                              progress=not quiet, say=say), total=problem.runs_planned())
     finally:

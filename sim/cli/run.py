@@ -11,13 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import (
-    EXIT_INTERRUPTED,
-    UsageError,
-    check_int_flags,
-    check_writable_folder,
-    wrap,
-)
+from sim.cli.common import (EXIT_INTERRUPTED, UsageError, check_int_flags, check_writable_folder, scheduler_client,
+                            wrap)
 from sim.config.scenario import DEFAULT_SCENARIO, ScenarioError
 from sim.io import results_root
 
@@ -300,11 +295,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise ScenarioError(WHERE, "--resume", f"nothing to resume: no interrupted run of this command (scenario, "
                                                f"--set, --strategies, --reps and --seed as given) in {store.parent}; "
                                                f"run without --resume to start it")
-    client, owned = (None, False)
-    if args.scheduler is not None:
-        from sim.executor import connect
-
-        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
+    client, owned = scheduler_client(args.scheduler, WHERE)
 
     # 4. simulate, committing every run to the store
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)

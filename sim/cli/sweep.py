@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, wrap
+from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, where_runs, wrap
 from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.io import jsonable, package_version, results_root, safe_name, versions
 
@@ -101,7 +101,6 @@ def _results_root() -> Path:
 
 
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sim.executor import connect
     from sim.sweeps.design import load_sweep_file
     from sim.sweeps.store import SweepStore
 
@@ -117,17 +116,13 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     name=sw.name, root=_results_root() / safe_name(sw.name), definition="a different sweep definition",
                     say=say)
 
-    client, owned = (None, False)
-    if args.scheduler is not None:
-        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
+    client, owned = scheduler_client(args.scheduler, WHERE)
 
     # 2. run, committing every run to the store
     stats: dict = {}
     try:
-        where_runs = (f"the Dask cluster at {args.scheduler}" if client is not None
-                      else f"{min(workers, sw.n_runs)} local worker process(es)" if workers > 1 else "this process")
         say(f"Sweep {sw.name!r}: {sw.describe()}")
-        say(f"Running on {where_runs}; store: {job.store_path}")
+        say(f"Running on {where_runs(args.scheduler, client, min(workers, sw.n_runs))}; store: {job.store_path}")
         frame = job.run(lambda store: sw.run(workers=workers, store=store, executor=client, progress=not quiet,
                                              stats=stats), total=sw.n_runs)
     finally:

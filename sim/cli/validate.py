@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import check_writable_folder, wrap
+from sim.cli.common import check_writable_folder, scheduler_client, wrap
 from sim.io import results_root
 
 WHERE = "validate"
@@ -91,16 +91,13 @@ def _check_out(out: Path) -> None:
 
 
 def cmd_validate(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sim.executor import connect
     from sim.validation import framework as v
 
     # 1. everything that needs no simulation (ScenarioError -> one line, exit 2, nothing written)
     reps, seed, workers, _ = v._check_args(args.fast, args.reps, args.seed, args.workers, None)
     out = Path(args.out).expanduser() if args.out else None
     _check_out(out if out is not None else results_root() / "validation" / "timestamp")
-    client, owned = (None, False)
-    if args.scheduler is not None:
-        client, owned = connect(args.scheduler, WHERE, key="--scheduler")
+    client, owned = scheduler_client(args.scheduler, WHERE)
 
     # 2. run, then write
     try:
