@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, wrap
+from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, stderr_say, wrap
 from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.io import results_root, safe_name
 
@@ -59,7 +58,7 @@ def cmd_attribution(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.attribution.store import AttributionStore
 
     quiet = args.quiet
-    say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
+    say = stderr_say(quiet)
 
     # 1. everything that can be checked before anything is created
     check_int_flags(WHERE, args, {"reps": 2, "workers": 1, "seed": 0},

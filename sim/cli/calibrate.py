@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, where_runs, wrap
+from sim.cli.common import (EXIT_INTERRUPTED, check_int_flags, scheduler_client, stderr_say,
+                            where_runs, wrap)
 from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.io import results_root, safe_name
 
@@ -122,7 +122,7 @@ def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.calibration.targets import load_targets
 
     quiet = args.quiet
-    say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
+    say = stderr_say(quiet)
 
     # 1. everything that can be checked before anything is created
     check_int_flags(WHERE, args, {"workers": 1})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import textwrap
 from pathlib import Path
 from typing import NoReturn
@@ -79,3 +80,8 @@ def where_runs(scheduler: str | None, client: object, workers: int) -> str:
     if client is not None:
         return f"the Dask cluster at {scheduler}"
     return f"{workers} local worker process(es)" if workers > 1 else "this process"
+
+
+def stderr_say(quiet: bool):
+    """A command's progress messages: printed to stderr, or dropped with ``--quiet``."""
+    return (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))

@@ -14,12 +14,12 @@ import argparse
 import math
 import os
 import shlex
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, where_runs, wrap
+from sim.cli.common import (EXIT_INTERRUPTED, check_int_flags, scheduler_client, stderr_say,
+                            where_runs, wrap)
 from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.config.scenario import DEFAULT_SCENARIO, ScenarioError
 from sim.io import results_root, safe_name
@@ -159,7 +159,7 @@ def cmd_optimise(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.optimise.store import OptimisationStore
 
     quiet = args.quiet
-    say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
+    say = stderr_say(quiet)
 
     # 1. everything that can be checked before anything is created
     check_int_flags(WHERE, args, {"workers": 1, "trials": 1, "reps": 1, "batch": 1, "confirm_reps": 2,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sim.cli.common import (EXIT_INTERRUPTED, UsageError, check_int_flags, check_writable_folder, scheduler_client,
-                            wrap)
+                            stderr_say, wrap)
 from sim.config.scenario import DEFAULT_SCENARIO, ScenarioError
 from sim.io import results_root
 
@@ -250,7 +250,7 @@ def _stored(path: Path) -> int:
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The 'run' command; ``argv`` is the command line as typed (recorded in manifest.json)."""
-    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    say = stderr_say(args.quiet)
 
     # 1. validate everything that needs no engine
     check_int_flags(WHERE, args, {"reps": 1, "seed": 0, "workers": 1})

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from sim.cli.common import EXIT_INTERRUPTED, check_int_flags, scheduler_client, where_runs, wrap
+from sim.cli.common import (EXIT_INTERRUPTED, check_int_flags, scheduler_client, stderr_say,
+                            where_runs, wrap)
 from sim.cli.jobs import StoredJob, add_job_arguments
 from sim.io import jsonable, package_version, results_root, safe_name, versions
 
@@ -105,7 +105,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.sweeps.store import SweepStore
 
     quiet = args.quiet
-    say = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
+    say = stderr_say(quiet)
 
     # 1. everything that can be checked before anything is created
     check_int_flags(WHERE, args, {"workers": 1})

@@ -80,7 +80,7 @@ class Metrics:
     per declared metric. ``start`` is the first measured day: the days before it are the warm-up."""
 
     def __init__(self, days: int, start: int = 0):
-        self.horizon = days
+        self.days = days
         self.start = start
         self.day = 0
         self.cols: dict[str, np.ndarray] = {k: np.zeros(days) for k in daily_metrics()}

@@ -107,12 +107,15 @@ def _targets_file() -> dict:
     return read_toml(preset(TARGETS_FILE), "targets")
 
 
-def pack_facts() -> tuple[str, list[Target], set[str]]:
+def pack_facts(table: dict | None = None, base=None) -> tuple[str, list[Target], set[str]]:
     """(the pack's file name, every fact of it in file order, the names the targets file excludes from
-    calibration), read with the calibration's pack loader."""
-    spec = _targets_file().get("benchmarks", {})
+    calibration), read with the calibration's pack loader; of ``TARGETS_FILE``, or of the targets file
+    ``table`` read from the folder ``base``."""
+    if table is None:
+        table, base = _targets_file(), preset(TARGETS_FILE).parent
+    spec = table.get("benchmarks", {})
     spec = {"pack": spec} if isinstance(spec, str) else dict(spec)
-    path, facts = load_pack(spec.get("pack", PACK), base=preset(TARGETS_FILE).parent)
+    path, facts = load_pack(spec.get("pack", PACK), base=base)
     return path.name, facts, set(spec.get("exclude", []))
 
 

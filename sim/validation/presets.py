@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.config.facts import load_pack
-from sim.config.presets import preset, preset_names, presets_dir
+from sim.config.presets import preset_names, presets_dir
 from sim.config.scenario import read_toml
-from sim.validation.benchmarks import band, evaluate_fact, role_label
+from sim.validation.benchmarks import band, evaluate_fact, pack_facts, role_label
 from sim.validation.framework import Check, Ctx, RunSpec, _fmt
 
 __all__ = ["plan", "HEADLINE", "preset_targets", "MARKET"]
@@ -46,10 +45,7 @@ def preset_targets() -> list[tuple[str, Path, dict]]:
 def plan(ctx: Ctx) -> list[Check]:
     checks = []
     for name, path, table in preset_targets():
-        spec = table["benchmarks"]
-        spec = {"pack": spec} if isinstance(spec, str) else dict(spec)
-        pack_path, facts = load_pack(spec["pack"], base=path.parent)
-        excluded = set(spec.get("exclude", []))
+        pack, facts, excluded = pack_facts(table, path.parent)
         strat = str(table["strategy"])
         specs = [RunSpec.make(name, dict(MARKET), strat, s) for s in ctx.seeds]
         for f in facts:
@@ -58,7 +54,7 @@ def plan(ctx: Ctx) -> list[Check]:
             lo, hi = band(f)
             what = (f"preset {name} ({strat}): {f.metric} {f.observed()}"
                     + (f" (pass band {_fmt(lo)} to {_fmt(hi)})" if f.value is not None else " (pass band: the range)"))
-            source = f"{f.source} [{pack_path.name}: facts.{f.name}; calibration/{path.name}]"
+            source = f"{f.source} [{pack}: facts.{f.name}; calibration/{path.name}]"
             checks.append(Check(f"preset_{name}_{f.name}", "presets", what, source, specs,
                                 evaluate_fact(f, role_label(f, excluded), strat, specs)))
     return checks
