@@ -106,3 +106,22 @@ def test_the_model_runs_the_printed_schedule_in_order():
 def test_a_channel_left_out_has_no_step():
     m = sim.JourneyModel(overrides=SMALL, without_channels=("email",))
     assert "email" not in m.channels and "email" not in [s.name for s, _ in m.schedule]
+
+
+def test_schema_sections_come_from_declarations_and_a_stray_section_fails(monkeypatch):
+    """The decision and sales mechanisms declare their second sections (competitors, policy) themselves; a
+    section a component declares but the presentation order does not list stops the schema's assembly."""
+    from sim.config import parameters
+    from sim.engine.declare import sections
+    from sim.engine.mechanisms import decision, sales
+
+    assert SCHEMA["competitors"] is sections(decision)["competitors"] is decision.COMPETITOR_PARAMS
+    assert SCHEMA["policy"] is sections(sales)["policy"] is sales.POLICY_PARAMS
+    assert list(SCHEMA) == list(parameters.SECTION_ORDER)
+    monkeypatch.setattr(decision, "EXTRA_SECTIONS", {**decision.EXTRA_SECTIONS, "rivals": {"x": P(1.0, "float")}})
+    with pytest.raises(ValueError, match="rivals"):
+        parameters._assemble()
+    monkeypatch.undo()
+    monkeypatch.setattr(sales, "EXTRA_SECTIONS", {**sales.EXTRA_SECTIONS, "competitors": {}})  # decision has it
+    with pytest.raises(ValueError, match="declared twice"):
+        parameters._assemble()
