@@ -43,7 +43,7 @@ from sim.io import (
     terminate_pool,
 )
 
-__all__ = ["run_tasks", "connect", "progress_bar", "stop_if_main_reimported", "worker_label"]
+__all__ = ["run_tasks", "run_batched", "group_runs", "connect", "progress_bar", "stop_if_main_reimported", "worker_label"]
 
 
 def run_tasks(fn: Callable[[Any, Any], Any], tasks: Iterable, *, shared: Any = None, workers: int = 1,
@@ -64,6 +64,63 @@ def run_tasks(fn: Callable[[Any, Any], Any], tasks: Iterable, *, shared: Any = N
             record(task, fn(shared, task))
     else:
         _run_pool(fn, shared, min(int(workers), len(tasks)), tasks, record)
+
+
+#: the most runs one batch holds, and the most buyers (memory: a batch is one population)
+MAX_BATCH_RUNS = 40
+MAX_BATCH_BUYERS = 400_000
+
+
+def group_runs(tasks: Iterable, key: Callable[[Any], Any], workers: int, buyers_per_run: float | None = None,
+               max_runs: int = MAX_BATCH_RUNS) -> list[tuple]:
+    """Runs that differ only in their seed (the same ``key(task)``: scenario, parameters, strategy), grouped
+    into batches for the engine's replication axis (``JourneyModel(..., seeds=...)``): as large as possible
+    for speed, but enough of them to keep ``workers`` busy, at most ``max_runs`` runs and
+    ``MAX_BATCH_BUYERS`` buyers each. Each batch is a tuple of tasks in their given order; batches come in
+    the order of their first task. Batching changes no number, only the cost: a replication's numbers do
+    not depend on the batch it runs in."""
+    tasks = list(tasks)
+    cap = max(1, min(-(-len(tasks) // max(int(workers), 1)), int(max_runs)))
+    if buyers_per_run:
+        cap = max(1, min(cap, int(MAX_BATCH_BUYERS // max(buyers_per_run, 1))))
+    groups: dict[Any, list] = {}
+    for t in tasks:
+        groups.setdefault(key(t), []).append(t)
+    out: list[tuple] = []
+    for group in groups.values():
+        k = -(-len(group) // cap)  # batches of this group, of near-equal sizes
+        size = -(-len(group) // k)
+        out += [tuple(group[i:i + size]) for i in range(0, len(group), size)]
+    return out
+
+
+def _batch_task(job: tuple, batch: tuple) -> list:
+    fn_many, shared = job
+    results = fn_many(shared, batch)
+    if len(results) != len(batch):
+        raise RuntimeError(f"{getattr(fn_many, '__name__', fn_many)} returned {len(results)} results for {len(batch)} runs")
+    return results
+
+
+def run_batched(fn_many: Callable[[Any, tuple], list], tasks: Iterable, *, key: Callable[[Any], Any], shared: Any = None,
+                workers: int = 1, client: Any = None, record: Callable[[Any, Any], None], label: str = "run",
+                buyers_per_run: float | None = None, max_runs: int = MAX_BATCH_RUNS) -> None:
+    """``run_tasks`` for runs that the engine can simulate side by side: tasks with the same ``key`` are grouped
+    (:func:`group_runs`) and ``fn_many(shared, batch)`` returns one result per task of the batch, in order;
+    ``record(task, result)`` is still called once per task, so stores commit and resume per run (a kill loses
+    the batches in flight)."""
+    tasks = list(tasks)
+    if not tasks:
+        return
+    n_workers = max(len(client.scheduler_info().get("workers", {})), 1) if client is not None else workers
+    batches = group_runs(tasks, key, n_workers, buyers_per_run, max_runs)
+
+    def record_batch(batch: tuple, results: list) -> None:
+        for task, result in zip(batch, results):
+            record(task, result)
+
+    run_tasks(_batch_task, batches, shared=(fn_many, shared), workers=workers, client=client, record=record_batch,
+              label=label)
 
 
 def progress_bar(total: int, initial: int, progress: bool, desc: str):

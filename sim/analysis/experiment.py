@@ -30,10 +30,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from sim.engine.model import expected_buyers
 from sim.executor import (
     connect,
     progress_bar,
-    run_tasks,
+    run_batched,
     stop_if_main_reimported,
     worker_label,
 )
@@ -114,31 +115,50 @@ class Experiment:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _simulate(scenario: Any, strategy: str, seed: int) -> tuple[dict, pd.DataFrame, dict]:
+def _simulate(scenario: Any, strategy: str, seeds: Sequence[int]) -> list[tuple[dict, pd.DataFrame, dict]]:
+    """Runs of one strategy on ``seeds``, side by side as one batch (the engine's replication axis: each
+    gives exactly its single run's numbers)."""
     # imported here: a worker process loads the engine when it first runs
-    from sim.engine.model import run
+    from sim.engine.model import run_batch
 
     try:
-        result = run(scenario, strategy, seed)
+        results = run_batch(scenario, strategy, list(seeds))
     except Exception as exc:  # keep the original type (e.g. ScenarioError); just add where it happened
         if hasattr(exc, "add_note"):
-            exc.add_note(f"while running strategy {strategy!r} with seed {seed}")
+            which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {list(seeds)}"
+            exc.add_note(f"while running strategy {strategy!r} with {which}")
         raise
-    summary = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(result.summary).items()}
-    samples = {str(k): np.asarray(v, dtype=float).ravel() for k, v in dict(result.samples).items()}
-    return summary, result.timeseries, samples
+    out = []
+    for result in results:
+        summary = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in dict(result.summary).items()}
+        samples = {str(k): np.asarray(v, dtype=float).ravel() for k, v in dict(result.samples).items()}
+        out.append((summary, result.timeseries, samples))
+    return out
+
+
+def _run_runs(shared: Any, batch: tuple) -> list[tuple[dict, pd.DataFrame, dict, float, str]]:
+    """The executor's task: runs ``(strategy, seed)`` of one strategy, simulated side by side, each with its
+    share of the batch's time and where it ran. ``shared`` is the scenario, or ``(scenario, {seed: parameter
+    overrides})`` when replications draw parameters (then a batch holds one run)."""
+    scenario, draws = shared if isinstance(shared, tuple) else (shared, None)
+    strategy = batch[0][0]
+    seeds = tuple(t[1] for t in batch)
+    if any(t[0] != strategy for t in batch):
+        raise ValueError("a batch of runs holds one strategy")
+    if draws:
+        if len(seeds) != 1:
+            raise ValueError("replications with their own parameter draws run one per batch")
+        scenario = scenario.with_overrides(draws[seeds[0]])
+    t0 = time.perf_counter()
+    runs = _simulate(scenario, strategy, seeds)
+    each = (time.perf_counter() - t0) / len(seeds)
+    where = worker_label()
+    return [(summary, timeseries, samples, each, where) for summary, timeseries, samples in runs]
 
 
 def _run_task(shared: Any, task: tuple[str, int]) -> tuple[dict, pd.DataFrame, dict, float, str]:
-    """The executor's task: one (strategy, seed) run, with its time and where it ran. ``shared`` is the
-    scenario, or ``(scenario, {seed: parameter overrides})`` when replications draw parameters."""
-    scenario, draws = shared if isinstance(shared, tuple) else (shared, None)
-    strategy, seed = task
-    if draws:
-        scenario = scenario.with_overrides(draws[seed])
-    t0 = time.perf_counter()
-    summary, timeseries, samples = _simulate(scenario, strategy, seed)
-    return summary, timeseries, samples, time.perf_counter() - t0, worker_label()
+    """One (strategy, seed) run: ``_run_runs`` of a batch of one."""
+    return _run_runs(shared, (task,))[0]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -258,9 +278,12 @@ def run_many(
         todo = [t for t in tasks if t not in done]
         bar = progress_bar(len(tasks), len(tasks) - len(todo), progress, f"{scenario.name}")
         try:
-            run_tasks(_run_task, todo, shared=(scenario, draws) if draws else scenario, workers=workers,
-                      client=client, record=record,
-                      label=f"run-{safe_name(scenario.name)}")
+            # one strategy's seeds run side by side (the replication axis); with parameter draws every run is
+            # its own scenario, so one per batch
+            run_batched(_run_runs, todo, key=(lambda t: t) if draws else (lambda t: t[0]),
+                        shared=(scenario, draws) if draws else scenario, workers=workers, client=client,
+                        record=record, buyers_per_run=expected_buyers(scenario),
+                        label=f"run-{safe_name(scenario.name)}")
         finally:
             bar.close()
         # with a store, every run is read back from it: a resumed comparison is assembled from exactly the same

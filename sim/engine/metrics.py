@@ -76,14 +76,21 @@ def metric(name: str) -> Metric:
 
 
 class Metrics:
-    """The daily columns of one run: preallocated arrays of length ``days`` (warm-up and horizon), one
-    per declared metric. ``start`` is the first measured day: the days before it are the warm-up."""
+    """The daily columns of a run: preallocated arrays of ``days`` (warm-up and horizon) x ``R``
+    replications (the replication axis: ``sim.engine.state.Population.concat``), one per declared
+    metric. ``start`` is the first measured day: the days before it are the warm-up.
 
-    def __init__(self, days: int, start: int = 0):
+    ``add``/``set`` take one value for every replication (a scalar: a cost every replication pays alike)
+    or one per replication (an array of length R); ``count`` adds how many of some buyers or accounts
+    each replication has, which is what a flow of people is."""
+
+    def __init__(self, days: int, start: int = 0, replications: int = 1, pop=None):
         self.days = days
         self.start = start
         self.day = 0
-        self.cols: dict[str, np.ndarray] = {k: np.zeros(days) for k in daily_metrics()}
+        self.R = int(replications)
+        self.pop = pop  # for ``count``: which replication an index belongs to
+        self.cols: dict[str, np.ndarray] = {k: np.zeros((days, self.R)) for k in daily_metrics()}
 
     def _col(self, name: str) -> np.ndarray:
         try:
@@ -92,33 +99,48 @@ class Metrics:
             raise KeyError(f"unknown metric {name!r}: declare it in the FLOWS or STOCKS of the component that "
                            f"records it (sim.engine.declare)") from None
 
-    def add(self, name: str, value: float) -> None:
+    def add(self, name: str, value) -> None:
         self._col(name)[self.day] += value
 
-    def set(self, name: str, value: float) -> None:
+    def set(self, name: str, value) -> None:
         self._col(name)[self.day] = value
 
-    def add_by_source(self, name: str, src: np.ndarray) -> None:
-        counts = np.bincount(np.asarray(src, dtype=np.int64), minlength=len(SOURCES))
-        for i, s in enumerate(SOURCES):
-            if counts[i]:
-                self.add(f"{name}_{s}", counts[i])
+    def count(self, name: str, idx: np.ndarray, per: str = "buyer") -> None:
+        """Add the number of buyers (or accounts, ``per="account"``) in ``idx`` of each replication."""
+        if self.R == 1:
+            self._col(name)[self.day] += len(idx)
+        else:
+            self._col(name)[self.day] += self.pop.per_rep(idx, per)
 
-    def get(self, name: str, upto: int | None = None) -> np.ndarray:
-        col = self._col(name)
+    def add_by_source(self, name: str, src: np.ndarray, idx: np.ndarray | None = None, per: str = "buyer") -> None:
+        """Count ``name_<source>`` for each source code in ``src`` (one per buyer or account in ``idx``)."""
+        S = len(SOURCES)
+        src = np.asarray(src, dtype=np.int64)
+        if self.R == 1:
+            counts = np.bincount(src, minlength=S)[None, :]
+        else:
+            rep = (self.pop.arep if per == "account" else self.pop.brep)[idx]
+            counts = np.bincount(rep * S + src, minlength=self.R * S).reshape(self.R, S)
+        for i, s in enumerate(SOURCES):
+            if counts[:, i].any():
+                self._col(f"{name}_{s}")[self.day] += counts[:, i]
+
+    def get(self, name: str, upto: int | None = None, r: int = 0) -> np.ndarray:
+        col = self._col(name)[:, r]
         return col if upto is None else col[:upto]
 
-    def frame(self, stop: int) -> pd.DataFrame:
-        """The measured days ``start`` to ``stop`` (exclusive), numbered from 0 (the warm-up is left out)."""
+    def frame(self, stop: int, r: int = 0) -> pd.DataFrame:
+        """Replication r's measured days ``start`` to ``stop`` (exclusive), numbered from 0 (the warm-up is
+        left out)."""
         lo = min(self.start, stop)
         data = {"day": np.arange(stop - lo)}
         for k in sorted(self.cols):
-            data[k] = self.cols[k][lo:stop]
+            data[k] = self.cols[k][lo:stop, r]
         for k in sorted(self.cols):
             if k.startswith("new_"):
-                data["cum_" + k[4:]] = np.cumsum(self.cols[k][lo:stop])
+                data["cum_" + k[4:]] = np.cumsum(self.cols[k][lo:stop, r])
         return pd.DataFrame(data)
 
-    def total(self, name: str) -> float:
-        """The sum of a flow over the measured days up to today."""
-        return float(self._col(name)[self.start: self.day + 1].sum())
+    def total(self, name: str, r: int = 0) -> float:
+        """The sum of a flow over the measured days up to today, in replication r."""
+        return float(self._col(name)[self.start: self.day + 1, r].sum())

@@ -79,9 +79,10 @@ class Streams:
             named = self._named[name] = _mix_int(self._base ^ _key(name))
         return np.uint64(_mix_int(named ^ (int(day) + 1)))
 
-    def uniform(self, name: str, day: int, idx) -> np.ndarray:
+    def uniform(self, name: str, day: int, idx, per: str = "buyer") -> np.ndarray:
         """Uniforms on [0, 1) for decision ``name`` on ``day``, one per index in ``idx``
-        (an array of buyer or account indices, or an int n meaning indices 0..n-1)."""
+        (an array of buyer or account indices, or an int n meaning indices 0..n-1; ``per`` says which,
+        and matters only to a batch of replications: ``BatchStreams``)."""
         if isinstance(idx, (int, np.integer)):
             idx = np.arange(int(idx), dtype=np.uint64)
         z = np.asarray(idx).astype(np.uint64)  # a fresh array: the mixing below works in place
@@ -138,3 +139,125 @@ class Streams:
             chosen = np.concatenate([chosen, pos[: k - chosen.size]])
         return np.sort(chosen)
 
+
+
+class BatchStreams:
+    """The streams of several replications simulated side by side as one population (the replication
+    axis): replication ``r`` has its own seed, buyers ``boff[r]:boff[r+1]`` and accounts
+    ``aoff[r]:aoff[r+1]``. Every draw a buyer or account gets is the one its replication's own
+    ``Streams`` gives it at its index inside that replication, so a replication's numbers do not depend
+    on the batch it ran in, nor on its place there (common random numbers across batches).
+
+    ``uniform`` and ``pick`` are one vectorised pass over the whole batch (per-replication stream keys,
+    shifted so that the global index gives the local one); ``sample`` probes every replication at once
+    and falls back to the replication's own ``Streams.sample`` where one round of probes is not enough.
+    A batch of one replication is exactly its ``Streams``.
+    """
+
+    def __init__(self, seeds, buyer_offsets, account_offsets):
+        self.streams = [Streams(s) for s in seeds]
+        self.R = len(self.streams)
+        self.seed = self.streams[0].seed
+        self.boff = np.asarray(buyer_offsets, dtype=np.int64)
+        self.aoff = np.asarray(account_offsets, dtype=np.int64)
+        self.nb = np.diff(self.boff)  # buyers per replication
+        # replication of every buyer and account
+        self.brep = np.repeat(np.arange(self.R, dtype=np.int64), self.nb)
+        self.arep = np.repeat(np.arange(self.R, dtype=np.int64), np.diff(self.aoff))
+        self._bases = np.array([s._base for s in self.streams], dtype=np.uint64)
+        self._named: dict[str, np.ndarray] = {}
+
+    def generator(self, name: str, day: int = 0) -> np.random.Generator:
+        if self.R != 1:
+            raise ValueError("a batch of replications builds its structures per replication")
+        return self.streams[0].generator(name, day)
+
+    def _keys(self, name: str, day: int) -> np.ndarray:
+        """Every replication's stream key of (name, day): ``Streams._stream_key``, vectorised."""
+        named = self._named.get(name)
+        if named is None:
+            named = self._named[name] = _mix64(self._bases ^ np.uint64(_key(name)))
+        return _mix64(named ^ np.uint64(int(day) + 1))
+
+    def _draw(self, name: str, day: int, local: np.ndarray, rep: np.ndarray) -> np.ndarray:
+        """Uniforms of replication ``rep[i]``'s stream ``name`` at its own index ``local[i]``."""
+        z = local.astype(np.uint64)
+        z *= _GOLDEN
+        z += self._keys(name, day)[rep]
+        z = _mix64(z)
+        z >>= _S11
+        out = z.astype(np.float64)
+        out *= _TO_UNIT
+        return out
+
+    def uniform(self, name: str, day: int, idx, per: str = "buyer") -> np.ndarray:
+        """Uniforms for decision ``name`` on ``day``, one per buyer (``per="buyer"``) or account
+        (``per="account"``) index in ``idx`` (global indices of the batch; an int n means 0..n-1)."""
+        if self.R == 1:
+            return self.streams[0].uniform(name, day, idx)
+        if isinstance(idx, (int, np.integer)):
+            idx = np.arange(int(idx), dtype=np.int64)
+        idx = np.asarray(idx)
+        if idx.size == 0:
+            return np.zeros(idx.shape)
+        rep = (self.arep if per == "account" else self.brep)[idx]
+        off = self.aoff if per == "account" else self.boff
+        return self._draw(name, day, idx - off[rep], rep)
+
+    def _per_rep(self, k) -> np.ndarray:
+        return np.broadcast_to(np.asarray(k, dtype=np.int64), (self.R,))
+
+    def pick(self, name: str, day: int, eligible: np.ndarray, k) -> np.ndarray:
+        """``Streams.pick`` in each replication: the ``k[r]`` (or ``k``) of replication r's eligible buyers
+        (ascending global indices) with the smallest keys, ascending."""
+        if self.R == 1:
+            return self.streams[0].pick(name, day, eligible, int(self._per_rep(k)[0]))
+        k = self._per_rep(k)
+        if eligible.size == 0 or not (k > 0).any():
+            return eligible[:0]
+        rep = self.brep[eligible]
+        keys = self.uniform(name, day, eligible)
+        order = np.lexsort((keys, rep))  # by replication, then key
+        start = np.searchsorted(rep, np.arange(self.R))  # eligible is ascending, so grouped by replication
+        rank = np.empty(eligible.size, dtype=np.int64)
+        rank[order] = np.arange(eligible.size) - start[rep[order]]
+        return eligible[rank < k[rep]]
+
+    def sample(self, name: str, day: int, mask: np.ndarray, k) -> np.ndarray:
+        """``Streams.sample`` in each replication: ``k[r]`` (or ``k``) of replication r's buyers where
+        ``mask``, ascending. The first round of probes is drawn for every replication at once; a
+        replication whose pool is small or whose first round falls short is left to its own
+        ``Streams.sample``, which then repeats exactly that first round."""
+        if self.R == 1:
+            return self.streams[0].sample(name, day, mask, int(self._per_rep(k)[0]))
+        mask = np.asarray(mask, dtype=bool)
+        c = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+        m = c[self.boff[1:]] - c[self.boff[:-1]]  # eligible per replication
+        n = self.nb
+        k = np.minimum(np.maximum(self._per_rep(k), 0), m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = 1.3 * k * n / np.maximum(m, 1)
+        alone = (k > 0) & ((k > m // 4) | (expected > m + n / 8))  # Streams.sample takes its pick path
+        probe = np.flatnonzero((k > 0) & ~alone)
+        out = [self.streams[r].sample(name, day, mask[self.boff[r]:self.boff[r + 1]], int(k[r])) + self.boff[r]
+               for r in np.flatnonzero(alone)]
+        if probe.size:
+            batch = (1.3 * k[probe] * n[probe] / m[probe]).astype(np.int64) + 64
+            rep = np.repeat(probe, batch)
+            local = np.arange(rep.size) - np.repeat(np.cumsum(batch) - batch, batch)
+            u = self._draw(f"{name}#probe", day, local, rep)
+            pos = (u * n[rep]).astype(np.int64) + self.boff[rep]
+            keep = mask[pos]
+            pos, rep = pos[keep], rep[keep]
+            _, first = np.unique(pos, return_index=True)  # positions are disjoint across replications
+            first = np.sort(first)  # probe order, grouped by replication
+            pos, rep = pos[first], rep[first]
+            start = np.searchsorted(rep, np.arange(self.R))
+            got = np.bincount(rep, minlength=self.R)
+            take = (np.arange(pos.size) - start[rep]) < k[rep]
+            short = probe[got[probe] < k[probe]]
+            take &= ~np.isin(rep, short)
+            out.append(pos[take])
+            out += [self.streams[r].sample(name, day, mask[self.boff[r]:self.boff[r + 1]], int(k[r])) + self.boff[r]
+                    for r in short]
+        return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)

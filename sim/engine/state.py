@@ -145,9 +145,9 @@ class Population:
         self.day_in_market = fa()
         self.customer = np.zeros(A, dtype=bool)
         self.acv = np.zeros(A, dtype=np.float64)
-        # annual revenue of the accounts won in this run that are still customers (kept up to
-        # date where ACV changes: decision.win_accounts, after_sale churn and expansion)
-        self.arr_won = 0.0
+        # annual revenue of the accounts won in this run that are still customers, one per replication
+        # (kept up to date where ACV changes: decision.win_accounts, after_sale churn and expansion);
+        # set by _one_replication
         self.day_won = fa()
         self.cooldown_until = fa(-np.inf)
         self.opp = np.zeros(A, dtype=bool)  # open conversation with our sales
@@ -171,6 +171,111 @@ class Population:
                     raise ValueError(f"{comp.__name__} declares state {col.name!r}, which already exists")
                 size = n if col.per == "buyer" else A
                 setattr(self, col.name, np.full(size, col.fill, dtype=col.dtype))
+        self._one_replication()
+
+    # ---- the replication axis: several replications side by side as one population (``concat``).
+    # Replication r owns buyers boff[r]:boff[r+1] and accounts aoff[r]:aoff[r+1]; every index any
+    # mechanism sees is global, and accounts, members, ties and reps never cross replications.
+    def _one_replication(self) -> None:
+        self.R = 1
+        self.boff = np.array([0, self.n], dtype=np.int64)
+        self.aoff = np.array([0, self.n_accounts], dtype=np.int64)
+        self.brep = np.zeros(self.n, dtype=np.int64)
+        self.arep = np.zeros(self.n_accounts, dtype=np.int64)
+        self.arr_won = np.zeros(1)
+        self._rep_stage = None
+
+    #: arrays holding account indices (shifted by the account offset) or buyer indices (buyer offset)
+    _ACCOUNT_INDEX = ("account",)
+    _BUYER_INDEX = ("group_start",)
+    _PER_REPLICATION = ("R", "boff", "aoff", "brep", "arep", "arr_won", "stage_count", "_rep_stage",
+                        "n", "n_accounts", "one_person_accounts")
+
+    @classmethod
+    def concat(cls, pops: list["Population"]) -> "Population":
+        """One population of the replications ``pops`` (each built from its own seed's streams), side by
+        side: buyer and account arrays concatenated, index-valued columns shifted."""
+        if len(pops) == 1:
+            return pops[0]
+        out = cls.__new__(cls)
+        first = pops[0]
+        boff = np.concatenate([[0], np.cumsum([p.n for p in pops])]).astype(np.int64)
+        aoff = np.concatenate([[0], np.cumsum([p.n_accounts for p in pops])]).astype(np.int64)
+        for name, v in vars(first).items():
+            if name in cls._PER_REPLICATION:
+                continue
+            if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] in (first.n, first.n_accounts):
+                parts = [getattr(p, name) for p in pops]
+                if name in cls._ACCOUNT_INDEX:
+                    parts = [x + aoff[r] for r, x in enumerate(parts)]
+                elif name in cls._BUYER_INDEX:
+                    parts = [x + boff[r] for r, x in enumerate(parts)]
+                setattr(out, name, np.concatenate(parts))
+            else:
+                setattr(out, name, v)
+        out.R = len(pops)
+        out.boff, out.aoff = boff, aoff
+        out.n, out.n_accounts = int(boff[-1]), int(aoff[-1])
+        out.one_person_accounts = all(p.one_person_accounts for p in pops)
+        out.brep = np.repeat(np.arange(out.R, dtype=np.int64), np.diff(boff))
+        out.arep = np.repeat(np.arange(out.R, dtype=np.int64), np.diff(aoff))
+        out.arr_won = np.concatenate([p.arr_won for p in pops])
+        out._rep_stage = np.stack([p.stage_count for p in pops])
+        out.stage_count = out._rep_stage.sum(axis=0)
+        return out
+
+    def replica(self, r: int) -> "Population":
+        """Replication r alone, as a population of its own (views of this one's arrays; index-valued
+        columns shifted back): for its summary, or to build its network."""
+        if self.R == 1:
+            return self
+        out = Population.__new__(Population)
+        b0, b1, a0, a1 = self.boff[r], self.boff[r + 1], self.aoff[r], self.aoff[r + 1]
+        for name, v in vars(self).items():
+            if name in self._PER_REPLICATION:
+                continue
+            if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] in (self.n, self.n_accounts):
+                per_account = v.shape[0] == self.n_accounts
+                x = v[a0:a1] if per_account else v[b0:b1]
+                if name in self._ACCOUNT_INDEX:
+                    x = x - a0
+                elif name in self._BUYER_INDEX:
+                    x = x - b0
+                setattr(out, name, x)
+            else:
+                setattr(out, name, v)
+        out.n, out.n_accounts = int(b1 - b0), int(a1 - a0)
+        out.one_person_accounts = bool(out.n_accounts == 0 or out.group_size.max() == 1)
+        out._one_replication()
+        out.arr_won = self.arr_won[r:r + 1]
+        out.stage_count = self._rep_stage[r].copy()
+        return out
+
+    def stage_counts(self) -> np.ndarray:
+        """Buyers per stage in each replication, shape (R, stages)."""
+        return self.stage_count[None, :] if self.R == 1 else self._rep_stage
+
+    def per_rep(self, idx: np.ndarray, per: str = "buyer") -> np.ndarray:
+        """How many of the indices ``idx`` (buyers, or accounts with ``per="account"``) each replication has."""
+        if self.R == 1:
+            return np.array([len(idx)], dtype=np.int64)
+        rep = (self.arep if per == "account" else self.brep)[idx]
+        return np.bincount(rep, minlength=self.R)
+
+    def rep_sum(self, values: np.ndarray, idx: np.ndarray, per: str = "account") -> np.ndarray:
+        """Sum of ``values`` (one per index in ``idx``) in each replication, shape (R,)."""
+        if self.R == 1:  # the same sequential sum as bincount's, so a replication's sum is the same in any batch
+            return np.bincount(np.zeros(len(idx), dtype=np.int64), weights=np.asarray(values, dtype=np.float64), minlength=1)
+        rep = (self.arep if per == "account" else self.brep)[idx]
+        return np.bincount(rep, weights=np.asarray(values, dtype=np.float64), minlength=self.R)
+
+    def rep_count(self, mask: np.ndarray, per: str = "buyer") -> np.ndarray:
+        """How many buyers (or accounts) of each replication have ``mask``, shape (R,)."""
+        if self.R == 1:
+            return np.array([np.count_nonzero(mask)], dtype=np.int64)
+        off = self.aoff if per == "account" else self.boff
+        c = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+        return c[off[1:]] - c[off[:-1]]
 
     # ---- helpers used by several mechanisms. An account's buyers are contiguous
     # (group_start .. group_start + group_size), so account-level work costs O(members of
@@ -188,8 +293,14 @@ class Population:
         """Move the buyers ``idx`` (unique indices) to ``stage``. Every stage change goes through
         here, so ``stage_count`` is always the number of buyers per stage (O(len(idx)))."""
         if len(idx):
-            self.stage_count -= np.bincount(self.stage[idx].view(np.uint8), minlength=len(STAGES))
+            old = np.bincount(self.stage[idx].view(np.uint8), minlength=len(STAGES))
+            self.stage_count -= old
             self.stage_count[stage] += len(idx)
+            if self.R > 1:
+                S = len(STAGES)
+                rep = self.brep[idx]
+                self._rep_stage -= np.bincount(rep * S + self.stage[idx].view(np.uint8), minlength=self.R * S).reshape(self.R, S)
+                self._rep_stage[:, stage] += np.bincount(rep, minlength=self.R)
             self.stage[idx] = stage
 
     def _segments(self, acc: np.ndarray) -> np.ndarray:

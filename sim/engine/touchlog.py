@@ -70,7 +70,7 @@ class TouchLog:
             if col not in cols or not sel.any():
                 continue
             per_day = np.bincount(day[sel], minlength=model.day)
-            spend = cols[col][: model.day]
+            spend = cols[col][: model.day, 0]  # the touch log is kept for one replication
             with np.errstate(invalid="ignore", divide="ignore"):
                 cost[sel] = spend[day[sel]] / per_day[day[sel]]
         won = pop.won_in_run[account]

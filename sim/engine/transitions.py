@@ -40,8 +40,8 @@ def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress
         pop.progress[active] = np.minimum(pop.progress[active] + progress_gain, 1.0)
     pop.last_touch[idx] = SRC[source]
     pop.touches[idx] += 1
-    model.metrics.add("new_touches", idx.size)
-    model.metrics.add(f"new_touches_{source}", idx.size)
+    model.metrics.count("new_touches", idx)
+    model.metrics.count(f"new_touches_{source}", idx)
 
 
 def acceptance(model, idx: np.ndarray, discount: float = 0.0, p_max: float | None = None) -> np.ndarray:
@@ -96,24 +96,24 @@ def lead_score(pop, idx: np.ndarray) -> np.ndarray:
     return 0.5 * (pop.progress[idx] + pop.trust[idx])
 
 
-def make_leads(model, idx: np.ndarray, source: str | np.ndarray) -> int:
-    """Hand buyers to sales as leads if the lead score passes the policy threshold."""
+def make_leads(model, idx: np.ndarray, source: str | np.ndarray) -> np.ndarray:
+    """Hand buyers to sales as leads if the lead score passes the policy threshold; return those who became leads."""
     if idx.size == 0:
-        return 0
+        return idx
     pop = model.pop
     src = np.broadcast_to(np.asarray(source if not isinstance(source, str) else SRC[source], dtype=np.int8), idx.shape)
     ok = (~pop.lead_pending[idx]) & (~pop.engaged[idx]) & (pop.stage[idx] == EXPLORING)
     ok &= lead_score(pop, idx) >= model.cfg.policy.lead_score_threshold
     idx, src = idx[ok], src[ok]
     if idx.size == 0:
-        return 0
+        return idx
     pop.lead_pending[idx] = True
     pop.lead_day[idx] = model.day
     pop.lead_source[idx] = src
     pop.known[idx] = True
-    model.metrics.add("new_leads", idx.size)
-    model.metrics.add_by_source("new_leads", src)
-    return int(idx.size)
+    model.metrics.count("new_leads", idx)
+    model.metrics.add_by_source("new_leads", src, idx)
+    return idx
 
 
 def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inbound: bool = False) -> None:
@@ -134,7 +134,7 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     idle = ~pop.in_market[acc] & ~pop.customer[acc]
     if idle.any():
         cand = np.unique(acc[idle])
-        created = cand[model.streams.uniform("sales.demand_creation", day, cand) < model.cfg.sales.demand_creation]
+        created = cand[model.streams.uniform("sales.demand_creation", day, cand, per="account") < model.cfg.sales.demand_creation]
         if created.size:
             from sim.engine.mechanisms.need import start_episodes
 
@@ -144,20 +144,20 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
         if idx.size == 0:
             return
     if not inbound:
-        model.metrics.add("new_leads", idx.size)
-        model.metrics.add_by_source("new_leads", src)
+        model.metrics.count("new_leads", idx)
+        model.metrics.add_by_source("new_leads", src, idx)
     never = np.isnan(pop.day_first_contact[idx])
     pop.day_first_contact[idx[never]] = day
     pop.progress_at_first_contact[idx[never]] = pop.progress[idx[never]]
-    model.sample("progress_at_first_contact", pop.progress[idx[never]])
+    model.sample("progress_at_first_contact", pop.progress[idx[never]], idx[never])
     pop.set_stage(idx, ENGAGED)
     pop.engaged[idx] = True
     pop.lead_pending[idx] = False
     pop.known[idx] = True
-    model.metrics.add("new_meetings", idx.size)
-    model.metrics.add_by_source("new_meetings", src)
+    model.metrics.count("new_meetings", idx)
+    model.metrics.add_by_source("new_meetings", src, idx)
     if inbound:  # the buyer asked for it (a lead raised by the buyer)
-        model.metrics.add("new_meetings_buyer_initiated", idx.size)
+        model.metrics.count("new_meetings_buyer_initiated", idx)
     # the account's opportunity: opened by the first conversation in this episode
     acc = pop.account[idx]
     acc_u, first = np.unique(acc, return_index=True)
@@ -168,7 +168,7 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
         pop.opp_source[opened] = osrc
         pop.opp_day[opened] = day
         pop.n_meetings[opened] = 0
-        pop.owner[opened] = model.sales.assign_owners(opened.size)
+        pop.owner[opened] = model.sales.assign_owners(opened)
     pop.last_meeting[acc_u] = day
     model.sales.hold_meetings(acc_u)
 

@@ -78,11 +78,12 @@ from sim.config.scenario import (
     no_such_parameter,
     read_toml,
 )
+from sim.engine.model import expected_buyers
 from sim.engine.summary import SUMMARY_METRICS
 from sim.executor import (
     connect,
     progress_bar,
-    run_tasks,
+    run_batched,
     stop_if_main_reimported,
     worker_label,
 )
@@ -864,8 +865,10 @@ class Sweep:
 
             try:
                 if todo:
-                    run_tasks(_run_task, todo, shared=self, workers=workers, client=client, record=record,
-                              label=f"sweep-{self.hash[:8]}")
+                    # a point's replications run side by side (the replication axis)
+                    run_batched(_run_many, todo, key=lambda t: (t[0], t[1]), shared=self, workers=workers,
+                                client=client, record=record, label=f"sweep-{self.hash[:8]}",
+                                buyers_per_run=expected_buyers(self.scenario))
             finally:
                 bar.close()
             frame = st.frame()
@@ -942,26 +945,27 @@ def load_sweep_file(path: str | Path) -> Sweep:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _run_task(sw: "Sweep", task: tuple) -> tuple[dict, float, str]:
-    point, strategy, _rep, sd = task
-    return _run_one(sw.scenario, sw.point_overrides[point], strategy, sd)
+def _run_many(sw: "Sweep", batch: tuple) -> list[tuple[dict, float, str]]:
+    """Runs ``(point, strategy, rep, seed)`` of one point and strategy, side by side (the replication axis)."""
+    point, strategy = batch[0][0], batch[0][1]
+    return _run_one(sw.scenario, sw.point_overrides[point], strategy, [t[3] for t in batch])
 
 
-def _run_one(base: Scenario, overrides: dict, strategy: str, seed: int) -> tuple[dict, float, str]:
-    """One run: (summary metrics as plain Python numbers, seconds, worker label)."""
+def _run_one(base: Scenario, overrides: dict, strategy: str, seeds: Sequence[int]) -> list[tuple[dict, float, str]]:
+    """Runs of one strategy on ``seeds``: for each, (summary metrics as plain Python numbers, seconds, worker)."""
     from sim.engine import model
 
     t0 = time.perf_counter()
     scenario = base.with_overrides(overrides) if overrides else base
     try:
-        result = model.run(scenario, strategy, seed)
+        results = model.run_batch(scenario, strategy, list(seeds))
     except Exception as exc:
         if hasattr(exc, "add_note"):
-            exc.add_note(f"while running strategy {strategy!r} with seed {seed} and {overrides}")
+            exc.add_note(f"while running strategy {strategy!r} with seeds {list(seeds)} and {overrides}")
         raise
-    summary = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(result.summary).items()}
-    return summary, time.perf_counter() - t0, worker_label()
-
+    each, where = (time.perf_counter() - t0) / len(results), worker_label()
+    return [({str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(r.summary).items()}, each, where)
+            for r in results]
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ from scipy import stats
 from sim.config.arguments import check_int_flags
 from sim.config.presets import preset
 from sim.config.scenario import ScenarioError
-from sim.executor import connect, progress_bar, run_tasks
+from sim.executor import connect, progress_bar, run_batched
 from sim.io import TIMESTAMP_FORMAT, package_version, staged_folder, write_manifest
 from sim.io import results_root as default_results_root
 
@@ -201,11 +201,11 @@ def _scenario(name: str, overrides: dict):
     return scen.with_overrides(overrides) if overrides else scen
 
 
-def _network_shares(model) -> dict:
-    """Shares of buyers who are isolated, in the giant component, or in smaller components."""
+def _network_shares(W) -> dict:
+    """Shares of buyers who are isolated, in the giant component, or in smaller components of the network ``W``."""
     from scipy.sparse.csgraph import connected_components
 
-    W = model.W.copy()
+    W = W.copy()
     W.eliminate_zeros()
     n = W.shape[0]
     if n == 0:
@@ -219,33 +219,42 @@ def _network_shares(model) -> dict:
             "mean_degree": float(W.getnnz() / n)}
 
 
-def _simulate(spec: RunSpec) -> dict:
-    """Run one spec and keep only what the checks read (small enough to send between processes)."""
+def _simulate(specs: Sequence[RunSpec]) -> list[dict]:
+    """Run specs that differ only in their seed, side by side (the replication axis), and keep only what the
+    checks read (small enough to send between processes)."""
     from sim.engine.model import JourneyModel
 
-    scen = _scenario(spec.scenario, spec.override_dict())
-    model = JourneyModel(scen, strategy=spec.strategy, seed=spec.seed)
+    first = specs[0]
+    scen = _scenario(first.scenario, first.override_dict())
+    model = JourneyModel(scen, strategy=first.strategy, seeds=[s.seed for s in specs])
     cfg = model.cfg
-    net = _network_shares(model) if cfg.diffusion.mixing == "network" else None
-    res = model.run()
-    ts = res.timeseries
-    return {
-        "summary": {k: float(v) for k, v in res.summary.items()},
-        "ts": {c: ts[c].to_numpy(dtype=float) for c in TS_COLUMNS if c in ts.columns},
-        "samples": {k: np.asarray(v, dtype=float).ravel() for k, v in dict(res.samples).items()},
-        "net": net,
-        "n_accounts": int(cfg.market.n_accounts),
-        "horizon": int(cfg.scenario.horizon_days),
-        "burst_days": list(cfg.channels.campaigns.burst_days),
-    }
+    nets = [None] * len(specs)
+    if cfg.diffusion.mixing == "network":  # each replication's own network (the batch's W is block-diagonal)
+        b = model.pop.boff
+        nets = [_network_shares(model.W[b[r]:b[r + 1], b[r]:b[r + 1]]) for r in range(len(specs))]
+    out = []
+    for res, net in zip(model.run_all(), nets):
+        ts = res.timeseries
+        out.append({
+            "summary": {k: float(v) for k, v in res.summary.items()},
+            "ts": {c: ts[c].to_numpy(dtype=float) for c in TS_COLUMNS if c in ts.columns},
+            "samples": {k: np.asarray(v, dtype=float).ravel() for k, v in dict(res.samples).items()},
+            "net": net,
+            "n_accounts": int(cfg.market.n_accounts),
+            "horizon": int(cfg.scenario.horizon_days),
+            "burst_days": list(cfg.channels.campaigns.burst_days),
+        })
+    return out
 
 
-def _run_spec(shared: Any, spec: RunSpec) -> dict:
-    """One run, as a task of :func:`sim.executor.run_tasks` (``shared`` is unused: a spec is all a run needs)."""
+def _run_specs(shared: Any, specs: tuple) -> list[dict]:
+    """Runs of one scenario and strategy, as a batch of :func:`sim.executor.run_batched` (``shared`` is unused:
+    the specs are all the runs need)."""
     try:
-        return _simulate(spec)
-    except Exception as exc:  # keep the type (a ScenarioError stays one); say which run failed
-        exc.add_note(f"while running {spec}")
+        return _simulate(specs)
+    except Exception as exc:  # keep the type (a ScenarioError stays one); say which runs failed
+        exc.add_note(f"while running {specs[0]} (and {len(specs) - 1} more seeds)" if len(specs) > 1
+                     else f"while running {specs[0]}")
         raise
 
 
@@ -263,7 +272,8 @@ def _execute(specs: Sequence[RunSpec], workers: int, progress: bool, client: Any
         bar.update(1)
 
     try:
-        run_tasks(_run_spec, unique, workers=workers, client=client, record=record, label="validation")
+        run_batched(_run_specs, unique, key=lambda sp: (sp.scenario, sp.overrides, sp.strategy), workers=workers,
+                    client=client, record=record, label="validation")
     finally:
         bar.close()
     return out

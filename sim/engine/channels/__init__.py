@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+import numpy as np
+
 #: The channels, by module name (explicit: nothing is discovered).
 CHANNELS = ("content", "email", "cold_calling", "networking", "campaigns", "social", "paid_search")
 
@@ -52,8 +54,12 @@ class Channel:
     def active(self) -> bool:
         return self.cfg.budget > 0
 
-    def spend(self, dollars: float) -> None:
-        if dollars:
+    def spend(self, dollars) -> None:
+        """Spend ``dollars`` today: one amount for every replication, or one per replication."""
+        if np.ndim(dollars):
+            if np.any(dollars):
+                self.model.metrics.add(f"new_cost_{self.name}", np.asarray(dollars, dtype=float))
+        elif dollars:
             self.model.metrics.add(f"new_cost_{self.name}", float(dollars))
 
     def pay_overhead(self) -> None:

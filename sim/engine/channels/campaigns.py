@@ -62,7 +62,7 @@ class Campaigns(Channel):
             reached = model.streams.sample("campaigns.reach", day, pop.stage != CUSTOMER, int(spend / c.cost_per_reach))
             touch(model, reached, "campaigns")
             pop.exposure_day[reached] = day
-            model.metrics.add("new_campaign_reach", reached.size)
+            model.metrics.count("new_campaign_reach", reached)
         exposed = np.flatnonzero(~np.isnan(pop.exposure_day))
         if exposed.size == 0:
             return
@@ -80,13 +80,13 @@ class Campaigns(Channel):
             return
         shared = model.shared_exposure[resp]
         resp_age = day - pop.exposure_day[resp]
-        model.sample("campaign_response_age_direct", resp_age[~shared])
-        model.sample("campaign_response_age_shared", resp_age[shared])
+        model.sample("campaign_response_age_direct", resp_age[~shared], resp[~shared])
+        model.sample("campaign_response_age_shared", resp_age[shared], resp[shared])
         pop.exposure_day[resp] = np.nan
         touch(model, resp, "campaigns", c.trust_gain)
         pop.known[resp] = True
-        model.metrics.add("new_campaign_responses", resp.size)
-        model.metrics.add("new_campaign_responses_shared", int(shared.sum()))
+        model.metrics.count("new_campaign_responses", resp)
+        model.metrics.count("new_campaign_responses_shared", resp[shared])
         model.shared_exposure[resp] = False
         make_leads(model, resp, "campaigns")
         if c.sharing:

@@ -50,28 +50,33 @@ class ColdCalling(Channel):
 
     def step(self, model) -> None:
         c, pop, day = self.cfg, model.pop, model.day
-        hours = model.sales.hours("dialing")
+        hours = model.sales.hours("dialing")  # one per replication
         cap_hours = hours * c.dials_per_hour
         cap_budget = self.daily_budget() / c.cost_per_dial if c.cost_per_dial > 0 else cap_hours
-        n_dials = int(min(cap_hours, cap_budget))
-        if n_dials <= 0:
+        n_dials = np.minimum(cap_hours, cap_budget).astype(np.int64)
+        dialing = n_dials > 0
+        if not dialing.any():
             return
-        self.pay_overhead()
+        if dialing.all():
+            self.pay_overhead()
+        elif self.active:
+            self.spend(np.where(dialing, self.cfg.fixed_cost / 365.0, 0.0))
         eligible = (pop.stage != CUSTOMER) & ~pop.engaged & ~pop.do_not_call
-        dialed = model.streams.sample("cold_calling.pick", day, eligible, n_dials)
-        self.spend(dialed.size * c.cost_per_dial)
-        model.sales.use_hours("dialing", dialed.size / c.dials_per_hour)
-        model.metrics.add("new_dials", dialed.size)
+        dialed = model.streams.sample("cold_calling.pick", day, eligible, np.maximum(n_dials, 0))
+        n = pop.per_rep(dialed)
+        self.spend(n * c.cost_per_dial)
+        model.sales.use_hours("dialing", n / c.dials_per_hour)
+        model.metrics.add("new_dials", n)
         u = model.streams.uniform("cold_calling.connect", day, dialed)
         conn = dialed[u < np.clip(c.connect_rate * pop.receptivity[dialed, CH["cold_calling"]], 0, 1)]
-        model.metrics.add("new_connects", conn.size)
+        model.metrics.count("new_connects", conn)
         if conn.size == 0:
             return
         touch(model, conn, "cold_calling")
         u = model.streams.uniform("cold_calling.accept", day, conn)
         yes = u < acceptance(model, conn)
         start_conversations(model, conn[yes], "cold_calling")
-        model.metrics.add("new_cold_meetings", int(yes.sum()))
+        model.metrics.count("new_cold_meetings", conn[yes])
         no = conn[~yes]
         annoyed = no[pop.progress[no] < pop.threshold[no]]
         annoy(model, annoyed, c.annoyance)

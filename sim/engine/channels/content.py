@@ -76,7 +76,7 @@ class Content(Channel):
         if found.size == 0:
             return
         touch(model, found, "content", c.trust_gain, c.progress_gain)
-        model.metrics.add("new_content_visits", found.size)
+        model.metrics.count("new_content_visits", found)
         u = model.streams.uniform("content.gate", day, found)
         pop.known[found[u < c.gate_rate]] = True
         u = model.streams.uniform("content.share", day, found)

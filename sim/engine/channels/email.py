@@ -65,13 +65,13 @@ class Email(Channel):
             idx = model.streams.pick("email.pick", day, idx, cap)
         if idx.size == 0:
             return
-        self.spend(idx.size * c.cost_per_send)
-        model.metrics.add("new_emails", idx.size)
+        self.spend(model.pop.per_rep(idx) * c.cost_per_send)
+        model.metrics.count("new_emails", idx)
         fat = pop.fatigue[idx]
         u = model.streams.uniform("email.unsubscribe", day, idx)
         unsub = u < c.unsubscribe_rate * (1.0 + 10.0 * fat)
         pop.unsubscribed[idx[unsub]] = True
-        model.metrics.add("new_unsubscribes", int(unsub.sum()))
+        model.metrics.count("new_unsubscribes", idx[unsub])
         u = model.streams.uniform("email.open", day, idx)
         p_open = np.clip(c.open_rate * pop.receptivity[idx, CH["email"]] * (1.0 - np.minimum(fat, 1.0)), 0, 1)
         opened = idx[(u < p_open) & ~unsub]

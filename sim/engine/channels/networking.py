@@ -61,31 +61,32 @@ class Networking(Channel):
         c, pop, day, st = self.cfg, model.pop, model.day, model.streams
         self.pay_overhead()
         self.spend(self.daily_budget())
-        hours = model.sales.hours("networking")
+        hours = model.sales.hours("networking")  # one per replication
         model.sales.use_hours("networking", hours)
         # new ties
         new = self.carry + hours * c.contacts_per_hour + self.events_today(day) * c.contacts_per_event
-        k, self.carry = int(new), new - int(new)
-        if k > 0:
+        k = new.astype(np.int64)
+        self.carry = new - k
+        if (k > 0).any():
             pool = ~pop.rep_tie & (pop.stage != CUSTOMER)
             near = model.tie_exposure(pop.rep_tie) > Exposure.EPS
             a = st.sample("networking.meet_near", day, pool & near, k // 2)
             pool[a] = False
-            b = st.sample("networking.meet_any", day, pool, k - a.size)
+            b = st.sample("networking.meet_any", day, pool, k - pop.per_rep(a))
             met = np.concatenate([a, b])
             pop.rep_tie[met] = True
             touch(model, met, "networking", c.tie_trust)
-            model.metrics.add("new_rep_ties", met.size)
-        model.metrics.set("n_rep_ties", np.count_nonzero(pop.rep_tie))
+            model.metrics.count("new_rep_ties", met)
+        model.metrics.set("n_rep_ties", pop.rep_count(pop.rep_tie))
 
         # conversations with known people who are in market
-        n_talks = int(hours * c.intros_per_hour)
-        if n_talks > 0:
+        n_talks = (hours * c.intros_per_hour).astype(np.int64)
+        if (n_talks > 0).any():
             cand = np.flatnonzero(pop.rep_tie & (pop.stage == EXPLORING) & ~pop.engaged & ~pop.lead_pending)
             talk = st.pick("networking.talk", day, cand, n_talks)
             u = st.uniform("networking.accept", day, talk)
             yes = talk[u < acceptance(model, talk, c.readiness_discount)]
-            model.metrics.add("new_network_talks", talk.size)
-            model.metrics.add("new_network_meetings", yes.size)
+            model.metrics.count("new_network_talks", talk)
+            model.metrics.count("new_network_meetings", yes)
             start_conversations(model, yes, "networking")
 

@@ -86,19 +86,26 @@ class PaidSearch(Channel):
         if clickers.size == 0:
             return
         # the ad shows until the day's budget is spent: would-be clicks in a random order, a prefix paid
-        order = np.argsort(model.streams.uniform("paid_search.pace", day, clickers), kind="stable")
-        cpc = self.cpc_by_segment[pop.bseg[clickers[order]]]
-        paid = np.cumsum(cpc) <= self.daily_budget()
-        n = int(np.count_nonzero(paid))
-        model.metrics.add("new_paid_search_lost_clicks", clickers.size - n)
-        if n == 0:
+        # (in each replication: its own budget and clicks)
+        pace = model.streams.uniform("paid_search.pace", day, clickers)
+        cut = np.searchsorted(clickers, pop.boff)
+        paid, cost = [], np.zeros(pop.R)
+        for r in range(pop.R):
+            mine = clickers[cut[r]:cut[r + 1]]
+            order = np.argsort(pace[cut[r]:cut[r + 1]], kind="stable")
+            cpc = self.cpc_by_segment[pop.bseg[mine[order]]]
+            n = int(np.count_nonzero(np.cumsum(cpc) <= self.daily_budget()))
+            paid.append(mine[order[:n]])
+            cost[r] = float(cpc[:n].sum())
+        clicked = np.sort(np.concatenate(paid))
+        n = pop.per_rep(clicked)
+        model.metrics.add("new_paid_search_lost_clicks", pop.per_rep(clickers) - n)
+        if clicked.size == 0:
             return
-        clicked = np.sort(clickers[order[:n]])
-        cost = float(cpc[:n].sum())
         self.spend(cost)
         model.metrics.add("new_paid_search_clicks", n)
-        model.metrics.set("paid_search_cpc", cost / n)
+        model.metrics.set("paid_search_cpc", np.where(n > 0, cost / np.maximum(n, 1), 0.0))
         touch(model, clicked, SOURCE, c.trust_gain, c.progress_gain)
         ready = clicked[pop.progress[clicked] >= pop.threshold[clicked]]
         u = model.streams.uniform("paid_search.lead", day, ready)
-        model.metrics.add("new_paid_search_leads", make_leads(model, ready[u < c.lead_rate], SOURCE))
+        model.metrics.count("new_paid_search_leads", make_leads(model, ready[u < c.lead_rate], SOURCE))

@@ -47,13 +47,16 @@ class Social(Channel):
         model.sales.use_hours("social", hours)
         self.pay_overhead()
         self.spend(self.daily_budget())
-        reach = int(hours * c.reach_per_hour + self.daily_budget() / c.cost_per_reach)
-        if reach > 0:
+        reach = (hours * c.reach_per_hour + self.daily_budget() / c.cost_per_reach).astype(np.int64)  # per replication
+        if (reach > 0).any():
             not_cust = pop.stage != CUSTOMER
             pool = (pop.rep_tie | (model.tie_exposure(pop.rep_tie) > Exposure.EPS)) & not_cust
-            if np.count_nonzero(pool) < reach:  # sponsored posts also reach beyond the reps' circles
+            beyond = pop.rep_count(pool) < reach  # sponsored posts also reach beyond the reps' circles
+            if beyond.all():
                 pool = not_cust
-            hit = st.sample("social.reach", day, pool, reach)
+            elif beyond.any():
+                pool = np.where(beyond[pop.brep], not_cust, pool)
+            hit = st.sample("social.reach", day, pool, np.maximum(reach, 0))
             touch(model, hit, "social", c.trust_gain)
-            model.metrics.add("new_social_reach", hit.size)
+            model.metrics.count("new_social_reach", hit)
 

@@ -72,7 +72,7 @@ def step(model) -> None:
     churned = acc[:0]
     at_risk = acc if (base > 0).all() else acc[base[pop.segment[acc]] > 0]
     if at_risk.size:
-        u = model.streams.uniform("after_sale.churn", day, at_risk)
+        u = model.streams.uniform("after_sale.churn", day, at_risk, per="account")
         churned = at_risk[u < -np.expm1(-churn_hazard(model, at_risk))]
     if churned.size:
         members = set_account_stage(model, churned, LOST, from_stages=(CUSTOMER,))
@@ -80,20 +80,22 @@ def step(model) -> None:
         pop.detractor_until[members] = day + model.cfg.word_of_mouth.detractor_days
         pop.customer[churned] = False
         pop.cooldown_until[churned] = day + model.cfg.need.cooldown_days
-        pop.arr_won -= float(pop.acv[churned[pop.won_in_run[churned]]].sum())
-        model.metrics.add("new_churned", churned.size)
-        model.metrics.add("new_churned_won", int(pop.won_in_run[churned].sum()))
+        lost_won = churned[pop.won_in_run[churned]]
+        pop.arr_won -= pop.rep_sum(pop.acv[lost_won], lost_won)
+        model.metrics.count("new_churned", churned, per="account")
+        model.metrics.count("new_churned_won", lost_won, per="account")
         acc = acc[~np.isin(acc, churned)]
 
     # expansion
     grow = acc[:0]
     if a.expansion_rate > 0:
-        u = model.streams.uniform("after_sale.expansion", day, acc)
+        u = model.streams.uniform("after_sale.expansion", day, acc, per="account")
         grow = acc[u < -np.expm1(-a.expansion_rate / 365.0)]
     if grow.size:
-        pop.arr_won += float(pop.acv[grow[pop.won_in_run[grow]]].sum() * a.expansion_size)
+        grow_won = grow[pop.won_in_run[grow]]
+        pop.arr_won += pop.rep_sum(pop.acv[grow_won], grow_won) * a.expansion_size
         pop.acv[grow] *= 1.0 + a.expansion_size
-        model.metrics.add("new_expansions", int(pop.won_in_run[grow].sum()))
+        model.metrics.count("new_expansions", grow_won, per="account")
 
     # advocacy
     if a.advocacy_rate <= 0:

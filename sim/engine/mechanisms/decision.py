@@ -55,7 +55,7 @@ def step(model) -> None:
     k = np.array([getattr(cfg.market.segments, s).n_competitors for s in ("smb", "mid", "enterprise")])[pop.segment[acc]]
     ours = np.exp(beta * (t_us - cfg.competitors.baseline_trust))
     p_us = np.where(aware_any, ours / (ours + k), 0.0)
-    u = model.streams.uniform("decision.choice", day, acc)
+    u = model.streams.uniform("decision.choice", day, acc, per="account")
     won = acc[u < p_us]
     lost = acc[u >= p_us]
 
@@ -71,9 +71,9 @@ def step(model) -> None:
         set_account_stage(model, lost, LOST)
         pop.in_market[lost] = False
         pop.cooldown_until[lost] = day + cfg.need.cooldown_days
-        model.metrics.add("new_losses", lost.size)
+        model.metrics.count("new_losses", lost, per="account")
         record_episode_end(model, lost, decided=True)
-        model.metrics.add("new_opportunities_lost", int(had_opp.sum()))
+        model.metrics.count("new_opportunities_lost", lost[had_opp], per="account")
         record_opportunities_closed(model, lost[had_opp], won=False)
 
 
@@ -84,7 +84,7 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
     pop.cycle_days[won] = day - cycle_start
     pop.won_source[won] = src
     pop.won_referred[won] = pop.account_any(pop.referred, won)
-    model.metrics.add("new_opportunities_won", int(pop.qualified[won].sum()))
+    model.metrics.count("new_opportunities_won", won[pop.qualified[won]], per="account")
     record_opportunities_closed(model, won[pop.qualified[won]], won=True)
     close_opportunities(model, won)
     set_account_stage(model, won, CUSTOMER)
@@ -92,21 +92,23 @@ def win_accounts(model, won: np.ndarray, src: np.ndarray) -> None:
     pop.won_in_run[won] = True
     pop.in_market[won] = False
     pop.acv[won] = pop.deal_size[won]
-    pop.arr_won += float(pop.acv[won].sum())
+    pop.arr_won += pop.rep_sum(pop.acv[won], won)
     pop.day_won[won] = day
-    model.metrics.add("new_wins", won.size)
-    model.metrics.add_by_source("new_wins", src)
+    model.metrics.count("new_wins", won, per="account")
+    model.metrics.add_by_source("new_wins", src, won, per="account")
     cyc = pop.cycle_days[won]
     ok = np.isfinite(cyc)
     if ok.any():  # adoptions outside a buying episode (Bass diffusion) have no sales cycle
-        model.sample("cycle_days", cyc[ok])
+        model.sample("cycle_days", cyc[ok], won[ok], per="account")
         for i, seg in enumerate(SEGMENT_NAMES):
-            model.sample(f"cycle_days_{seg}", cyc[ok & (pop.segment[won] == i)])
+            sel = ok & (pop.segment[won] == i)
+            model.sample(f"cycle_days_{seg}", cyc[sel], won[sel], per="account")
     # the whole journey: from the need trigger (episode start) to the purchase
     jd = day - pop.day_in_market[won]
     okj = np.isfinite(jd)
     for i, seg in enumerate(SEGMENT_NAMES):
-        model.sample(f"journey_days_{seg}", jd[okj & (pop.segment[won] == i)])
+        sel = okj & (pop.segment[won] == i)
+        model.sample(f"journey_days_{seg}", jd[sel], won[sel], per="account")
     record_episode_end(model, won[okj], decided=True)
 
 
@@ -115,16 +117,16 @@ def record_opportunities_closed(model, acc: np.ndarray, won: bool) -> None:
     competitor, or ended by no decision), parallel: ``opportunity_closed_segment`` (index into
     ``SEGMENTS``) and ``opportunity_closed_won`` (1 won, 0 not), for win rates by segment."""
     if acc.size:
-        model.sample("opportunity_closed_segment", model.pop.segment[acc])
-        model.sample("opportunity_closed_won", np.full(acc.size, 1.0 if won else 0.0))
+        model.sample("opportunity_closed_segment", model.pop.segment[acc], acc, per="account")
+        model.sample("opportunity_closed_won", np.full(acc.size, 1.0 if won else 0.0), acc, per="account")
 
 
 def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
     """Samples of ended buying episodes: the buying group's size and whether the account bought
     at all (from us or a competitor: ``decided``) or ended with no decision."""
     if acc.size:
-        model.sample("episode_group_size", model.pop.group_size[acc])
-        model.sample("episode_decided", np.full(acc.size, 1.0 if decided else 0.0))
+        model.sample("episode_group_size", model.pop.group_size[acc], acc, per="account")
+        model.sample("episode_decided", np.full(acc.size, 1.0 if decided else 0.0), acc, per="account")
 
 
 __all__ = ["step", "win_accounts", "record_episode_end", "record_opportunities_closed", "SOURCES"]

@@ -43,7 +43,11 @@ def adopted_share(model, acc: np.ndarray):
     share of its members' neighbours who are customers)."""
     pop, d = model.pop, model.cfg.diffusion
     if d.mixing == "full":
-        return np.float32(pop.stage_count[CUSTOMER]) / np.float32(pop.n) if pop.n else 0.0
+        if pop.R == 1:
+            return np.float32(pop.stage_count[CUSTOMER]) / np.float32(pop.n) if pop.n else 0.0
+        n = np.diff(pop.boff).astype(np.float32)  # each replication's own market
+        share = np.where(n > 0, pop.stage_counts()[:, CUSTOMER].astype(np.float32) / np.maximum(n, np.float32(1)), np.float32(0))
+        return share[pop.arep[acc]]
     seen = model.customer_exposure(pop.stage == CUSTOMER)
     if pop.one_person_accounts:
         return seen[acc] * model.inv_degree[acc]
@@ -59,7 +63,7 @@ def step(model) -> None:
         return
     imit = d.q * adopted_share(model, cand)  # a scalar under full mixing, else one per account
     hazard = d.p + imit
-    u = model.streams.uniform("diffusion.adopt", day, cand)
+    u = model.streams.uniform("diffusion.adopt", day, cand, per="account")
     p_adopt = -np.expm1(-hazard)
     adopt = u < p_adopt
     if not adopt.any():
@@ -70,7 +74,7 @@ def step(model) -> None:
     by_wom = u[adopt] < (wom_share[adopt] if np.ndim(wom_share) else wom_share)
     src = np.where(by_wom, SRC["referral"], SRC["campaigns"]).astype(np.int8)
     win_accounts(model, won, src)
-    model.metrics.add("new_adoptions", won.size)
+    model.metrics.count("new_adoptions", won, per="account")
 
 
 STEPS = (Step(700, "diffusion", "Bass adoption by external influence and imitation (off unless p or q > 0)", step),)

@@ -45,16 +45,15 @@ def step(model) -> None:
 
     # need fades: the account stops looking (no decision)
     live = np.flatnonzero(pop.in_market)
-    fade = live[model.streams.uniform("need.fade", day, live) < cfg.fade_rate] if live.size and cfg.fade_rate > 0 else live[:0]
+    fade = live[model.streams.uniform("need.fade", day, live, per="account") < cfg.fade_rate] if live.size and cfg.fade_rate > 0 else live[:0]
     if fade.size:
         stalled = fade[pop.qualified[fade]]
-        with_us = int(stalled.size)
         close_opportunities(model, fade)
         set_account_stage(model, fade, DORMANT, from_stages=(EXPLORING, ENGAGED))
         pop.in_market[fade] = False
-        model.metrics.add("new_no_decisions", fade.size)
+        model.metrics.count("new_no_decisions", fade, per="account")
         record_episode_end(model, fade, decided=False)
-        model.metrics.add("new_opportunities_stalled", with_us)
+        model.metrics.count("new_opportunities_stalled", stalled, per="account")
         record_opportunities_closed(model, stalled, won=False)
 
     # new needs
@@ -62,7 +61,7 @@ def step(model) -> None:
     if p <= 0:  # skipping a zero-probability draw shifts no other draw (streams are account-indexed)
         return
     idle = np.flatnonzero(~pop.in_market & ~pop.customer & (pop.cooldown_until <= day))
-    trig = idle[model.streams.uniform("need.trigger", day, idle) < p]
+    trig = idle[model.streams.uniform("need.trigger", day, idle, per="account") < p]
     if trig.size:
         start_episodes(model, trig)
 
@@ -83,7 +82,7 @@ def start_episodes(model, acc: np.ndarray, progress: np.ndarray | None = None, m
     pop.progress[members] = 0.0 if progress is None else progress[members]
     pop.day_exploring[members] = model.day
     pop.engaged[members] = False
-    model.metrics.add(metric, len(acc))
+    model.metrics.count(metric, acc, per="account")
 
 
 STEPS = (Step(100, "need", "accounts enter the market, drop the need, or end their cool-down", step),)

@@ -55,7 +55,7 @@ def step(model) -> None:
         raised = cand[u < p]
         src = pop.last_touch[raised]
         src = np.where(src < 0, SRC["content"], src).astype(np.int8)
-        model.metrics.add("new_hand_raises", raised.size)
+        model.metrics.count("new_hand_raises", raised)
         make_leads(model, raised, src)
     fade_trust(pop, cfg)
 

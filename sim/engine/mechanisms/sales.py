@@ -121,25 +121,34 @@ class SalesTeam:
     """The reps (a Mesa AgentSet) and the team-level steps of the sales cycle.
 
     Capacity is kept in arrays with one row per rep, so planning the day and booking slots cost
-    the same whether the team has 5 reps or 800 (a million-buyer market).
+    the same whether the team has 5 reps or 800 (a million-buyer market). With several replications
+    side by side (``JourneyModel(..., seeds=...)``) each has its own team: rep ``i`` belongs to
+    replication ``i // n_reps``, and a rep only ever serves its own replication's accounts.
     """
 
     def __init__(self, model):
         s = model.cfg.sales
-        R = int(s.n_reps)
+        self.n_per = int(s.n_reps)  # reps per replication
+        self.R = int(getattr(model, "R", 1))
+        N = self.n_per * self.R
         self.model = model
         self.hpm = float(s.hours_per_meeting)
-        self.hours_per_day = np.full(R, float(s.hours_per_day))
-        self.tenure = np.full(R, float(s.initial_tenure_days))
-        self.ramp = np.full(R, float(s.ramp_days))
+        self.rep_rep = np.repeat(np.arange(self.R, dtype=np.int64), self.n_per)  # each rep's replication
+        self.hours_per_day = np.full(N, float(s.hours_per_day))
+        self.tenure = np.full(N, float(s.initial_tenure_days))
+        self.ramp = np.full(N, float(s.ramp_days))
         self.split = np.array([getattr(s.split, a) for a in REP_ACTIVITIES], dtype=float)
         self.col = {a: j for j, a in enumerate(REP_ACTIVITIES)}
-        self.plan = np.zeros((R, len(REP_ACTIVITIES)))  # hours planned today by activity
-        self.slots = np.zeros(R)  # meeting slots left today
-        self.slots_today = np.zeros(R)  # meeting slots at the start of today (with carried fractions)
-        self.used = np.zeros(R)  # hours used today
-        self.rep_list = [SalesRep(model, self, i) for i in range(R)]
+        self.plan = np.zeros((N, len(REP_ACTIVITIES)))  # hours planned today by activity
+        self.slots = np.zeros(N)  # meeting slots left today
+        self.slots_today = np.zeros(N)  # meeting slots at the start of today (with carried fractions)
+        self.used = np.zeros(N)  # hours used today
+        self.rep_list = [SalesRep(model, self, i) for i in range(N)]
         self.reps = AgentSet(self.rep_list, random=model.random)
+
+    def _by_replication(self, per_rep: np.ndarray) -> np.ndarray:
+        """Sum of a per-rep value over each replication's reps, shape (R,)."""
+        return per_rep.reshape(self.R, self.n_per).sum(axis=1)
 
     # -- capacity
     def productivity(self, day: int) -> np.ndarray:
@@ -156,22 +165,33 @@ class SalesTeam:
         self.slots_today = self.slots.copy()
         self.used[:] = 0.0
 
-    def hours(self, activity: str) -> float:
-        return float(self.plan[:, self.col[activity]].sum())
+    def hours(self, activity: str) -> np.ndarray:
+        """The team's planned hours of ``activity`` today, one per replication (shape (R,))."""
+        return self._by_replication(self.plan[:, self.col[activity]])
 
-    def use_hours(self, activity: str, hours: float) -> None:
-        """Book ``hours`` of an activity against the team, pro rata to each rep's plan."""
+    def use_hours(self, activity: str, hours) -> None:
+        """Book ``hours`` (one per replication, or one for all) of an activity against each replication's
+        team, pro rata to each rep's plan."""
         total = self.hours(activity)
-        if total <= 0 or hours <= 0:
+        hours = np.broadcast_to(np.asarray(hours, dtype=float), total.shape)
+        go = (total > 0) & (hours > 0)
+        if not go.any():
             return
-        self.used += self.plan[:, self.col[activity]] * min(hours / total, 1.0)
+        share = np.where(go, np.minimum(hours / np.where(go, total, 1.0), 1.0), 0.0)
+        self.used += self.plan[:, self.col[activity]] * share[self.rep_rep]
 
-    def utilisation(self) -> float:
-        """Hours used over hours available today. Meeting hours available are today's whole and
-        carried-over fractional slots, so a rep who saved half a slot yesterday can use it."""
+    def utilisation(self) -> np.ndarray:
+        """Hours used over hours available today, one per replication. Meeting hours available are
+        today's whole and carried-over fractional slots, so a rep who saved half a slot yesterday can
+        use it."""
+        if not self.rep_list:
+            return np.zeros(self.R)
         m = self.col["meetings"]
-        avail = float(self.plan.sum() - self.plan[:, m].sum() + self.slots_today.sum() * self.hpm)
-        return float(self.used.sum() / avail) if avail > 0 else 0.0
+        R, n = self.R, self.n_per
+        avail = (self.plan.reshape(R, n * len(REP_ACTIVITIES)).sum(axis=1) - self.plan[:, m].reshape(R, n).sum(axis=1)
+                 + self.slots_today.reshape(R, n).sum(axis=1) * self.hpm)
+        used = self.used.reshape(R, n).sum(axis=1)
+        return np.where(avail > 0, used / np.where(avail > 0, avail, 1.0), 0.0)
 
     def free_slots(self) -> np.ndarray:
         """Whole meeting slots each rep has left today."""
@@ -182,19 +202,23 @@ class SalesTeam:
         k = np.minimum(per_rep, self.free_slots())
         self.slots -= k
         self.used += k * self.hpm
-        total = int(k.sum())
-        self.model.metrics.add("new_sales_meetings", total)
-        return total
+        self.model.metrics.add("new_sales_meetings", self._by_replication(k) if self.R > 1 else int(k.sum()))
+        return int(k.sum())
 
-    def assign_owners(self, k: int) -> np.ndarray:
-        """Owners for k new opportunities: the reps with the fewest open ones, in turn."""
+    def assign_owners(self, acc: np.ndarray) -> np.ndarray:
+        """Owners for the new opportunities of accounts ``acc``: in each replication, the reps with the
+        fewest open ones, in turn."""
+        k = len(acc)
         if not self.rep_list:
             return np.full(k, -1, dtype=np.int32)
         pop = self.model.pop
         load = np.bincount(pop.owner[pop.opp & (pop.owner >= 0)], minlength=len(self.rep_list)).astype(float)
         out = np.empty(k, dtype=np.int32)
+        n = self.n_per
+        first = pop.arep[acc] * n if self.R > 1 else np.zeros(k, dtype=np.int64)
         for j in range(k):  # k is the number of new opportunities today: small
-            r = int(np.argmin(load))
+            lo = int(first[j])
+            r = lo + int(np.argmin(load[lo:lo + n]))
             out[j] = r
             load[r] += 1
         return out
@@ -221,7 +245,7 @@ class SalesTeam:
             t = pop.account_mean(pop.trust, fresh)
             q = fresh[t >= s.qualify_trust]
             pop.qualified[q] = True
-            m.metrics.add("new_opportunities", q.size)
+            m.metrics.count("new_opportunities", q, per="account")
 
     def step(self) -> None:
         """Follow-up meetings, fumbles, then leads, in that order (see model step order)."""
@@ -240,13 +264,13 @@ class SalesTeam:
             held = due[np.arange(due.size) - first[owner] < take[owner]]
             self.book(take)
             self.hold_meetings(held)
-            m.metrics.add("new_followups", held.size)
+            m.metrics.count("new_followups", held, per="account")
 
         # 2. fumbles: no meeting for too long, the buyers filter back to marketing
         stale = open_[day - pop.last_meeting[open_] > s.fumble_days]
         if stale.size:
             close_opportunities(m, stale, to_stage=EXPLORING)
-            m.metrics.add("new_fumbles", stale.size)
+            m.metrics.count("new_fumbles", stale, per="account")
 
         # 3. leads: drop the ones that waited too long, reach the rest in arrival order
         pending = np.flatnonzero(pop.lead_pending)
@@ -255,30 +279,43 @@ class SalesTeam:
         wait = day - pop.lead_day[pending]
         expired = pending[wait > s.max_lead_wait_days]
         pop.lead_pending[expired] = False
-        m.metrics.add("new_leads_expired", expired.size)
+        m.metrics.count("new_leads_expired", expired)
         pending = pending[wait <= s.max_lead_wait_days]
-        pending = pending[np.argsort(pop.lead_day[pending], kind="stable")]
         free = self.free_slots()
-        worked = pending[: int(free.sum())]
+        if self.R == 1:
+            pending = pending[np.argsort(pop.lead_day[pending], kind="stable")]
+            worked = pending[: int(free.sum())]
+            before = np.cumsum(free) - free  # book the slots against reps with room, in rep order
+            n_worked = np.full(free.size, worked.size)
+        else:  # in each replication: its leads in arrival order, as many as its reps have whole slots
+            rep = pop.brep[pending]
+            pending = pending[np.lexsort((pop.lead_day[pending], rep))]
+            rep = pop.brep[pending]
+            starts = np.searchsorted(rep, np.arange(self.R))
+            room = self._by_replication(free) if self.rep_list else np.zeros(self.R, dtype=np.int64)
+            worked = pending[np.arange(pending.size) - starts[rep] < room[rep]]
+            n_rep_worked = pop.per_rep(worked)
+            cf = np.cumsum(free) - free
+            before = cf - cf[self.rep_rep * self.n_per] if self.rep_list else cf
+            n_worked = n_rep_worked[self.rep_rep]
         if worked.size == 0:
-            m.metrics.set("n_leads_waiting", pending.size)
+            m.metrics.count("n_leads_waiting", pending)
             return
-        # book the slots against reps with room, in rep order
-        before = np.cumsum(free) - free
-        self.book(np.clip(worked.size - before, 0, free))
+        self.book(np.clip(n_worked - before, 0, free))
         delay = day - pop.lead_day[worked]
         u = m.streams.uniform("sales.lead_reach", day, worked)
-        reached = worked[u < s.lead_contact_base * s.lead_decay_per_day ** delay]
-        m.metrics.add("new_leads_reached", reached.size)
-        m.metrics.add("new_leads_reached_same_day", int((delay[u < s.lead_contact_base * s.lead_decay_per_day ** delay] == 0).sum()))
-        m.metrics.add("new_leads_worked_same_day", int((delay == 0).sum()))
+        hit = u < s.lead_contact_base * s.lead_decay_per_day ** delay
+        reached = worked[hit]
+        m.metrics.count("new_leads_reached", reached)
+        m.metrics.count("new_leads_reached_same_day", reached[delay[hit] == 0])
+        m.metrics.count("new_leads_worked_same_day", worked[delay == 0])
         u2 = m.streams.uniform("sales.lead_accept", day, reached)
         met = reached[u2 < acceptance(m, reached, p_max=1.0)]
         pop.lead_pending[worked] = False  # reached or not, the lead is worked: back to nurture if no meeting
-        m.sample("lead_delay_days", delay)
-        m.sample("lead_converted", np.isin(worked, met))
+        m.sample("lead_delay_days", delay, worked)
+        m.sample("lead_converted", np.isin(worked, met), worked)
         start_conversations(m, met, pop.lead_source[met], inbound=True)
-        m.metrics.set("n_leads_waiting", pending.size - worked.size)
+        m.metrics.count("n_leads_waiting", pending[~np.isin(pending, worked)])
 
 
 def _plan_day(model) -> None:

@@ -63,7 +63,7 @@ def sharing(model) -> None:
             cand, e = reached[ok], e[ok]
             u = st.uniform(f"social.hear_{kind}", day, cand)
             heard = cand[u < -np.expm1(-c.wom_rate * e)]
-            model.metrics.add(f"new_shared_{kind}", heard.size)
+            model.metrics.count(f"new_shared_{kind}", heard)
             if kind == "content":
                 cc = model.cfg.channels.content
                 touch(model, heard, "content", cc.trust_gain, cc.progress_gain, organic=True)
@@ -103,7 +103,7 @@ def referrals(model) -> None:
             pop.referred[ref] = True
             touch(model, ref, "networking", organic=True)
             raise_trust(pop, ref, c.trust_transfer * adv_trust)
-            model.metrics.add("new_referrals", ref.size)
+            model.metrics.count("new_referrals", ref)
             u = st.uniform("networking.referral_accept", day, ref)
             start_conversations(model, ref[u < acceptance(model, ref, model.cfg.channels.networking.readiness_discount)],
                                 "referral")
