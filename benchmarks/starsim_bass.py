@@ -29,7 +29,7 @@ Only network mixing: the fully mixed Bass model has no network, and in Starsim i
 different module altogether (no transmission kernel), so the issue's peer is the network one.
 
 The first call of the transmission kernels compiles them with numba (``cache=True``: later
-processes load the compiled code from ``__pycache__``); ``warm_up`` runs a tiny sim so the timed
+processes load the compiled code from ``__pycache__``); ``warm_up`` runs a small sim so the timed
 run does not pay it, and the benchmark reports it separately.
 
     python benchmarks/starsim_bass.py --n 10000 --mixing network               # random graph
@@ -132,13 +132,16 @@ def simulate(n: int, p: float, q: float, days: int, seed: int = 1, adjacency=Non
     return StarsimBass(n, p, q, days, seed, adjacency).run()
 
 
-def warm_up() -> float:
-    """Run a tiny sim so numba compiles (or loads from its cache) the transmission kernels before a
-    timed run; returns its wall time."""
+def warm_up(n: int = 5000) -> float:
+    """Run a small sim (``n`` agents, 10 days) so numba compiles, or loads from its cache, every kernel
+    the timed run uses; returns its wall time. Starsim switches from numpy to numba indexing at 2,000
+    elements (``ss.options.numba_indexing``), so the warm-up must be above that or the timed run would
+    compile ``nb_indexer`` and ``nb_true`` itself."""
     from common import random_weak_network
 
+    adjacency = random_weak_network(n, 6.0, 1)
     t0 = time.perf_counter()
-    simulate(200, 0.01, 0.3, 5, seed=1, adjacency=random_weak_network(200, 6.0, 1))
+    simulate(n, 0.01, 0.3, 10, seed=1, adjacency=adjacency)
     return time.perf_counter() - t0
 
 
