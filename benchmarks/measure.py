@@ -6,7 +6,7 @@ Prints one line ``RESULT {json}`` on stdout. Times are wall clock (``perf_counte
 (``process_time``) for construction and stepping separately; memory is the process's peak RSS
 after imports, after construction and at the end (the parent also reads the peak RSS of the
 whole process from ``wait4``). Kinds: ``engine_bass``, ``mesa_bass``, ``numpy_bass``,
-``engine_graph``, ``full_model``, ``profile``, ``parallel``, ``calibration``.
+``starsim_bass`` (network mixing only), ``engine_graph``, ``full_model``, ``profile``, ``parallel``, ``calibration``.
 
 Bass specs carry ``mixing`` ("network" or "full"). In network mixing the peer and the floor run on
 the engine's graph for the same ``n`` and ``seed``: read from ``spec["adjacency"]`` (an .npz written
@@ -150,6 +150,40 @@ def numpy_bass(spec: dict) -> dict:
     return _time_bass(spec, lambda bp, mixing, adj: NumpyBass(spec["n"], bp["p"], bp["q"], spec["seed"], mixing,
                                                                bp["weak_ties_mean"], adjacency=adj),
                       lambda m, bp: m.run(bp["horizon"]))
+
+
+def starsim_bass(spec: dict) -> dict:
+    """The Starsim peer (network mixing only). Before the timed run, in this process and untimed: the
+    import of starsim (``import_s``) and two tiny warm-up sims (``starsim_bass.warm_up``): the first
+    (``first_call_s``) compiles the numba transmission kernels, or loads them from numba's cache, the
+    second (``second_call_s``) is the same tiny sim warm. ``first_call_overhead_s`` = their difference
+    is what a fresh process pays once on top of the timed numbers. ``spec["numba_cache"] == "cold"``
+    points numba's cache at an empty folder first, so the first call is a true compile."""
+    import tempfile
+
+    cold = spec.get("numba_cache") == "cold"
+    tmp = tempfile.TemporaryDirectory(prefix="bench-numba-") if cold else None
+    if cold:
+        os.environ["NUMBA_CACHE_DIR"] = tmp.name  # read when numba is first imported, below
+    clk = _Clock()
+    import numba
+    import starsim
+    import starsim_bass as sb
+
+    import_s, _ = clk.lap()
+    first = sb.warm_up()
+    second = sb.warm_up()
+    if _mixing(spec) != "network":
+        raise ValueError("the Starsim peer runs network mixing only")
+    res = _time_bass(spec, lambda bp, mixing, adj: sb.StarsimBass(spec["n"], bp["p"], bp["q"], bp["horizon"],
+                                                                   spec["seed"], adjacency=adj,
+                                                                   k_mean=bp["weak_ties_mean"]),
+                     lambda m, bp: m.run())
+    if tmp is not None:
+        tmp.cleanup()
+    return {**res, "import_s": import_s, "first_call_s": first, "second_call_s": second,
+            "first_call_overhead_s": max(0.0, first - second), "numba_cache": "cold" if cold else "default",
+            "starsim": starsim.__version__, "numba": numba.__version__}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -466,7 +500,8 @@ def optimisation(spec: dict) -> dict:
             "recommended": res.best, "definition_hash": res.problem.hash, **_sim_info()}
 
 
-KINDS = {"engine_bass": engine_bass, "mesa_bass": mesa_bass, "numpy_bass": numpy_bass, "engine_graph": engine_graph,
+KINDS = {"engine_bass": engine_bass, "mesa_bass": mesa_bass, "numpy_bass": numpy_bass, "starsim_bass": starsim_bass,
+         "engine_graph": engine_graph,
          "full_model": full_model, "profile": profile, "parallel": parallel, "calibration": calibration,
          "optimisation": optimisation}
 

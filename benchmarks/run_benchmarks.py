@@ -36,6 +36,7 @@ from common import bass_params, curve_stats, mean_field_curve  # noqa: E402
 
 TARGETS = {
     "peer_ratio_min": 50.0,          # engine buyer-days/s >= 50 x Mesa peer, 10k buyers
+    "starsim_ratio_min": 1.0,        # engine at least as fast per buyer-day as the Starsim peer (10k and 100k)
     "floor_ratio_max": 3.0,          # engine time <= 3 x numpy floor, 100k buyers
     "full_100k_max_s": 10.0,         # default scenario, 100k buyers, 365 days, construction + stepping
     "full_1m_max_s": 120.0,          # 1M buyers
@@ -59,6 +60,8 @@ SECTIONS = ("peer", "floor", "full", "parallel", "profile", "calibration", "opti
 #: (the fully mixed Bass model) is reported alongside: it is the harder comparison for the engine.
 MIXINGS = ("network", "full")
 HEADLINE_MIXING = "network"
+#: sizes of the Starsim comparison (issue 15's second peer: network mixing only, on the engine's graph)
+STARSIM_SIZES = (10_000, 100_000)
 # the parallel sweep: the default scenario (every mechanism on) at 300 accounts over its full year,
 # ~0.5 s a run, so a 200-run sweep measures the pool, not the pool's start-up (~2 s to spawn workers)
 SWEEP = {"n_accounts": 300, "horizon": 365, "burst_days": [10, 40, 70, 100], "strategy": "blended"}
@@ -154,24 +157,27 @@ def engine_graph(n: int, seed: int, env, log, graphs: dict) -> dict:
     return graphs[key]
 
 
-def bass_reps(n: int, reps: int, impls: tuple, env, log, curves: dict, graphs: dict) -> dict:
+def bass_reps(n: int, reps: int, impls: tuple | dict, env, log, curves: dict, graphs: dict) -> dict:
     """``reps`` repetitions; in each, for each mixing (network first), the implementations back to
-    back. Returns {mixing: {impl: [rows]}}; adds the curves to ``curves[mixing][n][impl]`` as
-    (graph seed, curve)."""
-    out = {mx: {impl: [] for impl in impls} for mx in MIXINGS}
+    back. ``impls``: the same tuple for every mixing of MIXINGS, or {mixing: tuple} (the mixings it
+    names, in MIXINGS order: the Starsim peer runs network mixing only). Returns {mixing: {impl:
+    [rows]}}; adds the curves to ``curves[mixing][n][impl]`` as (graph seed, curve)."""
+    by_mixing = {mx: tuple(impls[mx]) for mx in MIXINGS if mx in impls} if isinstance(impls, dict) \
+        else {mx: tuple(impls) for mx in MIXINGS}
+    out = {mx: {impl: [] for impl in ims} for mx, ims in by_mixing.items()}
     for r in range(reps):
         seed = r + 1
         g = engine_graph(n, seed, env, log, graphs)  # untimed, its own process
-        for mx in MIXINGS:
+        for mx, ims in by_mixing.items():
             extra = {"adjacency": g["path"]} if mx == "network" else {}
-            for impl in impls:
+            for impl in ims:
                 spec = {"kind": f"{impl}_bass", "n": n, "seed": seed, "mixing": mx}
                 if impl != "engine":
                     spec.update(extra)
                 out[mx][impl].append(measure(spec, env, log))
-    for mx in MIXINGS:
+    for mx, ims in by_mixing.items():
         by = curves.setdefault(mx, {}).setdefault(n, {})
-        for impl in impls:
+        for impl in ims:
             by.setdefault(impl, []).extend((x["spec"]["seed"], x["curve"]) for x in out[mx][impl])
     return out
 
@@ -186,11 +192,48 @@ def same_graph(runs: dict, graphs: dict) -> dict:
                        for s in sorted({x["spec"]["seed"] for x in rows})]}
 
 
+def starsim_available() -> str | None:
+    """None if the Starsim peer can run (starsim installed: the ``bench`` extra), else why not."""
+    import importlib.util
+
+    return None if importlib.util.find_spec("starsim") else "starsim is not installed (pip install -e '.[bench]')"
+
+
+def starsim_rows(rows: list[dict]) -> dict:
+    """bass_rows of the Starsim peer plus its once-per-process costs (medians over the repetitions)."""
+    out = bass_rows(rows)
+    for k in ("import_s", "first_call_s", "second_call_s", "first_call_overhead_s"):
+        out[k] = med(rows, k)
+    out["starsim"], out["numba"] = rows[0]["starsim"], rows[0]["numba"]
+    # a fresh process's first run: the timed run plus what the warm-up took off it (numba cache load)
+    out["buyer_days_per_s_first_call"] = out["n_buyers"] * out["days"] / (out["total_s"] + out["first_call_overhead_s"])
+    return out
+
+
+def starsim_size(runs: dict, graphs: dict, mesa: dict | None = None) -> dict:
+    """One size of the Starsim comparison (network mixing, back-to-back runs on the engine's graphs)."""
+    e, st, f = bass_rows(runs["engine"]), starsim_rows(runs["starsim"]), bass_rows(runs["numpy"])
+    ratio = e["buyer_days_per_s"] / st["buyer_days_per_s"]
+    out = {"engine": e, "starsim_peer": st, "numpy_floor": f, "ratio_engine_over_starsim": ratio,
+           "ratio_engine_over_starsim_stepping": e["buyer_days_per_s_stepping"] / st["buyer_days_per_s_stepping"],
+           "ratio_engine_over_starsim_cpu": st["total_cpu_s"] / e["total_cpu_s"],
+           "ratio_engine_over_starsim_first_call": e["buyer_days_per_s"] / st["buyer_days_per_s_first_call"],
+           "target": f">= {TARGETS['starsim_ratio_min']:g}x", "pass": ratio >= TARGETS["starsim_ratio_min"],
+           **same_graph(runs, graphs)}
+    if mesa is not None:
+        out["mesa_peer_buyer_days_per_s"] = mesa["buyer_days_per_s"]
+    return out
+
+
 def section_peer(cfg, env, log, curves, graphs) -> dict:
     n = 10_000
-    log(f"[peer] Bass scenario, {n:,} buyers: engine vs Mesa peer (one mesa.Agent per buyer) vs numpy floor, "
-        f"network mixing on the engine's graph, then full mixing; back to back")
-    runs = bass_reps(n, cfg["peer_reps"], ("engine", "mesa", "numpy"), env, log, curves, graphs)
+    why_not = starsim_available()
+    net_impls = ("engine", "mesa", "numpy") if why_not else ("engine", "mesa", "starsim", "numpy")
+    log(f"[peer] Bass scenario, {n:,} buyers: engine vs Mesa peer (one mesa.Agent per buyer)"
+        + ("" if why_not else " vs Starsim peer (network only)") + " vs numpy floor, network mixing on the "
+        "engine's graph, then full mixing; back to back" + (f" (no Starsim peer: {why_not})" if why_not else ""))
+    runs = bass_reps(n, cfg["peer_reps"], {"network": net_impls, "full": ("engine", "mesa", "numpy")}, env, log,
+                     curves, graphs)
     target = f">= {TARGETS['peer_ratio_min']:g}x"
     mixings = {}
     for mx in MIXINGS:
@@ -202,8 +245,44 @@ def section_peer(cfg, env, log, curves, graphs) -> dict:
                        "ratio_engine_over_peer_cpu": p["total_cpu_s"] / e["total_cpu_s"],
                        "target": target, "pass": ratio >= TARGETS["peer_ratio_min"],
                        **(same_graph(runs[mx], graphs) if mx == "network" else {})}
-    return {"mixings": mixings, "headline_mixing": HEADLINE_MIXING, "target": target,
-            "pass": mixings[HEADLINE_MIXING]["pass"]}
+        if "starsim" in runs[mx]:
+            mixings[mx]["starsim_peer"] = starsim_rows(runs[mx]["starsim"])
+    out = {"mixings": mixings, "headline_mixing": HEADLINE_MIXING, "target": target,
+           "pass": mixings[HEADLINE_MIXING]["pass"]}
+    out["starsim"] = {"skipped": why_not} if why_not else section_starsim(cfg, env, log, curves, graphs, runs["network"])
+    return out
+
+
+def section_starsim(cfg, env, log, curves, graphs, runs_10k: dict) -> dict:
+    """The second peer (issue 15): the engine against Starsim per buyer-day, network mixing on the engine's
+    graph, at each of STARSIM_SIZES, back to back in this run (10k: the peer section's network runs; larger
+    sizes: engine, Starsim, numpy floor here). Then one Starsim run with an empty numba cache: the compile
+    time of its kernels (``first_call_s`` there), reported apart from the per-buyer-day ratio."""
+    sizes = {}
+    for n in STARSIM_SIZES:
+        if n == 10_000:
+            runs = {k: runs_10k[k] for k in ("engine", "starsim", "numpy")}
+            mesa = bass_rows(runs_10k["mesa"]) if "mesa" in runs_10k else None
+        else:
+            log(f"[peer] Starsim peer at {n:,} buyers: engine vs Starsim vs numpy floor, network mixing on the "
+                f"engine's graph; back to back")
+            runs = bass_reps(n, cfg["peer_reps"], {"network": ("engine", "starsim", "numpy")}, env, log, curves,
+                             graphs)["network"]
+            mesa = None
+        sizes[str(n)] = starsim_size(runs, graphs, mesa)
+    log("[peer] Starsim compile time: one run with an empty numba cache")
+    g = engine_graph(10_000, 1, env, log, graphs)
+    cold = measure({"kind": "starsim_bass", "n": 10_000, "seed": 1, "mixing": "network", "adjacency": g["path"],
+                    "numba_cache": "cold"}, env, log)
+    compile_ = {"n_buyers": 10_000, "numba_cache": "cold", "import_s": cold["import_s"],
+                "first_call_s": cold["first_call_s"], "second_call_s": cold["second_call_s"],
+                "compile_s": cold["first_call_overhead_s"], "timed_total_s": cold["total_s"],
+                "load_before": cold["load_before"]}
+    return {"sizes": sizes, "compile": compile_, "target": f">= {TARGETS['starsim_ratio_min']:g}x",
+            "pass": all(v["pass"] for v in sizes.values()),
+            "definition": "buyer-days/s = buyers x days / (construction + stepping) of one fresh process; "
+                          "Starsim's import and one 5,000-agent warm-up sim (numba cache load) run first, untimed "
+                          "and reported (first_call_*); compile: an empty numba cache"}
 
 
 def section_floor(cfg, env, log, curves, graphs) -> dict:
@@ -518,12 +597,27 @@ def headline(rec: dict) -> dict:
     # a 'before' column compares full with full and network with network, never across.
     if "peer" in s:
         for mx, p in section_mixings(s["peer"]).items():
-            for key, impl in (("engine_bdps", "engine"), ("mesa_bdps", "mesa_peer"), ("numpy_bdps", "numpy_floor")):
+            for key, impl in (("engine_bdps", "engine"), ("mesa_bdps", "mesa_peer"), ("numpy_bdps", "numpy_floor"),
+                              ("starsim_bdps", "starsim_peer")):
                 if impl in p:
                     h[f"peer.{mx}.{key}"] = p[impl]["buyer_days_per_s"]
                     h[f"peer.{mx}.{key}.cpu"] = p[impl]["n_buyers"] * p[impl]["days"] / p[impl]["total_cpu_s"]
             h[f"peer.{mx}.ratio"] = p["ratio_engine_over_peer"]
             h[f"peer.{mx}.ratio.cpu"] = p["ratio_engine_over_peer_cpu"]
+        st = s["peer"].get("starsim", {})
+        for n, v in st.get("sizes", {}).items():  # the Starsim peer (network mixing), per size
+            pre = f"peer.starsim.{n}"
+            for key, impl in (("engine_bdps", "engine"), ("starsim_bdps", "starsim_peer"), ("numpy_bdps", "numpy_floor")):
+                h[f"{pre}.{key}"] = v[impl]["buyer_days_per_s"]
+                h[f"{pre}.{key}.cpu"] = v[impl]["n_buyers"] * v[impl]["days"] / v[impl]["total_cpu_s"]
+            h[f"{pre}.ratio"] = v["ratio_engine_over_starsim"]
+            h[f"{pre}.ratio.cpu"] = v["ratio_engine_over_starsim_cpu"]
+            h[f"{pre}.ratio_stepping"] = v["ratio_engine_over_starsim_stepping"]
+            h[f"{pre}.ratio_first_call"] = v["ratio_engine_over_starsim_first_call"]
+            h[f"{pre}.first_call_s"] = v["starsim_peer"]["first_call_overhead_s"]
+        if "compile" in st:
+            h["peer.starsim.compile_s"] = st["compile"]["compile_s"]
+            h["peer.starsim.import_s"] = st["compile"]["import_s"]
     if "floor" in s:
         for mx, f in section_mixings(s["floor"]).items():
             h[f"floor.{mx}.engine_s"] = f["engine"]["total_s"]
@@ -629,6 +723,23 @@ def table(rec: dict, base: dict | None) -> str:
             add("peer", f"engine Bass, 10k buyers, {lab} (buyer-days/s)", f"peer.{mx}.engine_bdps", "rate")
             add("peer", f"Mesa peer, 10k buyers, {lab} (buyer-days/s)", f"peer.{mx}.mesa_bdps", "rate")
             add("peer", f"engine / Mesa peer, {lab}", f"peer.{mx}.ratio", "x", p["target"], p["pass"])
+        st = s["peer"].get("starsim")
+        if st and "skipped" in st:
+            rows.append(("peer", "Starsim peer", "not run", "", f"({st['skipped']})", "-", None))
+        elif st:
+            for n, v in st["sizes"].items():
+                lab = f"{int(n) // 1000}k buyers, network"
+                pre = f"peer.starsim.{n}"
+                add("peer", f"engine Bass, {lab} (buyer-days/s)", f"{pre}.engine_bdps", "rate")
+                add("peer", f"Starsim peer, {lab} (buyer-days/s)", f"{pre}.starsim_bdps", "rate")
+                add("peer", f"numpy floor, {lab} (buyer-days/s)", f"{pre}.numpy_bdps", "rate")
+                add("peer", f"engine / Starsim peer, {lab}", f"{pre}.ratio", "x", v["target"], v["pass"])
+                add("peer", f"engine / Starsim, {lab}, stepping only", f"{pre}.ratio_stepping", "x")
+                add("peer", f"Starsim first call per process (numba cache load), {lab}", f"{pre}.first_call_s", "s")
+                add("peer", f"engine / Starsim incl. its first call, {lab}", f"{pre}.ratio_first_call", "x")
+            if "compile" in st:
+                add("peer", "Starsim numba compile, empty cache (once per machine)", "peer.starsim.compile_s", "s")
+                add("peer", "Starsim import (once per process)", "peer.starsim.import_s", "s")
     if "floor" in s:
         for mx, f in section_mixings(s["floor"]).items():
             lab = mixing_label(mx)
@@ -696,10 +807,11 @@ def table(rec: dict, base: dict | None) -> str:
         cc = cc["mixings"] if "mixings" in cc else {cc.get("mixing", "full"): cc}  # older records: full mixing only
         graphs = [g for sec in ("peer", "floor") if sec in s
                   for g in [section_mixings(s[sec]).get("network")] if g and "same_graph" in g]
+        graphs += list(s.get("peer", {}).get("starsim", {}).get("sizes", {}).values())  # the Starsim peer's sizes
         if graphs:
-            n_graphs = sum(len(g["graphs"]) for g in graphs)
+            n_graphs = len({gr["graph"] for g in graphs for gr in g["graphs"]})  # distinct graphs (sections share them)
             same = all(g["same_graph"] for g in graphs)
-            rows.append(("check", "network: engine, peer, floor on one graph", f"{'yes' if same else 'NO'} "
+            rows.append(("check", "network: engine, peers, floor on one graph", f"{'yes' if same else 'NO'} "
                          f"({n_graphs} graph{'s' if n_graphs > 1 else ''})", "", "same", verdict(same), None))
         for n, e in cc.get("network", {}).get("sizes", {}).items():
             zs = ", ".join(f"{k} {v['z_curve']:+.1f}" for k, v in e["impl"].items() if k != "numpy")
@@ -747,6 +859,13 @@ def machine_info() -> dict:
 
     info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "numpy": np.__version__, "scipy": scipy.__version__, "mesa": mesa.__version__}
+    from importlib.metadata import PackageNotFoundError, version
+
+    for pkg in ("starsim", "numba"):  # the Starsim peer's (not imported here: starsim is slow to import)
+        try:
+            info[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
     try:
         import psutil
 
