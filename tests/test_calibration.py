@@ -23,6 +23,7 @@ from store_helpers import kill_after_runs, stored_runs
 import sim
 import sim.calibration as cal
 from sim.calibration.abc import ABCSMC, fit_seed, normal_toy, predictive_seed
+from sim.calibration.apply import apply_calibration
 from sim.calibration.store import STORE_NAME, CalibrationStore
 from sim.calibration.targets import Prior, Settings, Target, distance
 from sim.cli.main import main
@@ -479,3 +480,177 @@ def test_cli_resume_continues_the_unfinished_calibration(tiny_file, tiny_referen
     capsys.readouterr()
     assert main(["calibrate", str(tiny_file), "--resume", "--quiet"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ calibrate --apply
+
+def _results_folder(res, tmp_path: Path, scenario_file: Path | None) -> Path:
+    """A calibration's results folder whose manifest names ``scenario_file`` as the starting scenario."""
+    folder = res.write(tmp_path / "results")
+    man = json.loads((folder / "manifest.json").read_text())
+    man["scenario_file"] = None if scenario_file is None else str(scenario_file)
+    (folder / "manifest.json").write_text(json.dumps(man))
+    return folder
+
+
+def _value(scen, path: str, strategy: str):
+    d = scen.config_dict(strategy)
+    for p in path.split("."):
+        d = d[p]
+    return d
+
+
+def test_apply_writes_the_medians_in_place_and_nothing_else(tiny_reference, tmp_path, capsys):
+    """The default target is the starting scenario file; only the free parameters' lines change (value, and the
+    Source part of their comment); the file loads to exactly the posterior medians (an integer as an integer);
+    applying again changes nothing more."""
+    scen_file = tmp_path / "scen.toml"
+    scen_file.write_bytes(DEFAULT.read_bytes())
+    folder = _results_folder(tiny_reference, tmp_path, scen_file)
+    before = scen_file.read_bytes().splitlines(keepends=True)
+    assert main(["calibrate", "--apply", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"into {scen_file}" in out and "Not written: the calibration's fixed [overrides]" in out
+    after = scen_file.read_bytes().splitlines(keepends=True)
+    assert len(after) == len(before)
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert 1 <= len(changed) <= 2
+    for i in changed:  # the line keeps its key, spacing and own comment text; its source is the calibration
+        old, new = before[i].decode(), after[i].decode()
+        key = old.split("=")[0]
+        assert new.startswith(key + "= ") and old.split("#", 1)[1].split("Source:")[0] in new
+        assert "Source: calibrated with" in new and "ABC-SMC posterior median; 90% interval" in new
+        assert new.count("Source:") == 1
+    scen = sim.load_scenario(scen_file)
+    for strategy in scen.strategies:
+        for path, v in tiny_reference.medians.items():
+            got = _value(scen, path, strategy)
+            assert got == v and type(got) is type(v), (path, got, v)
+    assert _value(scen, "market.n_accounts", "blended") == _value(sim.load_scenario(DEFAULT), "market.n_accounts",
+                                                                    "blended")  # overrides are not written
+    once = scen_file.read_bytes()
+    assert main(["calibrate", "--apply", str(folder), "--to", str(scen_file)]) == 0
+    assert scen_file.read_bytes() == once
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scen.")]  # no temporary file left
+
+
+APPLY_SCENARIO = """\
+# A hand-written scenario: tables, dotted keys, quoted keys, a multi-line array
+[scenario]
+name = "hand"   # a name
+horizon_days = 40
+
+[market]
+"n_accounts" = 300   # accounts in the market; Source: a guess
+
+[market.segments.enterprise]
+research_speed = 0.002  # per research day. Source: old source
+share = 0.12
+
+[channels]
+cold_calling.connect_rate = 0.07
+
+[channels.campaigns]
+burst_days = [
+  5,   # research_speed = 9 (inside an array: not a key)
+  20,
+]
+
+[need]
+annual_trigger_rate = 0.2
+
+[strategies.s]
+channels.content.budget = 1000
+"""
+
+
+def _fake_folder(tmp_path: Path, estimates: dict, scenario_file: Path | None = None, name: str = "fake",
+                 **manifest) -> Path:
+    """The two files --apply reads, as a calibration writes them."""
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    (folder / "manifest.json").write_text(json.dumps({
+        "calibration_name": "fake", "targets_file": "cal/fake.toml", "posterior_medians": estimates,
+        "scenario_file": None if scenario_file is None else str(scenario_file), **manifest}))
+    pd.DataFrame([{"parameter": p, "median": v, "q05": v / 2, "q95": v * 2, "sd_ratio": 0.3, "identified": True}
+                  for p, v in estimates.items()]).to_csv(folder / "parameters.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_apply_finds_keys_as_toml_does(tmp_path, eol):
+    """A key in its [section], a dotted key inside a parent table, a quoted key, a key the file does not set (added
+    at the end of its table), an integer; a look-alike inside a multi-line array is not a key."""
+    scen_file = tmp_path / "hand.toml"
+    scen_file.write_bytes(APPLY_SCENARIO.replace("\n", eol).encode())
+    est = {"market.segments.enterprise.research_speed": 0.0123456789012345, "channels.cold_calling.connect_rate": 0.1,
+           "market.n_accounts": 512, "need.fade_rate": 1 / 3}
+    applied = apply_calibration(_fake_folder(tmp_path, est, scen_file))
+    text = scen_file.read_bytes().decode()
+    lines = text.split(eol)
+    assert "\r\n" not in text.replace(eol, "") if eol == "\n" else text.count("\r\n") == text.count("\n")
+    assert 'research_speed = 0.0123456789012345  # per research day. Source: calibrated with cal/fake.toml' in text
+    assert "cold_calling.connect_rate = 0.1  # Source: calibrated with" in text
+    assert '"n_accounts" = 512   # accounts in the market. Source: calibrated with' in text
+    assert "  5,   # research_speed = 9 (inside an array: not a key)" in text
+    i = lines.index("annual_trigger_rate = 0.2")
+    assert lines[i + 1].startswith("fade_rate = 0.3333333333333333  # Source: calibrated with")
+    assert {c["path"]: c["old"] for c in applied.changes}["need.fade_rate"] is None
+    assert lines[applied.changes[0]["line"] - 1].startswith("research_speed = 0.0123")
+    scen = sim.load_scenario(scen_file)
+    for path, v in est.items():
+        got = _value(scen, path, "s")
+        assert got == v and type(got) is type(v)
+    old = APPLY_SCENARIO.split("\n")
+    kept = [ln for ln in old if not any(k in ln for k in ('research_speed = 0.002', 'connect_rate', '"n_accounts"'))]
+    assert all(ln in lines for ln in kept)  # every other line byte for byte
+    assert len(lines) == len(old) + 1
+
+
+BAD_APPLY = [
+    ("no section to put it in", {"competitors.choice_sensitivity": 5.0}, ["competitors.choice_sensitivity",
+                                                                          "no [competitors] table"]),
+    ("a strategy sets it too", {"channels.content.budget": 5000.0}, ["strategy 's'", "sets it too"]),
+    ("inside an inline table", {"market.segments.mid.share": 0.3}, ["inline table"]),
+]
+
+
+@pytest.mark.parametrize("name, est, words", BAD_APPLY, ids=[b[0] for b in BAD_APPLY])
+def test_apply_refuses_and_leaves_the_file_untouched(tmp_path, capsys, name, est, words):
+    scen_file = tmp_path / "hand.toml"
+    text = APPLY_SCENARIO.replace("[need]", "[market.segments]\nmid = { share = 0.33 }\n\n[channels.content]\n"
+                                            "budget = 500\n\n[need]")
+    scen_file.write_text(text)
+    stat = scen_file.stat()
+    assert main(["calibrate", "--apply", str(_fake_folder(tmp_path, est, scen_file))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {scen_file}"), err
+    for w in words:
+        assert w in err[0], (w, err)
+    assert scen_file.read_text() == text and scen_file.stat().st_mtime_ns == stat.st_mtime_ns
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake", "hand.toml"]
+
+
+def test_apply_bad_folders_are_one_line_exit_2(tmp_path, capsys):
+    scen_file = tmp_path / "hand.toml"
+    scen_file.write_text(APPLY_SCENARIO)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    installed = tmp_path / "lib" / "site-packages" / "sim" / "presets" / "default.toml"
+    installed.parent.mkdir(parents=True)
+    installed.write_text(APPLY_SCENARIO)
+    cases = [
+        (["--apply", str(tmp_path / "nowhere")], "no such folder"),
+        (["--apply", str(empty)], "not a calibration results folder"),
+        (["--apply", str(scen_file)], "is not a folder"),
+        (["--apply", str(_fake_folder(tmp_path, {"need.fade_rate": 0.01}, installed, "f1"))], "installed with the package"),
+        (["--apply", str(_fake_folder(tmp_path, {"need.fade_rate": 0.01}, None, "f2"))], "--to SCENARIO.toml"),
+        (["--apply", str(tmp_path / "f2"), "--to", str(tmp_path / "none.toml")], "scenario file not found"),
+        (["--to", str(scen_file)], "only goes with --apply"),
+        ([str(scen_file), "--apply", str(tmp_path / "f2")], "not a targets file too"),
+    ]
+    for argv, words in cases:
+        assert main(["calibrate", *argv]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], (argv, err)
+    assert scen_file.read_text() == APPLY_SCENARIO and installed.read_text() == APPLY_SCENARIO

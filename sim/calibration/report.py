@@ -459,6 +459,9 @@ def write_outputs(folder: Path, cal: Any, manifest: dict) -> None:
     full = jsonable({
         "calibration_name": spec.name,
         "targets_file": spec.where,
+        "targets_path": str(Path(spec.path).resolve()) if spec.path is not None else None,
+        "scenario_file": str(spec.scenario_file) if spec.scenario_file is not None else None,
+        "method": "abc",
         "definition_hash": spec.hash,
         "scenario_name": spec.scenario.name,
         "scenario_ref": spec.scenario_ref,

@@ -201,6 +201,7 @@ class Targets:
     path: Path | None = None
     scenario_ref: str = ""
     pack: Path | None = None
+    scenario_file: Path | None = None   # the starting scenario's file (resolved: a path, or the preset's file)
 
     @property
     def where(self) -> str:
@@ -416,4 +417,4 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
                                                f"{', '.join(known)}){hint}{leave}")
     return Targets(name=name, description=data.get("description", ""), scenario=scenario, strategy=strategy,
                    targets=targets, params=params, settings=settings, holdouts=holdouts, overrides=overrides,
-                   path=path, scenario_ref=str(data["scenario"]), pack=pack_path)
+                   path=path, scenario_ref=str(data["scenario"]), pack=pack_path, scenario_file=scen_path)

@@ -2,6 +2,7 @@
 
     python run.py calibrate scenarios/calibration/quick.toml [--workers W] [--scheduler tcp://HOST:PORT]
                             [--resume] [--store PATH] [--out DIR] [--quiet]
+    python run.py calibrate --apply results/calibration/quick/<timestamp> [--to SCENARIO.toml]
 
 Every input problem raises ``sim.ScenarioError`` before anything is created (run.py prints it as one
 ``error: ...`` line and exits with 2).
@@ -18,6 +19,7 @@ from typing import Any, Sequence
 from sim.cli.common import (EXIT_INTERRUPTED, check_int_flags, scheduler_client, stderr_say,
                             where_runs, wrap)
 from sim.cli.jobs import StoredJob, add_job_arguments
+from sim.config.scenario import ScenarioError
 from sim.io import results_root, safe_name
 
 WHERE = "run.py calibrate"
@@ -87,7 +89,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
             "examples:\n"
             "  python run.py calibrate scenarios/calibration/quick.toml --workers 2\n"
             "  python run.py calibrate scenarios/calibration/quick.toml --resume\n"
-            "  python run.py calibrate scenarios/calibration/default_b2b.toml --scheduler tcp://10.0.0.5:8786\n\n"
+            "  python run.py calibrate scenarios/calibration/default_b2b.toml --scheduler tcp://10.0.0.5:8786\n"
+            "  python run.py calibrate --apply results/calibration/default_b2b/<timestamp>   # into scenarios/default.toml\n\n"
             + FORMAT_HELP + "\n"
             + wrap(
                 "While a calibration runs its store lives in a hidden results/calibration/<name>/.<timestamp>.partial/ "
@@ -106,7 +109,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("targets_file", metavar="TARGETS.toml", help="targets file (see the format below)")
+    p.add_argument("targets_file", metavar="TARGETS.toml", nargs="?", default=None,
+                   help="targets file (see the format below); not with --apply")
+    p.add_argument("--apply", default=None, metavar="RESULTS_DIR",
+                   help="instead of calibrating: write the estimates of the calibration results folder RESULTS_DIR "
+                        "(posterior medians, or an Optuna point estimate) into its starting scenario file in place "
+                        "(atomically; every other line and comment kept byte for byte, each edited line's Source "
+                        "replaced by the targets file and the interval), then exit")
+    p.add_argument("--to", default=None, metavar="SCENARIO.toml",
+                   help="with --apply: the scenario file to write (default: the calibration's starting scenario "
+                        "file; a preset installed in site-packages is refused)")
     add_job_arguments(p, noun="calibration", unfinished="calibration of this targets file",
                       results="results/calibration/<name>")
     p.set_defaults(handler=cmd_calibrate)
@@ -116,6 +128,27 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------------------
 
 
+def cmd_apply(args: argparse.Namespace) -> int:
+    """``calibrate --apply RESULTS_DIR [--to SCENARIO.toml]``: write the estimates into a scenario file."""
+    from sim.calibration.apply import apply_calibration
+
+    if args.apply is None:
+        raise ScenarioError(WHERE, "--to", "only goes with --apply RESULTS_DIR (the scenario file to write the "
+                                           "calibration's estimates into)")
+    if args.targets_file is not None:
+        raise ScenarioError(WHERE, "--apply", f"takes a results folder, not a targets file too (got "
+                                              f"{args.targets_file!r}); calibrate first, then apply its folder")
+    applied = apply_calibration(args.apply, args.to)
+    for c in applied.changes:
+        old = "added" if c["old"] is None else f"was {c['old']}"
+        print(f"{c['path']} = {c['new']}  (line {c['line']}, {old})")
+    print(f"Wrote {len(applied.changes)} estimate{'s' if len(applied.changes) != 1 else ''} into {applied.file}")
+    if applied.overrides:
+        print(f"Not written: the calibration's fixed [overrides] ({', '.join(sorted(applied.overrides))}); they "
+              f"were the conditions of the fit, not estimates")
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.calibration.fit import calibrate
     from sim.calibration.store import CalibrationStore
@@ -123,6 +156,11 @@ def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     quiet = args.quiet
     say = stderr_say(quiet)
+    if args.apply is not None or args.to is not None:
+        return cmd_apply(args)
+    if args.targets_file is None:
+        raise ScenarioError(WHERE, None, "give a targets file (python run.py calibrate TARGETS.toml), or --apply "
+                                         "RESULTS_DIR to write a finished calibration into its scenario file")
 
     # 1. everything that can be checked before anything is created
     check_int_flags(WHERE, args, {"workers": 1})
