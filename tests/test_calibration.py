@@ -654,3 +654,61 @@ def test_apply_bad_folders_are_one_line_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], (argv, err)
     assert scen_file.read_text() == APPLY_SCENARIO and installed.read_text() == APPLY_SCENARIO
+
+
+# ------------------------------------------------------------------------------------------ pooled holdouts
+
+PACK_TARGETS = ["win_rate", "lead_to_opportunity", "no_decision", "cycle_smb", "cycle_mid", "cycle_enterprise",
+                "payback", "connect_rate", "meetings_per_conversation", "in_market"]
+# A small market where advocates refer often enough that a few referred accounts are won within 8 runs.
+REFERRING = {"market.n_accounts": 200, "scenario.horizon_days": 60, "scenario.warmup_days": 60,
+             "channels.campaigns.burst_days": [5], "word_of_mouth.referral_rate": 1.0,
+             "after_sale.advocacy_rate": 1.0, "after_sale.advocacy_trust": 0.2}
+
+
+def test_referral_ltv_premium_is_a_holdout_check(tmp_path):
+    """The pack's referral_ltv_premium (a pooled figure, not a per-run metric) gets a row in the holdout checks:
+    one estimate from the won accounts of all posterior-predictive runs, by the very estimator validation uses,
+    with a 90% bootstrap interval over the runs; it is in targets.csv and the report."""
+    from sim.analysis.pooled import pooled_referral_premium
+    from sim.validation.stylized import pooled_referral_premium as validation_estimate
+
+    data = {"scenario": str(DEFAULT), "strategy": "cold_calling", "seed": 2, "replications": 1,
+            "overrides": REFERRING, "benchmarks": {"pack": "b2b_saas", "exclude": PACK_TARGETS},
+            "targets": {"leads": {"value": 40, "sd": 20, "source": "test"}},
+            "params": {"channels.cold_calling.connect_rate": {"low": 0.05, "high": 0.2}},
+            "abc": {"population": 3, "generations": 1, "max_runs": 30, "predictive_draws": 8}}
+    store = tmp_path / "s.sqlite"
+    res = cal.calibrate(data, workers=1, progress=False, store=store)
+    row = res.checks.set_index("name").loc["referral_ltv"]
+    assert row["role"] == "holdout" and row["metric"] == "referral_ltv_premium"
+    assert row["status"].startswith("ok: pooled over 8 runs"), row["status"]
+    samples = res.predictive_samples
+    assert len(samples) == 8 and all(set(s) >= {"won_referred", "won_ltv"} for s in samples)
+    est, lo, hi, _ = pooled_referral_premium(samples, level=0.90)
+    assert row["sim_median"] == est and row["sim_q05"] == lo and row["sim_q95"] == hi and lo <= est <= hi
+    assert validation_estimate([{"samples": s} for s in samples])[0] == est  # the same estimator as validation
+    assert row["inside"] == bool(lo <= 0.36 and hi >= 0.16)
+    folder = res.write(tmp_path / "out")
+    csv = pd.read_csv(folder / "targets.csv").set_index("name")
+    assert csv.loc["referral_ltv", "sim_median"] == pytest.approx(est, rel=1e-12)
+    assert "referral_ltv (referral_ltv_premium): ok: pooled over 8 runs" in (folder / "report.html").read_text()
+    runs = pd.read_csv(folder / "runs.csv")
+    assert "_samples" not in runs.columns and "referral_ltv_premium" not in runs.columns
+    again = cal.calibrate(data, workers=1, progress=False, store=store)  # read back from the store: the same
+    assert again.result.executed == 0
+    pd.testing.assert_frame_equal(again.checks, res.checks)
+
+
+def test_pooled_check_without_referred_wins_says_so(tiny_reference):
+    from sim.calibration.fit import checks_table
+
+    spec = tiny_reference.spec
+    holdout = Target("referral_ltv", "referral_ltv_premium", low=0.16, high=0.36, source="test", role="holdout")
+    spec2 = types.SimpleNamespace(targets=spec.targets, holdouts=[holdout])
+    empty = {k: [] for k in ("won_segment", "won_acv", "won_referred", "won_ltv", "won_day")}
+    table = checks_table(spec2, tiny_reference.predictive, [empty] * len(tiny_reference.predictive))
+    row = table.set_index("name").loc["referral_ltv"]
+    assert row["status"] == "not estimable: no referred customers won in 5 runs" and pd.isna(row["sim_median"])
+    table = checks_table(spec2, tiny_reference.predictive, [None] * len(tiny_reference.predictive))
+    assert "kept no engine samples" in table.set_index("name").loc["referral_ltv", "status"]

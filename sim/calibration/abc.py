@@ -182,8 +182,11 @@ class ABCSMC:
     """
 
     def __init__(self, simulate: Callable, shared: Any, priors: Sequence[Prior], targets: Sequence[Target],
-                 settings: Settings, valid: Callable[[list], bool] | None = None, label: str = "calibration"):
+                 settings: Settings, valid: Callable[[list], bool] | None = None, label: str = "calibration",
+                 predictive_shared: Any = None):
         self.simulate, self.shared = simulate, shared
+        # what the posterior-predictive runs get instead of ``shared`` (e.g. asking for engine samples too)
+        self.predictive_shared = shared if predictive_shared is None else predictive_shared
         self.priors, self.targets, self.settings = list(priors), list(targets), settings
         self.valid = valid
         self.label = label
@@ -445,8 +448,8 @@ class ABCSMC:
             after_run()
 
         if tasks:
-            run_tasks(_run_task, tasks, shared=(self.simulate, self.shared), workers=workers, client=client,
-                      record=record, label=f"{self.label}-predictive")
+            run_tasks(_run_task, tasks, shared=(self.simulate, self.predictive_shared), workers=workers,
+                      client=client, record=record, label=f"{self.label}-predictive")
         return [out[k] for k in range(s.predictive_draws)]
 
 

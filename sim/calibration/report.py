@@ -381,6 +381,20 @@ def _table_html(df: pd.DataFrame, formats: dict | None = None) -> str:
     return f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
+def _pooled_note(checks: pd.DataFrame) -> str:
+    """A note on the figures estimated from samples pooled over the runs (not a metric per run)."""
+    from sim.analysis.pooled import pooled
+
+    rows = [r for r in checks.itertuples() if pooled(r.metric) is not None]
+    if not rows:
+        return ""
+    items = "; ".join(f"{r.name} ({r.metric}): {r.status}" for r in rows)
+    return (f'<p class="note">Pooled figures are not a number per run: too few events per run, so one estimate is '
+            f'made from the engine samples of all the checking runs together (the estimator validation uses, '
+            f'sim/analysis/pooled.py), and its interval is a bootstrap over those runs, not a spread of runs. '
+            f'{html.escape(items)}.</p>')
+
+
 def write_report(path: Path, cal: Any, chart_paths: dict, manifest: dict) -> Path:
     e = html.escape
     spec = cal.spec
@@ -434,6 +448,7 @@ range: the interval overlaps it). Distance: z = (simulated - value) / sd, or for
 the nearest edge over the half-width outside; total sqrt(mean z^2).</p>
 <h2>Holdouts (never used in fitting)</h2>
 {_table_html(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
+{_pooled_note(cal.checks)}
 <h2>Convergence</h2>
 {_table_html(gens[["generation", "epsilon", "proposals", "runs", "accepted", "acceptance_rate", "ess",
                    "nan_proposals", "complete"]], {"acceptance_rate": lambda v: f"{100 * v:.1f}%"})}

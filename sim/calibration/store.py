@@ -122,6 +122,7 @@ def _frame(conn: sqlite3.Connection, params: list[str]) -> pd.DataFrame:
     records = []
     for kind, gen, particle, rep, seed, source, pa, m, elapsed, worker in rows:
         vals, mets = json.loads(pa), json.loads(m)
+        mets = {k: v for k, v in mets.items() if not k.startswith("_")}  # "_samples": engine samples, not metrics
         for k in mets:
             if k not in metric_names:
                 metric_names.append(k)
