@@ -38,8 +38,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +49,16 @@ from sim.config.scenario import ScenarioError
 from sim.executor import progress_bar, run_tasks
 from sim.store import dumps
 
-__all__ = ["ABCSMC", "ABCResult", "Generation", "normal_toy", "weighted_quantile", "fit_seed",
-           "predictive_seed", "IDENTIFIED_RATIO"]
+__all__ = [
+    "ABCSMC",
+    "IDENTIFIED_RATIO",
+    "ABCResult",
+    "Generation",
+    "fit_seed",
+    "normal_toy",
+    "predictive_seed",
+    "weighted_quantile",
+]
 
 #: A parameter counts as identified by the targets when its posterior sd is at most this share of its prior sd
 #: (both in the transformed scale).

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from sim.calibration.abc import (
     weighted_quantile,
     weighted_sd,
 )
+from sim.calibration.point import PointCalibration, PointSearch
 from sim.calibration.store import CalibrationStore
 from sim.calibration.targets import Targets, load_targets, make_targets
 from sim.config.scenario import Scenario, ScenarioError
@@ -273,8 +275,11 @@ class Calibration:
 
 def calibrate(targets: str | Path | Targets | Mapping, *, workers: int | None = None, executor: Any = None,
               store: str | Path | None = None, out: str | Path | None = None, progress: bool = True,
-              on_run: Callable[[int], None] | None = None, say: Callable[[str], None] | None = None) -> Calibration:
-    """Fit the free parameters of a targets file by ABC-SMC and return a :class:`Calibration`.
+              on_run: Callable[[int], None] | None = None,
+              say: Callable[[str], None] | None = None) -> Calibration | PointCalibration:
+    """Fit the free parameters of a targets file by ABC-SMC and return a :class:`Calibration`; with ``method =
+    "optuna"`` in the targets file, find a point estimate by Optuna's TPE instead and return a
+    :class:`~sim.calibration.point.PointCalibration` (:mod:`sim.calibration.point`).
 
     ``targets``: a targets file (see :mod:`sim.calibration.targets`), its contents as a dict, or a loaded
     :class:`Targets`. ``workers``: 1 = this process, W = a local pool (default: all cores); ``executor``: a
@@ -302,15 +307,17 @@ def calibrate(targets: str | Path | Targets | Mapping, *, workers: int | None = 
         with CalibrationStore.open(store if store is not None else ":memory:", spec) as st:
             shared = (spec.scenario, spec.strategy, spec.names)
             keep = sample_keys(spec)
-            abc = ABCSMC(simulate_model, shared, spec.params, spec.targets, spec.settings,
-                         valid=_valid(spec.scenario, spec.names), label=f"calibrate {spec.name}",
-                         predictive_shared=(*shared, keep) if keep else None)
-            result = abc.run(st, workers=workers, client=client, progress=progress, on_run=on_run, say=say)
+            kind = PointSearch if spec.settings.method == "optuna" else ABCSMC
+            search = kind(simulate_model, shared, spec.params, spec.targets, spec.settings,
+                          valid=_valid(spec.scenario, spec.names), label=f"calibrate {spec.name}",
+                          predictive_shared=(*shared, keep) if keep else None)
+            result = search.run(st, workers=workers, client=client, progress=progress, on_run=on_run, say=say)
             runs = st.frame()
     finally:
         if owned:
             client.close()
-    cal = Calibration(spec, result, runs, elapsed=time.perf_counter() - t0)
+    outcome = PointCalibration if spec.settings.method == "optuna" else Calibration
+    cal = outcome(spec, result, runs, elapsed=time.perf_counter() - t0)
     if out is not None:
         with staged_folder(Path(out)) as stage:
             cal.write(stage.tmp)
