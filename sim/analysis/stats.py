@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats as _st
 
 __all__ = ["mean_ci", "positive_mean_ci", "metric_ci", "POSITIVE_RATIOS", "paired_diff_ci", "METRIC_DIRECTION",
-           "direction", "compare", "format_table"]
+           "direction", "compare", "format_table", "bootstrap_ci"]
 
 NAN = float("nan")
 
@@ -70,6 +70,23 @@ def _t_interval(x: np.ndarray, level: float) -> tuple[float, float, float, float
     se = float(x.std(ddof=1)) / math.sqrt(n)
     half = float(_st.t.ppf(0.5 + level / 2.0, n - 1)) * se
     return m, m - half, m + half, se
+
+
+def bootstrap_ci(stat, n: int, seed: int = 20110301, level: float = 0.95,
+                 draws: int = 2000) -> tuple[float, float, float]:
+    """Estimate and percentile interval of ``stat(indices)`` resampling ``n`` replications (seeds) with
+    replacement: a cluster bootstrap, since events within one run are not independent. Seeded (``seed``), so the
+    same inputs give the same interval; NaN bounds with fewer than 2 replications or no finite resample."""
+    est = float(stat(np.arange(n)))
+    if n < 2:
+        return est, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    vals = np.array([stat(rng.integers(0, n, n)) for _ in range(draws)], dtype=float)
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return est, math.nan, math.nan
+    lo, hi = np.percentile(vals, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return est, float(lo), float(hi)
 
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:

@@ -38,8 +38,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +49,16 @@ from sim.config.scenario import ScenarioError
 from sim.executor import progress_bar, run_tasks
 from sim.store import dumps
 
-__all__ = ["ABCSMC", "ABCResult", "Generation", "normal_toy", "weighted_quantile", "fit_seed",
-           "predictive_seed", "IDENTIFIED_RATIO"]
+__all__ = [
+    "ABCSMC",
+    "IDENTIFIED_RATIO",
+    "ABCResult",
+    "Generation",
+    "fit_seed",
+    "normal_toy",
+    "predictive_seed",
+    "weighted_quantile",
+]
 
 #: A parameter counts as identified by the targets when its posterior sd is at most this share of its prior sd
 #: (both in the transformed scale).
@@ -182,8 +191,11 @@ class ABCSMC:
     """
 
     def __init__(self, simulate: Callable, shared: Any, priors: Sequence[Prior], targets: Sequence[Target],
-                 settings: Settings, valid: Callable[[list], bool] | None = None, label: str = "calibration"):
+                 settings: Settings, valid: Callable[[list], bool] | None = None, label: str = "calibration",
+                 predictive_shared: Any = None):
         self.simulate, self.shared = simulate, shared
+        # what the posterior-predictive runs get instead of ``shared`` (e.g. asking for engine samples too)
+        self.predictive_shared = shared if predictive_shared is None else predictive_shared
         self.priors, self.targets, self.settings = list(priors), list(targets), settings
         self.valid = valid
         self.label = label
@@ -445,8 +457,8 @@ class ABCSMC:
             after_run()
 
         if tasks:
-            run_tasks(_run_task, tasks, shared=(self.simulate, self.shared), workers=workers, client=client,
-                      record=record, label=f"{self.label}-predictive")
+            run_tasks(_run_task, tasks, shared=(self.simulate, self.predictive_shared), workers=workers,
+                      client=client, record=record, label=f"{self.label}-predictive")
         return [out[k] for k in range(s.predictive_draws)]
 
 

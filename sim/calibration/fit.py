@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,22 +29,35 @@ from sim.calibration.abc import (
     weighted_quantile,
     weighted_sd,
 )
+from sim.calibration.point import PointCalibration, PointSearch
 from sim.calibration.store import CalibrationStore
 from sim.calibration.targets import Targets, load_targets, make_targets
 from sim.config.scenario import Scenario, ScenarioError
 from sim.executor import connect
 
-__all__ = ["calibrate", "Calibration", "simulate_model"]
+__all__ = ["SAMPLES_KEY", "Calibration", "calibrate", "checks_table", "sample_keys", "simulate_model"]
+
+
+#: The key under which a run's metrics carry the engine samples a pooled metric needs (not a metric itself).
+SAMPLES_KEY = "_samples"
 
 
 def simulate_model(shared: tuple, values: list, seed: int) -> dict:
-    """One run of the model at a parameter point: ``shared`` is (scenario, strategy, parameter paths)."""
+    """One run of the model at a parameter point: ``shared`` is (scenario, strategy, parameter paths) or
+    (scenario, strategy, parameter paths, sample names): then the run's metrics also carry those engine samples
+    (lists) under :data:`SAMPLES_KEY`, for the pooled metrics of the holdout checks."""
     from sim.engine import model
 
-    scenario, strategy, paths = shared
+    scenario, strategy, paths = shared[:3]
+    keep = shared[3] if len(shared) > 3 else ()
     scen = scenario.with_overrides(dict(zip(paths, values)))
     try:
-        return model.run(scen, strategy, seed).summary
+        res = model.run(scen, strategy, seed)
+        if not keep:
+            return res.summary
+        samples = res.samples
+        return {**res.summary, SAMPLES_KEY: {k: np.asarray(samples[k], dtype=float).tolist() for k in keep
+                                             if k in samples}}
     except Exception as exc:
         if hasattr(exc, "add_note"):
             exc.add_note(f"while running strategy {strategy!r} with seed {seed} at {dict(zip(paths, values))}")
@@ -56,6 +70,71 @@ def _cross_checked(path: str) -> bool:
     horizon. Any other parameter inside its prior (itself inside the schema's range) gives a valid scenario."""
     return (path.startswith("sales.split.") or path == "scenario.horizon_days"
             or (path.startswith("market.segments.") and path.rsplit(".", 1)[-1] in ("share", "group_min", "group_max")))
+
+
+def sample_keys(spec: Targets) -> tuple[str, ...]:
+    """The engine samples the predictive runs must keep: those of the pooled metrics among the checks."""
+    from sim.analysis.pooled import pooled
+
+    keys: list[str] = []
+    for t in [*spec.targets, *spec.holdouts]:
+        pm = pooled(t.metric)
+        if pm is not None:
+            keys += [k for k in pm.samples if k not in keys]
+    return tuple(keys)
+
+
+def checks_table(spec: Targets, pred: pd.DataFrame, samples: list | None = None, level: float = 0.90) -> pd.DataFrame:
+    """Each target and holdout of ``spec``: observed against the runs ``pred`` (one row per run: the
+    posterior-predictive draws, or the runs at a point estimate on fresh seeds): their median and ``level``
+    interval; ``inside`` when the observed value (a range: any of it) lies in the interval. A pooled metric
+    (:mod:`sim.analysis.pooled`, e.g. ``referral_ltv_premium``) is estimated once from the runs' engine
+    ``samples`` (one dict per run) and its interval is a bootstrap over the runs."""
+    from sim.analysis.pooled import NotEstimable, pooled
+
+    rows = []
+    a = (1 - level) / 2
+    for t in [*spec.targets, *spec.holdouts]:
+        row = {"name": t.name, "role": t.role, "metric": t.metric, "observed": t.observed(), "value": t.value,
+               "sd": t.sd, "low": t.low, "high": t.high, "source": t.source}
+        pm = pooled(t.metric)
+        q = None
+        if pm is not None and len(pred):
+            row["draws"] = len(pred)
+            if samples is None or any(s is None for s in samples):
+                row["status"] = "the runs kept no engine samples (made by an older version): run them again"
+            else:
+                try:
+                    est, lo, hi, how = pm.estimate(samples, level)
+                    q = (lo, est, hi)
+                    row["status"] = f"ok: {how}"
+                except NotEstimable as exc:
+                    row["status"] = f"not estimable: {exc}"
+        elif len(pred) and t.metric in pred.columns:
+            x = pd.to_numeric(pred[t.metric], errors="coerce").to_numpy(dtype=float)
+            ok = x[np.isfinite(x)]
+            row["draws"] = int(ok.size)
+            if ok.size:
+                q = tuple(np.quantile(ok, [a, 0.5, 1 - a]))
+            row["status"] = "ok" if ok.size else "NaN in every draw"
+        else:
+            row["draws"] = 0
+            row["status"] = "no posterior-predictive draws" if not len(pred) else "metric not emitted by the engine"
+        if q is not None and all(math.isfinite(v) for v in q):
+            q05, q50, q95 = q
+            row.update(sim_median=q50, sim_q05=q05, sim_q95=q95)
+            if t.value is not None:
+                row["inside"] = bool(q05 <= t.value <= q95)
+            else:
+                row["inside"] = bool(q05 <= t.high and q95 >= t.low)
+            row["z_median"] = t.z(float(q50))
+        elif q is not None:
+            row.update(sim_median=q[1])
+            row["status"] += " (no interval: too few runs)"
+        rows.append(row)
+    cols = ["name", "role", "metric", "observed", "value", "sd", "low", "high", "sim_median", "sim_q05", "sim_q95",
+            "inside", "z_median", "draws", "status", "source"]
+    return pd.DataFrame(rows).reindex(columns=cols)
 
 
 def _valid(scenario: Scenario, paths: list[str]) -> Callable[[list], bool] | None:
@@ -138,9 +217,11 @@ class Calibration:
 
     def _predictive(self) -> pd.DataFrame:
         rows = []
+        self.predictive_samples = []
         for k, src, seed, vals, mets in self.result.predictive:
             rows.append({"draw": k, "particle": src, "seed": seed, **dict(zip(self.spec.names, vals)),
-                         **{m: (math.nan if v is None else v) for m, v in mets.items()}})
+                         **{m: (math.nan if v is None else v) for m, v in mets.items() if m != SAMPLES_KEY}})
+            self.predictive_samples.append(mets.get(SAMPLES_KEY))
         return pd.DataFrame(rows)
 
     def nan_counts(self) -> dict[str, int]:
@@ -154,31 +235,7 @@ class Calibration:
         return out
 
     def _checks(self) -> pd.DataFrame:
-        rows = []
-        pred = self.predictive
-        for t in [*self.spec.targets, *self.spec.holdouts]:
-            row = {"name": t.name, "role": t.role, "metric": t.metric, "observed": t.observed(), "value": t.value,
-                   "sd": t.sd, "low": t.low, "high": t.high, "source": t.source}
-            if len(pred) and t.metric in pred.columns:
-                x = pd.to_numeric(pred[t.metric], errors="coerce").to_numpy(dtype=float)
-                ok = x[np.isfinite(x)]
-                row["draws"] = int(ok.size)
-                if ok.size:
-                    q05, q50, q95 = np.quantile(ok, [0.05, 0.5, 0.95])
-                    row.update(sim_median=q50, sim_q05=q05, sim_q95=q95)
-                    if t.value is not None:
-                        row["inside"] = bool(q05 <= t.value <= q95)
-                    else:
-                        row["inside"] = bool(q05 <= t.high and q95 >= t.low)
-                    row["z_median"] = t.z(float(q50))
-                row["status"] = "ok" if ok.size else "NaN in every draw"
-            else:
-                row["draws"] = 0
-                row["status"] = "no posterior-predictive draws" if not len(pred) else "metric not emitted by the engine"
-            rows.append(row)
-        cols = ["name", "role", "metric", "observed", "value", "sd", "low", "high", "sim_median", "sim_q05", "sim_q95",
-                "inside", "z_median", "draws", "status", "source"]
-        return pd.DataFrame(rows).reindex(columns=cols)
+        return checks_table(self.spec, self.predictive, self.predictive_samples)
 
     def _calibrated_scenario(self) -> Scenario:
         s = self.spec
@@ -218,8 +275,11 @@ class Calibration:
 
 def calibrate(targets: str | Path | Targets | Mapping, *, workers: int | None = None, executor: Any = None,
               store: str | Path | None = None, out: str | Path | None = None, progress: bool = True,
-              on_run: Callable[[int], None] | None = None, say: Callable[[str], None] | None = None) -> Calibration:
-    """Fit the free parameters of a targets file by ABC-SMC and return a :class:`Calibration`.
+              on_run: Callable[[int], None] | None = None,
+              say: Callable[[str], None] | None = None) -> Calibration | PointCalibration:
+    """Fit the free parameters of a targets file by ABC-SMC and return a :class:`Calibration`; with ``method =
+    "optuna"`` in the targets file, find a point estimate by Optuna's TPE instead and return a
+    :class:`~sim.calibration.point.PointCalibration` (:mod:`sim.calibration.point`).
 
     ``targets``: a targets file (see :mod:`sim.calibration.targets`), its contents as a dict, or a loaded
     :class:`Targets`. ``workers``: 1 = this process, W = a local pool (default: all cores); ``executor``: a
@@ -245,14 +305,19 @@ def calibrate(targets: str | Path | Targets | Mapping, *, workers: int | None = 
     try:
         # leaving on an exception removes a store this call made that still holds no run
         with CalibrationStore.open(store if store is not None else ":memory:", spec) as st:
-            abc = ABCSMC(simulate_model, (spec.scenario, spec.strategy, spec.names), spec.params, spec.targets,
-                         spec.settings, valid=_valid(spec.scenario, spec.names), label=f"calibrate {spec.name}")
-            result = abc.run(st, workers=workers, client=client, progress=progress, on_run=on_run, say=say)
+            shared = (spec.scenario, spec.strategy, spec.names)
+            keep = sample_keys(spec)
+            kind = PointSearch if spec.settings.method == "optuna" else ABCSMC
+            search = kind(simulate_model, shared, spec.params, spec.targets, spec.settings,
+                          valid=_valid(spec.scenario, spec.names), label=f"calibrate {spec.name}",
+                          predictive_shared=(*shared, keep) if keep else None)
+            result = search.run(st, workers=workers, client=client, progress=progress, on_run=on_run, say=say)
             runs = st.frame()
     finally:
         if owned:
             client.close()
-    cal = Calibration(spec, result, runs, elapsed=time.perf_counter() - t0)
+    outcome = PointCalibration if spec.settings.method == "optuna" else Calibration
+    cal = outcome(spec, result, runs, elapsed=time.perf_counter() - t0)
     if out is not None:
         with staged_folder(Path(out)) as stage:
             cal.write(stage.tmp)

@@ -27,7 +27,7 @@ from sim.analysis.plotting import figure
 from sim.calibration.abc import IDENTIFIED_RATIO
 from sim.config.parameters import SCHEMA, P
 
-__all__ = ["write_outputs", "scenario_toml", "finding_sentence", "make_charts", "metric_unit"]
+__all__ = ["finding_sentence", "make_charts", "metric_unit", "scenario_text", "scenario_toml", "write_outputs"]
 
 CAPTIONS = {
     "targets_overview": "Each target (and holdout) on one scale: the posterior-predictive median (dot) and 90% "
@@ -108,8 +108,6 @@ def scenario_toml(cal: Any) -> str:
     """The calibrated scenario as a TOML file: every parameter with its unit, range and source, the free
     parameters marked with their posterior; the strategies of the starting scenario."""
     spec = cal.spec
-    data = cal.scenario.to_dict()
-    strategies = data.pop("strategies")
     post = {r.parameter: r for r in cal.parameters.itertuples()}
     lines = [
         f"# Calibrated scenario: {spec.scenario.name} with the posterior median of {len(spec.params)} free "
@@ -125,6 +123,17 @@ def scenario_toml(cal: Any) -> str:
         lines.append(f"#   {r.parameter} = {_toml(r.median)}  (90% interval {_fmt(r.q05)} to {_fmt(r.q95)}; prior "
                      f"{_fmt(r.prior_low)} to {_fmt(r.prior_high)}{', log scale' if r.scale == 'log' else ''}; "
                      f"{'identified' if r.identified else 'NOT identified by the targets'})")
+    notes = {p: (f"CALIBRATED: posterior median, 90% interval {_fmt(r.q05)} to {_fmt(r.q95)}"
+                 f"{'' if r.identified else ' (not identified)'}; ") for p, r in post.items()}
+    return scenario_text(cal.scenario, lines, notes)
+
+
+def scenario_text(scenario: Any, header: list[str], notes: dict[str, str]) -> str:
+    """A scenario as a commented TOML file: the ``header`` lines, then every parameter with its unit, range and
+    source (``notes[path]`` in front of a free parameter's comment), then the strategies."""
+    data = scenario.to_dict()
+    strategies = data.pop("strategies")
+    lines = list(header)
 
     def table(node: dict, vals: dict, path: list[str]) -> None:
         scalars = [(k, s) for k, s in node.items() if isinstance(s, P)]
@@ -135,11 +144,7 @@ def scenario_toml(cal: Any) -> str:
             width = min(max(len(i[2]) for i in items), 34)
             for k, s, item in items:
                 full = ".".join([*path, k])
-                note = f"{s.unit}; " if s.unit else ""
-                if full in post:
-                    r = post[full]
-                    note = (f"CALIBRATED: posterior median, 90% interval {_fmt(r.q05)} to {_fmt(r.q95)}"
-                            f"{'' if r.identified else ' (not identified)'}; ") + note
+                note = (notes.get(full, "") + (f"{s.unit}; " if s.unit else ""))
                 lines.append(f"{item:<{width}}  # {note}{s.allowed()}. Source: {s.source}".replace("\n", " "))
         for k, s in node.items():
             if isinstance(s, dict):
@@ -182,7 +187,8 @@ def _chart_overview(cal: Any, out_dir: Path):
     if checks.empty:
         return None
     n = len(checks)
-    with figure(out_dir, "targets_overview", "Targets: observed vs posterior predictive (90% interval)",
+    with figure(out_dir, "targets_overview", f"Targets: observed vs {getattr(cal, 'checks_label', 'posterior predictive')} "
+                                             f"(90% interval)",
                 "simulated minus observed (units of the figure's sd; a range: half-widths from its centre)", None,
                 size=(9, 1.2 + 0.45 * n)) as c:
         ax = c.ax
@@ -217,7 +223,8 @@ def _chart_targets(cal: Any, out_dir: Path):
         return None
     n = len(checks)
     rows = math.ceil(n / 3)
-    with figure(out_dir, "targets", "Observed vs posterior predictive, per figure", size=(11, 2.8 * rows),
+    with figure(out_dir, "targets", f"Observed vs {getattr(cal, 'checks_label', 'posterior predictive')}, per figure",
+                size=(11, 2.8 * rows),
                 panels=n, ncols=min(n, 3)) as c:
         for ax, row in zip(c.axes, checks.itertuples()):
             if row.value is not None and isinstance(row.value, float) and math.isfinite(row.value):
@@ -381,6 +388,20 @@ def _table_html(df: pd.DataFrame, formats: dict | None = None) -> str:
     return f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
+def _pooled_note(checks: pd.DataFrame) -> str:
+    """A note on the figures estimated from samples pooled over the runs (not a metric per run)."""
+    from sim.analysis.pooled import pooled
+
+    rows = [r for r in checks.itertuples() if pooled(r.metric) is not None]
+    if not rows:
+        return ""
+    items = "; ".join(f"{r.name} ({r.metric}): {r.status}" for r in rows)
+    return (f'<p class="note">Pooled figures are not a number per run: too few events per run, so one estimate is '
+            f'made from the engine samples of all the checking runs together (the estimator validation uses, '
+            f'sim/analysis/pooled.py), and its interval is a bootstrap over those runs, not a spread of runs. '
+            f'{html.escape(items)}.</p>')
+
+
 def write_report(path: Path, cal: Any, chart_paths: dict, manifest: dict) -> Path:
     e = html.escape
     spec = cal.spec
@@ -434,6 +455,7 @@ range: the interval overlaps it). Distance: z = (simulated - value) / sd, or for
 the nearest edge over the half-width outside; total sqrt(mean z^2).</p>
 <h2>Holdouts (never used in fitting)</h2>
 {_table_html(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
+{_pooled_note(cal.checks)}
 <h2>Convergence</h2>
 {_table_html(gens[["generation", "epsilon", "proposals", "runs", "accepted", "acceptance_rate", "ess",
                    "nan_proposals", "complete"]], {"acceptance_rate": lambda v: f"{100 * v:.1f}%"})}
@@ -459,6 +481,9 @@ def write_outputs(folder: Path, cal: Any, manifest: dict) -> None:
     full = jsonable({
         "calibration_name": spec.name,
         "targets_file": spec.where,
+        "targets_path": str(Path(spec.path).resolve()) if spec.path is not None else None,
+        "scenario_file": str(spec.scenario_file) if spec.scenario_file is not None else None,
+        "method": "abc",
         "definition_hash": spec.hash,
         "scenario_name": spec.scenario.name,
         "scenario_ref": spec.scenario_ref,

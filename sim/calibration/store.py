@@ -30,7 +30,7 @@ import pandas as pd
 
 from sim.store import RunStore, check_version, dumps
 
-__all__ = ["CalibrationStore", "peek", "check_version", "load_runs", "STORE_NAME"]
+__all__ = ["STORE_NAME", "CalibrationStore", "check_version", "load_runs", "peek"]
 
 FORMAT = "buyer-journey-sim calibration store 1"
 STORE_NAME = "calibration.sqlite"
@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS runs (
         self.params: list[str] = json.loads(self.meta["params"])
 
     @classmethod
-    def open(cls, path: str | Path, spec: Any) -> "CalibrationStore":
+    def open(cls, path: str | Path, spec: Any) -> CalibrationStore:
         """Open (or create) the store of ``spec`` (a :class:`sim.calibration.targets.Targets`). An existing
         store must have the same definition hash and package version; otherwise ScenarioError."""
         return cls._open(path, spec.hash, spec)  # type: ignore[return-value]
@@ -122,6 +122,7 @@ def _frame(conn: sqlite3.Connection, params: list[str]) -> pd.DataFrame:
     records = []
     for kind, gen, particle, rep, seed, source, pa, m, elapsed, worker in rows:
         vals, mets = json.loads(pa), json.loads(m)
+        mets = {k: v for k, v in mets.items() if not k.startswith("_")}  # "_samples": engine samples, not metrics
         for k in mets:
             if k not in metric_names:
                 metric_names.append(k)

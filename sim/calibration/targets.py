@@ -32,6 +32,8 @@ A targets file (TOML; paths relative to the file)::
     need.fade_rate = { low = 0.001, high = 0.02, scale = "log" }
     market.segments.smb.research_speed = { low = 0.005, high = 0.03 }
 
+    method = "abc"                      # "abc" (default: ABC-SMC, a posterior) or "optuna" (a point estimate)
+
     [abc]                               # the search and its budget (all optional)
     population = 150                    # particles per generation
     generations = 5                     # at most this many generations (the first samples the prior)
@@ -39,6 +41,11 @@ A targets file (TOML; paths relative to the file)::
     max_runs = 2000                     # all runs (predictive ones included): stop before they would exceed it
     quantile = 0.5                      # next tolerance = this weighted quantile of the last distances
     predictive_draws = 100              # posterior-predictive runs on fresh seeds (0: none)
+
+    [optuna]                            # with method = "optuna" (instead of [abc]; all optional)
+    trials = 100                        # TPE trials, each on the same `replications` seeds
+    batch = 10                          # trials asked at a time (the search does not depend on the workers)
+    check_runs = 20                     # runs at the best point on fresh seeds: the checks' intervals
 
 Facts of a pack with ``role = "target"`` are fitted; facts with ``role = "holdout"`` are never used in
 fitting (the report checks them against the posterior predictive, out of sample). A target of the
@@ -59,9 +66,10 @@ import difflib
 import hashlib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sim.config.facts import (  # the facts format and pack loader, shared with the validation
     FACT_KEYS,
@@ -87,18 +95,32 @@ from sim.config.scenario import (
 )
 
 __all__ = [
-    "Target", "Prior", "Settings", "Targets", "load_targets", "load_pack", "make_targets", "known_metrics",
+    "ABC_KEYS",
+    "FACT_KEYS",
+    "FILE_KEYS",
+    "PRIOR_KEYS",
+    "TARGET_KEYS",
+    "Prior",
+    "Settings",
+    "Target",
+    "Targets",
     "distance",
-    "FILE_KEYS", "TARGET_KEYS", "FACT_KEYS", "PRIOR_KEYS", "ABC_KEYS",
+    "known_metrics",
+    "load_pack",
+    "load_targets",
+    "make_targets",
 ]
 
 #: Top-level keys of a targets file.
-FILE_KEYS = ("name", "description", "scenario", "strategy", "seed", "replications", "benchmarks", "overrides",
-             "targets", "params", "abc")
+FILE_KEYS = ("name", "description", "scenario", "strategy", "seed", "replications", "method", "benchmarks",
+             "overrides", "targets", "params", "abc", "optuna")
 #: Keys of one free parameter's prior.
 PRIOR_KEYS = ("low", "high", "scale")
 #: Keys of ``[abc]``.
 ABC_KEYS = ("population", "generations", "min_epsilon", "max_runs", "quantile", "predictive_draws")
+#: Keys of ``[optuna]`` (``method = "optuna"``: a point estimate).
+OPTUNA_KEYS = ("trials", "batch", "check_runs")
+METHODS = ("abc", "optuna")
 SCALES = ("linear", "log")
 
 
@@ -177,9 +199,15 @@ class Settings:
     replications: int = 2
     seed: int = 1
     predictive_draws: int = 100
+    method: str = "abc"     # "abc" (ABC-SMC, a posterior) or "optuna" (TPE, a point estimate)
+    trials: int = 100       # optuna: trials of the search (each on the same ``replications`` seeds)
+    batch: int = 10         # optuna: trials asked at a time (not the worker count)
 
     def key(self) -> dict:
         """What fixes the sequence of proposals and runs (the budget fields may change on a resume)."""
+        if self.method == "optuna":  # the trials fix the sampler's start (random trials = trials / 4, at most 10)
+            return {"method": "optuna", "trials": self.trials, "batch": self.batch,
+                    "replications": self.replications, "seed": self.seed}
         return {"population": self.population, "quantile": self.quantile, "replications": self.replications,
                 "seed": self.seed}
 
@@ -201,6 +229,7 @@ class Targets:
     path: Path | None = None
     scenario_ref: str = ""
     pack: Path | None = None
+    scenario_file: Path | None = None   # the starting scenario's file (resolved: a path, or the preset's file)
 
     @property
     def where(self) -> str:
@@ -228,6 +257,14 @@ class Targets:
 
     def describe(self) -> str:
         s = self.settings
+        if s.method == "optuna":
+            return (f"{len(self.params)} free parameter{'s' if len(self.params) != 1 else ''} "
+                    f"({', '.join(p.path for p in self.params)}) fitted to {len(self.targets)} "
+                    f"target{'s' if len(self.targets) != 1 else ''} ({', '.join(t.name for t in self.targets)}) "
+                    f"of strategy {self.strategy!r} in scenario {self.scenario.name!r}; a point estimate by Optuna "
+                    f"TPE: {s.trials} trials, {s.batch} at a time, {s.replications} replication"
+                    f"{'s' if s.replications != 1 else ''} per trial (the same seeds for every trial), "
+                    f"{s.predictive_draws} check runs at the best point on fresh seeds, seed {s.seed}.")
         return (f"{len(self.params)} free parameter{'s' if len(self.params) != 1 else ''} "
                 f"({', '.join(p.path for p in self.params)}) fitted to {len(self.targets)} "
                 f"target{'s' if len(self.targets) != 1 else ''} ({', '.join(t.name for t in self.targets)}) "
@@ -303,13 +340,31 @@ def _prior(where: str, key: str, path: str, spec: Any, scenario: Scenario) -> Pr
 
 
 def _settings(where: str, data: Mapping) -> Settings:
+    method = data.get("method", "abc")
+    if method not in METHODS:
+        raise ScenarioError(where, "method", f"must be \"abc\" (ABC-SMC: a posterior) or \"optuna\" (TPE: a fast "
+                                             f"point estimate), got {method!r}")
+    other = "optuna" if method == "abc" else "abc"
+    if other in data:
+        raise ScenarioError(where, other, f"the [{other}] table is for method = \"{other}\"; this file's method is "
+                                          f"\"{method}\"{' (the default)' if 'method' not in data else ''}")
+    d = Settings()
+    seed = _whole(where, "seed", data.get("seed", d.seed), 0)
+    reps = _whole(where, "replications", data.get("replications", d.replications), 1)
+    if method == "optuna":
+        opt = data.get("optuna", {})
+        if not isinstance(opt, Mapping):
+            raise ScenarioError(where, "optuna", "must be a table [optuna]")
+        _check_keys(where, "optuna.", opt, OPTUNA_KEYS)
+        trials = _whole(where, "optuna.trials", opt.get("trials", d.trials), 2)
+        batch = _whole(where, "optuna.batch", opt.get("batch", d.batch), 1)
+        checks = _whole(where, "optuna.check_runs", opt.get("check_runs", 20), 0)
+        return Settings(replications=reps, seed=seed, predictive_draws=checks, method="optuna", trials=trials,
+                        batch=batch, max_runs=trials * reps + checks, generations=1, population=1)
     abc = data.get("abc", {})
     if not isinstance(abc, Mapping):
         raise ScenarioError(where, "abc", "must be a table [abc]")
     _check_keys(where, "abc.", abc, ABC_KEYS)
-    d = Settings()
-    seed = _whole(where, "seed", data.get("seed", d.seed), 0)
-    reps = _whole(where, "replications", data.get("replications", d.replications), 1)
     pop = _whole(where, "abc.population", abc.get("population", d.population), 2)
     gens = _whole(where, "abc.generations", abc.get("generations", d.generations), 1)
     max_runs = _whole(where, "abc.max_runs", abc.get("max_runs", d.max_runs), 1)
@@ -416,4 +471,4 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
                                                f"{', '.join(known)}){hint}{leave}")
     return Targets(name=name, description=data.get("description", ""), scenario=scenario, strategy=strategy,
                    targets=targets, params=params, settings=settings, holdouts=holdouts, overrides=overrides,
-                   path=path, scenario_ref=str(data["scenario"]), pack=pack_path)
+                   path=path, scenario_ref=str(data["scenario"]), pack=pack_path, scenario_file=scen_path)

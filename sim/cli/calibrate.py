@@ -2,6 +2,7 @@
 
     python run.py calibrate scenarios/calibration/quick.toml [--workers W] [--scheduler tcp://HOST:PORT]
                             [--resume] [--store PATH] [--out DIR] [--quiet]
+    python run.py calibrate --apply results/calibration/quick/<timestamp> [--to SCENARIO.toml]
 
 Every input problem raises ``sim.ScenarioError`` before anything is created (run.py prints it as one
 ``error: ...`` line and exits with 2).
@@ -12,12 +13,20 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from sim.cli.common import (EXIT_INTERRUPTED, check_int_flags, scheduler_client, stderr_say,
-                            where_runs, wrap)
+from sim.cli.common import (
+    EXIT_INTERRUPTED,
+    check_int_flags,
+    scheduler_client,
+    stderr_say,
+    where_runs,
+    wrap,
+)
 from sim.cli.jobs import StoredJob, add_job_arguments
+from sim.config.scenario import ScenarioError
 from sim.io import results_root, safe_name
 
 WHERE = "run.py calibrate"
@@ -28,6 +37,7 @@ targets file format (TOML; paths are relative to the targets file):
   name = "my_market"              # results/calibration/<name>/ (default: the file name)
   description = "..."             # one paragraph for the report
   scenario = "default"            # a preset name, or a path ending in .toml (required)
+  method = "abc"                  # "abc" (default: ABC-SMC, a posterior) or "optuna" (below)
   strategy = "blended"            # the strategy whose funnel the figures describe (required)
   seed = 1                        # every proposal and run seed derives from it (default 1)
   replications = 2                # runs per particle; the metric is their mean (default 2)
@@ -62,6 +72,16 @@ targets file format (TOML; paths are relative to the targets file):
   quantile = 0.5                  # next tolerance: this weighted quantile of the distances
   predictive_draws = 100          # posterior-predictive runs on fresh seeds
 
+  method = "optuna"               # top level: a fast point estimate instead of a posterior
+  [optuna]                        # (with method = "optuna", instead of [abc]; defaults shown)
+  trials = 100                    # Optuna TPE trials minimising the same distance; every
+                                  #   trial on the same `replications` seeds
+  batch = 10                      # trials asked (and told, in trial order) at a time: the
+                                  #   result does not depend on the workers
+  check_runs = 20                 # runs at the best point on fresh seeds: the checks' intervals
+  Writes parameters.csv (the best point: column estimate), trials.csv, calibrated.toml,
+  targets.csv, report.html; no posterior.csv: no interval, no identifiability.
+
 Distance per target: z = (simulated - value) / sd; for a range 0 inside and (distance to the
 nearest edge) / (half-width) outside; a particle's distance is sqrt(mean z^2); a NaN metric
 makes it +inf.
@@ -71,7 +91,8 @@ makes it +inf.
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "calibrate",
-        help="fit free parameters of a scenario to observed funnel figures (ABC-SMC) from a targets file",
+        help="fit free parameters of a scenario to observed funnel figures (ABC-SMC, or an Optuna point estimate) "
+             "from a targets file; --apply writes a finished calibration into its scenario file",
         description=wrap(
             "Fit the free parameters of TARGETS.toml to its observed funnel figures by approximate Bayesian "
             "computation (ABC-SMC: Beaumont et al. 2009, adaptive tolerance), commit every run to an SQLite "
@@ -81,13 +102,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
             "weight), parameters.csv, targets.csv (observed vs posterior predictive on fresh seeds), "
             "generations.csv, predictive.csv, runs.csv, charts/*.png, report.html, manifest.json and the store "
             "calibration.sqlite. Proposals and seeds are fixed in this process, so the posterior is the same "
-            "serially, on local processes and on a Dask cluster."
+            "serially, on local processes and on a Dask cluster. With method = \"optuna\" in the targets file it "
+            "finds a point estimate instead (Optuna TPE minimising the same distance, batches asked and told in "
+            "trial order: also the same with any workers, and resumable): parameters.csv holds the best point, and "
+            "there is no posterior."
         ),
         epilog=(
             "examples:\n"
             "  python run.py calibrate scenarios/calibration/quick.toml --workers 2\n"
             "  python run.py calibrate scenarios/calibration/quick.toml --resume\n"
-            "  python run.py calibrate scenarios/calibration/default_b2b.toml --scheduler tcp://10.0.0.5:8786\n\n"
+            "  python run.py calibrate scenarios/calibration/default_b2b.toml --scheduler tcp://10.0.0.5:8786\n"
+            "  python run.py calibrate --apply results/calibration/default_b2b/<timestamp>   # into scenarios/default.toml\n\n"
             + FORMAT_HELP + "\n"
             + wrap(
                 "While a calibration runs its store lives in a hidden results/calibration/<name>/.<timestamp>.partial/ "
@@ -106,7 +131,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("targets_file", metavar="TARGETS.toml", help="targets file (see the format below)")
+    p.add_argument("targets_file", metavar="TARGETS.toml", nargs="?", default=None,
+                   help="targets file (see the format below); not with --apply")
+    p.add_argument("--apply", default=None, metavar="RESULTS_DIR",
+                   help="instead of calibrating: write the estimates of the calibration results folder RESULTS_DIR "
+                        "(posterior medians, or an Optuna point estimate) into its starting scenario file in place "
+                        "(atomically; every other line and comment kept byte for byte, each edited line's Source "
+                        "replaced by the targets file and the interval), then exit")
+    p.add_argument("--to", default=None, metavar="SCENARIO.toml",
+                   help="with --apply: the scenario file to write (default: the calibration's starting scenario "
+                        "file; a preset installed in site-packages is refused)")
     add_job_arguments(p, noun="calibration", unfinished="calibration of this targets file",
                       results="results/calibration/<name>")
     p.set_defaults(handler=cmd_calibrate)
@@ -116,6 +150,27 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------------------
 
 
+def cmd_apply(args: argparse.Namespace) -> int:
+    """``calibrate --apply RESULTS_DIR [--to SCENARIO.toml]``: write the estimates into a scenario file."""
+    from sim.calibration.apply import apply_calibration
+
+    if args.apply is None:
+        raise ScenarioError(WHERE, "--to", "only goes with --apply RESULTS_DIR (the scenario file to write the "
+                                           "calibration's estimates into)")
+    if args.targets_file is not None:
+        raise ScenarioError(WHERE, "--apply", f"takes a results folder, not a targets file too (got "
+                                              f"{args.targets_file!r}); calibrate first, then apply its folder")
+    applied = apply_calibration(args.apply, args.to)
+    for c in applied.changes:
+        old = "added" if c["old"] is None else f"was {c['old']}"
+        print(f"{c['path']} = {c['new']}  (line {c['line']}, {old})")
+    print(f"Wrote {len(applied.changes)} estimate{'s' if len(applied.changes) != 1 else ''} into {applied.file}")
+    if applied.overrides:
+        print(f"Not written: the calibration's fixed [overrides] ({', '.join(sorted(applied.overrides))}); they "
+              f"were the conditions of the fit, not estimates")
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.calibration.fit import calibrate
     from sim.calibration.store import CalibrationStore
@@ -123,6 +178,11 @@ def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     quiet = args.quiet
     say = stderr_say(quiet)
+    if args.apply is not None or args.to is not None:
+        return cmd_apply(args)
+    if args.targets_file is None:
+        raise ScenarioError(WHERE, None, "give a targets file (python run.py calibrate TARGETS.toml), or --apply "
+                                         "RESULTS_DIR to write a finished calibration into its scenario file")
 
     # 1. everything that can be checked before anything is created
     check_int_flags(WHERE, args, {"workers": 1})
@@ -154,7 +214,8 @@ def cmd_calibrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     final, _ = job.write(lambda folder: cal.write(folder, manifest))
     print(cal.finding())
     print()
-    print(cal.parameters[["parameter", "median", "q05", "q95", "sd_ratio", "identified"]].to_string(index=False))
+    cols = ["parameter", "median", "q05", "q95", "sd_ratio", "identified", "estimate"]
+    print(cal.parameters[[c for c in cols if c in cal.parameters.columns]].to_string(index=False))
     print()
     print(f"Results: {final}")
     print(f"Run the calibrated scenario: python run.py run {shlex.quote(str(final / 'calibrated.toml'))}")

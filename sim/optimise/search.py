@@ -37,7 +37,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.stats import metric_ci, paired_diff_ci
+from sim.analysis.tpe import batched_tpe
 from sim.config.scenario import Scenario, ScenarioError, load_scenario
 from sim.engine.channels import CHANNELS
 from sim.executor import connect, progress_bar, run_tasks, worker_label
@@ -411,41 +411,32 @@ def _search(problem: Problem, runner: _Runner) -> pd.DataFrame:
                      "overrides": plan[1]})
         return _trace(rows, problem.objective)
     try:
-        import optuna
+        import optuna  # noqa: F401  (only to say how to install it; the search is sim.analysis.tpe's)
     except ImportError:
         raise ScenarioError(problem.where, "optuna", "the optimiser searches with Optuna, which is not installed: "
                                                      "pip install 'buyer-journey-sim[optimize]' (or pip install "
                                                      "optuna)") from None
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # experimental-feature warnings (multivariate, constant liar)
-        sampler = optuna.samplers.TPESampler(seed=_seed31(s.seed, _SAMPLER), multivariate=True, constant_liar=True,
-                                             n_startup_trials=min(10, max(2, s.trials // 4)),
-                                             warn_independent_sampling=False)
-        study = optuna.create_study(direction="maximize" if better(problem.objective) == "max" else "minimize",
-                                    sampler=sampler)
-    dists = {n: optuna.distributions.FloatDistribution(0.0, 1.0) for n in space.names()}
     origins = {}
+    enqueue = []
     for i, name in enumerate(scen.strategies[: s.trials]):
-        point = space.encode(strategy_plan(scen, name))
-        study.enqueue_trial({k: float(v) for k, v in point.items()})
+        enqueue.append(space.encode(strategy_plan(scen, name)))
         origins[i] = f"strategy {name} (mix at this budget)"
-    for start in range(0, s.trials, s.batch):
-        size = min(s.batch, s.trials - start)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            asked = [study.ask(dists) for _ in range(size)]
-        plans = [(t.number, (problem.strategy, space.decode(t.params))) for t in asked]
+
+    def evaluate(batch: list[tuple[int, dict]]) -> list[float]:
+        plans = [(num, (problem.strategy, space.decode(params))) for num, params in batch]
         results = runner.results("search", plans, seeds)
-        for t, (num, plan) in zip(asked, plans):
+        values = []
+        for num, plan in plans:
             value = aggregate(problem.objective, results[num])
-            if math.isfinite(value):
-                study.tell(t, value)
-            else:
-                study.tell(t, state=optuna.trial.TrialState.FAIL)
+            values.append(value)
             rows.append({"trial": num, "origin": origins.get(num, "TPE" if num >= len(origins) else ""),
                          "value": value, "overrides": plan[1]})
+        return values
+
+    # the shared batched ask/tell (sim.analysis.tpe): the same sampler, batches and trial-order telling as before
+    batched_tpe({n: (0.0, 1.0) for n in space.names()}, s.trials, s.batch, _seed31(s.seed, _SAMPLER), evaluate,
+                direction="maximize" if better(problem.objective) == "max" else "minimize", enqueue=enqueue)
     return _trace(rows, problem.objective)
 
 

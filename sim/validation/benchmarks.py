@@ -16,8 +16,8 @@ read with the pack loader calibration uses (:func:`sim.config.facts.load_pack`),
 
 Every fact names a summary metric of the engine, except ``referral_ltv_premium``: a premium of referred over
 like non-referred customers has too few referred wins per run to be estimated run by run, so it is pooled
-over the replications with :func:`sim.validation.stylized.referral_premium` (the stylized check's estimator)
-and its interval is a bootstrap over runs.
+over the replications with :func:`sim.analysis.pooled.referral_premium` (the stylized check's estimator, and the
+one calibration's holdout check uses) and its interval is a bootstrap over runs.
 
 The runs: the default market at full size in both modes (``--fast`` only lowers the replications): the facts
 describe that market, and several need events that a smaller, shorter market rarely produces (referred
@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from sim.analysis.pooled import POOLED_METRICS
 from sim.config.facts import Target, load_pack
 from sim.config.presets import preset
 from sim.config.scenario import read_toml
@@ -60,7 +61,7 @@ ROLE_EXCLUDED = "held out (a pack target excluded from calibration: out of sampl
 #: overrides of the runs' market: none (the default market in both modes; the tests shrink it)
 MARKET: dict = {}
 #: metrics that are not per-run summary metrics: computed here from the runs' samples
-POOLED = ("referral_ltv_premium",)
+POOLED = tuple(POOLED_METRICS)
 
 
 # ================================================================================================

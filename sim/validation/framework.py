@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.analysis import stats as _stats
 from sim.config.arguments import check_int_flags
 from sim.config.presets import preset
 from sim.config.scenario import ScenarioError
@@ -134,17 +135,9 @@ def mean_ci(x) -> tuple[float, float, float]:
 
 def bootstrap_ci(stat: Callable[[np.ndarray], float], n: int, seed: int = 20110301) -> tuple[float, float, float]:
     """Estimate and percentile interval of ``stat(indices)`` resampling replications (seeds) with
-    replacement: a cluster bootstrap, since events within one run are not independent."""
-    est = float(stat(np.arange(n)))
-    if n < 2:
-        return est, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    vals = np.array([stat(rng.integers(0, n, n)) for _ in range(BOOTSTRAP_DRAWS)], dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if vals.size == 0:
-        return est, math.nan, math.nan
-    lo, hi = np.percentile(vals, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
-    return est, float(lo), float(hi)
+    replacement: a cluster bootstrap, since events within one run are not independent
+    (:func:`sim.analysis.stats.bootstrap_ci` at the validation's LEVEL and BOOTSTRAP_DRAWS)."""
+    return _stats.bootstrap_ci(stat, n, seed, level=LEVEL, draws=BOOTSTRAP_DRAWS)
 
 
 def paired_test(hi, lo, direction: int) -> tuple[float, float, float, float]:

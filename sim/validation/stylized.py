@@ -14,8 +14,12 @@ from typing import Iterable
 
 import numpy as np
 
+from sim.analysis import pooled as pooled_metrics
+from sim.analysis.pooled import REFERRAL_STRATA_DAYS, referral_premium  # noqa: F401  (re-exported: the estimator)
 from sim.validation.framework import (
     ALPHA,
+    BOOTSTRAP_DRAWS,
+    LEVEL,
     BASE_STRATEGY,
     Check,
     Ctx,
@@ -53,7 +57,6 @@ CAMPAIGN_DIRECT_MIN = 0.5  # "mostly within two days": a majority of direct resp
 # excludes "no difference" (ratio 1, premium 0): a size reached by noise alone is not a reproduced fact.
 SPEED_TO_LEAD_MIN = 3.0  # "several times more often": at least 3x
 REFERRAL_PREMIUM_MIN = 0.16  # Schmitt et al.: referred customers are worth at least 16% more
-REFERRAL_STRATA_DAYS = 91  # like customers: same segment and quarter of acquisition (Schmitt et al. match on acquisition time)
 INTRO_VS_COLD_MIN = 2.0  # "far better": introductions at least twice the meetings per conversation of cold calls
 
 
@@ -255,53 +258,14 @@ def _eval_speed_to_lead(specs):
     return ev
 
 
-def _won_accounts(run: dict) -> dict:
-    """The engine's per-account samples of the accounts won in a run (parallel arrays)."""
-    keys = ("won_segment", "won_acv", "won_referred", "won_ltv", "won_day")
-    out = {k: _sample(run, k) for k in keys}
-    if len({v.size for v in out.values()}) != 1:
-        raise NotMeasurable("the won_* samples differ in length")
-    return out
-
-
-def referral_premium(seg, acv, referred, ltv, day, strata_days: int = REFERRAL_STRATA_DAYS) -> float:
-    """Like-for-like value premium of referred customers: LTV per ACV dollar (ACV at the win), referred
-    against non-referred customers of the same segment and acquisition period (``strata_days``), standardised
-    to the referred customers' mix: sum_c n_ref,c mean_ref,c / sum_c n_ref,c mean_non,c - 1 over the cells c
-    that hold both kinds (NaN if none)."""
-    seg, acv, ltv, day = (np.asarray(x, dtype=float) for x in (seg, acv, ltv, day))
-    ref = np.asarray(referred, dtype=float) > 0.5
-    ok = np.isfinite(ltv) & (acv > 0)
-    y = ltv[ok] / acv[ok]
-    cell = seg[ok] * 1000 + np.floor(day[ok] / strata_days)
-    ref = ref[ok]
-    num = den = 0.0
-    for c in np.unique(cell):
-        a, b = ref & (cell == c), ~ref & (cell == c)
-        if a.any() and b.any():
-            num += a.sum() * y[a].mean()
-            den += a.sum() * y[b].mean()
-    return float(num / den - 1.0) if den > 0 else math.nan
-
-
 def pooled_referral_premium(runs: list[dict]) -> tuple[float, float, float, dict]:
-    """The referral LTV premium of the won accounts pooled over ``runs`` (``referral_premium``), with a
+    """The referral LTV premium of the won accounts pooled over ``runs`` (the shared estimator
+    :func:`sim.analysis.pooled.pooled_referral_premium`, which calibration's holdout check uses too), with a
     bootstrap CI over runs, and the pooled won-account columns; NotMeasurable with no referred win."""
-    won = [_won_accounts(r) for r in runs]
-
-    def cat(key, idx):
-        return np.concatenate([won[i][key] for i in idx])
-
-    def stat(idx):
-        return referral_premium(cat("won_segment", idx), cat("won_acv", idx), cat("won_referred", idx),
-                                cat("won_ltv", idx), cat("won_day", idx))
-
-    allx = np.arange(len(runs))
-    pooled = {k: cat(k, allx) for k in ("won_segment", "won_referred", "won_ltv", "won_acv")}
-    if not (pooled["won_referred"] > 0.5).any():
-        raise NotMeasurable(f"no referred customers won in {len(runs)} runs")
-    est, lo, hi = bootstrap_ci(stat, len(runs))
-    return est, lo, hi, pooled
+    try:
+        return pooled_metrics.pooled_referral_premium([r["samples"] for r in runs], level=LEVEL, draws=BOOTSTRAP_DRAWS)
+    except pooled_metrics.NotEstimable as exc:
+        raise NotMeasurable(str(exc)) from None
 
 
 def _eval_referral_ltv(specs):

@@ -1,0 +1,394 @@
+"""A fast point estimate: Optuna's TPE minimises the ABC's distance (``method = "optuna"`` in a targets file).
+
+    import sim.calibration as cal
+    res = cal.calibrate("my_targets.toml", workers=2, store="fit.sqlite")   # with method = "optuna"
+    res.estimate        # {parameter path: the best point}
+    res.checks          # each target and holdout: observed vs the runs at the best point on fresh seeds
+    res.write("folder")
+
+The search (:func:`sim.analysis.tpe.batched_tpe`, the optimiser's pattern): TPE seeded in the parent asks
+``batch`` trials at a time over the priors' box (in the transformed scale: log for ``scale = "log"``, integers
+rounded as in ABC), every trial runs on the same ``replications`` seeds (common random numbers: trials are compared
+paired), its value is the distance of :func:`sim.calibration.targets.distance` (the ABC's) between the targets and
+the mean of the metrics over the replications, and the values are told back in trial order (a NaN metric, +inf,
+is a failed trial). So the trials, the best point and every number are the same with 1 worker, W workers or a Dask
+cluster. Every run is committed to the calibration store at once (kind ``fit``, generation 0, particle = trial
+number); a resume replays the search from the seed, reading stored runs back: after ``kill -9`` only the runs in
+flight are lost, none is run twice, and the result equals an uninterrupted run.
+
+Then the best point (lowest distance; the first of equals) runs ``check_runs`` times on fresh seeds (odd, never a
+search seed): each target and holdout gets the median and 90% interval of those runs, the spread of the model's
+noise at one point. It is a point estimate: there is no posterior, so no interval of a parameter and no claim about
+which parameters the targets identify; the best of many noisy trials is also optimistic (its distance over the
+search seeds flatters it; the checks on fresh seeds do not).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.calibration.abc import _mean, _run_task, _seed31, fit_seed, predictive_seed
+from sim.calibration.targets import Prior, Settings, Target, Targets, distance
+from sim.config.scenario import ScenarioError
+from sim.executor import progress_bar, run_tasks
+from sim.store import dumps
+
+__all__ = ["PointCalibration", "PointResult", "PointSearch", "search_seed"]
+
+_SAMPLER = 31  # stream tag of the TPE sampler's seed
+
+
+def search_seed(seed: int, rep: int) -> int:
+    """The seed of replication ``rep`` of every trial (the same for all trials): even, as every fitting seed."""
+    return fit_seed(seed, 0, 0, rep)
+
+
+@dataclass
+class PointResult:
+    """The trials (in order), the best trial, the check runs at it, and what this call ran."""
+
+    trials: list[dict]
+    best: int
+    predictive: list = field(default_factory=list)  # (draw, best trial, seed, values, metrics)
+    executed: int = 0
+    reused: int = 0
+    discarded: int = 0
+    stop_reason: str = ""
+
+    @property
+    def runs_needed(self) -> int:
+        return sum(t["runs"] for t in self.trials)
+
+
+class PointSearch:
+    """TPE over ``priors`` minimising the distance to ``targets`` with ``simulate(shared, values, seed)`` (the ABC's
+    model function); ``valid(values)`` (parent side) turns an invalid point into a failed trial without a run."""
+
+    def __init__(self, simulate: Callable, shared: Any, priors: Sequence[Prior], targets: Sequence[Target],
+                 settings: Settings, valid: Callable[[list], bool] | None = None, label: str = "calibration",
+                 predictive_shared: Any = None):
+        self.simulate, self.shared, self.priors, self.targets = simulate, shared, list(priors), list(targets)
+        self.settings, self.valid, self.label = settings, valid, label
+        self.predictive_shared = shared if predictive_shared is None else predictive_shared
+
+    def run(self, store: Any, workers: int = 1, client: Any = None, progress: bool = True,
+            on_run: Callable[[int], None] | None = None, say: Callable[[str], None] | None = None) -> PointResult:
+        from sim.analysis.tpe import batched_tpe
+
+        s = self.settings
+        R = s.replications
+        say = say or (lambda msg: None)
+        seeds = [search_seed(s.seed, r) for r in range(R)]
+        total = s.trials * R + s.predictive_draws
+        reused = store.count()
+        bar = progress_bar(total, min(reused, total), progress, self.label)
+        counts = {"executed": 0}
+        stored = store.runs("fit", 0)
+        results: dict[tuple[int, int], dict] = {k: v[2] for k, v in stored.items()}
+        rows: list[dict] = []
+
+        def record(task, result) -> None:
+            kind, gen, i, r, seed, vals, src = task
+            metrics, elapsed, worker = result
+            text = dumps(metrics)
+            store.add(kind, gen, i, r, seed, vals, text, src, elapsed, worker)
+            results[(i, r)] = json.loads(text)
+            counts["executed"] += 1
+            bar.update(1)
+            if on_run is not None:
+                on_run(counts["executed"])
+
+        def evaluate(batch: list[tuple[int, dict]]) -> list[float]:
+            todo, points = [], []
+            for num, params in batch:
+                theta = [float(params[p.path]) for p in self.priors]
+                values = [p.natural(t) for p, t in zip(self.priors, theta)]
+                ok = self.valid is None or self.valid(values)
+                points.append((num, theta, values, ok))
+                if not ok:
+                    continue
+                for r in range(R):
+                    if (num, r) in stored:
+                        sd, svals, _m, _src = stored[(num, r)]
+                        if svals != json.loads(dumps(values)) or sd != seeds[r]:
+                            raise ScenarioError(getattr(store, "path", "store"), None,
+                                                f"holds other trials than this search asks (trial {num}: stored "
+                                                f"{svals}, now {values}); were optuna, numpy or scipy upgraded? "
+                                                f"finish it with the versions that made it, or use another store path")
+                    else:
+                        todo.append(("fit", 0, num, r, seeds[r], values, None))
+            if todo:
+                run_tasks(_run_task, todo, shared=(self.simulate, self.shared), workers=workers, client=client,
+                          record=record, label=f"{self.label}-trials")
+            out = []
+            for num, theta, values, ok in points:
+                if ok:
+                    sims = [_mean([results[(num, r)].get(t.metric, math.nan) for r in range(R)]) for t in self.targets]
+                    d = distance(self.targets, sims)
+                else:
+                    sims, d = [math.nan] * len(self.targets), math.inf
+                rows.append({"trial": num, "theta": theta, "values": values, "distance": d, "sims": sims,
+                             "valid": ok, "runs": R if ok else 0})
+                out.append(d)
+            return out
+
+        try:
+            bar.set_description(f"{self.label}: search")
+            batched_tpe({p.path: p.bounds for p in self.priors}, s.trials, s.batch, _seed31(s.seed, _SAMPLER),
+                        evaluate)
+            finite = [r for r in rows if math.isfinite(r["distance"])]
+            if not finite:
+                raise ScenarioError(self.label, "targets", f"no trial of {len(rows)} had a finite distance (a target "
+                                                           f"metric was NaN in every trial); narrow the priors or drop "
+                                                           f"targets the model cannot produce")
+            best = min(finite, key=lambda r: (r["distance"], r["trial"]))
+            say(f"search: best trial {best['trial']} of {len(rows)}, distance {best['distance']:.4g}")
+            bar.set_description(f"{self.label}: checks")
+            predictive = self._checks(best, store, workers, client, bar, counts, on_run)
+        finally:
+            bar.close()
+        return PointResult(trials=rows, best=best["trial"], predictive=predictive, executed=counts["executed"],
+                           reused=reused, stop_reason=f"it ran its {s.trials} trials")
+
+    def _checks(self, best: dict, store: Any, workers: int, client: Any, bar: Any, counts: dict,
+                on_run: Callable | None) -> list:
+        s = self.settings
+        vals, src = best["values"], best["trial"]
+        stored = store.runs("predictive", 0)
+        out: dict[int, tuple] = {}
+        tasks = []
+        for k in range(s.predictive_draws):
+            seed = predictive_seed(s.seed, 0, k)
+            if (k, 0) in stored:
+                sd, svals, mets, ssrc = stored[(k, 0)]
+                if sd != seed or ssrc != src or svals != json.loads(dumps(vals)):
+                    raise ScenarioError(getattr(store, "path", "store"), None,
+                                        f"holds other check runs than this search makes (run {k}); use another "
+                                        f"store path")
+                out[k] = (k, src, seed, vals, mets)
+            else:
+                tasks.append(("predictive", 0, k, 0, seed, vals, src))
+
+        def record(task, result) -> None:
+            _kind, gen, k, _r, seed, v, source = task
+            metrics, elapsed, worker = result
+            text = dumps(metrics)
+            store.add("predictive", gen, k, 0, seed, v, text, source, elapsed, worker)
+            out[k] = (k, source, seed, v, json.loads(text))
+            counts["executed"] += 1
+            bar.update(1)
+            if on_run is not None:
+                on_run(counts["executed"])
+
+        if tasks:
+            run_tasks(_run_task, tasks, shared=(self.simulate, self.predictive_shared), workers=workers,
+                      client=client, record=record, label=f"{self.label}-checks")
+        return [out[k] for k in range(s.predictive_draws)]
+
+
+# --------------------------------------------------------------------------------------------------------
+# The outcome
+# --------------------------------------------------------------------------------------------------------
+
+
+class PointCalibration:
+    """The outcome of :func:`sim.calibration.calibrate` with ``method = "optuna"``.
+
+    ``estimate`` maps each free parameter to the best point; ``trials`` (one row per trial: parameter values,
+    distance, best so far, simulated target means over the search seeds), ``parameters`` (per free parameter: prior
+    and ``estimate``; no interval: there is no posterior), ``predictive`` (the check runs at the best point on fresh
+    seeds), ``checks`` (each target and holdout: observed vs the median and 90% interval of the check runs),
+    ``runs`` (every stored run) and ``scenario`` (the starting scenario with the estimate applied).
+    """
+
+    method = "optuna"
+    checks_label = "runs at the point estimate"
+
+    def __init__(self, spec: Targets, result: PointResult, runs: pd.DataFrame, elapsed: float = math.nan):
+        from sim.calibration.fit import SAMPLES_KEY, checks_table
+
+        self.spec, self.result, self.runs, self.elapsed = spec, result, runs, elapsed
+        best = next(r for r in result.trials if r["trial"] == result.best)
+        self.best_distance = best["distance"]
+        self.estimate: dict[str, float | int] = dict(zip(spec.names, best["values"]))
+        self.trials = self._trials()
+        self.parameters = pd.DataFrame([
+            {"parameter": p.path, "unit": p.unit, "scale": p.scale, "prior_low": p.low, "prior_high": p.high,
+             "estimate": self.estimate[p.path], "best_trial": result.best, "distance": self.best_distance}
+            for p in spec.params])
+        rows, self.predictive_samples = [], []
+        for k, src, seed, vals, mets in result.predictive:
+            rows.append({"draw": k, "trial": src, "seed": seed, **dict(zip(spec.names, vals)),
+                         **{m: (math.nan if v is None else v) for m, v in mets.items() if m != SAMPLES_KEY}})
+            self.predictive_samples.append(mets.get(SAMPLES_KEY))
+        self.predictive = pd.DataFrame(rows)
+        self.checks = checks_table(spec, self.predictive, self.predictive_samples)
+        desc = spec.scenario.to_dict()["scenario"]["description"].strip()
+        note = (f"Calibrated to {Path(spec.where).name} ({len(spec.targets)} targets, strategy {spec.strategy}): the "
+                f"Optuna TPE point estimate of {', '.join(spec.names)}.")
+        self.scenario = spec.scenario.with_overrides({**self.estimate,
+                                                      "scenario.name": f"{spec.scenario.name}-{spec.name}-calibrated",
+                                                      "scenario.description": f"{desc} {note}".strip()})
+
+    def _trials(self) -> pd.DataFrame:
+        recs, best = [], math.inf
+        for r in self.result.trials:
+            if math.isfinite(r["distance"]):
+                best = min(best, r["distance"])
+            recs.append({"trial": r["trial"], **dict(zip(self.spec.names, r["values"])), "distance": r["distance"],
+                         "best_so_far": best, **{f"sim_{t.name}": x for t, x in zip(self.spec.targets, r["sims"])},
+                         "valid": r["valid"]})
+        return pd.DataFrame(recs)
+
+    def finding(self) -> str:
+        tg = self.checks[self.checks["role"] == "target"]
+        inside = int(tg["inside"].fillna(False).astype(bool).sum()) if "inside" in tg else 0
+        return (f"Point estimate (Optuna TPE, {len(self.result.trials)} trials): best trial {self.result.best}, "
+                f"distance {self.best_distance:.4g} over the search seeds. At it, {inside} of {len(tg)} targets fall "
+                f"inside the 90% interval of {len(self.result.predictive)} runs on fresh seeds. No posterior: no "
+                f"parameter interval and no claim about which parameters the targets identify (method = \"abc\" gives "
+                f"both).")
+
+    def to_toml(self) -> str:
+        from sim.calibration.report import _fmt, _toml, scenario_text
+
+        spec = self.spec
+        header = [
+            (f"# Calibrated scenario: {spec.scenario.name} with an Optuna TPE point estimate of {len(spec.params)} "
+             f"free parameter{'s' if len(spec.params) != 1 else ''} (no posterior)"),
+            f"# Targets file: {spec.where}",
+            (f"# Fitted to {len(spec.targets)} target{'s' if len(spec.targets) != 1 else ''} of strategy "
+             f"{spec.strategy!r}: {', '.join(t.name for t in spec.targets)}"),
+            (f"# Best of {len(self.result.trials)} trials (trial {self.result.best}, distance "
+             f"{self.best_distance:.4g})."),
+            "# Run it like any preset: python run.py run calibrated.toml",
+        ]
+        header += [f"#   {p.path} = {_toml(self.estimate[p.path])}  (prior {_fmt(p.low)} to {_fmt(p.high)}"
+                   f"{', log scale' if p.scale == 'log' else ''})" for p in spec.params]
+        notes = {p: "CALIBRATED: Optuna TPE point estimate (no interval); " for p in spec.names}
+        return scenario_text(self.scenario, header, notes)
+
+    def write(self, folder: str | Path, manifest: dict | None = None) -> Path:
+        """calibrated.toml, parameters.csv, trials.csv, targets.csv, predictive.csv, runs.csv, charts/*.png,
+        report.html and manifest.json."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_outputs(folder, self, dict(manifest or {}))
+        return folder
+
+    def __repr__(self) -> str:
+        return f"PointCalibration({self.spec.name!r}, best trial {self.result.best}, {self.estimate})"
+
+
+CAPTIONS = {
+    "targets_overview": "Each target (and holdout) on one scale: the median (dot) and 90% interval (bar) of the runs "
+                        "at the point estimate on fresh seeds (the model's noise at one point; no parameter "
+                        "uncertainty), in units of the figure's sd (a range: half-widths from its centre); the shaded "
+                        "band is the observed figure (+-1).",
+    "targets": "Each target and holdout in its own units: observed (grey) and the median and 90% interval of the runs "
+               "at the point estimate on fresh seeds (blue).",
+    "trace": "The search: each trial's distance over the search seeds (dots; the same seeds for every trial) and the "
+             "best so far (line).",
+}
+
+
+def _chart_trace(cal: PointCalibration, out_dir: Path):
+    from sim.analysis.plotting import figure
+
+    t = cal.trials
+    with figure(out_dir, "trace", "Optuna TPE search: distance per trial", "trial", "distance (sqrt mean z^2)") as c:
+        ok = np.isfinite(t["distance"].to_numpy(dtype=float))
+        c.ax.plot(t["trial"][ok], t["distance"][ok], "o", ms=3, alpha=0.6, label="trial")
+        c.ax.plot(t["trial"], t["best_so_far"], "-", color="k", lw=1.2, label="best so far")
+        c.ax.set_yscale("log")
+        c.ax.legend(fontsize=8)
+        return c.path
+
+
+def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
+    import html
+
+    from sim.analysis import report as _report
+    from sim.calibration import report as R
+    from sim.io import jsonable, package_version, versions, write_manifest
+
+    (folder / "calibrated.toml").write_text(cal.to_toml(), encoding="utf-8")
+    cal.parameters.to_csv(folder / "parameters.csv", index=False)
+    cal.trials.to_csv(folder / "trials.csv", index=False)
+    cal.checks.to_csv(folder / "targets.csv", index=False)
+    cal.predictive.to_csv(folder / "predictive.csv", index=False)
+    cal.runs.to_csv(folder / "runs.csv", index=False)
+    spec, res = cal.spec, cal.result
+    full = jsonable({
+        "calibration_name": spec.name, "method": "optuna",
+        "targets_file": spec.where,
+        "targets_path": str(Path(spec.path).resolve()) if spec.path is not None else None,
+        "scenario_file": str(spec.scenario_file) if spec.scenario_file is not None else None,
+        "definition_hash": spec.hash, "scenario_name": spec.scenario.name, "scenario_ref": spec.scenario_ref,
+        "strategy": spec.strategy, "benchmark_pack": str(spec.pack) if spec.pack else None,
+        "targets": {t.name: {"metric": t.metric, "observed": t.observed(), "source": t.source} for t in spec.targets},
+        "holdouts": {t.name: {"metric": t.metric, "observed": t.observed()} for t in spec.holdouts},
+        "params": {p.path: p.describe() for p in spec.params}, "overrides": spec.overrides,
+        "settings": vars(spec.settings), "replications": spec.settings.replications, "seed": spec.settings.seed,
+        "point_estimate": cal.estimate,
+        "best": {"trial": res.best, "distance": cal.best_distance, "trials": len(res.trials)},
+        "runs_needed": res.runs_needed, "runs_executed_now": res.executed, "runs_from_store": res.reused,
+        "elapsed_seconds": cal.elapsed, "package": "buyer-journey-sim", "package_version": package_version(),
+        "versions": versions(), **manifest,
+    })
+    write_manifest(folder, full)
+    charts: dict[Path, str] = {}
+    for name, fn in (("targets_overview", R._chart_overview), ("targets", R._chart_targets),
+                     ("trace", _chart_trace)):
+        path = fn(cal, folder / "charts")
+        if path is not None:
+            charts[Path(path)] = CAPTIONS[name]
+    e = html.escape
+    ptab = cal.parameters.copy()
+    ptab["prior"] = [p.describe() for p in spec.params]
+    ptab = ptab[["parameter", "unit", "prior", "estimate"]]
+    checks = cal.checks.copy()
+    checks["simulated median (90% interval)"] = [
+        r.status if pd.isna(r.sim_median) else f"{R._fmt(r.sim_median)} ({R._fmt(r.sim_q05)} to {R._fmt(r.sim_q95)})"
+        for r in checks.itertuples()]
+    checks["inside"] = [("yes" if v else "no") if isinstance(v, (bool, np.bool_)) else "" for v in checks["inside"]]
+    cols = ["name", "metric", "observed", "simulated median (90% interval)", "inside", "source"]
+    ttab, htab = checks[checks["role"] == "target"][cols], checks[checks["role"] == "holdout"][cols]
+    s = spec.settings
+    body = f"""<p class="question"><b>Question:</b> at which values of {e(', '.join(spec.names))} does the model come
+closest to the observed funnel of strategy <b>{e(spec.strategy)}</b> in scenario <b>{e(spec.scenario.name)}</b>?</p>
+<p>{e(spec.description.strip())}</p>
+<h2>Main finding</h2>
+<p class="finding">{e(cal.finding())}</p>
+<p><b>This is a point estimate, not a posterior.</b> Optuna's TPE sampler searched {len(res.trials)} trials
+({s.batch} at a time, each on the same {s.replications} seed(s)) for the lowest distance to the targets. There is no
+interval for any parameter and nothing here says which parameters the targets pin down: other values may fit as well.
+For that, run the same targets file with <code>method = "abc"</code> (ABC-SMC). The best of many noisy trials is
+also optimistic; the checks below run it again on fresh seeds.</p>
+<p>The calibrated scenario (<code>calibrated.toml</code>) runs like any preset:
+<code>python run.py run calibrated.toml</code>.</p>
+<h2>Free parameters (the point estimate)</h2>
+{R._table_html(ptab)}
+<h2>Targets (fitted)</h2>
+{R._table_html(ttab)}
+<p class="note">Simulated: {len(res.predictive)} runs at the point estimate, each on a fresh seed never used in the
+search; the interval is the model's run-to-run noise at one parameter point, not parameter uncertainty.
+Distance: z = (simulated - value) / sd, or for a range 0 inside and the distance to the nearest edge over the
+half-width outside; total sqrt(mean z^2).</p>
+<h2>Holdouts (never used in fitting)</h2>
+{R._table_html(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
+{R._pooled_note(cal.checks)}
+<h2>Search</h2>
+<p class="note">{len(res.trials)} trials, {res.runs_needed} search runs and {len(res.predictive)} check runs
+({res.executed} executed by the last call, {res.reused} already in the store).</p>"""
+    doc = _report.html_page(f"Calibration (point estimate): {spec.name}", body,
+                            {str(p): c for p, c in charts.items()}, full)
+    (folder / "report.html").write_text(doc, encoding="utf-8")
