@@ -380,6 +380,61 @@ def parallel(spec: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
+# throughput: runs per core-second on the default market, one at a time and side by side
+# ------------------------------------------------------------------------------------------------
+
+def throughput(spec: dict) -> dict:
+    """The default scenario as shipped (warm-up included), strategy ``spec["strategy"]``: ``spec["runs"]`` runs one
+    at a time (``JourneyModel(seed=...)``), then the same runs side by side in batches of ``spec["batch"]`` (the
+    replication axis), in this one process; CPU seconds per run and buyer-days per CPU second for each."""
+    import sim
+    from sim.engine.model import run, run_batch
+
+    from common import DEFAULT_TOML
+
+    scen = sim.load_scenario(DEFAULT_TOML)
+    seeds = list(range(1, spec["runs"] + 1))
+    run(scen, spec["strategy"], 10_000)  # imports and first-call costs out of the clock
+    clk = _Clock()
+    single = [run(scen, spec["strategy"], s) for s in seeds]
+    sw, sc = clk.lap()
+    B = int(spec["batch"])
+    batched = [r for i in range(0, len(seeds), B) for r in run_batch(scen, spec["strategy"], seeds[i:i + B])]
+    bw, bc = clk.lap()
+    same = all(a.summary["customers_won"] == b.summary["customers_won"] and a.summary["total_cost"] == b.summary["total_cost"]
+               for a, b in zip(single, batched))
+    m = sim.JourneyModel(scen, strategy=spec["strategy"], seed=1)
+    buyer_days = float(m.pop.n) * (m.warmup + m.horizon)
+    n = len(seeds)
+    return {"runs": n, "batch": B, "strategy": spec["strategy"], "n_buyers": int(m.pop.n), "days": m.warmup + m.horizon,
+            "single_wall_s": sw, "single_cpu_s": sc, "batched_wall_s": bw, "batched_cpu_s": bc,
+            "single_cpu_per_run_s": sc / n, "batched_cpu_per_run_s": bc / n,
+            "single_buyer_days_per_cpu_s": buyer_days * n / sc, "batched_buyer_days_per_cpu_s": buyer_days * n / bc,
+            "same_numbers": same, **_sim_info()}
+
+
+def main_job(spec: dict) -> dict:
+    """``python run.py`` as a user runs it (80 runs on ``spec["workers"]`` local processes, charts and report
+    included), into a temporary folder: its wall time, and the simulation's share as it reports it."""
+    import re
+    import subprocess
+    import tempfile
+
+    from common import ROOT
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(ROOT / "run.py"), "--workers", str(spec["workers"]), "--out",
+                               str(Path(tmp) / "res")], cwd=tmp, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"run.py failed: {proc.stderr[-2000:]}")
+    m = re.search(r"Simulated (\d+) runs in ([0-9.]+) s", proc.stderr)
+    return {"wall_s": wall, "runs": int(m.group(1)) if m else None, "simulate_s": float(m.group(2)) if m else None,
+            "workers": spec["workers"], **_sim_info()}
+
+
+# ------------------------------------------------------------------------------------------------
 # calibration
 # ------------------------------------------------------------------------------------------------
 
@@ -503,7 +558,7 @@ def optimisation(spec: dict) -> dict:
 KINDS = {"engine_bass": engine_bass, "mesa_bass": mesa_bass, "numpy_bass": numpy_bass, "starsim_bass": starsim_bass,
          "engine_graph": engine_graph,
          "full_model": full_model, "profile": profile, "parallel": parallel, "calibration": calibration,
-         "optimisation": optimisation}
+         "optimisation": optimisation, "throughput": throughput, "main_job": main_job}
 
 
 def main() -> None:

@@ -45,6 +45,9 @@ TARGETS = {
     "parallel_speedup_min": 1.8,     # 2 workers vs 1 on a 200-run sweep
     "calibration_max_s": 1200.0,     # a calibration of 6 parameters to 10 targets on 2 cores: under 20 minutes
     "optimisation_max_s": 1200.0,    # an optimisation of 7 variables, 100 trials x 5 replications, on 2 cores: < 20 min
+    "throughput_gain_min": 3.0,      # runs per core-second on the default market, side by side vs one at a time
+    "batched_vs_1m_max": 1.5,        # a default-market run's time per buyer-day, side by side, vs a 1M-buyer run's
+    "main_job_max_s": 15.0,          # python run.py (80 runs, charts and report) on 2 idle cores
 }
 
 MODES = {
@@ -53,7 +56,9 @@ MODES = {
     "standard": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000], size_reps=2, sweep=200, profile=True, ref=(200, 40), calibration=False, optimisation=False),
     "full": dict(peer_reps=3, floor_reps=3, sizes=[10_000, 100_000, 1_000_000], size_reps=2, sweep=200, profile=True, ref=(200, 40), calibration=True, optimisation=True),
 }
-SECTIONS = ("peer", "floor", "full", "parallel", "profile", "calibration", "optimisation")
+SECTIONS = ("peer", "floor", "full", "parallel", "throughput", "profile", "calibration", "optimisation")
+#: the throughput section: the default scenario as shipped, 20 runs one at a time and then in one batch of 20
+THROUGHPUT = {"runs": 20, "batch": 20, "strategy": "blended"}
 #: Bass mixings measured by the peer and floor sections, in the order they run in each repetition.
 #: The headline is network mixing: the issue's peer is a Mesa agent per buyer *on a network*, its
 #: floor a numpy + scipy.sparse implementation; all three run on the engine's graph. Full mixing
@@ -384,6 +389,52 @@ def section_parallel(cfg, env, log) -> dict:
             "target": f">= {TARGETS['parallel_speedup_min']:g}x", "pass": speed >= TARGETS["parallel_speedup_min"]}
 
 
+def section_throughput(cfg, env, log, full: dict | None) -> dict:
+    """Runs per core-second on the default market one at a time and side by side (the replication axis), a run's
+    cost per buyer-day side by side against a 1M-buyer run's (this record's full section, else the latest stored
+    one), and the main job's wall time on 2 local processes."""
+    log(f"[throughput] default scenario as shipped, {THROUGHPUT['runs']} runs of {THROUGHPUT['strategy']!r}: one at a "
+        f"time, then side by side in batches of {THROUGHPUT['batch']}")
+    t = measure({"kind": "throughput", **THROUGHPUT}, env, log)
+    gain = t["single_cpu_s"] / t["batched_cpu_s"]
+    out = {k: t[k] for k in ("runs", "batch", "strategy", "n_buyers", "days", "single_cpu_per_run_s",
+                             "batched_cpu_per_run_s", "single_buyer_days_per_cpu_s", "batched_buyer_days_per_cpu_s",
+                             "single_wall_s", "batched_wall_s", "same_numbers", "load_before", "load_after")}
+    out.update(runs_per_core_s_single=1.0 / t["single_cpu_per_run_s"], runs_per_core_s_batched=1.0 / t["batched_cpu_per_run_s"],
+               gain=gain, gain_target=f">= {TARGETS['throughput_gain_min']:g}x", gain_pass=gain >= TARGETS["throughput_gain_min"])
+    ref, src = None, None
+    sizes = (full or {}).get("sizes", {})
+    if "1000000" in sizes:
+        ref, src = sizes["1000000"], "this run"
+    else:
+        for path in sorted(RESULTS.glob("*.json"), reverse=True):
+            try:
+                runs = json.loads(path.read_text()).get("runs", [])
+            except (OSError, ValueError):
+                continue
+            for r in reversed(runs):
+                got = r.get("sections", {}).get("full", {}).get("sizes", {}).get("1000000")
+                if got and got.get("total_cpu_s"):
+                    ref, src = got, f"{path.name} ({r.get('label', '')})"
+                    break
+            if ref:
+                break
+    if ref:
+        per_1m = ref["total_cpu_s"] / (ref["n_buyers"] * ref["days"])
+        per_batch = 1.0 / t["batched_buyer_days_per_cpu_s"]
+        out.update(ns_per_buyer_day_1m=per_1m * 1e9, ns_per_buyer_day_batched=per_batch * 1e9,
+                   ns_per_buyer_day_single=1e9 / t["single_buyer_days_per_cpu_s"], ratio_vs_1m=per_batch / per_1m,
+                   ratio_vs_1m_single=(1.0 / t["single_buyer_days_per_cpu_s"]) / per_1m, ref_1m=src,
+                   ratio_target=f"<= {TARGETS['batched_vs_1m_max']:g}x", ratio_pass=per_batch / per_1m <= TARGETS["batched_vs_1m_max"])
+    log("[throughput] the main job: python run.py --workers 2 (80 runs, charts and report)")
+    mj = measure({"kind": "main_job", "workers": 2}, env, log)
+    out.update(main_job_wall_s=mj["wall_s"], main_job_simulate_s=mj["simulate_s"], main_job_runs=mj["runs"],
+               main_job_runs_per_s=(mj["runs"] / mj["simulate_s"]) if mj.get("simulate_s") else None,
+               main_job_load_before=mj["load_before"], main_job_load_after=mj["load_after"],
+               main_job_target=f"< {TARGETS['main_job_max_s']:g} s", main_job_pass=mj["wall_s"] < TARGETS["main_job_max_s"])
+    return out
+
+
 def section_calibration(cfg, env, log) -> dict:
     """The calibration benchmark (CALIBRATION), in one fresh process; ``cfg["calibration_set"]`` ({dotted key
     of the targets file: value}, from --calibration-set) replaces entries of the file, which makes it a
@@ -649,6 +700,26 @@ def headline(rec: dict) -> dict:
             h[f"{pre}.speedup.cpu"] = pa["speedup_estimate_idle_cores"]
             h[f"{pre}.t1.cpu"] = pa["cpu_1_worker_s"]
             h[f"{pre}.t2.cpu"] = pa["cpu_2_workers_s"]
+    if "throughput" in s:
+        tp = s["throughput"]
+
+        def put(name, v, kind, target="", ok=None):
+            rows.append(("throughput", name, fmt(v, kind), "", target, verdict(ok), None if base is None else ""))
+
+        lab = f"default market ({tp['n_buyers']:,} buyers x {tp['days']} days), {tp['strategy']}"
+        put(f"{lab}: runs per core-second, one at a time", tp["runs_per_core_s_single"], "r")
+        put(f"{lab}: runs per core-second, side by side ({tp['batch']} a batch)", tp["runs_per_core_s_batched"], "r")
+        put("runs per core-second: side by side / one at a time", tp["gain"], "x", tp["gain_target"], tp["gain_pass"])
+        put("same numbers side by side as one at a time", str(tp["same_numbers"]), "", "True", tp["same_numbers"])
+        if "ratio_vs_1m" in tp:
+            put(f"ns per buyer-day: 1M-buyer run ({tp['ref_1m']})", tp["ns_per_buyer_day_1m"], "n1")
+            put("ns per buyer-day: default market, one at a time | side by side",
+                f"{tp['ns_per_buyer_day_single']:.0f} | {tp['ns_per_buyer_day_batched']:.0f}", "")
+            put("default market side by side / 1M-buyer run, per buyer-day", tp["ratio_vs_1m"], "x", tp["ratio_target"],
+                tp["ratio_pass"])
+        put(f"main job (python run.py, {tp['main_job_runs']} runs, 2 workers, charts and report): wall time",
+            tp["main_job_wall_s"], "s", tp["main_job_target"], tp["main_job_pass"])
+        put("main job: simulation part", tp["main_job_simulate_s"], "s")
     if "calibration" in s:
         c = s["calibration"]
         pre = _calibration_key(c)
@@ -698,6 +769,8 @@ def fmt(v, kind: str) -> str:
         return f"{v:,}"
     if kind == "r":
         return f"{v:.2f}/s"
+    if kind == "n1":
+        return f"{v:.0f}"
     return str(v)
 
 
@@ -992,6 +1065,8 @@ def main(argv=None) -> int:
         rec["sections"]["full"], rec["sections"]["scaling"] = section_full(cfg, env, log)
     if "parallel" in only:
         rec["sections"]["parallel"] = section_parallel(cfg, env, log)
+    if "throughput" in only:
+        rec["sections"]["throughput"] = section_throughput(cfg, env, log, rec["sections"].get("full"))
     if "profile" in only:
         rec["profile"], rec["profile_bass"] = section_profile(cfg, env, log, a.profile_html)
     if "calibration" in only:

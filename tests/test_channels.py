@@ -480,11 +480,11 @@ class TestPaidSearch(ChannelContract):
             def recorded(m):
                 pop = m.pop
                 stage, touches = pop.stage.copy(), pop.touches.copy()
-                cost = m.metrics.cols["new_cost_paid_search"][m.day]
+                cost = m.metrics.cols["new_cost_paid_search"][m.day, 0]
                 step(m)
                 touched = np.flatnonzero(pop.touches != touches)
-                paid = m.metrics.cols["new_cost_paid_search"][m.day] - cost - (m.channels[self.name].cfg.fixed_cost / 365.0)
-                out.append((stage[touched], int(m.metrics.cols["new_paid_search_clicks"][m.day]), paid))
+                paid = m.metrics.cols["new_cost_paid_search"][m.day, 0] - cost - (m.channels[self.name].cfg.fixed_cost / 365.0)
+                out.append((stage[touched], int(m.metrics.cols["new_paid_search_clicks"][m.day, 0]), paid))
             return recorded
 
         model.schedule = [(s, wrap(fn) if s.name == self.name else fn) for s, fn in model.schedule]

@@ -230,7 +230,7 @@ def test_warmup_repeats_the_horizons_campaign_calendar(small):
     bursts = [30, 100]
     m, r = _warm(small, WARMUP, HORIZON, **{"channels.campaigns.burst_days": bursts,
                                             "channels.campaigns.budget": 50_000.0})
-    reach = m.metrics.cols["new_campaign_reach"]  # all days of the run, the warm-up first
+    reach = m.metrics.get("new_campaign_reach")  # all days of the run, the warm-up first
     burst_days = np.flatnonzero(reach)
     expected = sorted([WARMUP + b for b in bursts] + [WARMUP - 365 + b for b in bursts if WARMUP - 365 + b >= 0])
     assert list(burst_days) == expected

@@ -324,7 +324,7 @@ def test_cli_ctrl_c_keeps_the_runs_and_prints_the_command_that_continues(tmp_pat
     from sim.optimise import search
 
     monkeypatch.chdir(tmp_path)
-    real, calls = search.run_tasks, []
+    real, calls = search.run_batched, []
 
     def interrupted_second_time(*a, **k):
         calls.append(1)
@@ -332,7 +332,7 @@ def test_cli_ctrl_c_keeps_the_runs_and_prints_the_command_that_continues(tmp_pat
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(search, "run_tasks", interrupted_second_time)
+    monkeypatch.setattr(search, "run_batched", interrupted_second_time)
     args = ["optimize", str(ROOT / "scenarios" / "default.toml"), "--objective", "cac", "--trials", "4", "--reps",
             "2", "--batch", "2", "--confirm-reps", "2", "--curves", "none", "--workers", "1", "--quiet",
             *[a for k, v in TINY_MARKET.items() for a in ("--set", f"{k}={v}")]]
@@ -341,7 +341,7 @@ def test_cli_ctrl_c_keeps_the_runs_and_prints_the_command_that_continues(tmp_pat
     assert len(err) == 1 and "4 of 18 runs are saved" in err[0], err
     hint = shlex.split(err[0].split("continue with: ")[1])
     assert hint[:3] == ["python", "run.py", "optimize"] and hint[-1] == "--resume" and hint[3:-1] == args[1:]
-    monkeypatch.setattr(search, "run_tasks", real)
+    monkeypatch.setattr(search, "run_batched", real)
     assert main(hint[2:]) == 0
     (folder,) = (tmp_path / "results" / "optimise" / "default").iterdir()
     assert pd.read_csv(folder / "trials.csv").shape[0] == 4

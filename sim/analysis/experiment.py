@@ -136,6 +136,25 @@ def _simulate(scenario: Any, strategy: str, seeds: Sequence[int]) -> list[tuple[
     return out
 
 
+def summaries(scenario: Any, strategy: str, seeds: Sequence[int], overrides: dict | None = None) -> list[tuple[dict, float, str]]:
+    """Runs of ``strategy`` on ``seeds`` (side by side: the replication axis), at ``overrides`` applied to ``scenario``:
+    for each run its summary metrics as plain Python numbers, its share of the batch's seconds and where it ran.
+    The task body of the commands that keep only summaries (sweeps, optimisation)."""
+    from sim.engine.model import run_batch
+
+    t0 = time.perf_counter()
+    scen = scenario.with_overrides(overrides) if overrides else scenario
+    try:
+        results = run_batch(scen, strategy, list(seeds))
+    except Exception as exc:  # keep the original type (e.g. ScenarioError); just add where it happened
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"while running strategy {strategy!r} with seeds {list(seeds)} and {overrides or {}}")
+        raise
+    each, where = (time.perf_counter() - t0) / len(results), worker_label()
+    return [({str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(r.summary).items()}, each, where)
+            for r in results]
+
+
 def _run_runs(shared: Any, batch: tuple) -> list[tuple[dict, pd.DataFrame, dict, float, str]]:
     """The executor's task: runs ``(strategy, seed)`` of one strategy, simulated side by side, each with its
     share of the batch's time and where it ran. ``shared`` is the scenario, or ``(scenario, {seed: parameter

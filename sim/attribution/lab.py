@@ -20,12 +20,20 @@ import pandas as pd
 from sim.analysis.stats import mean_ci
 from sim.attribution import methods as M
 from sim.attribution.store import AttributionStore
-from sim.attribution.truth import (coalitions, full_mask, funded_channels, run_coalition, sample_permutations,
-                                   shapley_exact, shapley_permutations)
+from sim.attribution.truth import (
+    coalitions,
+    full_mask,
+    funded_channels,
+    run_coalitions,
+    sample_permutations,
+    shapley_exact,
+    shapley_permutations,
+)
 from sim.config.scenario import Scenario, ScenarioError, load_scenario
 from sim.engine.channels import CHANNELS
+from sim.engine.model import expected_buyers
 from sim.engine.touchlog import MEETING, TOUCH_CHANNELS, log_frame
-from sim.executor import progress_bar, run_tasks
+from sim.executor import progress_bar, run_batched
 from sim.store import definition_hash
 
 __all__ = ["Study", "AttributionResult", "attribution", "resolve_scenario", "LEVEL"]
@@ -152,8 +160,11 @@ def attribution(scenario=None, strategy: str | None = None, reps: int = 10, *, s
             bar.update(1)
 
         try:
-            run_tasks(run_coalition, todo, shared=shared, workers=workers, client=executor, record=record,
-                      label="attribution run")
+            # one coalition's seeds run side by side (the replication axis); the full coalition's (touch log) alone
+            full = full_mask(study.k)
+            run_batched(run_coalitions, todo, key=lambda t: (t[1], t[2]) if t[1] == full else t[1], shared=shared,
+                        workers=workers, client=executor, record=record, label="attribution run",
+                        buyers_per_run=expected_buyers(study.scenario))
         finally:
             bar.close()
         values = st.values()

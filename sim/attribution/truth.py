@@ -29,7 +29,7 @@ import numpy as np
 from sim.engine.channels import CHANNELS, channel_module
 
 __all__ = ["funded_channels", "coalitions", "shapley_exact", "shapley_permutations", "sample_permutations",
-           "run_coalition", "full_mask"]
+           "run_coalition", "run_coalitions", "full_mask"]
 
 
 def funded_channels(cfg) -> tuple[str, ...]:
@@ -126,3 +126,23 @@ def run_coalition(shared: dict, task: tuple) -> dict:
     out["elapsed"] = time.perf_counter() - t0
     out["worker"] = f"{os.getpid()}"
     return out
+
+
+def run_coalitions(shared: dict, batch: tuple) -> list[dict]:
+    """Counterfactual runs of one coalition on several seeds, side by side (the engine's replication axis; the
+    executor groups them: :func:`sim.executor.run_batched`). The full coalition keeps a touch log per run, so
+    its runs go one at a time."""
+    from sim.engine.model import JourneyModel
+
+    mask = batch[0][1]
+    channels = shared["channels"]
+    if mask == full_mask(len(channels)) or len(batch) == 1:
+        return [run_coalition(shared, t) for t in batch]
+    without = tuple(c for j, c in enumerate(channels) if not (mask >> j) & 1)
+    t0 = time.perf_counter()
+    m = JourneyModel(shared["scenario"], shared["strategy"], seeds=[t[2] for t in batch],
+                     overrides=shared["overrides"] or None, without_channels=without)
+    results = m.run_all()
+    each = (time.perf_counter() - t0) / len(batch)
+    return [{"wins": float(r.summary["customers_won"]), "revenue": float(r.samples["won_acv"].sum()),
+             "elapsed": each, "worker": f"{os.getpid()}"} for r in results]

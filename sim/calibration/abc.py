@@ -46,7 +46,7 @@ import numpy as np
 
 from sim.calibration.targets import Prior, Settings, Target, distance
 from sim.config.scenario import ScenarioError
-from sim.executor import progress_bar, run_tasks
+from sim.executor import progress_bar, run_batched
 from sim.store import dumps
 
 __all__ = [
@@ -113,14 +113,30 @@ def normal_toy(shared: Any, values: Sequence[float], seed: int) -> dict[str, flo
     return {"y": float(values[0] + sd * np.random.default_rng(seed).standard_normal())}
 
 
-def _run_task(job: tuple, task: tuple) -> tuple[dict, float, str]:
+def _run_many(job: tuple, batch: tuple) -> list[tuple[dict, float, str]]:
+    """Runs at one parameter point on several seeds (the executor groups them: :func:`run_points`). A model
+    whose ``simulate`` has a ``many(shared, values, seeds)`` runs them side by side (the engine's replication
+    axis); any other is called once per seed."""
     simulate, shared = job
-    _kind, _gen, _i, _r, seed, values, _src = task
+    values, seeds = batch[0][5], [t[4] for t in batch]
     t0 = time.perf_counter()
-    metrics = simulate(shared, values, seed)
-    plain = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(metrics).items()}
+    many = getattr(simulate, "many", None)
+    results = many(shared, values, seeds) if many is not None else [simulate(shared, values, sd) for sd in seeds]
+    each = (time.perf_counter() - t0) / len(batch)
     host = os.uname().nodename if hasattr(os, "uname") else ""
-    return plain, time.perf_counter() - t0, f"{host}:{os.getpid()}"
+    return [({str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(m).items()}, each,
+             f"{host}:{os.getpid()}") for m in results]
+
+
+def run_points(tasks: Sequence[tuple], *, simulate: Callable, shared: Any, workers: int, client: Any,
+               record: Callable, label: str) -> None:
+    """Run calibration tasks through the executor, the seeds of one parameter point side by side."""
+    from sim.engine.model import expected_buyers
+
+    scenario = shared[0] if isinstance(shared, tuple) and shared else None
+    buyers = expected_buyers(scenario) if hasattr(scenario, "strategies") else None
+    run_batched(_run_many, tasks, key=lambda t: (t[0], repr(t[5])), shared=(simulate, shared), workers=workers,
+                client=client, record=record, label=label, buyers_per_run=buyers)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -405,8 +421,8 @@ class ABCSMC:
             if not todo:
                 continue
             try:
-                run_tasks(_run_task, todo, shared=(self.simulate, self.shared), workers=workers, client=client,
-                          record=record, label=f"{self.label}-g{t}")
+                run_points(todo, simulate=self.simulate, shared=self.shared, workers=workers, client=client,
+                           record=record, label=f"{self.label}-g{t}")
             except _Full:
                 full = True
         # runs stored beyond what the generation needed (in flight when it filled) are not used
@@ -457,8 +473,8 @@ class ABCSMC:
             after_run()
 
         if tasks:
-            run_tasks(_run_task, tasks, shared=(self.simulate, self.predictive_shared), workers=workers,
-                      client=client, record=record, label=f"{self.label}-predictive")
+            run_points(tasks, simulate=self.simulate, shared=self.predictive_shared, workers=workers,
+                       client=client, record=record, label=f"{self.label}-predictive")
         return [out[k] for k in range(s.predictive_draws)]
 
 

@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.calibration.abc import _mean, _run_task, _seed31, fit_seed, predictive_seed
+from sim.calibration.abc import _mean, _seed31, fit_seed, predictive_seed, run_points
 from sim.calibration.targets import Prior, Settings, Target, Targets, distance
 from sim.config.scenario import ScenarioError
-from sim.executor import progress_bar, run_tasks
+from sim.executor import progress_bar
 from sim.store import dumps
 
 __all__ = ["PointCalibration", "PointResult", "PointSearch", "search_seed"]
@@ -126,8 +126,8 @@ class PointSearch:
                     else:
                         todo.append(("fit", 0, num, r, seeds[r], values, None))
             if todo:
-                run_tasks(_run_task, todo, shared=(self.simulate, self.shared), workers=workers, client=client,
-                          record=record, label=f"{self.label}-trials")
+                run_points(todo, simulate=self.simulate, shared=self.shared, workers=workers, client=client,
+                           record=record, label=f"{self.label}-trials")
             out = []
             for num, theta, values, ok in points:
                 if ok:
@@ -189,8 +189,8 @@ class PointSearch:
                 on_run(counts["executed"])
 
         if tasks:
-            run_tasks(_run_task, tasks, shared=(self.simulate, self.predictive_shared), workers=workers,
-                      client=client, record=record, label=f"{self.label}-checks")
+            run_points(tasks, simulate=self.simulate, shared=self.predictive_shared, workers=workers,
+                       client=client, record=record, label=f"{self.label}-checks")
         return [out[k] for k in range(s.predictive_draws)]
 
 

@@ -132,6 +132,7 @@ class JourneyModel(mesa.Model):
         self.shared_exposure = np.zeros(pop.n, dtype=bool)
         # per-event values, with the replication of each (None: a single replication)
         self._samples: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {}
+        self._split: dict[str, list[np.ndarray]] | None = None  # the samples by replication, once read
 
         self.sales = SalesTeam(self)
         self.reps = self.sales.reps
@@ -209,6 +210,7 @@ class JourneyModel(mesa.Model):
         and the per-event samples start empty; the deals under way, the customers, the reps' tenure
         and the network carry on as they are."""
         self._samples.clear()
+        self._split = None
         self.pop.won_in_run[:] = False
         self.pop.arr_won[:] = 0.0
 
@@ -258,11 +260,19 @@ class JourneyModel(mesa.Model):
                 raise ValueError(f"sample {kind!r}: with several replications, say whose values these are (idx)")
             rep = (self.pop.arep if per == "account" else self.pop.brep)[np.asarray(idx, dtype=np.int64)]
         self._samples.setdefault(kind, []).append((values, rep))
+        self._split = None
 
     def _samples_of(self, r: int) -> dict[str, np.ndarray]:
         if self.R == 1:
             return {k: _cat([v for v, _ in parts]) for k, parts in self._samples.items()}
-        return {k: _cat([v[rep == r] for v, rep in parts]) for k, parts in self._samples.items()}
+        if self._split is None:  # every replication's values of every kind, split once (in recording order)
+            self._split = {}
+            for k, parts in self._samples.items():
+                v = _cat([p for p, _ in parts])
+                rep = np.concatenate([q for _, q in parts])
+                order = np.argsort(rep, kind="stable")
+                self._split[k] = np.split(v[order], np.searchsorted(rep[order], np.arange(1, self.R)))
+        return {k: parts[r] for k, parts in self._split.items()}
 
     def samples(self) -> dict[str, np.ndarray]:
         """Per-event distributions. Always: ``progress_at_first_contact`` (buyers, at their first

@@ -231,8 +231,7 @@ class BatchStreams:
         if self.R == 1:
             return self.streams[0].sample(name, day, mask, int(self._per_rep(k)[0]))
         mask = np.asarray(mask, dtype=bool)
-        c = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
-        m = c[self.boff[1:]] - c[self.boff[:-1]]  # eligible per replication
+        m = np.array([np.count_nonzero(mask[self.boff[r]:self.boff[r + 1]]) for r in range(self.R)])  # eligible
         n = self.nb
         k = np.minimum(np.maximum(self._per_rep(k), 0), m)
         with np.errstate(divide="ignore", invalid="ignore"):

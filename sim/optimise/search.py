@@ -45,11 +45,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.experiment import summaries
 from sim.analysis.stats import metric_ci, paired_diff_ci
 from sim.analysis.tpe import batched_tpe
 from sim.config.scenario import Scenario, ScenarioError, load_scenario
 from sim.engine.channels import CHANNELS
-from sim.executor import connect, progress_bar, run_tasks, worker_label
+from sim.engine.model import expected_buyers
+from sim.executor import connect, progress_bar, run_batched
 from sim.optimise.space import (
     OBJECTIVES,
     Constraints,
@@ -319,21 +321,11 @@ def make_problem(scenario: str | Path | Scenario | None = None, *, budget: float
 # --------------------------------------------------------------------------------------------------------
 
 
-def _simulate(scenario: Scenario, task: tuple) -> tuple[dict, float, str]:
-    """One run of a plan: ``task`` is (kind, candidate, rep, seed, (strategy, overrides))."""
-    from sim.engine import model
-
-    _kind, _cand, _rep, seed, (strategy, overrides) = task
-    t0 = time.perf_counter()
-    scen = scenario.with_overrides(overrides) if overrides else scenario
-    try:
-        summary = model.run(scen, strategy, seed).summary
-    except Exception as exc:
-        if hasattr(exc, "add_note"):
-            exc.add_note(f"while running strategy {strategy!r} with seed {seed} and {overrides}")
-        raise
-    plain = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(summary).items()}
-    return plain, time.perf_counter() - t0, worker_label()
+def _simulate(scenario: Scenario, batch: tuple) -> list[tuple[dict, float, str]]:
+    """Runs of one plan on several seeds, side by side: each task is (kind, candidate, rep, seed, (strategy,
+    overrides)), and the tasks of a batch share the plan."""
+    strategy, overrides = batch[0][4]
+    return summaries(scenario, strategy, [t[3] for t in batch], overrides)
 
 
 class _Runner:
@@ -381,8 +373,9 @@ class _Runner:
                 self.on_run(self.executed)
 
         if todo:
-            run_tasks(_simulate, todo, shared=self.problem.scenario, workers=self.workers, client=self.client,
-                      record=record, label=f"optimise-{kind}")
+            run_batched(_simulate, todo, key=lambda t: repr(t[4]), shared=self.problem.scenario, workers=self.workers,
+                        client=self.client, record=record, label=f"optimise-{kind}",
+                        buyers_per_run=expected_buyers(self.problem.scenario))
         return {cand: [got[(cand, r)] for r in range(len(seeds))] for cand, _ in plans}
 
 

@@ -68,6 +68,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sim.analysis.experiment import summaries
 from sim.config.parameters import STRATEGY_SECTIONS, P, lookup
 from sim.config.scenario import (
     Scenario,
@@ -85,7 +86,6 @@ from sim.executor import (
     progress_bar,
     run_batched,
     stop_if_main_reimported,
-    worker_label,
 )
 from sim.store import definition_hash
 
@@ -953,19 +953,7 @@ def _run_many(sw: "Sweep", batch: tuple) -> list[tuple[dict, float, str]]:
 
 def _run_one(base: Scenario, overrides: dict, strategy: str, seeds: Sequence[int]) -> list[tuple[dict, float, str]]:
     """Runs of one strategy on ``seeds``: for each, (summary metrics as plain Python numbers, seconds, worker)."""
-    from sim.engine import model
-
-    t0 = time.perf_counter()
-    scenario = base.with_overrides(overrides) if overrides else base
-    try:
-        results = model.run_batch(scenario, strategy, list(seeds))
-    except Exception as exc:
-        if hasattr(exc, "add_note"):
-            exc.add_note(f"while running strategy {strategy!r} with seeds {list(seeds)} and {overrides}")
-        raise
-    each, where = (time.perf_counter() - t0) / len(results), worker_label()
-    return [({str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in dict(r.summary).items()}, each, where)
-            for r in results]
+    return summaries(base, strategy, seeds, overrides)
 
 
 # --------------------------------------------------------------------------------------------------------
