@@ -494,8 +494,8 @@ def spend_table_html(scenario, timeseries: pd.DataFrame | None = None, strategie
     if has_spent:
         reps_txt = f" over {n_reps} replications" if n_reps else ""
         note += (f" 'spent': what the runs spent (the new_cost_&lt;channel&gt; columns, mean{e(reps_txt)}) and its share "
-                 "of the plan; a channel spends less than planned when it runs out of people to reach (e.g. email is "
-                 "sent only to known contacts).")
+                 "of the plan; a channel spends less than planned when it cannot use the money (email is sent only to "
+                 "known contacts; dials are limited by the reps' dialing hours).")
     if unused:
         note += " No strategy spends on: " + e(", ".join(u.replace("_", " ") for u in unused)) + "."
     return (f'<div class="tablewrap"><table><thead><tr><th>Spend ($)</th>{head}</tr></thead>'
