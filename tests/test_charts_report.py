@@ -19,8 +19,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STRATEGIES = ["cold_calling", "content_nurture", "networking"]
 SOURCES = ("content", "email", "cold_calling", "networking", "referral", "campaigns", "social")
 EXPECTED_CHARTS = [
-    "stages_over_time", "cumulative_customers", "cac_conversion", "cost_vs_customers",
-    "deals_by_source", "progress_at_first_contact", "cycle_length", "rep_utilisation",
+    "stages_over_time", "cumulative_customers", "funnel", "cac_conversion", "cost_vs_customers",
+    "deals_by_source", "wins_by_segment", "progress_at_first_contact", "cycle_length", "rep_utilisation",
 ]
 
 
@@ -61,7 +61,7 @@ def make_frames(strategies=STRATEGIES, seeds=(0, 1, 2), days=30, rng_seed=7):
                 "ltv_to_cac": 30000.0 / (cum_cost / wins) if wins else math.nan,
                 "median_cycle_days": float(rng.uniform(30, 90)),
                 "median_progress_at_first_contact": float(rng.uniform(0.4, 0.7)),
-                "leads": float(leads),
+                "leads": float(leads), "meetings": float(leads * 0.6), "opportunities": float(leads * 0.25),
             }
             shares = rng.dirichlet(np.ones(len(SOURCES)))
             for src, sh in zip(SOURCES, shares):
@@ -70,6 +70,8 @@ def make_frames(strategies=STRATEGIES, seeds=(0, 1, 2), days=30, rng_seed=7):
             for v in rng.beta(5, 4, size=40):
                 sample_rows.append({"strategy": strat, "seed": seed,
                                     "kind": "progress_at_first_contact", "value": float(v)})
+            for v in rng.integers(0, 3, size=wins):
+                sample_rows.append({"strategy": strat, "seed": seed, "kind": "won_segment", "value": float(v)})
             for v in rng.gamma(4, 12 + 5 * si, size=max(wins, 1)):
                 sample_rows.append({"strategy": strat, "seed": seed, "kind": "cycle_days", "value": float(v)})
     return pd.DataFrame(sum_rows), pd.DataFrame(ts_rows), pd.DataFrame(sample_rows)
@@ -134,9 +136,10 @@ def test_make_all_writes_every_png(tmp_path):
 
 def test_each_chart_callable_alone(tmp_path):
     summary, ts, samples = make_frames()
-    for fn, frame in [(charts.stages_over_time, ts), (charts.cumulative_customers, ts),
+    for fn, frame in [(charts.stages_over_time, ts), (charts.cumulative_customers, ts), (charts.funnel, summary),
                       (charts.cac_conversion, summary), (charts.cost_vs_customers, summary),
-                      (charts.deals_by_source, summary), (charts.progress_at_first_contact, samples),
+                      (charts.deals_by_source, summary), (charts.wins_by_segment, samples),
+                      (charts.progress_at_first_contact, samples),
                       (charts.cycle_length, samples), (charts.rep_utilisation, ts)]:
         p = fn(frame, tmp_path)
         assert_png(p)
@@ -222,8 +225,10 @@ def test_finding_sentence_names_winners_and_clarity():
 def test_finding_sentence_not_clear():
     comp = standard_comparison(clear_customers=False, clear_cac=False)
     s = report.finding_sentence(comp)
-    assert s.count("not statistically clear") == 2
-    assert "excludes zero" not in s
+    assert s.count("not statistically clear") == 2  # best vs runner-up, on CAC and on customers
+    # ... but cold_calling is clearly behind on both, and the finding says so (it used to leave that out)
+    assert "Clearly behind content_nurture on CAC" in s and "cold_calling, $1,500 more per customer" in s
+    assert "Clearly behind content_nurture on customers won" in s and "cold_calling, 6.0 fewer customers" in s
 
 
 def test_finding_sentence_all_nan_cac_and_tie():
@@ -312,3 +317,225 @@ def test_figure_helper_saves_titled_png_and_always_closes(tmp_path):
             raise RuntimeError("drawing failed")
     assert not broken.path.exists()
     assert plt.get_fignums() == open_before
+
+
+# --------------------------------------------------------------------------- what the charts show
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Every chart the charts module draws, by file stem, kept after it is saved (to read its axes and legends)."""
+    from contextlib import contextmanager
+
+    seen = {}
+    original = charts.figure
+
+    @contextmanager
+    def keep(out_dir, name, *args, **kwargs):
+        with original(out_dir, name, *args, **kwargs) as chart:
+            yield chart
+        seen[name] = chart
+
+    monkeypatch.setattr(charts, "figure", keep)
+    return seen
+
+
+def _texts(chart) -> str:
+    return " | ".join(t.get_text() for ax in chart.axes for t in ax.texts)
+
+
+def test_funnel_has_the_four_steps_and_their_conversions(tmp_path, drawn):
+    summary, _, _ = make_frames()
+    path = charts.funnel(summary, tmp_path)
+    assert path == tmp_path / "funnel.png"
+    assert_png(path)
+    chart = drawn["funnel"]
+    assert [ax.get_title() for ax in chart.axes] == [s.replace("_", " ") for s in STRATEGIES]
+    for ax in chart.axes:
+        ticks = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+        assert set(ticks) == {"leads", "meetings", "opportunities", "wins"}
+        assert ticks["leads"] > ticks["meetings"] > ticks["opportunities"] > ticks["wins"]  # top to bottom
+    # meetings are 0.6 x leads and opportunities 0.25 x leads in every run: 60% of leads, 42% of meetings
+    text = _texts(chart)
+    assert text.count("(60% of leads)") == len(STRATEGIES) and text.count("(42% of meetings)") == len(STRATEGIES)
+    frame = charts.funnel_frame(summary)
+    assert list(frame["step"].unique()) == ["leads", "meetings", "opportunities", "wins"]
+    one = frame[frame["strategy"] == "networking"].set_index("step")
+    runs = summary[summary["strategy"] == "networking"]
+    assert one.loc["wins", "mean"] == pytest.approx(runs["customers_won"].mean())
+    assert one.loc["wins", "share_of_previous"] == pytest.approx(runs["customers_won"].mean()
+                                                                 / runs["opportunities"].mean())
+    assert math.isnan(one.loc["leads", "share_of_previous"])
+
+
+def test_stages_chart_shows_buyers_in_market_only(tmp_path, drawn):
+    _, ts, _ = make_frames()
+    charts.stages_over_time(ts, tmp_path)
+    chart = drawn["stages_over_time"]
+    assert [t.get_text() for t in chart.fig.legends[0].get_texts()] == ["exploring", "engaged"]
+    top = max(ax.get_ylim()[1] for ax in chart.axes)
+    in_market = (ts["n_exploring"] + ts["n_engaged"]).groupby([ts["strategy"], ts["day"]]).mean().max()
+    assert top < 1.2 * in_market  # scaled to the buyers in market, not to the whole (mostly dormant) market
+    assert "dormant" in chart.fig._suptitle.get_text() and chart.axes[0].get_ylabel() == "buyers in market (people)"
+
+
+def test_conversion_panel_says_which_conversion(tmp_path, drawn):
+    summary, _, _ = make_frames()
+    charts.cac_conversion(summary, tmp_path)
+    conv = drawn["cac_conversion"].axes[1]
+    assert "per buying decision ended" in conv.get_title() and "not per lead" in conv.get_title()
+    assert "buying decisions ended" in conv.get_ylabel()
+    assert "not per lead" in charts.CAPTIONS["cac_conversion"]
+
+
+def test_cost_axis_says_when_the_cost_spread_is_small(tmp_path, drawn):
+    assert charts._cost_axis_label([1_000_000.0, 2_000_000.0]) == "total cost ($)"
+    label = charts._cost_axis_label([1_470_967.0, 1_502_200.0, 1_482_000.0])
+    assert "only 2.1%" in label and "$1,470,967 to $1,502,200" in label and "does not start at $0" in label
+    summary, _, _ = make_frames()
+    summary = summary.copy()
+    summary["total_cost"] = 1_000_000.0 + summary.groupby("strategy").ngroup() * 5_000.0  # a 1% spread
+    charts.cost_vs_customers(summary, tmp_path)
+    ax = drawn["cost_vs_customers"].ax
+    assert "only 1.0%" in ax.get_xlabel() and "zoomed" in ax.get_title()
+    assert ax.get_ylim()[0] == 0
+
+
+def test_wins_by_segment_names_segments_and_counts_zero_wins(tmp_path, drawn):
+    samples = pd.DataFrame({"strategy": "a", "seed": [1, 1, 1, 2],
+                            "kind": "won_segment", "value": [0.0, 0.0, 2.0, 1.0]})
+    summary = pd.DataFrame({"strategy": "a", "seed": [1, 2, 3]})  # seed 3 won nobody
+    charts.wins_by_segment(samples, tmp_path, summary=summary)
+    ax = drawn["wins_by_segment"].ax
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["smb", "mid", "enterprise"]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([2 / 3, 1 / 3, 1 / 3])
+
+
+def test_legends_never_cover_the_plot(tmp_path, drawn):
+    """Every legend of every chart lies outside every panel (right of it or below), so it covers no data."""
+    summary, ts, samples = make_frames()
+    charts.make_all(summary, ts, samples, tmp_path)
+    checked = 0
+    for name, chart in drawn.items():
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        fig = chart.fig
+        canvas = FigureCanvasAgg(fig)  # the figure was closed after saving; lay it out again as it was saved
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None] + list(fig.legends)
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            for ax in fig.axes:
+                if ax.get_visible():
+                    assert not box.overlaps(ax.get_window_extent(renderer)), name
+            checked += 1
+    assert checked >= 7  # stages, cumulative, cost, deals, segments, progress, cycle, utilisation
+
+
+# --------------------------------------------------------------------------- every clear difference
+
+def test_finding_names_every_clear_difference():
+    """The top two are not clearly apart, but two strategies are clearly ~9 customers behind: the finding says so."""
+    strategies = ["cold_calling", "content_nurture", "networking", "blended"]
+    comp = make_comparison(
+        {"customers_won": dict(zip(strategies, [30.0, 35.0, 39.0, 30.5])),
+         "cac": dict(zip(strategies, [52_000.0, 43_000.0, 39_000.0, 45_000.0]))},
+        best={"customers_won": "networking", "cac": "networking"},
+        clear={("customers_won", "cold_calling"): True, ("customers_won", "blended"): True,
+               ("cac", "cold_calling"): True},
+        p={("customers_won", "content_nurture"): 0.2, ("cac", "content_nurture"): 0.3}, n=4)
+    s = report.finding_sentence(comp)
+    assert s.count("not statistically clear at this number of replications") == 2  # the top two, on both
+    # customers: both strategies clearly behind, with the paired difference and its interval (diff +- 50%)
+    assert "Clearly behind networking on customers won" in s
+    assert "cold_calling, 9.0 fewer customers (95% paired CI 4.5 to 13.5)" in s
+    assert "blended, 8.5 fewer customers (95% paired CI 4.2 to 12.8)" in s
+    # CAC: cold_calling clearly dearer; blended not clearly
+    assert "cold_calling, $13,000 more per customer (95% paired CI $6,500 to $19,500)" in s
+    assert "The difference between networking and blended on CAC is not statistically clear." in s
+
+
+def test_finding_with_two_strategies_is_unchanged():
+    comp = standard_comparison(clear_customers=True)
+    two = comp[comp["strategy"] != "cold_calling"]
+    assert "Clearly behind" not in report.finding_sentence(two)
+
+
+# --------------------------------------------------------------------------- the scenario section
+
+def _default_with(overrides):
+    import sim
+
+    preset = sim.load_scenario()
+    return preset, preset.with_overrides(overrides)
+
+
+def test_override_sentences_say_what_changed_and_the_preset():
+    overrides = {"market.n_accounts": 500, "channels.content.budget": 5000,
+                 "strategies.networking.channels.content.budget": 9000.0, "channels.paid_search.budget": 1000}
+    preset, scenario = _default_with(overrides)
+    lines = report.override_sentences(overrides, scenario, preset)
+    assert lines[0] == "market.n_accounts set to 500 (preset: 2,000)"
+    assert lines[1].startswith("channels.content.budget set to 5,000 for every strategy (preset: 0 in the base; "
+                               "replacing the strategies' own values: cold_calling 60,000, content_nurture 240,000")
+    assert lines[1].endswith("; then networking set on its own (below)")
+    assert lines[2] == "channels.content.budget set to 9,000 for networking only (preset: 60,000)"
+    assert lines[3] == ("channels.paid_search.budget set to 1,000 for every strategy (preset: 0 in the base; "
+                        "no strategy sets its own value)")
+    assert report.override_sentences({}, scenario, preset) == []
+    # without the preset the change is still named
+    assert report.override_sentences({"market.n_accounts": 500}) == ["market.n_accounts set to 500"]
+
+
+def _cost_timeseries(scenario, strategies, seeds=(1, 2)):
+    """Two days per run; content costs 100 a day in seed 1 and 300 a day in seed 2 (mean over seeds: 400)."""
+    rows = []
+    for strat in strategies:
+        for seed in seeds:
+            for day in (0, 1):
+                row = {"strategy": strat, "seed": seed, "day": day}
+                for ch in ("content", "email", "cold_calling", "networking", "campaigns", "social", "paid_search",
+                           "reps"):
+                    row[f"new_cost_{ch}"] = 0.0
+                row["new_cost_content"] = 100.0 if seed == 1 else 300.0
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_spend_frame_plan_and_measured_spend():
+    # a horizon of a fifth of a year
+    _, scenario = _default_with({"scenario.horizon_days": 73, "channels.campaigns.burst_days": [10, 40]})
+    ts = _cost_timeseries(scenario, scenario.strategies)
+    df = report.spend_frame(scenario, ts).set_index(["strategy", "item"])
+    content = df.loc[("content_nurture", "content")]
+    assert content["budget"] == pytest.approx(240_000 / 5) and content["fixed"] == pytest.approx(20_000 / 5)
+    assert content["planned"] == pytest.approx(52_000) and content["spent"] == pytest.approx(400.0)
+    assert df.loc[("content_nurture", "cold_calling"), "planned"] == 0  # no budget: no fixed cost either
+    assert df.loc[("networking", "reps"), "planned"] == pytest.approx(5 * 600 * 73)
+    assert math.isnan(report.spend_frame(scenario).loc[0, "spent"])
+
+
+def test_report_has_spend_table_rep_time_and_overrides(tmp_path):
+    overrides = {"market.n_accounts": 500, "channels.content.budget": 5000}
+    preset, scenario = _default_with(overrides)
+    ts = _cost_timeseries(scenario, scenario.strategies)
+    comp = standard_comparison()
+    out = report.write_report(tmp_path / "r.html", title="t", question="q", scenario_description="d",
+                              comparison=comp, chart_paths=[], manifest={"overrides": overrides},
+                              scenario=scenario, timeseries=ts, preset=preset)
+    text = out.read_text()
+    assert "market.n_accounts set to 500 (preset: 2,000)" in text
+    assert "channels.content.budget set to 5,000 for every strategy" in text
+    assert "What each strategy spends, per channel" in text
+    # content: $5,000 budget + $20,000 fixed over 365 days; spent 400 on average over the two replications
+    assert "$25,000</span><br><span class=\"ci\">$5,000 + $20,000 fixed" in text
+    assert "spent $400 (2%)" in text
+    assert "No strategy spends on: paid search." in text
+    # rep time: cold_calling dials 60% of 5 reps x 6 h = 18 team hours a day
+    assert "How each strategy's reps split their time" in text
+    assert '<span class="mean">60%</span><br><span class="ci">18.0 team h a day' in text
+    # the overrides also come from the manifest alone (the planner page passes no overrides)
+    again = report.write_report(tmp_path / "r2.html", title="t", question="q", scenario_description="d",
+                                comparison=comp, chart_paths=[], manifest={"overrides": overrides})
+    assert "market.n_accounts set to 500" in again.read_text()

@@ -29,7 +29,7 @@ SUMMARY_COLUMNS = [
     "strategy", "seed", "customers_won", "conversion_rate", "total_cost", "cac", "revenue", "ltv", "ltv_to_cac",
     "median_cycle_days", "median_progress_at_first_contact", "leads", "meetings",
 ]
-RESULT_FILES = ["summary.csv", "comparison.csv", "timeseries.csv", "samples.csv", "manifest.json", "report.html"]
+RESULT_FILES = ["summary.csv", "comparison.csv", "timeseries.parquet", "samples.parquet", "manifest.json", "report.html"]
 
 
 def _strategies() -> list[str]:
@@ -94,11 +94,12 @@ def test_summary_layout(two_runs):
 
 def test_timeseries_and_samples_tidy(two_runs):
     _, out, _ = two_runs
-    ts = pd.read_csv(out / "timeseries.csv")
+    assert not (out / "timeseries.csv").exists() and not (out / "samples.csv").exists()
+    ts = pd.read_parquet(out / "timeseries.parquet")
     assert list(ts.columns[:3]) == ["strategy", "seed", "day"]
     assert not ts.duplicated(["strategy", "seed", "day"]).any()
     assert ts.groupby(["strategy", "seed"]).ngroups == len(_strategies()) * REPS
-    samples = pd.read_csv(out / "samples.csv")
+    samples = pd.read_parquet(out / "samples.parquet")
     assert list(samples.columns) == ["strategy", "seed", "kind", "value"]
     assert {"progress_at_first_contact", "cycle_days"} <= set(samples["kind"])  # always present; other kinds optional
     comparison = pd.read_csv(out / "comparison.csv")
@@ -110,6 +111,11 @@ def test_report_self_contained(two_runs):
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "data:image/png" in text
     assert "http://" not in text and "https://" not in text
+    # every --set in words with the preset's value (the overrides reach the report from the command line)
+    assert "market.n_accounts set to 150 (preset: 2,000)" in text
+    assert "scenario.horizon_days set to 60 (preset: 365)" in text
+    assert "What each strategy spends, per channel" in text and "How each strategy's reps split" in text
+    assert 'alt="funnel"' in text
 
 
 def test_manifest(two_runs):
@@ -123,6 +129,7 @@ def test_manifest(two_runs):
     assert started <= finished
     for lib in ("python", "numpy", "mesa"):
         assert m["versions"][lib]
+    assert m["overrides"] == SMALL  # the --set values, as given
     node = m["scenario"]  # the scenario as resolved after --set
     assert isinstance(node, dict)
     for key, value in SMALL.items():
@@ -410,7 +417,7 @@ def test_kill9_then_the_same_command_resumes_byte_identical(tmp_path, capsys, mo
 
     fresh = tmp_path / "fresh"
     assert run.main([*args, "--out", str(fresh)]) == 0
-    for name in ("summary.csv", "comparison.csv", "timeseries.csv", "samples.csv"):
+    for name in ("summary.csv", "comparison.csv", "timeseries.parquet", "samples.parquet"):
         assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
 
 

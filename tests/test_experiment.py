@@ -119,6 +119,36 @@ def test_failure_leaves_nothing_behind(small_experiment, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_big_frames_are_parquet_read_back_equal_and_deterministic(small_experiment, tmp_path, fast_charts):
+    """timeseries and samples are written as Parquet (not CSV): read back equal to the frames, and two writes of
+    the same experiment give the same bytes (a resumed run's files equal an uninterrupted run's)."""
+    first = _write(small_experiment, tmp_path / "a")
+    second = _write(small_experiment, tmp_path / "b")
+    assert sorted(p.name for p in first.iterdir() if p.is_file()) == [
+        "comparison.csv", "manifest.json", "report.html", "samples.parquet", "summary.csv", "timeseries.parquet"]
+    for name in ("timeseries", "samples"):
+        back = pd.read_parquet(first / f"{name}.parquet")
+        pd.testing.assert_frame_equal(back, getattr(small_experiment, name).reset_index(drop=True),
+                                      check_exact=True, obj=name)
+        assert (first / f"{name}.parquet").read_bytes() == (second / f"{name}.parquet").read_bytes(), name
+
+
+def test_overrides_reach_manifest_and_report(small_experiment, tmp_path, fast_charts):
+    """write_results records the --set values and states them in the report with the preset's values."""
+    preset = sim.load_scenario(DEFAULT_SCENARIO)
+    out = ex.write_results(small_experiment, tmp_path / "res", command="test", started=datetime(2024, 5, 6),
+                           finished=datetime(2024, 5, 6), overrides=SMALL, preset=preset)
+    assert json.loads((out / "manifest.json").read_text())["overrides"] == SMALL
+    text = (out / "report.html").read_text()
+    assert "market.n_accounts set to 150 (preset: 2,000)" in text
+    assert "channels.campaigns.burst_days set to [10, 40] for every strategy" in text
+    assert "What each strategy spends, per channel" in text and "spent $" in text
+    # without an explicit preset it is re-read from the scenario's file
+    again = ex.write_results(small_experiment, tmp_path / "res2", command="test", started=datetime(2024, 5, 6),
+                             finished=datetime(2024, 5, 6), overrides={"market.n_accounts": 150})
+    assert "market.n_accounts set to 150 (preset: 2,000)" in (again / "report.html").read_text()
+
+
 def test_manifest_is_strict_json(small_experiment, tmp_path, fast_charts):
     out = _write(small_experiment, tmp_path / "res")
     text = (out / "manifest.json").read_text()
@@ -170,8 +200,12 @@ def test_serial_pool_store_and_dask_identical(scenario, tmp_path):
     resumed = ex.run_many(scenario, workers=1, store=store, **kw)
     assert resumed.runs_from_store == 2
     _frames_equal(serial, resumed)
-    for name in ("summary", "timeseries", "samples", "comparison"):  # what run.py writes: byte for byte
+    for name in ("summary", "comparison"):  # what run.py writes: byte for byte
         assert getattr(serial, name).to_csv(index=False) == getattr(resumed, name).to_csv(index=False), name
+    for name in ("timeseries", "samples"):
+        a, b = ex.write_parquet(getattr(serial, name), tmp_path / f"a-{name}.parquet"), \
+            ex.write_parquet(getattr(resumed, name), tmp_path / f"b-{name}.parquet")
+        assert a.read_bytes() == b.read_bytes(), name
 
     distributed = pytest.importorskip("distributed")
     import dask

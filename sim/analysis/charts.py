@@ -33,9 +33,13 @@ __all__ = [
     "make_all",
     "stages_over_time",
     "cumulative_customers",
+    "funnel",
+    "funnel_frame",
+    "FUNNEL_STEPS",
     "cac_conversion",
     "cost_vs_customers",
     "deals_by_source",
+    "wins_by_segment",
     "progress_at_first_contact",
     "cycle_length",
     "rep_utilisation",
@@ -51,6 +55,9 @@ _PALETTE = [
 ]
 
 # Journey stages: (column, label, colour). Order = stacking order, bottom up.
+#: The stages of buyers in market, drawn by :func:`stages_over_time` (dormant buyers, most of the market, would
+#: flatten them into a thin band; customers have their own chart).
+IN_MARKET = ("n_exploring", "n_engaged")
 STAGES = [
     ("n_dormant", "dormant", "#c7c7c7"),
     ("n_exploring", "exploring", "#9ecae1"),
@@ -62,14 +69,27 @@ STAGE_COLORS = {label: colour for _, label, colour in STAGES}
 
 # Captions used by the HTML report, keyed by file stem.
 CAPTIONS = {
-    "stages_over_time": "Buyers by journey stage over time (mean across seeds), one panel per strategy.",
+    "stages_over_time": "Buyers in market (exploring on their own, or engaged with our sales) over time, mean across "
+                        "seeds, one panel per strategy. Dormant buyers (no active need: most of the market), customers "
+                        "and lost buyers are left out; customers won are in the next chart.",
     "cumulative_customers": "Customers won so far, mean across seeds with a 95% t-interval band.",
-    "cac_conversion": "Customer acquisition cost and lead-to-customer conversion rate; bars are means, "
-                      "whiskers 95% intervals across seeds (for CAC on the log scale, so never below zero).",
+    "funnel": "The sales funnel per strategy over the horizon: leads handed to sales, first sales meetings "
+              "(buyers), opportunities (conversations that qualified) and customers won (accounts); bars are means, "
+              "whiskers 95% intervals across seeds. Each step's % is its count over the previous step's, counted "
+              "in the same period (not a tracked cohort: some wins come from opportunities opened before the "
+              "horizon or from buyers who bought without a sales conversation); the grey bar behind is the "
+              "previous step, so the gap is where the funnel leaks.",
+    "cac_conversion": "Customer acquisition cost and conversion rate; bars are means, whiskers 95% intervals across "
+                      "seeds (for CAC on the log scale, so never below zero). The conversion rate is wins per buying "
+                      "decision ended in the run (wins + purchases from competitors + no decision), not per lead: "
+                      "the funnel chart has leads to wins.",
     "cost_vs_customers": "Total cost against customers won: small dots are single replications, large "
                          "markers strategy means; the line joins the strategies no other strategy beats "
-                         "on both cost and customers (efficient frontier).",
+                         "on both cost and customers (efficient frontier). When the strategies' costs differ by "
+                         "little, the cost axis is zoomed in and its label says by how much they differ.",
     "deals_by_source": "Won deals by the channel that sourced them (mean across seeds).",
+    "wins_by_segment": "Customers won per market segment (smb, mid, enterprise), mean across seeds with 95% "
+                       "intervals.",
     "progress_at_first_contact": "How far buyers were through their decision when they first spoke to "
                                  "sales, with the CEB (2012) 57% figure for reference.",
     "cycle_length": "Sales-cycle length of won deals, pooled across seeds.",
@@ -180,9 +200,12 @@ def _pretty(label: str) -> str:
 
 
 def _strategy_legend(ax, **kw) -> None:
-    handles, labels = ax.get_legend_handles_labels()
+    """The legend outside the axes, right of the plot, so it never covers data (``kw`` overrides)."""
+    handles, _ = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(frameon=False, fontsize=9, **kw)
+        opts = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0, "frameon": False,
+                "fontsize": 9}
+        ax.legend(**{**opts, **kw})
 
 
 # --------------------------------------------------------------------------- charts
@@ -197,25 +220,29 @@ def _chart(frames, strategies, out_dir, name: str, title: str, xlabel=None, ylab
 
 
 def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
-    """Small multiples: stacked areas of mean buyers per journey stage, one panel per strategy."""
+    """Small multiples: stacked areas of the mean buyers in market (exploring, engaged), one panel per strategy.
+    Dormant buyers, customers and lost buyers are left out: the dormant are most of the market and would squash
+    the buyers who are deciding into a thin band."""
     strategies = _strategies_from([timeseries], strategies)
-    stage_cols = [s for s in STAGES if not _empty(timeseries, [s[0]])]
+    stage_cols = [s for s in STAGES if s[0] in IN_MARKET and not _empty(timeseries, [s[0]])]
     if _empty(timeseries, ["strategy", "day"]) or not strategies or not stage_cols:
-        with figure(out_dir, "stages_over_time", "Buyers by journey stage over time", "day",
-                    "buyers (people)") as chart:
+        with figure(out_dir, "stages_over_time", "Buyers in market by stage over time", "day",
+                    "buyers in market (people)") as chart:
             _no_data(chart.ax)
         return chart.path
 
     n = len(strategies)
     ncols = 1 if n == 1 else (2 if n <= 4 else 3)
     nrows = math.ceil(n / ncols)
-    with figure(out_dir, "stages_over_time", "Buyers by journey stage over time (mean across seeds)",
+    title = ("Buyers in market over time, by stage (mean across seeds)\n"
+             "dormant buyers, customers and lost buyers not shown")
+    with figure(out_dir, "stages_over_time", title,
                 size=(8, max(3.2, 2.6 * nrows + 1.0)), panels=n, ncols=ncols, sharex=True, sharey=True,
                 layout={"rect": (0, 0.05, 1, 1)}) as chart:
         for i, (ax, strat) in enumerate(zip(chart.axes, strategies)):
             ax.set_title(_pretty(strat), fontsize=10)
             if i % ncols == 0:
-                ax.set_ylabel("buyers (people)")
+                ax.set_ylabel("buyers in market (people)")
             if i + ncols >= n:  # bottom-most panel of its column gets the x label
                 ax.set_xlabel("day")
                 ax.xaxis.set_tick_params(labelbottom=True)
@@ -229,6 +256,7 @@ def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> path
                          labels=[lab for _, lab, _ in stage_cols],
                          colors=[col for _, _, col in stage_cols], alpha=0.9, linewidth=0)
             ax.margins(x=0)
+            ax.set_ylim(bottom=0)
             ax.grid(axis="y", alpha=0.3)
         handles = [plt.Rectangle((0, 0), 1, 1, color=col) for _, _, col in stage_cols]
         chart.fig.legend(handles, [lab for _, lab, _ in stage_cols], loc="lower center",
@@ -264,7 +292,136 @@ def cumulative_customers(timeseries: pd.DataFrame, out_dir, strategies=None) -> 
             ax.set_ylim(bottom=0)
             ax.margins(x=0)
             ax.grid(alpha=0.3)
-            _strategy_legend(ax, loc="upper left")
+            _strategy_legend(ax)
+    return chart.path
+
+
+#: The funnel's steps: (summary column, label, unit).
+FUNNEL_STEPS = [
+    ("leads", "leads", "buyers"),
+    ("meetings", "meetings", "buyers"),
+    ("opportunities", "opportunities", "accounts"),
+    ("customers_won", "wins", "accounts"),
+]
+
+
+def funnel_frame(summary: pd.DataFrame, strategies=None) -> pd.DataFrame:
+    """The funnel per strategy: one row per strategy and step (``FUNNEL_STEPS``) with ``mean``, ``ci_low``,
+    ``ci_high`` (95% t-interval across seeds) and ``share_of_previous`` (the step's mean over the previous step's;
+    NaN for the first step or an empty previous step)."""
+    strategies = _strategies_from([summary], strategies)
+    rows = []
+    for strat in strategies:
+        prev = math.nan
+        for i, (col, label, unit) in enumerate(FUNNEL_STEPS):
+            vals = pd.Series(dtype=float)
+            if not _empty(summary, ["strategy", col]):
+                vals = pd.to_numeric(summary.loc[summary["strategy"] == strat, col], errors="coerce")
+            m, lo, hi, n = t_interval(vals)
+            share = m / prev if i > 0 and np.isfinite(prev) and prev > 0 and np.isfinite(m) else math.nan
+            rows.append({"strategy": strat, "step": label, "column": col, "unit": unit, "n": n, "mean": m,
+                         "ci_low": lo, "ci_high": hi, "share_of_previous": share})
+            prev = m
+    return pd.DataFrame(rows, columns=["strategy", "step", "column", "unit", "n", "mean", "ci_low", "ci_high",
+                                       "share_of_previous"])
+
+
+def funnel(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
+    """One funnel per strategy (small multiples on a shared axis): leads, meetings, opportunities and wins, mean
+    bars with 95% whiskers, each step labelled with its share of the previous step and drawn over a grey bar of
+    the previous step, so the gap shows where buyers leak out."""
+    frame = funnel_frame(summary, strategies)
+    strategies = list(dict.fromkeys(frame["strategy"])) if not frame.empty else []
+    xlabel = "count over the horizon (leads, meetings: buyers; opportunities, wins: accounts)"
+    if frame.empty or not np.isfinite(frame["mean"].to_numpy(dtype=float)).any():
+        with figure(out_dir, "funnel", "Sales funnel per strategy", xlabel, "funnel step") as chart:
+            _no_data(chart.ax)
+        return chart.path
+    colors = strategy_colors(strategies)
+    n = len(strategies)
+    ncols = 1 if n == 1 else 2
+    nrows = math.ceil(n / ncols)
+    labels = [label for _, label, _ in FUNNEL_STEPS]
+    with figure(out_dir, "funnel", "Sales funnel per strategy: leads to wins (mean, 95% CI across seeds)",
+                size=(10, max(3.0, 2.5 * nrows + 0.8)), panels=n, ncols=ncols, sharex=True) as chart:
+        top = float(np.nanmax(frame[["mean", "ci_high"]].to_numpy(dtype=float)))
+        for i, (ax, strat) in enumerate(zip(chart.axes, strategies)):
+            sub = frame[frame["strategy"] == strat].reset_index(drop=True)
+            ax.set_title(_pretty(strat), fontsize=10)
+            y = np.arange(len(sub))[::-1]  # leads at the top
+            means = sub["mean"].to_numpy(dtype=float)
+            prev = np.r_[np.nan, means[:-1]]
+            ax.barh(y, np.nan_to_num(prev), color="#e0e0e0", height=0.7, zorder=1)
+            err = None
+            if sub["ci_low"].notna().any():
+                err = np.vstack([np.nan_to_num(means - sub["ci_low"].to_numpy(dtype=float)),
+                                 np.nan_to_num(sub["ci_high"].to_numpy(dtype=float) - means)])
+            ax.barh(y, np.nan_to_num(means), color=colors[strat], height=0.7, zorder=2, xerr=err,
+                    error_kw={"elinewidth": 1.0, "ecolor": "#333333", "capsize": 3, "zorder": 3})
+            for j, row in sub.iterrows():
+                if not np.isfinite(row["mean"]):
+                    ax.text(0, y[j], " n/a", va="center", fontsize=8, color="#666666")
+                    continue
+                end = max(row["mean"], row["ci_high"] if np.isfinite(row["ci_high"]) else row["mean"],
+                          prev[j] if np.isfinite(prev[j]) else 0.0)
+                txt = f"{row['mean']:,.0f}" if row["mean"] >= 100 else f"{row['mean']:,.1f}"
+                if np.isfinite(row["share_of_previous"]):
+                    txt += f"  ({row['share_of_previous']:.0%} of {labels[j - 1]})"
+                ax.text(end + top * 0.015, y[j], txt, va="center", ha="left", fontsize=8)
+            ax.set_yticks(y)
+            ax.set_yticklabels(labels)
+            ax.set_xlim(0, top * 1.55)  # room for the labels right of the bars
+            ax.grid(axis="x", alpha=0.3)
+            if i + ncols >= n:
+                ax.set_xlabel(xlabel if ncols == 1 else "")
+                ax.xaxis.set_tick_params(labelbottom=True)
+        if ncols > 1:
+            chart.fig.supxlabel(xlabel, fontsize=10)
+    return chart.path
+
+
+def wins_by_segment(samples: pd.DataFrame, out_dir, strategies=None, summary: pd.DataFrame | None = None
+                    ) -> pathlib.Path:
+    """Grouped bars: customers won per segment (named smb, mid, enterprise, not the engine's codes 0/1/2) per
+    strategy, mean across seeds with 95% intervals. A seed with no win in a segment counts as zero (the seeds
+    are those of ``summary``, else those in ``samples``)."""
+    from sim.engine.state import SEGMENTS
+
+    with _chart([samples, summary], strategies, out_dir, "wins_by_segment",
+                "Customers won by segment (mean, 95% CI across seeds)", "market segment",
+                "customers won (accounts)") as (chart, strategies, colors):
+        ax = chart.ax
+        if _empty(samples, ["strategy", "seed", "kind", "value"]) or not strategies:
+            _no_data(ax)
+            return chart.path
+        won = samples[samples["kind"] == "won_segment"]
+        x = np.arange(len(SEGMENTS))
+        width = 0.8 / max(len(strategies), 1)
+        drawn = 0
+        for i, strat in enumerate(strategies):
+            src = summary if not _empty(summary, ["strategy", "seed"]) else samples
+            seeds = pd.unique(src.loc[src["strategy"] == strat, "seed"])
+            if len(seeds) == 0:
+                continue
+            codes = won.loc[won["strategy"] == strat, ["seed", "value"]]
+            counts = (pd.crosstab(codes["seed"], codes["value"].astype(int))
+                      .reindex(index=seeds, columns=range(len(SEGMENTS)), fill_value=0))
+            stats = [t_interval(counts[k].to_numpy(dtype=float)) for k in range(len(SEGMENTS))]
+            m = np.array([st[0] for st in stats])
+            lo = np.array([st[1] for st in stats])
+            hi = np.array([st[2] for st in stats])
+            err = np.vstack([m - lo, hi - m]) if np.isfinite(lo).all() else None
+            ax.bar(x - 0.4 + width * (i + 0.5), m, width=width, color=colors[strat], label=_pretty(strat),
+                   yerr=err, capsize=3, error_kw={"elinewidth": 1.0, "ecolor": "#333333"})
+            drawn += 1
+        if not drawn:
+            _no_data(ax)
+            return chart.path
+        ax.set_xticks(x)
+        ax.set_xticklabels(list(SEGMENTS))
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+        _strategy_legend(ax)
     return chart.path
 
 
@@ -316,8 +473,9 @@ def cac_conversion(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.P
                 "Cost per customer and conversion (mean, 95% CI across seeds)", panels=2,
                 ncols=2) as (chart, strategies, colors):
         ax1, ax2 = chart.axes
-        ax1.set(title="Customer acquisition cost", ylabel="CAC ($ per customer)")
-        ax2.set(title="Conversion rate", ylabel="conversion rate (% of buying decisions won)")
+        ax1.set(title="Customer acquisition cost\n(total cost / customers won)", ylabel="CAC ($ per customer)")
+        ax2.set(title="Conversion: wins per buying decision ended\n(not per lead)",
+                ylabel="wins / buying decisions ended (%)")
         if not strategies:
             _no_data(ax1)
             _no_data(ax2)
@@ -341,6 +499,24 @@ def _pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
         if not dominated:
             front.append(s)
     return sorted(front, key=lambda s: (points[s][0], points[s][1]))
+
+
+#: Below this relative spread of the strategies' mean costs the cost axis (zoomed to the data) says how small the
+#: spread is, so that a few per cent do not look like a large difference.
+SMALL_COST_SPREAD = 0.10
+
+
+def _cost_axis_label(mean_costs: Sequence[float]) -> str:
+    """``total cost ($)``, and when the strategies' mean costs differ by less than ``SMALL_COST_SPREAD`` of the
+    lowest, a second line with the range and the spread in per cent."""
+    c = np.asarray([x for x in mean_costs if np.isfinite(x)], dtype=float)
+    if c.size < 2 or c.min() <= 0:
+        return "total cost ($)"
+    spread = (c.max() - c.min()) / c.min()
+    if spread >= SMALL_COST_SPREAD:
+        return "total cost ($)"
+    return (f"total cost ($); axis zoomed in: the strategies' mean costs differ by only {spread:.1%}\n"
+            f"(${c.min():,.0f} to ${c.max():,.0f}; the axis does not start at $0)")
 
 
 def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
@@ -378,8 +554,14 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
         ax.scatter([], [], s=18, color="#777777", alpha=0.5, label="one replication")
         ax.xaxis.set_major_formatter(_money_fmt)
         ax.margins(0.08)
+        ax.set_ylim(bottom=0)
+        xlabel = _cost_axis_label([c for c, _ in means.values()])
+        ax.set_xlabel(xlabel)
+        if "zoomed" in xlabel:
+            ax.set_title("Cost vs customers won, with the efficient frontier\n"
+                         "(costs nearly equal: note the zoomed cost axis)")
         ax.grid(alpha=0.3)
-        ax.legend(frameon=True, framealpha=0.85, fontsize=9, loc="best")
+        _strategy_legend(ax)
     return chart.path
 
 
@@ -408,12 +590,11 @@ def deals_by_source(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.
         ax.set_xticks(x)
         ax.set_xticklabels([_pretty(c[len("deals_"):]) for c in keep],
                            rotation=20 if len(keep) > 5 else 0, ha="right" if len(keep) > 5 else "center")
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.2)  # headroom for the legend
         ax.grid(axis="y", alpha=0.3)
         dropped = [_pretty(c[len("deals_"):]) for c in cols if c not in keep]
         if dropped:
             ax.set_xlabel(f"source channel (not shown, no won deals: {', '.join(dropped)})")
-        _strategy_legend(ax, loc="upper center", ncol=min(len(strategies), 4))
+        _strategy_legend(ax)
     return chart.path
 
 
@@ -462,8 +643,7 @@ def progress_at_first_contact(samples: pd.DataFrame, out_dir, strategies=None) -
             _note_missing(ax, missing)
             ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
         if len(missing) < len(strategies):
-            ax.legend(frameon=True, framealpha=0.85, fontsize=8, loc="upper left",
-                      bbox_to_anchor=(0.0, 0.93) if missing else None)
+            _strategy_legend(ax, fontsize=8)
     return chart.path
 
 
@@ -491,7 +671,7 @@ def cycle_length(samples: pd.DataFrame, out_dir, strategies=None) -> pathlib.Pat
         ax.set_xlim(lo, hi)
         ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.1)
         ax.grid(alpha=0.3)
-        _strategy_legend(ax, loc="upper right")
+        _strategy_legend(ax)
     return chart.path
 
 
@@ -510,7 +690,7 @@ def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathl
             ax.margins(x=0)
             ax.grid(alpha=0.3)
             ax.set_ylim(0, 100)
-            _strategy_legend(ax, loc="best")
+            _strategy_legend(ax)
     return chart.path
 
 
@@ -525,9 +705,11 @@ def make_all(summary: pd.DataFrame, timeseries: pd.DataFrame, samples: pd.DataFr
     return [
         stages_over_time(timeseries, out, strategies),
         cumulative_customers(timeseries, out, strategies),
+        funnel(summary, out, strategies),
         cac_conversion(summary, out, strategies),
         cost_vs_customers(summary, out, strategies),
         deals_by_source(summary, out, strategies),
+        wins_by_segment(samples, out, strategies, summary=summary),
         progress_at_first_contact(samples, out, strategies),
         cycle_length(samples, out, strategies),
         rep_utilisation(timeseries, out, strategies),

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=wrap(
             "Simulate every go-to-market strategy of SCENARIO on the same random seeds (common random "
             "numbers, so differences are due to the strategy, not luck), then write summary.csv, "
-            "comparison.csv, timeseries.csv, samples.csv, manifest.json, charts/*.png and report.html, "
+            "comparison.csv, timeseries.parquet, samples.parquet, manifest.json, charts/*.png and report.html, "
             "and print the comparison table, the finding and the results folder."
         ),
         epilog=(
@@ -267,7 +267,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.io import make_parents, remove_created
     from sim.store import check_version, remove_store_files
 
-    scenario = load(scenario_path)
+    scenario = preset = load(scenario_path)
     if overrides:
         scenario = scenario.with_overrides(overrides)
     strategies = parse_strategies(args.strategies, list(scenario.strategies), f"scenario {scenario_path}")
@@ -345,7 +345,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         folder = ex.write_results(
             experiment, out, command=command, started=started, finished=finished, results_root=results_root(),
-            fixed=fixed, posterior=args.posterior,
+            fixed=fixed, posterior=args.posterior, overrides=overrides, preset=preset,
         )
     except KeyboardInterrupt:
         print(f"error: interrupted while writing the results; all {n_runs} runs are saved in {store}; run the same "
