@@ -700,26 +700,6 @@ def headline(rec: dict) -> dict:
             h[f"{pre}.speedup.cpu"] = pa["speedup_estimate_idle_cores"]
             h[f"{pre}.t1.cpu"] = pa["cpu_1_worker_s"]
             h[f"{pre}.t2.cpu"] = pa["cpu_2_workers_s"]
-    if "throughput" in s:
-        tp = s["throughput"]
-
-        def put(name, v, kind, target="", ok=None):
-            rows.append(("throughput", name, fmt(v, kind), "", target, verdict(ok), None if base is None else ""))
-
-        lab = f"default market ({tp['n_buyers']:,} buyers x {tp['days']} days), {tp['strategy']}"
-        put(f"{lab}: runs per core-second, one at a time", tp["runs_per_core_s_single"], "r")
-        put(f"{lab}: runs per core-second, side by side ({tp['batch']} a batch)", tp["runs_per_core_s_batched"], "r")
-        put("runs per core-second: side by side / one at a time", tp["gain"], "x", tp["gain_target"], tp["gain_pass"])
-        put("same numbers side by side as one at a time", str(tp["same_numbers"]), "", "True", tp["same_numbers"])
-        if "ratio_vs_1m" in tp:
-            put(f"ns per buyer-day: 1M-buyer run ({tp['ref_1m']})", tp["ns_per_buyer_day_1m"], "n1")
-            put("ns per buyer-day: default market, one at a time | side by side",
-                f"{tp['ns_per_buyer_day_single']:.0f} | {tp['ns_per_buyer_day_batched']:.0f}", "")
-            put("default market side by side / 1M-buyer run, per buyer-day", tp["ratio_vs_1m"], "x", tp["ratio_target"],
-                tp["ratio_pass"])
-        put(f"main job (python run.py, {tp['main_job_runs']} runs, 2 workers, charts and report): wall time",
-            tp["main_job_wall_s"], "s", tp["main_job_target"], tp["main_job_pass"])
-        put("main job: simulation part", tp["main_job_simulate_s"], "s")
     if "calibration" in s:
         c = s["calibration"]
         pre = _calibration_key(c)
@@ -851,6 +831,26 @@ def table(rec: dict, base: dict | None) -> str:
                          f"{pa['cores_obtained_1_worker']:.2f} | {pa['cores_obtained_2_workers']:.2f}", "", "", "", None))
         add("parallel", "speed-up 2 vs 1", f"parallel.{pa['runs']}x{pa.get('horizon', 120)}d.speedup", "x",
             pa["target"] + ("" if pa["runs"] >= 200 else f" (200 runs; this is {pa['runs']})"), pa["pass"])
+    if "throughput" in s:
+        tp = s["throughput"]
+
+        def put(name, v, kind, target="", ok=None):
+            rows.append(("throughput", name, fmt(v, kind), "", target, verdict(ok), None if base is None else ""))
+
+        lab = f"default market ({tp['n_buyers']:,} buyers x {tp['days']} days), {tp['strategy']}"
+        put(f"{lab}: runs per core-second, one at a time", tp["runs_per_core_s_single"], "r")
+        put(f"{lab}: runs per core-second, side by side ({tp['batch']} a batch)", tp["runs_per_core_s_batched"], "r")
+        put("runs per core-second: side by side / one at a time", tp["gain"], "x", tp["gain_target"], tp["gain_pass"])
+        put("same numbers side by side as one at a time", str(tp["same_numbers"]), "", "True", tp["same_numbers"])
+        if "ratio_vs_1m" in tp:
+            put(f"ns per buyer-day: 1M-buyer run ({tp['ref_1m']})", tp["ns_per_buyer_day_1m"], "n1")
+            put("ns per buyer-day: default market, one at a time | side by side",
+                f"{tp['ns_per_buyer_day_single']:.0f} | {tp['ns_per_buyer_day_batched']:.0f}", "")
+            put("default market side by side / 1M-buyer run, per buyer-day", tp["ratio_vs_1m"], "x", tp["ratio_target"],
+                tp["ratio_pass"])
+        put(f"main job (python run.py, {tp['main_job_runs']} runs, 2 workers, charts and report): wall time",
+            tp["main_job_wall_s"], "s", tp["main_job_target"], tp["main_job_pass"])
+        put("main job: simulation part", tp["main_job_simulate_s"], "s")
     if "calibration" in s:
         c = s["calibration"]
         pre = _calibration_key(c)

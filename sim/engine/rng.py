@@ -238,8 +238,10 @@ class BatchStreams:
             expected = 1.3 * k * n / np.maximum(m, 1)
         alone = (k > 0) & ((k > m // 4) | (expected > m + n / 8))  # Streams.sample takes its pick path
         probe = np.flatnonzero((k > 0) & ~alone)
-        out = [self.streams[r].sample(name, day, mask[self.boff[r]:self.boff[r + 1]], int(k[r])) + self.boff[r]
-               for r in np.flatnonzero(alone)]
+        out = []
+        if alone.any():  # Streams.sample's pick path, for every such replication at once
+            sel = mask & alone[self.brep] if not alone.all() else mask
+            out.append(self.pick(name, day, np.flatnonzero(sel), np.where(alone, k, 0)))
         if probe.size:
             batch = (1.3 * k[probe] * n[probe] / m[probe]).astype(np.int64) + 64
             rep = np.repeat(probe, batch)
