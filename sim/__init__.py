@@ -10,7 +10,7 @@ Researchers script against these names::
 
 from sim.config.scenario import Scenario, ScenarioError, load_scenario
 from sim.engine.metrics import COST_CHANNELS
-from sim.engine.model import JourneyModel, RunResult, run
+from sim.engine.model import JourneyModel, RunResult, run, run_batch
 from sim.engine.state import SOURCES, STAGES
 
 # The sweep module is sim.sweeps; sim.sweep is its one-call function (a module of the same name would shadow it).
@@ -18,7 +18,7 @@ from sim.sweeps.design import Choice, LogUniform, Sweep, Uniform, load_sweep_fil
 from sim.sweeps.store import load_sweep
 
 __all__ = [
-    "JourneyModel", "RunResult", "run", "load_scenario", "Scenario", "ScenarioError",
+    "JourneyModel", "RunResult", "run", "run_batch", "load_scenario", "Scenario", "ScenarioError",
     "SOURCES", "STAGES", "COST_CHANNELS",
     "sweep", "Uniform", "LogUniform", "Choice", "Sweep", "load_sweep", "load_sweep_file",
 ]
