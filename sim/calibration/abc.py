@@ -449,33 +449,42 @@ class ABCSMC:
         cw = np.cumsum(final.weights)
         cw /= cw[-1]
         picks = np.minimum(np.searchsorted(cw, rng.random(s.predictive_draws), side="right"), len(cw) - 1)
-        stored = store.runs("predictive", final.index)
-        out: dict[int, tuple] = {}
-        tasks = []
-        for k, j in enumerate(picks):
-            vals, src, seed = final.values[j], final.particles[j], predictive_seed(s.seed, final.index, k)
-            if (k, 0) in stored:
-                sd, svals, mets, ssrc = stored[(k, 0)]
-                if sd != seed or ssrc != src or svals != json.loads(dumps(vals)):
-                    raise ScenarioError(getattr(store, "path", "store"), None,
-                                        f"holds other posterior-predictive draws than this calibration makes (draw "
-                                        f"{k}); use another store path")
-                out[k] = (k, src, seed, vals, mets)
-            else:
-                tasks.append(("predictive", final.index, k, 0, seed, vals, src))
+        draws = [(final.values[j], final.particles[j], predictive_seed(s.seed, final.index, k)) for k, j in enumerate(picks)]
+        return predictive_runs(store, final.index, draws, simulate=self.simulate, shared=self.predictive_shared,
+                               workers=workers, client=client, label=f"{self.label}-predictive",
+                               what="posterior-predictive draws than this calibration makes (draw", after_run=after_run)
 
-        def record(task, result) -> None:
-            _kind, gen, k, _r, seed, vals, src = task
-            metrics, elapsed, worker = result
-            text = dumps(metrics)
-            store.add("predictive", gen, k, 0, seed, vals, text, src, elapsed, worker)
-            out[k] = (k, src, seed, vals, json.loads(text))
-            after_run()
 
-        if tasks:
-            run_points(tasks, simulate=self.simulate, shared=self.predictive_shared, workers=workers,
-                       client=client, record=record, label=f"{self.label}-predictive")
-        return [out[k] for k in range(s.predictive_draws)]
+def predictive_runs(store: Any, gen: int, draws: Sequence[tuple], *, simulate: Callable, shared: Any, workers: int,
+                    client: Any, label: str, what: str, after_run: Callable[[], None]) -> list:
+    """The runs checked against the targets after a fit: draw k = ``draws[k]`` = (values, source, seed), stored as
+    ``("predictive", gen, k, 0)``. Stored ones are read back (a store holding other draws is refused: ``what``
+    names them in the message); the rest run, seeds of one point side by side, each committed at once and
+    followed by ``after_run()``. Returns (k, source, seed, values, metrics) per draw, in order."""
+    stored = store.runs("predictive", gen)
+    out: dict[int, tuple] = {}
+    tasks = []
+    for k, (vals, src, seed) in enumerate(draws):
+        if (k, 0) in stored:
+            sd, svals, mets, ssrc = stored[(k, 0)]
+            if sd != seed or ssrc != src or svals != json.loads(dumps(vals)):
+                raise ScenarioError(getattr(store, "path", "store"), None,
+                                    f"holds other {what} {k}); use another store path")
+            out[k] = (k, src, seed, vals, mets)
+        else:
+            tasks.append(("predictive", gen, k, 0, seed, vals, src))
+
+    def record(task, result) -> None:
+        _kind, g, k, _r, seed, vals, src = task
+        metrics, elapsed, worker = result
+        text = dumps(metrics)
+        store.add("predictive", g, k, 0, seed, vals, text, src, elapsed, worker)
+        out[k] = (k, src, seed, vals, json.loads(text))
+        after_run()
+
+    if tasks:
+        run_points(tasks, simulate=simulate, shared=shared, workers=workers, client=client, record=record, label=label)
+    return [out[k] for k in range(len(draws))]
 
 
 def _cumulative(w: np.ndarray) -> np.ndarray:

@@ -263,16 +263,21 @@ def _header_close(s: str, array: bool) -> int:
     return -1
 
 
+def _after_string(line: str, i: int) -> int:
+    """The position just past the one-line string that opens at ``i`` (basic strings honour backslash escapes)."""
+    c, n, j = line[i], len(line), i + 1
+    while j < n and line[j] != c:
+        j += 2 if (c == '"' and line[j] == "\\") else 1
+    return j + 1
+
+
 def _key_end(line: str, i: int) -> int:
     """The position of the ``=`` that ends the key starting at ``i`` (quotes respected), or -1."""
     n = len(line)
     while i < n:
         c = line[i]
         if c in "\"'":
-            j = i + 1
-            while j < n and line[j] != c:
-                j += 2 if (c == '"' and line[j] == "\\") else 1
-            i = j + 1
+            i = _after_string(line, i)
             continue
         if c == "=":
             return i
@@ -303,10 +308,7 @@ def _value_end(line: str, i: int, state: str | None, depth: int) -> tuple[str | 
             i += 3
             continue
         if c in "\"'":
-            j = i + 1
-            while j < n and line[j] != c:
-                j += 2 if (c == '"' and line[j] == "\\") else 1
-            i = j + 1
+            i = _after_string(line, i)
             continue
         if c == "#":
             return ("bracket" if depth else None), depth, i

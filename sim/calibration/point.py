@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.calibration.abc import _mean, _seed31, fit_seed, predictive_seed, run_points
+from sim.calibration.abc import _mean, _seed31, fit_seed, predictive_seed, predictive_runs, run_points
 from sim.calibration.targets import Prior, Settings, Target, Targets, distance
 from sim.config.scenario import ScenarioError
 from sim.executor import progress_bar
@@ -162,36 +162,17 @@ class PointSearch:
                 on_run: Callable | None) -> list:
         s = self.settings
         vals, src = best["values"], best["trial"]
-        stored = store.runs("predictive", 0)
-        out: dict[int, tuple] = {}
-        tasks = []
-        for k in range(s.predictive_draws):
-            seed = predictive_seed(s.seed, 0, k)
-            if (k, 0) in stored:
-                sd, svals, mets, ssrc = stored[(k, 0)]
-                if sd != seed or ssrc != src or svals != json.loads(dumps(vals)):
-                    raise ScenarioError(getattr(store, "path", "store"), None,
-                                        f"holds other check runs than this search makes (run {k}); use another "
-                                        f"store path")
-                out[k] = (k, src, seed, vals, mets)
-            else:
-                tasks.append(("predictive", 0, k, 0, seed, vals, src))
 
-        def record(task, result) -> None:
-            _kind, gen, k, _r, seed, v, source = task
-            metrics, elapsed, worker = result
-            text = dumps(metrics)
-            store.add("predictive", gen, k, 0, seed, v, text, source, elapsed, worker)
-            out[k] = (k, source, seed, v, json.loads(text))
+        def after_run() -> None:
             counts["executed"] += 1
             bar.update(1)
             if on_run is not None:
                 on_run(counts["executed"])
 
-        if tasks:
-            run_points(tasks, simulate=self.simulate, shared=self.predictive_shared, workers=workers,
-                       client=client, record=record, label=f"{self.label}-checks")
-        return [out[k] for k in range(s.predictive_draws)]
+        draws = [(vals, src, predictive_seed(s.seed, 0, k)) for k in range(s.predictive_draws)]
+        return predictive_runs(store, 0, draws, simulate=self.simulate, shared=self.predictive_shared, workers=workers,
+                               client=client, label=f"{self.label}-checks",
+                               what="check runs than this search makes (run", after_run=after_run)
 
 
 # --------------------------------------------------------------------------------------------------------
