@@ -110,7 +110,7 @@ class JourneyModel(mesa.Model):
             initial_rep_ties(pop, self.cfg, streams)
             _initial_state(pop, self.cfg, streams, self.end)
             pops.append(pop)
-        self.pop = pop = Population.concat(pops)
+        self.pop = pop = type(pops[0]).concat(pops)
         del pops
         self.streams = BatchStreams(seeds, pop.boff, pop.aoff)
         self.metrics = Metrics(self.end, start=self.warmup, replications=self.R, pop=pop)
