@@ -121,10 +121,10 @@ def test_a_value_out_of_range_names_its_field_and_runs_nothing(planner, values, 
 
 def test_every_wrong_field_gets_its_message(planner):
     values = {"strategies.blended.channels.email.budget": -1, "strategies.cold_calling.sales.n_reps": 2.5,
-              "research.search_intensity": 1.5}
+              "research.search_intensity": 1.5, "strategies.blended.sales.split.social": 0.5}
     status, body = planner.client.json("POST", "/api/validate", {"source": DEFAULT, "values": values})
     assert status == 400
-    assert sorted(e["key"] for e in body["errors"]) == sorted(values)
+    assert sorted(e["key"] for e in body["errors"]) == sorted([*list(values)[:3], "strategies.blended.sales.split"])
 
 
 def test_replications_out_of_range_are_refused(planner):
@@ -237,6 +237,7 @@ def test_what_ifs_side_by_side_with_a_paired_difference(planner):
     same = rows[("cold_calling", "customers_won")]
     assert same["cells"][0] == same["cells"][1]
     assert same["deltas"][0]["diff"] == 0 and same["deltas"][0]["low"] == 0 and same["deltas"][0]["high"] == 0
+    assert cmp["identical"] == ["cold_calling", "content_nurture", "blended"]
 
     # the changed strategy: the paired t-interval of the seed-by-seed differences, recomputed from the runs
     base_s, more_s = form.build(DEFAULT, SMALL), form.build(DEFAULT, more)

@@ -187,13 +187,14 @@ def build(source: Any, values: Any) -> Scenario:
                 errors.append({"key": key, "message": exc.message})
                 continue
         changed[key] = value
-    if errors:
-        raise Invalid(errors)
-    try:
-        return base.with_overrides(changed)
+    try:  # the rules between fields, over the fields that are right on their own
+        scenario = base.with_overrides(changed)
     except ScenarioError as exc:
         key = exc.key or "form"
-        raise Invalid([{"key": key, "message": exc.message, "fields": GROUP_KEYS.get(key, [])}]) from None
+        errors.append({"key": key, "message": exc.message, "fields": GROUP_KEYS.get(key, [])})
+    if errors:
+        raise Invalid(errors)
+    return scenario
 
 
 def check_reps(value: Any) -> int:

@@ -255,6 +255,13 @@ def compare_whatifs(whatifs: list[WhatIf], level: float = 0.95) -> dict:
                 deltas.append({"diff": _num(d), "low": _num(lo), "high": _num(hi), "p": _num(p), "pairs": pairs,
                                "clear": bool(clear)})
             rows.append({"strategy": s, "metric": m, "cells": cells, "deltas": deltas})
+    identical = []  # strategies whose runs are the same in every what-if (not changed: common random numbers)
+    for s in strategies:
+        frames = [w.summary[w.summary["strategy"] == s].set_index("seed").reindex(common)[list(METRICS)]
+                  for w in whatifs]
+        if all(f.equals(frames[0]) for f in frames[1:]):
+            identical.append(s)
     return {"names": [w.name for w in whatifs], "strategies": strategies, "common_seeds": common, "rows": rows,
+            "identical": identical,
             "metrics": metric_info(), "level": level,
             "missing_strategies": sorted({s for w in whatifs for s in w.strategies} - set(strategies))}

@@ -36,10 +36,11 @@ async function api(method, path, body) {
 }
 
 function money(x) {
+  const sign = x < 0 ? "\u2212" : "";
   const a = Math.abs(x);
-  if (a >= 1e6) return "$" + (x / 1e6).toFixed(a >= 1e7 ? 1 : 2) + "M";
-  if (a >= 1e4) return "$" + Math.round(x / 1e3).toLocaleString("en-US") + "k";
-  return "$" + Math.round(x).toLocaleString("en-US");
+  if (a >= 1e6) return sign + "$" + (a / 1e6).toFixed(a >= 1e7 ? 1 : 2) + "M";
+  if (a >= 1e4) return sign + "$" + Math.round(a / 1e3).toLocaleString("en-US") + "k";
+  return sign + "$" + Math.round(a).toLocaleString("en-US");
 }
 
 function fmt(metric, x, signed) {
@@ -152,7 +153,7 @@ function renderModel(model) {
   };
   for (const f of model.strategy_fields) {
     if (f.group !== group) {
-      if (group === "budget") addSumRow(body, "budget-total", "Total programme budget");
+      if (group === "budget") addSumRow(body, "budget-total", "Total budget");
       group = f.group;
       body.append(el("tr", { class: "group" }, el("td", { colspan: strategies.length + 1, text: groups[group] || group })));
     }
@@ -228,7 +229,7 @@ async function run() {
   const resp = await api("POST", "/api/run", { source: state.source, values: values(), reps });
   if (!resp.ok) { reportFailure(resp); return; }
   state.job = resp.data;
-  $("#charts").replaceChildren();
+  $("#charts").replaceChildren(el("p", { class: "muted", text: "Drawn when every run is done." }));
   $("#download-report").hidden = true;
   renderJob(resp.data);
   poll();
@@ -263,6 +264,7 @@ function renderJob(job) {
   const text = $("#progress-text");
   text.classList.toggle("error", job.status === "error");
   text.dataset.status = job.status;
+  text.dataset.job = job.id;
   const reps = `${job.reps_done} of ${job.reps} replications per strategy`;
   const first = job.first_numbers_seconds !== null ? ` · first numbers after ${job.first_numbers_seconds.toFixed(1)} s` : "";
   const words = {
@@ -322,7 +324,7 @@ function renderComparison(job) {
 
 function renderCharts(charts) {
   const box = $("#charts");
-  if (box.childElementCount === charts.length && charts.length) return;
+  if (box.querySelectorAll("figure").length === charts.length && charts.length) return;
   box.replaceChildren();
   for (const c of charts) {
     const caption = c.name.replace(/_/g, " ");
@@ -396,7 +398,13 @@ async function compare() {
     if (r.strategy !== current) {
       current = r.strategy;
       body.append(el("tr", { class: "strategy-head" }, el("td", { colspan: 2 * c.names.length, text: current.replace(/_/g, " ") })));
+      if (c.identical.includes(current)) {
+        body.append(el("tr", { class: "identical", "data-strategy": current },
+                       el("td", { colspan: 2 * c.names.length,
+                                  text: "The same in every what-if: the same settings on the same seeds give the same runs (every difference is 0)." })));
+      }
     }
+    if (c.identical.includes(r.strategy)) continue;
     const tr = el("tr", { "data-strategy": r.strategy, "data-metric": r.metric }, el("td", { text: metricLabel(r.metric) }));
     const cell = (x) => el("td", {}, fmt(r.metric, x.mean), el("span", { class: "ci", text: interval(r.metric, x.low, x.high) }));
     tr.append(cell(r.cells[0]));
