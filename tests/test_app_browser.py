@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,9 +27,9 @@ if CHROMIUM is None or CHROMEDRIVER is None:
     pytest.skip("no chromium and chromedriver on this machine (apt-get install chromium chromium-driver; "
                 ".ci/run installs them)", allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 WAIT = 240  # seconds: a generous bound for a loaded machine; the waits end as soon as the page is ready
 SMALL = {"market.n_accounts": "150", "scenario.horizon_days": "60", "scenario.warmup_days": "0",
@@ -42,19 +41,21 @@ def server(tmp_path_factory):
     """``python run.py app`` on a free port, as a user starts it."""
     cwd = tmp_path_factory.mktemp("app")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "app", "--port", "0", "--no-browser",
-                             "--workers", "1", "--reps", "2"], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=open(cwd / "server.log", "w"), text=True)
-    line = proc.stdout.readline()
-    match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-    if not match:
-        proc.kill()
-        pytest.fail(f"the app printed no address: {line!r}; log: {(cwd / 'server.log').read_text()}")
-    yield match.group(1)
-    proc.terminate()
-    proc.wait(timeout=30)
-    log = (cwd / "server.log").read_text()
-    assert "Traceback" not in log, log
+    log_path = cwd / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "app", "--port", "0", "--no-browser",
+                                 "--workers", "1", "--reps", "2"], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=log, text=True)
+        line = proc.stdout.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        if not match:
+            proc.kill()
+            pytest.fail(f"the app printed no address: {line!r}; log: {log_path.read_text()}")
+        yield match.group(1)
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = log_path.read_text()
+    assert "Traceback" not in text, text
 
 
 @pytest.fixture(scope="module")

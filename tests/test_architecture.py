@@ -239,6 +239,8 @@ def test_the_wheel_ships_the_package_and_the_presets(installed):
     modules_missing = [f"{m.replace('.', '/')}" for m, p in modules().items()
                        if p.relative_to(ROOT).as_posix() not in names]
     assert not modules_missing, f"modules missing from the wheel: {modules_missing}"
+    static = sorted(p.relative_to(ROOT).as_posix() for p in (PACKAGE / "app" / "static").iterdir())
+    assert static and not [s for s in static if s not in names], "the planner page's files missing from the wheel"
 
 
 def test_installed_package_runs_from_another_folder(installed):

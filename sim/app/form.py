@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from sim.config.parameters import CHANNELS, REP_ACTIVITIES, SEGMENTS, P, lookup
 from sim.config.presets import preset, preset_names, presets_dir

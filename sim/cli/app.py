@@ -6,8 +6,10 @@ import argparse
 import errno
 import logging
 import os
+import signal
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sim.cli.common import UsageError, check_int_flags, wrap
 from sim.config.scenario import ScenarioError
@@ -48,6 +50,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_app(args: argparse.Namespace, argv: Sequence[str]) -> int:
     check_int_flags(WHERE, args, {"workers": 1, "reps": 1})
     if not 0 <= args.port <= 65535:
@@ -82,6 +88,7 @@ def cmd_app(args: argparse.Namespace, argv: Sequence[str]) -> int:
         import webbrowser
 
         webbrowser.open(url)
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as Ctrl-C does: runs stopped, temporary files removed
     try:
         server.serve_forever()
     except KeyboardInterrupt:
