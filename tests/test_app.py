@@ -161,7 +161,7 @@ def test_a_run_reports_progress_then_the_comparison_charts_and_report(planner):
         if np.std(values_won) > 0:
             assert r["low"] == pytest.approx(lo) and r["high"] == pytest.approx(hi)
 
-    assert len(final["charts"]) >= 1
+    assert len(final["charts"]) >= 1 and all(c["caption"] for c in final["charts"] if c["name"] == "cumulative_customers")
     for chart in final["charts"]:
         status, headers, body = planner.client.call("GET", chart["url"])
         assert status == 200 and headers["Content-Type"] == "image/png" and body[:8] == b"\x89PNG\r\n\x1a\n"
@@ -201,6 +201,26 @@ def test_worker_processes_give_the_numbers_of_one_process(tmp_path):
         assert job.status == "done", job.error
         results[workers] = job.summary().sort_values(["strategy", "seed"]).reset_index(drop=True)
     assert results[1].equals(results[2])
+
+
+def test_a_scenario_file_is_a_source(planner, tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[scenario]\nname = "mine"\n[strategies.only]\nchannels.content.budget = 5000\n')
+    status, model = planner.client.json("POST", "/api/load", {"source": {"kind": "file", "path": str(path)}})
+    assert status == 200 and model["name"] == "mine" and model["strategies"] == ["only"]
+    assert model["strategy_values"]["only"]["channels.content.budget"] == 5000
+    path.write_text("[scenario]\nhorizon_days = -1\n")
+    status, body = planner.client.json("POST", "/api/load", {"source": {"kind": "file", "path": str(path)}})
+    assert status == 400 and body["errors"][0]["key"] == "source" and "horizon_days" in body["errors"][0]["message"]
+
+
+def test_stop_ends_a_run_before_its_last_replication(planner):
+    status, job = planner.client.json("POST", "/api/run", {"source": DEFAULT, "values": SMALL, "reps": 100})
+    assert status == 200
+    status, _ = planner.client.json("POST", f"/api/jobs/{job['id']}/cancel", {})
+    assert status == 200
+    final = planner.client.wait(job["id"])[-1]
+    assert final["status"] == "cancelled" and final["done"] < final["total"] and final["report"] is None
 
 
 def test_a_new_run_stops_the_one_running(planner):

@@ -201,6 +201,9 @@ class Job:
             if self._cache is None or self._cache[0] != complete:
                 self._cache = (complete, comparison_rows(self.summary()))
             rows = self._cache[1]
+        captions = {}
+        if self.charts:  # drawn: the charts module (matplotlib) is loaded already
+            from sim.analysis.charts import CAPTIONS as captions
         return {
             "id": self.id, "status": self.status, "error": self.error, "done": done, "total": self.total,
             "reps_done": complete, "reps": self.reps, "strategies": self.strategies,
@@ -208,7 +211,8 @@ class Job:
             "first_numbers_seconds": self.first_numbers_seconds,
             "first_intervals_seconds": self.first_intervals_seconds,
             "comparison": rows,
-            "charts": [{"url": f"/api/jobs/{self.id}/charts/{i}", "name": p.stem} for i, p in enumerate(self.charts)],
+            "charts": [{"url": f"/api/jobs/{self.id}/charts/{i}", "name": p.stem, "caption": captions.get(p.stem, "")}
+                       for i, p in enumerate(self.charts)],
             "report": f"/api/jobs/{self.id}/report.html" if self.report else None,
         }
 

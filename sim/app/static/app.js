@@ -330,7 +330,7 @@ function renderCharts(charts) {
     const caption = c.name.replace(/_/g, " ");
     box.append(el("figure", {}, el("a", { href: c.url, target: "_blank" },
                                   el("img", { src: c.url, alt: caption, loading: "lazy" })),
-                  el("figcaption", { text: caption.charAt(0).toUpperCase() + caption.slice(1) })));
+                  el("figcaption", { text: c.caption || caption.charAt(0).toUpperCase() + caption.slice(1) })));
   }
 }
 
