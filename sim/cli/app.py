@@ -25,15 +25,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=wrap(
             "Serve the planner page on http://127.0.0.1:PORT/ and open it in the browser. On the page: pick a "
             "preset, a calibrated scenario or a scenario file; change the market (accounts, segment mix, search "
-            "demand), each strategy's channel budgets, team size and rep time split, and the horizon; run (the "
-            "first numbers come after two replications per strategy, then the intervals narrow as more finish); "
+            "demand), each strategy's channel budgets, team size and rep time split, and the horizon; run (runs go "
+            "in rounds of one seed per strategy: means after the first round, intervals after the second, "
+            "narrowing as more finish); "
             "see the comparison and the report's charts; save what-ifs and compare two or three of them (the "
             "difference with a paired interval: same seeds); download the scenario as TOML and the report as "
             "HTML. Everything the page uses is served by this command: it works with no internet. Stop it with "
             "Ctrl-C."
         ),
         epilog="examples:\n  python run.py app\n  python run.py app enterprise --port 8800 --no-browser\n"
-               "  python run.py app results/calibration/quick/20261201-101500/calibrated.toml",
+               "  python run.py app path/to/calibrated.toml --workers 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", nargs="?", default="default", metavar="SCENARIO",
