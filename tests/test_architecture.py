@@ -8,7 +8,7 @@ Layers, bottom to top (DESIGN.md, "Architecture"); each imports only from itself
     sim.engine.model      (builds a run from a validated scenario)
     sim.executor
     sim.analysis
-    sim.sweeps | sim.validation | sim.calibration | sim.optimise   (siblings: not each other)
+    sim.sweeps | sim.validation | sim.calibration | sim.optimise | sim.app   (siblings: not each other)
     sim.cli, and the package's own API ``sim`` (sim/__init__.py, which may import anything)
 
 Imports are read with ``ast`` from every module under sim/, at module level and inside functions.
@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sim.engine.model",),
     ("sim.executor", "sim.store"),
     ("sim.analysis",),
-    ("sim.sweeps", "sim.validation", "sim.calibration", "sim.attribution", "sim.optimise"),
+    ("sim.sweeps", "sim.validation", "sim.calibration", "sim.attribution", "sim.optimise", "sim.app"),
     ("sim.cli", "sim"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
@@ -239,6 +239,8 @@ def test_the_wheel_ships_the_package_and_the_presets(installed):
     modules_missing = [f"{m.replace('.', '/')}" for m, p in modules().items()
                        if p.relative_to(ROOT).as_posix() not in names]
     assert not modules_missing, f"modules missing from the wheel: {modules_missing}"
+    static = sorted(p.relative_to(ROOT).as_posix() for p in (PACKAGE / "app" / "static").iterdir())
+    assert static and not [s for s in static if s not in names], "the planner page's files missing from the wheel"
 
 
 def test_installed_package_runs_from_another_folder(installed):

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMAND_MODULES = ("sim.cli.run", "sim.cli.sweep", "sim.cli.validate", "sim.cli.calibrate", "sim.cli.attribution",
-                   "sim.cli.optimise", "sim.cli.plan")
+                   "sim.cli.optimise", "sim.cli.plan", "sim.cli.app")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,359 @@
+"""The planner page's JSON API (sim.app) on a small market, and the ``app`` command's bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+import sim
+from sim.analysis import stats
+from sim.app import form
+from sim.app.jobs import METRICS, Job
+from sim.app.server import Planner, make_server
+from sim.cli.main import main
+
+DEFAULT = {"kind": "preset", "name": "default"}
+#: The page's fields for a small market (the test suite's usual one: no warm-up, few accounts, short horizon)
+SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 60, "scenario.warmup_days": 0,
+         "channels.campaigns.burst_days": [10, 40]}
+
+
+class Client:
+    def __init__(self, base: str):
+        self.base = base
+
+    def call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers, err.read()
+
+    def json(self, method: str, path: str, body: dict | None = None):
+        status, _, raw = self.call(method, path, body)
+        return status, json.loads(raw)
+
+    def wait(self, job_id: str, timeout: float = 300) -> list[dict]:
+        """Poll a job until it is no longer running; every state seen, in order."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, job = self.json("GET", f"/api/jobs/{job_id}")
+            assert status == 200, job
+            seen.append(job)
+            if job["status"] not in ("queued", "running", "reporting"):
+                return seen
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} still {seen[-1]['status']} after {timeout} s")
+
+
+@pytest.fixture()
+def planner(tmp_path):
+    p = Planner(DEFAULT, workers=1, reps=3, workdir=tmp_path / "work", results_root=tmp_path / "results")
+    server = make_server(p, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    p.client = Client(f"http://127.0.0.1:{server.server_address[1]}")
+    yield p
+    server.shutdown()
+    server.server_close()
+    p.close()
+
+
+def run_job(planner, values: dict, reps: int) -> dict:
+    status, job = planner.client.json("POST", "/api/run", {"source": DEFAULT, "values": values, "reps": reps})
+    assert status == 200, job
+    final = planner.client.wait(job["id"])[-1]
+    assert final["status"] == "done", final
+    return final
+
+
+# ------------------------------------------------------------------------------------------------ fields
+
+
+def test_the_page_shows_the_scenario_it_loads(planner):
+    status, model = planner.client.json("POST", "/api/load", {"source": DEFAULT})
+    assert status == 200
+    scen = sim.load_scenario()
+    assert model["strategies"] == scen.strategies
+    market = {f["key"]: f["value"] for f in model["market"]}
+    assert market["market.n_accounts"] == scen.to_dict()["market"]["n_accounts"]
+    assert market["channels.campaigns.burst_days"] == scen.to_dict()["channels"]["campaigns"]["burst_days"]
+    for s in scen.strategies:
+        cfg = scen.config_dict(s)
+        assert model["strategy_values"][s]["channels.content.budget"] == cfg["channels"]["content"]["budget"]
+        assert model["strategy_values"][s]["sales.split.dialing"] == cfg["sales"]["split"]["dialing"]
+        assert model["strategy_values"][s]["sales.n_reps"] == cfg["sales"]["n_reps"]
+
+
+def test_a_missing_scenario_file_is_a_message_for_the_source_field(planner, tmp_path):
+    status, body = planner.client.json("POST", "/api/load", {"source": {"kind": "file", "path": str(tmp_path / "no.toml")}})
+    assert status == 400
+    assert body["errors"][0]["key"] == "source" and "not found" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("values, key, words", [
+    ({"strategies.blended.channels.content.budget": -5}, "strategies.blended.channels.content.budget", ">= 0"),
+    ({"strategies.networking.sales.split.dialing": 0.3}, "strategies.networking.sales.split", "add up to 1"),
+    ({"market.segments.smb.share": 0.6}, "market.segments.*.share", "add up to 1"),
+    ({"market.n_accounts": "lots"}, "market.n_accounts", "an integer"),
+    ({"scenario.horizon_days": 60}, "channels.campaigns.burst_days", "within the horizon"),
+])
+def test_a_value_out_of_range_names_its_field_and_runs_nothing(planner, values, key, words):
+    for path in ("/api/validate", "/api/run"):
+        status, body = planner.client.json("POST", path, {"source": DEFAULT, "values": values, "reps": 2})
+        assert status == 400, body
+        assert [e["key"] for e in body["errors"]] == [key]
+        assert words in body["errors"][0]["message"]
+        assert "Traceback" not in json.dumps(body)
+    assert planner.jobs == {}  # nothing ran
+
+
+def test_every_wrong_field_gets_its_message(planner):
+    values = {"strategies.blended.channels.email.budget": -1, "strategies.cold_calling.sales.n_reps": 2.5,
+              "research.search_intensity": 1.5, "strategies.blended.sales.split.social": 0.5}
+    status, body = planner.client.json("POST", "/api/validate", {"source": DEFAULT, "values": values})
+    assert status == 400
+    assert sorted(e["key"] for e in body["errors"]) == sorted([*list(values)[:3], "strategies.blended.sales.split"])
+
+
+def test_replications_out_of_range_are_refused(planner):
+    for reps in (0, 1.5, "many", form.MAX_REPS + 1):
+        status, body = planner.client.json("POST", "/api/run", {"source": DEFAULT, "values": SMALL, "reps": reps})
+        assert status == 400 and body["errors"][0]["key"] == "reps"
+    assert planner.jobs == {}
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+def test_a_run_reports_progress_then_the_comparison_charts_and_report(planner):
+    values = {**SMALL, "strategies.blended.channels.content.budget": 150_000}
+    status, job = planner.client.json("POST", "/api/run", {"source": DEFAULT, "values": values, "reps": 3})
+    assert status == 200 and job["total"] == 4 * 3
+    states = planner.client.wait(job["id"])
+    final = states[-1]
+    assert final["status"] == "done", final
+    done = [s["done"] for s in states]
+    assert done == sorted(done) and final["done"] == final["total"] == 12
+    assert final["reps_done"] == 3 and final["first_numbers_seconds"] <= final["first_intervals_seconds"]
+
+    # the numbers are those of the runs themselves (seeds 1, 2, 3 of each strategy)
+    scen = form.build(DEFAULT, values)
+    assert scen.config_dict("blended")["channels"]["content"]["budget"] == 150_000
+    won = {s: [sim.run(scen, s, seed).summary["customers_won"] for seed in (1, 2, 3)] for s in scen.strategies}
+    rows = {(r["strategy"], r["metric"]): r for r in final["comparison"]}
+    assert {m for _, m in rows} == set(METRICS)
+    for s, values_won in won.items():
+        mean, lo, hi = stats.mean_ci(values_won)
+        r = rows[(s, "customers_won")]
+        assert r["mean"] == pytest.approx(mean) and r["n"] == 3
+        if np.std(values_won) > 0:
+            assert r["low"] == pytest.approx(lo) and r["high"] == pytest.approx(hi)
+
+    assert len(final["charts"]) >= 1 and all(c["caption"] for c in final["charts"] if c["name"] == "cumulative_customers")
+    for chart in final["charts"]:
+        status, headers, body = planner.client.call("GET", chart["url"])
+        assert status == 200 and headers["Content-Type"] == "image/png" and body[:8] == b"\x89PNG\r\n\x1a\n"
+    status, headers, body = planner.client.call("GET", final["report"])
+    assert status == 200 and "attachment" in headers["Content-Disposition"]
+    assert b"<html" in body and b"blended" in body and b"http://" not in body.replace(b"http://www.w3.org", b"")
+
+
+def test_the_comparison_comes_in_rounds_means_first_then_intervals():
+    """The job's rounds: nothing until every strategy has its first seed, then means, then intervals."""
+    from sim.analysis.experiment import _run_task
+
+    scen = form.build(DEFAULT, SMALL)
+    job = Job(scen, reps=2, workers=1, folder=None)
+    tasks = [(s, seed) for seed in (1, 2) for s in scen.strategies]
+    seen = []
+    for i, task in enumerate(tasks):
+        job._record(task, _run_task(scen, task))
+        state = job.state()
+        rows = [r for r in state["comparison"] if r["metric"] == "total_cost"]
+        seen.append((state["done"], state["reps_done"], len(rows), all(r["low"] is not None for r in rows)))
+    n = len(scen.strategies)
+    assert seen[n - 2] == (n - 1, 0, 0, True)  # a round not yet complete: no numbers
+    assert seen[n - 1] == (n, 1, n, False)  # one round: means without intervals
+    assert seen[-1] == (2 * n, 2, n, True)  # two rounds: intervals
+    assert job.first_numbers_seconds is not None and job.first_intervals_seconds is not None
+
+
+def test_worker_processes_give_the_numbers_of_one_process(tmp_path):
+    """The page's runs on two spawned worker processes (the project's executor) equal those in this process."""
+    scen = form.build(DEFAULT, SMALL)
+    results = {}
+    for workers in (1, 2):
+        job = Job(scen, reps=2, workers=workers, folder=tmp_path / f"w{workers}")
+        job.start()
+        job.join(timeout=600)
+        assert job.status == "done", job.error
+        results[workers] = job.summary().sort_values(["strategy", "seed"]).reset_index(drop=True)
+    assert results[1].equals(results[2])
+
+
+def test_a_scenario_file_is_a_source(planner, tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[scenario]\nname = "mine"\n[strategies.only]\nchannels.content.budget = 5000\n')
+    status, model = planner.client.json("POST", "/api/load", {"source": {"kind": "file", "path": str(path)}})
+    assert status == 200 and model["name"] == "mine" and model["strategies"] == ["only"]
+    assert model["strategy_values"]["only"]["channels.content.budget"] == 5000
+    path.write_text("[scenario]\nhorizon_days = -1\n")
+    status, body = planner.client.json("POST", "/api/load", {"source": {"kind": "file", "path": str(path)}})
+    assert status == 400 and body["errors"][0]["key"] == "source" and "horizon_days" in body["errors"][0]["message"]
+
+
+def test_stop_ends_a_run_before_its_last_replication(planner):
+    status, job = planner.client.json("POST", "/api/run", {"source": DEFAULT, "values": SMALL, "reps": 100})
+    assert status == 200
+    status, _ = planner.client.json("POST", f"/api/jobs/{job['id']}/cancel", {})
+    assert status == 200
+    final = planner.client.wait(job["id"])[-1]
+    assert final["status"] == "cancelled" and final["done"] < final["total"] and final["report"] is None
+
+
+def test_a_new_run_stops_the_one_running(planner):
+    status, first = planner.client.json("POST", "/api/run", {"source": DEFAULT, "values": SMALL, "reps": 50})
+    assert status == 200
+    status, second = planner.client.json("POST", "/api/run", {"source": DEFAULT, "values": SMALL, "reps": 2})
+    assert status == 200
+    assert planner.client.wait(first["id"])[-1]["status"] == "cancelled"
+    assert planner.client.wait(second["id"])[-1]["status"] == "done"
+
+
+# ------------------------------------------------------------------------------------------------ what-ifs
+
+
+def test_what_ifs_side_by_side_with_a_paired_difference(planner):
+    more = {**SMALL, "strategies.networking.channels.networking.budget": 400_000,
+            "strategies.networking.sales.n_reps": 8}
+    base_job = run_job(planner, SMALL, reps=4)
+    more_job = run_job(planner, more, reps=4)
+
+    status, body = planner.client.json("POST", "/api/compare", {"names": ["base"]})
+    assert status == 400 and body["errors"][0]["key"] == "compare"
+    for name, job in (("base", base_job), ("more networking", more_job)):
+        status, body = planner.client.json("POST", "/api/whatifs", {"job": job["id"], "name": name})
+        assert status == 200, body
+    assert [w["name"] for w in body["whatifs"]] == ["base", "more networking"]
+
+    status, cmp = planner.client.json("POST", "/api/compare", {"names": ["base", "more networking"]})
+    assert status == 200, cmp
+    assert cmp["common_seeds"] == [1, 2, 3, 4]
+    rows = {(r["strategy"], r["metric"]): r for r in cmp["rows"]}
+
+    # a strategy the what-if did not change: the same runs on the same seeds, a difference of exactly zero
+    same = rows[("cold_calling", "customers_won")]
+    assert same["cells"][0] == same["cells"][1]
+    assert same["deltas"][0]["diff"] == 0 and same["deltas"][0]["low"] == 0 and same["deltas"][0]["high"] == 0
+    assert cmp["identical"] == ["cold_calling", "content_nurture", "blended"]
+
+    # the changed strategy: the paired t-interval of the seed-by-seed differences, recomputed from the runs
+    base_s, more_s = form.build(DEFAULT, SMALL), form.build(DEFAULT, more)
+    for metric in ("total_cost", "customers_won"):
+        a = [sim.run(base_s, "networking", seed).summary[metric] for seed in (1, 2, 3, 4)]
+        b = [sim.run(more_s, "networking", seed).summary[metric] for seed in (1, 2, 3, 4)]
+        d, lo, hi, _ = stats.paired_diff_ci(b, a)
+        delta = rows[("networking", metric)]["deltas"][0]
+        assert delta["diff"] == pytest.approx(d) and delta["pairs"] == 4
+        if math.isfinite(lo):
+            assert delta["low"] == pytest.approx(lo) and delta["high"] == pytest.approx(hi)
+    assert rows[("networking", "total_cost")]["deltas"][0]["diff"] > 0  # more budget and reps cost more
+
+
+def test_a_what_if_needs_a_finished_run_and_a_name(planner):
+    job = run_job(planner, SMALL, reps=2)
+    status, body = planner.client.json("POST", "/api/whatifs", {"job": job["id"], "name": "   "})
+    assert status == 400 and body["errors"][0]["key"] == "whatif_name"
+    status, body = planner.client.json("POST", "/api/whatifs", {"job": "0123456789ab", "name": "x"})
+    assert status == 404 and "not found" in body["error"]
+
+
+# ------------------------------------------------------------------------------------------------ downloads
+
+
+def test_the_scenario_downloads_as_toml_that_loads_back(planner, tmp_path):
+    values = {**SMALL, "strategies.blended.channels.paid_search.budget": 25_000,
+              "strategies.blended.sales.split.dialing": 0.2, "strategies.blended.sales.split.meetings": 0.5,
+              "market.segments.smb.share": 0.5, "market.segments.mid.share": 0.38, "research.search_intensity": 0.7}
+    status, headers, body = planner.client.call("POST", "/api/toml", {"source": DEFAULT, "values": values})
+    assert status == 200 and "attachment" in headers["Content-Disposition"]
+    path = tmp_path / "downloaded.toml"
+    path.write_bytes(body)
+    loaded = sim.load_scenario(path)
+    assert loaded.to_dict() == form.build(DEFAULT, values).to_dict()
+    assert loaded.config_dict("blended")["channels"]["paid_search"]["budget"] == 25_000
+    assert loaded.config_dict("blended")["sales"]["split"]["dialing"] == 0.2
+
+
+# ------------------------------------------------------------------------------------------------ the server
+
+
+def test_the_server_answers_json_and_never_a_traceback(planner, monkeypatch):
+    def broken(_body):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(planner, "setup", broken)
+    status, _, body = planner.client.call("GET", "/api/setup")
+    assert status == 500
+    assert json.loads(body)["error"].startswith("internal error") and b"Traceback" not in body and b"secret" not in body
+
+    status, _, body = planner.client.call("POST", "/api/run", None, {"Content-Type": "application/json"})
+    assert status == 400 and "errors" in json.loads(body)  # an empty body: no source
+    req = urllib.request.Request(planner.client.base + "/api/run", data=b"{not json", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=30)
+    assert err.value.code == 400 and "not JSON" in json.loads(err.value.read())["error"]
+    assert planner.client.call("GET", "/api/nothing")[0] == 404
+    assert planner.client.call("GET", "/static/../server.py")[0] == 404
+    assert planner.client.call("GET", "/api/whatifs", headers={"Host": "attacker.example"})[0] == 403
+
+
+def test_the_page_and_its_files_are_served_and_name_no_other_host(planner):
+    status, headers, page = planner.client.call("GET", "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    for name in ("app.js", "app.css"):
+        status, _, body = planner.client.call("GET", f"/static/{name}")
+        assert status == 200
+        page += body
+    text = page.decode()
+    assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    assert 'src="/static/app.js"' in text and 'href="/static/app.css"' in text
+
+
+# ------------------------------------------------------------------------------------------------ the command
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["app", "--port", "70000"], "--port must be from 0 to 65535"),
+    (["app", "--port", "abc"], "invalid int value"),
+    (["app", "--workers", "0"], "--workers"),
+    (["app", "--reps", "0"], "--reps"),
+    (["app", "no_such_preset.toml"], "not found"),
+    (["app", "--colour", "red"], "unrecognized arguments"),
+])
+def test_bad_flags_exit_2_with_one_line(argv, words, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and words in err, err
+
+
+def test_a_port_in_use_exits_2_with_one_line(capsys):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert main(["app", "--port", str(port), "--no-browser"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"port {port}" in err and "in use" in err, err
