@@ -553,9 +553,9 @@ def _preset_of(scenario: Any, overrides: dict | None) -> Any:
     if not overrides or path is None:
         return None
     try:
-        import sim
+        from sim.config.scenario import load_scenario
 
-        return sim.load_scenario(path)
+        return load_scenario(path)
     except Exception:  # noqa: BLE001 - a moved or broken file: the report names the overrides without preset values
         return None
 

@@ -1,8 +1,9 @@
 """The page's runs: a comparison run in rounds, watched while it runs, and saved what-ifs compared pairwise.
 
-A :class:`Job` hands every (strategy, seed) run to the project's executor (:func:`sim.executor.run_tasks`, local
-worker processes) in rounds: seed 1 of every strategy, then seed 2, ... so the first replications of *every*
-strategy finish first. As each run finishes the executor calls back in this process; the comparison
+A :class:`Job` hands every (strategy, seed) run to the project's executor (:func:`sim.executor.run_batched`, local
+worker processes) in rounds of growing size: seed 1 of every strategy, then seed 2, then seeds 3-4, 5-8, ... so the
+first replications of *every* strategy finish first, and the later rounds run each strategy's seeds side by side
+(the engine's replication axis). As each run finishes the executor calls back in this process; the comparison
 (:func:`sim.analysis.stats.compare`) is recomputed over the seeds every strategy has finished, so the page shows
 means after one round, intervals after two, and intervals narrowing after that. When all runs are in, the
 results folder (charts and report) is written by :func:`sim.analysis.experiment.write_results`, the same as
@@ -138,13 +139,18 @@ class Job:
             raise Cancelled()
 
     def _run(self) -> None:
-        from sim.analysis.experiment import _run_task
-        from sim.executor import run_tasks
+        from sim.analysis.experiment import _run_runs
+        from sim.engine.model import expected_buyers
+        from sim.executor import run_batched
 
         tasks = [(s, seed) for seed in self.seeds for s in self.strategies]  # rounds: one seed of every strategy
+        # rounds of growing size (seed 1, seed 2, seeds 3-4, 5-8, ...): the first answers come from single runs,
+        # the later rounds run each strategy's seeds side by side (the replication axis), several times cheaper
+        position = {sd: i for i, sd in enumerate(self.seeds)}
         try:
-            run_tasks(_run_task, tasks, shared=self.scenario, workers=self.workers, record=self._record,
-                      label=f"app-{self.id}")
+            run_batched(_run_runs, tasks, key=lambda t: (position[t[1]].bit_length(), t[0]), shared=self.scenario,
+                        workers=self.workers, record=self._record, label=f"app-{self.id}",
+                        buyers_per_run=expected_buyers(self.scenario))
             self.status = "reporting"
             self._write_results()
             self.finished_seconds = time.time() - self.started
