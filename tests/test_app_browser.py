@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
+# CI sets REQUIRE_BROWSER=1 (.ci/run installs chromium): there a missing browser fails instead of skipping
+if os.environ.get("REQUIRE_BROWSER") == "1" and (CHROMIUM is None or CHROMEDRIVER is None):
+    pytest.fail("REQUIRE_BROWSER=1 but chromium or chromedriver is missing", pytrace=False)
 selenium = pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
 if CHROMIUM is None or CHROMEDRIVER is None:
     pytest.skip("no chromium and chromedriver on this machine (apt-get install chromium chromium-driver; "
