@@ -258,9 +258,12 @@ class BatchStreams:
             pos = (u * n[rep]).astype(np.int64) + self.boff[rep]
             keep = mask[pos]
             pos, rep = pos[keep], rep[keep]
-            _, first = np.unique(pos, return_index=True)  # positions are disjoint across replications
-            first = np.sort(first)  # probe order, grouped by replication
-            pos, rep = pos[first], rep[first]
+            # the first probe of each position, in probe order (positions are disjoint across replications)
+            order = np.argsort(pos, kind="stable")
+            ranked = pos[order]
+            dup = np.zeros(pos.size, dtype=bool)
+            dup[order[1:][ranked[1:] == ranked[:-1]]] = True
+            pos, rep = pos[~dup], rep[~dup]
             start = np.searchsorted(rep, np.arange(self.R))
             got = np.bincount(rep, minlength=self.R)
             take = (np.arange(pos.size) - start[rep]) < k[rep]
