@@ -301,12 +301,7 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     from sim.calibration import report as R
     from sim.io import jsonable, package_version, versions, write_manifest
 
-    (folder / "calibrated.toml").write_text(cal.to_toml(), encoding="utf-8")
-    cal.parameters.to_csv(folder / "parameters.csv", index=False)
-    cal.trials.to_csv(folder / "trials.csv", index=False)
-    cal.checks.to_csv(folder / "targets.csv", index=False)
-    cal.predictive.to_csv(folder / "predictive.csv", index=False)
-    cal.runs.to_csv(folder / "runs.csv", index=False)
+    R.write_tables(folder, cal, ("parameters", "trials", "checks", "predictive", "runs"))
     spec, res = cal.spec, cal.result
     full = jsonable({
         "calibration_name": spec.name, "method": "optuna",

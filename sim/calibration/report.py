@@ -465,16 +465,21 @@ the nearest edge over the half-width outside; total sqrt(mean z^2).</p>
     return path
 
 
+#: the file each table of a calibration is written to (the attribute name, but ``checks`` -> targets.csv)
+TABLE_FILES = {"checks": "targets.csv"}
+
+
+def write_tables(folder: Path, cal: Any, tables: tuple[str, ...]) -> None:
+    """``calibrated.toml`` and the CSV tables ``tables`` (attributes of ``cal``) of a calibration, into ``folder``."""
+    (folder / "calibrated.toml").write_text(cal.to_toml(), encoding="utf-8")
+    for name in tables:
+        getattr(cal, name).to_csv(folder / TABLE_FILES.get(name, f"{name}.csv"), index=False)
+
+
 def write_outputs(folder: Path, cal: Any, manifest: dict) -> None:
     """Write calibrated.toml, the CSV tables, charts/*.png, report.html and manifest.json into ``folder``."""
     folder = Path(folder)
-    (folder / "calibrated.toml").write_text(cal.to_toml(), encoding="utf-8")
-    cal.posterior.to_csv(folder / "posterior.csv", index=False)
-    cal.parameters.to_csv(folder / "parameters.csv", index=False)
-    cal.checks.to_csv(folder / "targets.csv", index=False)
-    cal.generations.to_csv(folder / "generations.csv", index=False)
-    cal.predictive.to_csv(folder / "predictive.csv", index=False)
-    cal.runs.to_csv(folder / "runs.csv", index=False)
+    write_tables(folder, cal, ("posterior", "parameters", "checks", "generations", "predictive", "runs"))
     from sim.io import jsonable, package_version, versions, write_manifest
 
     spec = cal.spec

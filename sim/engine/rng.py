@@ -157,7 +157,6 @@ class BatchStreams:
     def __init__(self, seeds, buyer_offsets, account_offsets):
         self.streams = [Streams(s) for s in seeds]
         self.R = len(self.streams)
-        self.seed = self.streams[0].seed
         self.boff = np.asarray(buyer_offsets, dtype=np.int64)
         self.aoff = np.asarray(account_offsets, dtype=np.int64)
         self.nb = np.diff(self.boff)  # buyers per replication
@@ -166,11 +165,6 @@ class BatchStreams:
         self.arep = np.repeat(np.arange(self.R, dtype=np.int64), np.diff(self.aoff))
         self._bases = np.array([s._base for s in self.streams], dtype=np.uint64)
         self._named: dict[str, np.ndarray] = {}
-
-    def generator(self, name: str, day: int = 0) -> np.random.Generator:
-        if self.R != 1:
-            raise ValueError("a batch of replications builds its structures per replication")
-        return self.streams[0].generator(name, day)
 
     def _keys(self, name: str, day: int) -> np.ndarray:
         """Every replication's stream key of (name, day): ``Streams._stream_key``, vectorised."""
