@@ -51,8 +51,9 @@ MARKET = {
     "scenario.warmup_days": 0,
     "channels.campaigns.burst_days": [20, 80],
 }
-#: the ``Streams`` methods a channel may draw with (each takes the stream's name first)
-STREAM_METHODS = ("uniform", "pick", "sample", "generator")
+#: the stream methods a channel may draw with in its daily step (each takes the stream's name first);
+#: ``generator`` is for structures built once, per replication, from that replication's ``Streams``
+STREAM_METHODS = ("uniform", "pick", "sample")
 
 
 @lru_cache(maxsize=1)
