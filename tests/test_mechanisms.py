@@ -150,3 +150,38 @@ def test_diffusion_is_slower_on_a_sparse_network_than_fully_mixed():
     sparse = s.with_overrides({"diffusion.mixing": "network", "network.weak_ties_mean": 2.0})
     net = np.mean([sim.run(sparse, "bass", k).timeseries["cum_wins"].iloc[100] for k in (1, 2)])
     assert net < full
+
+
+def _episodes(scenario, seeds):
+    rs = sim.run_batch(scenario, "blended", list(seeds))
+    size = np.concatenate([r.samples["episode_group_size"] for r in rs])
+    decided = np.concatenate([r.samples["episode_decided"] for r in rs])
+    status_quo = sum(float(r.timeseries["new_status_quo"].sum()) for r in rs)
+    return size, decided, status_quo
+
+
+def test_status_quo_holdouts_make_larger_groups_decide_less(small):
+    """With no fading need, every episode that ends does so at the decision: the group buys (from
+    anyone) with chance (1 - q)^size, each member holding out for the status quo with chance q.
+
+    Pooled over 8 seeds (about 400 episodes), the decided share of each group size agrees with
+    (1 - q)^size: a chi-square goodness of fit over the sizes with at least 10 episodes, at 1%. And
+    the episodes ended without a decision are exactly the ``new_status_quo`` flow. With q = 0 every
+    group that reaches consensus buys."""
+    q = 0.12
+    size, decided, status_quo = _episodes(
+        small.with_overrides({"decision.status_quo_holdout": q, "need.fade_rate": 0.0}), range(1, 9))
+    assert status_quo == np.count_nonzero(decided == 0) > 0
+    sizes = [g for g in np.unique(size) if np.count_nonzero(size == g) >= 10]
+    assert len(sizes) >= 5
+    n = np.array([np.count_nonzero(size == g) for g in sizes])
+    k = np.array([decided[size == g].sum() for g in sizes])
+    p = (1.0 - q) ** np.array(sizes)
+    chi2 = float((((k - n * p) ** 2) / (n * p * (1 - p))).sum())
+    assert stats.chi2.sf(chi2, len(sizes)) > 0.01, (sizes, k / n, p)
+    # and the shape is not flat: the largest groups decide clearly less often than single buyers
+    assert decided[size == sizes[0]].mean() - decided[size == sizes[-1]].mean() > 0.3
+
+    size0, decided0, status_quo0 = _episodes(
+        small.with_overrides({"decision.status_quo_holdout": 0.0, "need.fade_rate": 0.0}), range(1, 4))
+    assert size0.size > 0 and (decided0 == 1).all() and status_quo0 == 0

@@ -1,7 +1,11 @@
 """Account decision: the buying group chooses among shortlisted vendors.
 
 When enough of an account's buying group has finished research (``decision.consensus_share``
-of its members at progress 1), the account decides. We are on the shortlist only if at least
+of its members at progress 1), the account decides. First, whether to buy at all: each member
+independently holds out for the status quo with chance ``decision.status_quo_holdout`` and the
+group acts only if none does, so larger groups more often end with no decision (the CEB finding
+that purchase likelihood falls from 81% with one decision maker to 31% with six is a held-out
+check of this, never its input). Then which vendor. We are on the shortlist only if at least
 one member knows us. The choice is a multinomial logit on trust: our decision-weighted mean
 trust, net of resentment left by unwanted calls (``journey.annoy``), plus a bonus while our
 sales team is in conversation, against the segment's competitors at baseline trust. Won
@@ -13,13 +17,23 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import P, Step, flows
-from sim.engine.state import CUSTOMER, LOST, SEGMENT_NAMES, SOURCES, SRC
+from sim.engine.state import (
+    CUSTOMER,
+    DORMANT,
+    ENGAGED,
+    EXPLORING,
+    LOST,
+    SEGMENT_NAMES,
+    SOURCES,
+    SRC,
+)
 from sim.engine.transitions import close_opportunities, set_account_stage
 
 SECTION = "decision"
 PARAMS = {
     "consensus_share": P(0.5, "float", 0.01, 1, "share of the buying group that must be done researching", "DESIGN.md: buying-group consensus"),
     "engaged_bonus": P(0.15, "float", 0, 1, "trust bonus for a vendor in active conversation", "DESIGN.md: engaged accounts favour us"),
+    "status_quo_holdout": P(0.0, "float", 0, 1, "chance each buying-group member holds out for the status quo at the decision (the group buys only if none does)", "assumption: independent holdouts (Dixon & McKenna 2022: indecision, not a rival, ends 40-60% of deals); 0 = every group that reaches consensus buys"),
 }
 #: the competition, which the vendor choice weighs us against (and content's share of voice)
 COMPETITOR_PARAMS = {
@@ -34,6 +48,7 @@ FLOWS = flows(
     ("new_losses", "accounts that bought elsewhere", "accounts"),
     ("new_opportunities_won", "opportunities won", "accounts"),
     ("new_opportunities_lost", "opportunities lost to a competitor", "accounts"),
+    ("new_status_quo", "buying groups that reached a decision and kept the status quo (also in new_no_decisions)", "accounts"),
 )
 STOCKS = ()
 
@@ -49,6 +64,17 @@ def step(model) -> None:
     acc = live[done >= need]
     if acc.size == 0:
         return
+    holdout = cfg.decision.status_quo_holdout
+    if holdout > 0:  # skipping a zero-probability draw shifts no other draw (streams are account-indexed)
+        act = (1.0 - holdout) ** pop.group_size[acc]
+        keep = model.streams.uniform("decision.status_quo", day, acc, per="account") < act
+        stay = acc[~keep]
+        if stay.size:
+            end_without_decision(model, stay)
+            model.metrics.count("new_status_quo", stay, per="account")
+        acc = acc[keep]
+        if acc.size == 0:
+            return
     aware_any = pop.account_any(pop.aware, acc)
     t_us = pop.account_mean(pop.trust - pop.resentment, acc, pop.aware) + cfg.decision.engaged_bonus * pop.opp[acc]
     beta = cfg.competitors.choice_sensitivity
@@ -121,6 +147,21 @@ def record_opportunities_closed(model, acc: np.ndarray, won: bool) -> None:
         model.sample("opportunity_closed_won", np.full(acc.size, 1.0 if won else 0.0), acc, per="account")
 
 
+def end_without_decision(model, acc: np.ndarray) -> None:
+    """Accounts ``acc`` drop their buying episode today with no decision (the need faded, or the group
+    kept the status quo): open conversations close, in-market members go dormant, and an open
+    opportunity counts as stalled."""
+    pop = model.pop
+    stalled = acc[pop.qualified[acc]]
+    close_opportunities(model, acc)
+    set_account_stage(model, acc, DORMANT, from_stages=(EXPLORING, ENGAGED))
+    pop.in_market[acc] = False
+    model.metrics.count("new_no_decisions", acc, per="account")
+    record_episode_end(model, acc, decided=False)
+    model.metrics.count("new_opportunities_stalled", stalled, per="account")
+    record_opportunities_closed(model, stalled, won=False)
+
+
 def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
     """Samples of ended buying episodes: the buying group's size and whether the account bought
     at all (from us or a competitor: ``decided``) or ended with no decision."""
@@ -129,7 +170,7 @@ def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
         model.sample("episode_decided", np.full(acc.size, 1.0 if decided else 0.0), acc, per="account")
 
 
-__all__ = ["step", "win_accounts", "record_episode_end", "record_opportunities_closed", "SOURCES"]
+__all__ = ["step", "win_accounts", "end_without_decision", "record_episode_end", "record_opportunities_closed", "SOURCES"]
 
 
 STEPS = (Step(600, "decision", "buying groups that reached consensus choose a vendor", step),)

@@ -12,12 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import P, Step, flows
-from sim.engine.mechanisms.decision import (
-    record_episode_end,
-    record_opportunities_closed,
-)
-from sim.engine.state import DORMANT, ENGAGED, EXPLORING, LOST
-from sim.engine.transitions import close_opportunities, set_account_stage
+from sim.engine.mechanisms.decision import end_without_decision
+from sim.engine.state import DORMANT, EXPLORING, LOST
+from sim.engine.transitions import set_account_stage
 
 SECTION = "need"
 PARAMS = {
@@ -47,14 +44,7 @@ def step(model) -> None:
     live = np.flatnonzero(pop.in_market)
     fade = live[model.streams.uniform("need.fade", day, live, per="account") < cfg.fade_rate] if live.size and cfg.fade_rate > 0 else live[:0]
     if fade.size:
-        stalled = fade[pop.qualified[fade]]
-        close_opportunities(model, fade)
-        set_account_stage(model, fade, DORMANT, from_stages=(EXPLORING, ENGAGED))
-        pop.in_market[fade] = False
-        model.metrics.count("new_no_decisions", fade, per="account")
-        record_episode_end(model, fade, decided=False)
-        model.metrics.count("new_opportunities_stalled", stalled, per="account")
-        record_opportunities_closed(model, stalled, won=False)
+        end_without_decision(model, fade)
 
     # new needs
     p = 1.0 - np.exp(-cfg.annual_trigger_rate / 365.0)
