@@ -263,8 +263,11 @@ class JourneyModel(mesa.Model):
         self._split = None
 
     def _samples_of(self, r: int) -> dict[str, np.ndarray]:
+        """Replication ``r``'s values of every kind that occurred in it: a kind is absent where it has no
+        value, whether the replication ran alone or in a batch where another replication recorded it."""
         if self.R == 1:
-            return {k: _cat([v for v, _ in parts]) for k, parts in self._samples.items()}
+            out = {k: _cat([v for v, _ in parts]) for k, parts in self._samples.items()}
+            return {k: v for k, v in out.items() if v.size}
         if self._split is None:  # every replication's values of every kind, split once (in recording order)
             self._split = {}
             for k, parts in self._samples.items():
@@ -272,7 +275,7 @@ class JourneyModel(mesa.Model):
                 rep = np.concatenate([q for _, q in parts])
                 order = np.argsort(rep, kind="stable")
                 self._split[k] = np.split(v[order], np.searchsorted(rep[order], np.arange(1, self.R)))
-        return {k: parts[r] for k, parts in self._split.items()}
+        return {k: parts[r] for k, parts in self._split.items() if parts[r].size}
 
     def samples(self) -> dict[str, np.ndarray]:
         """Per-event distributions. Always: ``progress_at_first_contact`` (buyers, at their first
