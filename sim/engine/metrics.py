@@ -107,10 +107,14 @@ class Metrics:
 
     def count(self, name: str, idx: np.ndarray, per: str = "buyer") -> None:
         """Add the number of buyers (or accounts, ``per="account"``) in ``idx`` of each replication."""
-        if self.R == 1:
-            self._col(name)[self.day] += len(idx)
-        else:
-            self._col(name)[self.day] += self.pop.per_rep(idx, per)
+        col = self._col(name)
+        if len(idx):  # nobody: nothing to add (most calls, on most days)
+            col[self.day] += self.counts(idx, per)
+
+    def counts(self, idx: np.ndarray, per: str = "buyer"):
+        """What ``count`` adds for ``idx``: the number of its buyers (or accounts) in each replication (one
+        number for a single replication); for adding one count to several columns."""
+        return len(idx) if self.R == 1 else self.pop.per_rep(idx, per)
 
     def add_by_source(self, name: str, src: np.ndarray, idx: np.ndarray | None = None, per: str = "buyer") -> None:
         """Count ``name_<source>`` for each source code in ``src`` (one per buyer or account in ``idx``)."""

@@ -40,8 +40,9 @@ def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress
         pop.progress[active] = np.minimum(pop.progress[active] + progress_gain, 1.0)
     pop.last_touch[idx] = SRC[source]
     pop.touches[idx] += 1
-    model.metrics.count("new_touches", idx)
-    model.metrics.count(f"new_touches_{source}", idx)
+    n = model.metrics.counts(idx)
+    model.metrics.add("new_touches", n)
+    model.metrics.add(f"new_touches_{source}", n)
 
 
 def acceptance(model, idx: np.ndarray, discount: float = 0.0, p_max: float | None = None) -> np.ndarray:

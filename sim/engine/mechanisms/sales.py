@@ -212,7 +212,8 @@ class SalesTeam:
         if not self.rep_list:
             return np.full(k, -1, dtype=np.int32)
         pop = self.model.pop
-        load = np.bincount(pop.owner[pop.opp & (pop.owner >= 0)], minlength=len(self.rep_list)).astype(float)
+        owners = pop.owner[np.flatnonzero(pop.opp)]  # the open opportunities are few: no pass over owner
+        load = np.bincount(owners[owners >= 0], minlength=len(self.rep_list)).astype(float)
         out = np.empty(k, dtype=np.int32)
         n = self.n_per
         first = pop.arep[acc] * n if self.R > 1 else np.zeros(k, dtype=np.int64)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import P, State, Step, flows
-from sim.engine.network import Exposure, spread
+from sim.engine.network import Exposure, rows_dot, spread
 from sim.engine.state import CUSTOMER, EXPLORING
 from sim.engine.transitions import acceptance, raise_trust, start_conversations, touch
 
@@ -99,7 +99,7 @@ def referrals(model) -> None:
         u = st.uniform("networking.referral", day, cand)
         ref = cand[u < -np.expm1(-c.referral_rate * exposure[cand])]
         if ref.size:
-            adv_trust = (model.W_weak[ref] @ (pop.advocate * pop.trust)) / exposure[ref]
+            adv_trust = rows_dot(model.W_weak, ref, lambda i: pop.advocate[i] * pop.trust[i]) / exposure[ref]
             pop.referred[ref] = True
             touch(model, ref, "networking", organic=True)
             raise_trust(pop, ref, c.trust_transfer * adv_trust)
