@@ -120,14 +120,15 @@ class Metrics:
         """Count ``name_<source>`` for each source code in ``src`` (one per buyer or account in ``idx``)."""
         S = len(SOURCES)
         src = np.asarray(src, dtype=np.int64)
+        if src.size == 0:
+            return
         if self.R == 1:
             counts = np.bincount(src, minlength=S)[None, :]
         else:
             rep = (self.pop.arep if per == "account" else self.pop.brep)[idx]
             counts = np.bincount(rep * S + src, minlength=self.R * S).reshape(self.R, S)
-        for i, s in enumerate(SOURCES):
-            if counts[:, i].any():
-                self._col(f"{name}_{s}")[self.day] += counts[:, i]
+        for i in np.flatnonzero(counts.any(axis=0)).tolist():  # the sources that occur
+            self._col(f"{name}_{SOURCES[i]}")[self.day] += counts[:, i]
 
     def get(self, name: str, upto: int | None = None, r: int = 0) -> np.ndarray:
         col = self._col(name)[:, r]

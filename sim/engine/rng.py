@@ -178,6 +178,8 @@ class BatchStreams:
                        "buyer": self.boff[:-1].astype(np.uint64) * _GOLDEN,
                        "account": self.aoff[:-1].astype(np.uint64) * _GOLDEN}
         self._first: np.ndarray | None = None  # scratch for sample: first probe of each buyer (see there)
+        bounds = self.boff.tolist()
+        self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]  # each replication's buyers
 
     def _keys(self, name: str, day: int, index: str = "local") -> np.ndarray:
         """Every replication's stream key of (name, day): ``Streams._stream_key``, vectorised; with
@@ -231,6 +233,8 @@ class BatchStreams:
         return self._draw(self._times_golden(idx), self._keys(name, day, "account" if account else "buyer")[rep])
 
     def _per_rep(self, k) -> np.ndarray:
+        if np.ndim(k) == 0:
+            return np.full(self.R, int(k), dtype=np.int64)
         return np.broadcast_to(np.asarray(k, dtype=np.int64), (self.R,))
 
     def pick(self, name: str, day: int, eligible: np.ndarray, k) -> np.ndarray:
@@ -265,7 +269,7 @@ class BatchStreams:
         if self.R == 1:
             return self.streams[0].sample(name, day, mask, int(self._per_rep(k)[0]))
         mask = np.asarray(mask, dtype=bool)
-        m = np.array([np.count_nonzero(mask[self.boff[r]:self.boff[r + 1]]) for r in range(self.R)])  # eligible
+        m = np.array([np.count_nonzero(mask[s]) for s in self._slices])  # eligible
         n = self.nb
         k = np.minimum(np.maximum(self._per_rep(k), 0), m)
         with np.errstate(divide="ignore", invalid="ignore"):

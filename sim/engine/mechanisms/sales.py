@@ -173,7 +173,7 @@ class SalesTeam:
         """Book ``hours`` (one per replication, or one for all) of an activity against each replication's
         team, pro rata to each rep's plan."""
         total = self.hours(activity)
-        hours = np.broadcast_to(np.asarray(hours, dtype=float), total.shape)
+        hours = np.full(total.shape, float(hours)) if np.ndim(hours) == 0 else np.broadcast_to(np.asarray(hours, dtype=float), total.shape)
         go = (total > 0) & (hours > 0)
         if not go.any():
             return

@@ -82,8 +82,10 @@ def influence(model) -> None:
     det = pop.detractor_until > day
     if pop.advocate.any() or det.any():
         e_adv = model.advocate_exposure(pop.advocate)
-        delta = c.advocate_trust * e_adv - c.detractor_trust * model.detractor_exposure(det)
-        pop.trust[:] = np.clip(pop.trust + delta, 0.0, 1.0)
+        t = c.advocate_trust * e_adv  # trust + (advocate - detractor influence), in float64, clipped
+        t -= c.detractor_trust * model.detractor_exposure(det)
+        t += pop.trust
+        pop.trust[:] = np.clip(t, 0.0, 1.0, out=t)
         cand = np.flatnonzero((e_adv > Exposure.EPS) & ~pop.aware)
         u = st.uniform("social.advocate_awareness", day, cand)
         touch(model, cand[u < -np.expm1(-c.advocate_awareness * e_adv[cand])], "referral", organic=True)
