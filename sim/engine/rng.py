@@ -272,8 +272,7 @@ class BatchStreams:
         m = np.array([np.count_nonzero(mask[s]) for s in self._slices])  # eligible
         n = self.nb
         k = np.minimum(np.maximum(self._per_rep(k), 0), m)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            expected = 1.3 * k * n / np.maximum(m, 1)
+        expected = 1.3 * k * n / np.maximum(m, 1)  # finite: no division by zero
         alone = (k > 0) & ((k > m // 4) | (expected > m + n / 8))  # Streams.sample takes its pick path
         probe = np.flatnonzero((k > 0) & ~alone)
         out = []

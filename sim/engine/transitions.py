@@ -147,7 +147,7 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
             from sim.engine.mechanisms.need import start_episodes
 
             start_episodes(model, created, metric="new_demand_created")
-        keep = ~idle | np.isin(acc, created)
+        keep = ~idle | pop.in_market[acc]  # of the idle accounts, those just put in market are the created ones
         idx, src = idx[keep], src[keep]
         if idx.size == 0:
             return
