@@ -107,23 +107,28 @@ class Metrics:
 
     def count(self, name: str, idx: np.ndarray, per: str = "buyer") -> None:
         """Add the number of buyers (or accounts, ``per="account"``) in ``idx`` of each replication."""
-        if self.R == 1:
-            self._col(name)[self.day] += len(idx)
-        else:
-            self._col(name)[self.day] += self.pop.per_rep(idx, per)
+        col = self._col(name)
+        if len(idx):  # nobody: nothing to add (most calls, on most days)
+            col[self.day] += self.counts(idx, per)
+
+    def counts(self, idx: np.ndarray, per: str = "buyer"):
+        """What ``count`` adds for ``idx``: the number of its buyers (or accounts) in each replication (one
+        number for a single replication); for adding one count to several columns."""
+        return len(idx) if self.R == 1 else self.pop.per_rep(idx, per)
 
     def add_by_source(self, name: str, src: np.ndarray, idx: np.ndarray | None = None, per: str = "buyer") -> None:
         """Count ``name_<source>`` for each source code in ``src`` (one per buyer or account in ``idx``)."""
         S = len(SOURCES)
         src = np.asarray(src, dtype=np.int64)
+        if src.size == 0:
+            return
         if self.R == 1:
             counts = np.bincount(src, minlength=S)[None, :]
         else:
             rep = (self.pop.arep if per == "account" else self.pop.brep)[idx]
             counts = np.bincount(rep * S + src, minlength=self.R * S).reshape(self.R, S)
-        for i, s in enumerate(SOURCES):
-            if counts[:, i].any():
-                self._col(f"{name}_{s}")[self.day] += counts[:, i]
+        for i in np.flatnonzero(counts.any(axis=0)).tolist():  # the sources that occur
+            self._col(f"{name}_{SOURCES[i]}")[self.day] += counts[:, i]
 
     def get(self, name: str, upto: int | None = None, r: int = 0) -> np.ndarray:
         col = self._col(name)[:, r]

@@ -93,10 +93,31 @@ def spread(W: sp.csr_matrix, sources: np.ndarray) -> tuple[np.ndarray, np.ndarra
     (W is symmetric). Returns ``(reached, weight)``: the buyers with a tie to a source, ascending,
     and ``(W @ x)[reached]`` in ``W``'s dtype, summed in the same order as the full product."""
     cols, w = row_entries(W, sources)
-    reached = np.unique(cols)
-    acc = np.zeros(reached.size, dtype=W.dtype)
-    np.add.at(acc, np.searchsorted(reached, cols), w)
-    return reached, acc
+    n = W.shape[0]
+    if cols.size * 200 < n:  # few ties: sort them
+        reached = np.unique(cols)
+        acc = np.zeros(reached.size, dtype=W.dtype)
+        np.add.at(acc, np.searchsorted(reached, cols), w)
+        return reached, acc
+    # many: sum into a full column and mark the reached (the same additions in the same order, without a sort)
+    total = np.zeros(n, dtype=W.dtype)
+    np.add.at(total, cols, w)
+    hit = np.zeros(n, dtype=bool)
+    hit[cols] = True
+    reached = np.flatnonzero(hit)
+    return reached, total[reached]
+
+
+def rows_dot(W: sp.csr_matrix, rows: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``W[rows] @ v`` from the rows' entries only (scipy's fancy row indexing copies far more), with the
+    same result to the last bit: each row's products summed one by one in its CSR order, in the dtype of
+    the product (scipy's ``csr_matvec``). ``v`` is a function of buyer indices returning the vector's
+    entries there, so that only the entries the rows touch are computed."""
+    cols, w = row_entries(W, rows)
+    prod = w * v(cols)
+    out = np.zeros(len(rows), dtype=prod.dtype)
+    np.add.at(out, np.repeat(np.arange(len(rows)), W.indptr[np.asarray(rows) + 1] - W.indptr[rows]), prod)
+    return out
 
 
 class Exposure:
@@ -126,17 +147,17 @@ class Exposure:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=bool)
         if self.x is not None and self.updates < 64:
-            on = np.flatnonzero(x & ~self.x)
-            off = np.flatnonzero(self.x & ~x)
-            if on.size + off.size == 0:
+            changed = np.flatnonzero(x != self.x)  # one pass finds both the entries switched on and off
+            if changed.size == 0:
                 return self.e
-            if on.size + off.size <= 0.02 * x.size:
-                for rows, sign in ((on, 1.0), (off, -1.0)):
+            if changed.size <= 0.02 * x.size:
+                now = x[changed]
+                for rows, sign in ((changed[now], 1.0), (changed[~now], -1.0)):
                     if rows.size:
                         cols, w = row_entries(self.W, rows)
                         np.add.at(self.e, cols, sign * w.astype(np.float64))
                 self.updates += 1
-                self.x = x.copy()
+                self.x[changed] = now  # our own copy of x, brought up to date in O(changes)
                 return self.e
         self.e = np.asarray(self.W @ x.astype(np.float64), dtype=np.float64)
         self.x = x.copy()

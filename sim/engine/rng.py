@@ -30,6 +30,7 @@ _MASK = (1 << 64) - 1
 
 _S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+_NO_PROBE = np.iinfo(np.int64).max  # BatchStreams.sample: a position not probed yet
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
@@ -164,25 +165,58 @@ class BatchStreams:
         self.brep = np.repeat(np.arange(self.R, dtype=np.int64), self.nb)
         self.arep = np.repeat(np.arange(self.R, dtype=np.int64), np.diff(self.aoff))
         self._bases = np.array([s._base for s in self.streams], dtype=np.uint64)
-        self._named: dict[str, np.ndarray] = {}
+        # The stream keys of a day, for every name drawn so far, made in one vectorised pass when the day
+        # changes (a draw then costs a row lookup instead of a mixing pass of its own): row ``_row[name]``
+        # of ``_named`` is the per-name part of every replication's key; of ``_today``, its key on
+        # ``_day``, as is (``local`` indices) and shifted by the buyer or account offsets (global ones).
+        self._row: dict[str, int] = {}
+        self._named = np.zeros((0, self.R), dtype=np.uint64)
+        self._day: int | None = None
+        self._today: dict[str, np.ndarray] = {}
+        # offsets times the stream multiplier: (i - off) * G + key == i * G + (key - off * G) (mod 2**64)
+        self._shift = {"local": np.zeros(self.R, dtype=np.uint64),
+                       "buyer": self.boff[:-1].astype(np.uint64) * _GOLDEN,
+                       "account": self.aoff[:-1].astype(np.uint64) * _GOLDEN}
+        self._first: np.ndarray | None = None  # scratch for sample: first probe of each buyer (see there)
+        bounds = self.boff.tolist()
+        self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]  # each replication's buyers
 
-    def _keys(self, name: str, day: int) -> np.ndarray:
-        """Every replication's stream key of (name, day): ``Streams._stream_key``, vectorised."""
-        named = self._named.get(name)
-        if named is None:
-            named = self._named[name] = _mix64(self._bases ^ np.uint64(_key(name)))
-        return _mix64(named ^ np.uint64(int(day) + 1))
+    def _keys(self, name: str, day: int, index: str = "local") -> np.ndarray:
+        """Every replication's stream key of (name, day): ``Streams._stream_key``, vectorised; with
+        ``index="buyer"`` or ``"account"`` less the offset times the multiplier, so that a global index
+        draws its replication's number at its local index."""
+        day = int(day)
+        if day != self._day:  # a new day: every known name's keys at once
+            self._day = day
+            keys = _mix64(self._named ^ np.uint64(day + 1))
+            self._today = {kind: keys - shift for kind, shift in self._shift.items()}
+        row = self._row.get(name)
+        if row is None:  # a new name: its row, and its keys on the current day
+            row = self._row[name] = len(self._row)
+            named = _mix64(self._bases ^ np.uint64(_key(name)))
+            self._named = np.vstack([self._named, named])
+            keys = _mix64(named ^ np.uint64(day + 1))
+            self._today = {kind: np.vstack([self._today[kind], keys - shift]) for kind, shift in self._shift.items()}
+        return self._today[index][row]
 
-    def _draw(self, name: str, day: int, local: np.ndarray, rep: np.ndarray) -> np.ndarray:
-        """Uniforms of replication ``rep[i]``'s stream ``name`` at its own index ``local[i]``."""
-        z = local.astype(np.uint64)
-        z *= _GOLDEN
-        z += self._keys(name, day)[rep]
+    @staticmethod
+    def _draw(z: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Uniforms on [0, 1) from the indices ``z`` (a fresh uint64 array, already times the multiplier;
+        overwritten) and each one's stream key: ``Streams.uniform``'s mixing, with as few passes over
+        the data as it takes."""
+        z += keys
         z = _mix64(z)
         z >>= _S11
-        out = z.astype(np.float64)
-        out *= _TO_UNIT
-        return out
+        return np.multiply(z, _TO_UNIT)  # exact: z < 2**53 converts to float64 without rounding
+
+    @staticmethod
+    def _times_golden(idx: np.ndarray) -> np.ndarray:
+        """``idx * G`` as a fresh uint64 array (non-negative indices: an int64 one is reinterpreted, not copied)."""
+        if idx.dtype == np.int64:
+            return np.multiply(idx.view(np.uint64), _GOLDEN)
+        z = idx.astype(np.uint64)
+        z *= _GOLDEN
+        return z
 
     def uniform(self, name: str, day: int, idx, per: str = "buyer") -> np.ndarray:
         """Uniforms for decision ``name`` on ``day``, one per buyer (``per="buyer"``) or account
@@ -194,11 +228,13 @@ class BatchStreams:
         idx = np.asarray(idx)
         if idx.size == 0:
             return np.zeros(idx.shape)
-        rep = (self.arep if per == "account" else self.brep)[idx]
-        off = self.aoff if per == "account" else self.boff
-        return self._draw(name, day, idx - off[rep], rep)
+        account = per == "account"
+        rep = (self.arep if account else self.brep)[idx]
+        return self._draw(self._times_golden(idx), self._keys(name, day, "account" if account else "buyer")[rep])
 
     def _per_rep(self, k) -> np.ndarray:
+        if np.ndim(k) == 0:
+            return np.full(self.R, int(k), dtype=np.int64)
         return np.broadcast_to(np.asarray(k, dtype=np.int64), (self.R,))
 
     def pick(self, name: str, day: int, eligible: np.ndarray, k) -> np.ndarray:
@@ -233,11 +269,10 @@ class BatchStreams:
         if self.R == 1:
             return self.streams[0].sample(name, day, mask, int(self._per_rep(k)[0]))
         mask = np.asarray(mask, dtype=bool)
-        m = np.array([np.count_nonzero(mask[self.boff[r]:self.boff[r + 1]]) for r in range(self.R)])  # eligible
+        m = np.array([np.count_nonzero(mask[s]) for s in self._slices])  # eligible
         n = self.nb
         k = np.minimum(np.maximum(self._per_rep(k), 0), m)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            expected = 1.3 * k * n / np.maximum(m, 1)
+        expected = 1.3 * k * n / np.maximum(m, 1)  # finite: no division by zero
         alone = (k > 0) & ((k > m // 4) | (expected > m + n / 8))  # Streams.sample takes its pick path
         probe = np.flatnonzero((k > 0) & ~alone)
         out = []
@@ -248,21 +283,27 @@ class BatchStreams:
             batch = (1.3 * k[probe] * n[probe] / m[probe]).astype(np.int64) + 64
             rep = np.repeat(probe, batch)
             local = np.arange(rep.size) - np.repeat(np.cumsum(batch) - batch, batch)
-            u = self._draw(f"{name}#probe", day, local, rep)
+            keys = self._keys(f"{name}#probe", day)
+            u = self._draw(self._times_golden(local), keys[rep])
             pos = (u * n[rep]).astype(np.int64) + self.boff[rep]
             keep = mask[pos]
             pos, rep = pos[keep], rep[keep]
-            # the first probe of each position, in probe order (positions are disjoint across replications)
-            order = np.argsort(pos, kind="stable")
-            ranked = pos[order]
-            dup = np.zeros(pos.size, dtype=bool)
-            dup[order[1:][ranked[1:] == ranked[:-1]]] = True
-            pos, rep = pos[~dup], rep[~dup]
+            # the first probe of each position, in probe order (positions are disjoint across replications):
+            # the smallest probe number per position, by a scatter into a scratch column of the population
+            # (O(probes); a sort of the probes cost far more), left as it was found
+            if self._first is None:
+                self._first = np.full(int(self.boff[-1]), _NO_PROBE, dtype=np.int64)
+            number = np.arange(pos.size)
+            np.minimum.at(self._first, pos, number)
+            first = self._first[pos] == number
+            self._first[pos] = _NO_PROBE
+            pos, rep = pos[first], rep[first]
             start = np.searchsorted(rep, np.arange(self.R))
             got = np.bincount(rep, minlength=self.R)
             take = (np.arange(pos.size) - start[rep]) < k[rep]
             short = probe[got[probe] < k[probe]]
-            take &= ~np.isin(rep, short)
+            if short.size:  # left to Streams.sample below
+                take &= ~np.isin(rep, short)
             out.append(pos[take])
             out += [self.streams[r].sample(name, day, mask[self.boff[r]:self.boff[r + 1]], int(k[r])) + self.boff[r]
                     for r in short]

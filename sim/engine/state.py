@@ -72,10 +72,18 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(np.asarray(starts, dtype=np.int64) - before, lengths) + np.arange(int(lengths.sum()))
 
 
-def count_by_segment(mask: np.ndarray, off: np.ndarray) -> np.ndarray:
+def segment_slices(off: np.ndarray) -> list[slice]:
+    """The slices ``off[r]:off[r+1]`` with Python int bounds (cheaper to apply than numpy scalars)."""
+    o = np.asarray(off).tolist()
+    return [slice(a, b) for a, b in zip(o[:-1], o[1:])]
+
+
+def count_by_segment(mask: np.ndarray, off) -> np.ndarray:
     """True entries of ``mask`` in each segment ``off[r]:off[r+1]`` (count_nonzero per slice: far faster than a
-    cumulative sum over the whole mask for the few segments of a batch)."""
-    return np.array([np.count_nonzero(mask[off[r]:off[r + 1]]) for r in range(len(off) - 1)], dtype=np.int64)
+    cumulative sum over the whole mask for the few segments of a batch). ``off``: the offsets, or their
+    ``segment_slices`` (for a caller that counts every day)."""
+    slices = off if isinstance(off, list) else segment_slices(off)
+    return np.array([np.count_nonzero(mask[s]) for s in slices], dtype=np.int64)
 
 
 class Population:
@@ -190,11 +198,12 @@ class Population:
         self.arep = np.zeros(self.n_accounts, dtype=np.int64)
         self.arr_won = np.zeros(1)
         self._rep_stage = None
+        self._slices = None
 
     #: arrays holding account indices (shifted by the account offset) or buyer indices (buyer offset)
     _ACCOUNT_INDEX = ("account",)
     _BUYER_INDEX = ("group_start",)
-    _PER_REPLICATION = ("R", "boff", "aoff", "brep", "arep", "arr_won", "stage_count", "_rep_stage",
+    _PER_REPLICATION = ("R", "boff", "aoff", "brep", "arep", "arr_won", "stage_count", "_rep_stage", "_slices",
                         "n", "n_accounts", "one_person_accounts")
 
     @classmethod
@@ -227,6 +236,7 @@ class Population:
         out.arep = np.repeat(np.arange(out.R, dtype=np.int64), np.diff(aoff))
         out.arr_won = np.concatenate([p.arr_won for p in pops])
         out._rep_stage = np.stack([p.stage_count for p in pops])
+        out._slices = None  # each replication's buyer and account slices (rep_count), made on first use
         out.stage_count = out._rep_stage.sum(axis=0)
         return out
 
@@ -279,8 +289,9 @@ class Population:
         """How many buyers (or accounts) of each replication have ``mask``, shape (R,)."""
         if self.R == 1:
             return np.array([np.count_nonzero(mask)], dtype=np.int64)
-        off = self.aoff if per == "account" else self.boff
-        return count_by_segment(mask, off)
+        if self._slices is None:
+            self._slices = {"buyer": segment_slices(self.boff), "account": segment_slices(self.aoff)}
+        return count_by_segment(mask, self._slices["account" if per == "account" else "buyer"])
 
     # ---- helpers used by several mechanisms. An account's buyers are contiguous
     # (group_start .. group_start + group_size), so account-level work costs O(members of
@@ -333,8 +344,7 @@ class Population:
         seg = self._segments(acc)
         num = np.add.reduceat(w * values[mem], seg)
         den = np.add.reduceat(w, seg)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / den, 0.0)
+        return np.divide(num, den, out=np.zeros(den.shape), where=den > 0)
 
     def account_any(self, mask: np.ndarray, acc: np.ndarray) -> np.ndarray:
         """Whether any member of each account in ``acc`` has ``mask``."""

@@ -40,8 +40,9 @@ def touch(model, idx: np.ndarray, source: str, trust_gain: float = 0.0, progress
         pop.progress[active] = np.minimum(pop.progress[active] + progress_gain, 1.0)
     pop.last_touch[idx] = SRC[source]
     pop.touches[idx] += 1
-    model.metrics.count("new_touches", idx)
-    model.metrics.count(f"new_touches_{source}", idx)
+    n = model.metrics.counts(idx)
+    model.metrics.add("new_touches", n)
+    model.metrics.add(f"new_touches_{source}", n)
 
 
 def acceptance(model, idx: np.ndarray, discount: float = 0.0, p_max: float | None = None) -> np.ndarray:
@@ -96,12 +97,19 @@ def lead_score(pop, idx: np.ndarray) -> np.ndarray:
     return 0.5 * (pop.progress[idx] + pop.trust[idx])
 
 
+def _source_codes(source: str | np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The source code (int8) of each buyer in ``idx``: one source's for all, or the array ``source``."""
+    if isinstance(source, str):
+        return np.full(idx.shape, SRC[source], dtype=np.int8)
+    return np.broadcast_to(np.asarray(source, dtype=np.int8), idx.shape)
+
+
 def make_leads(model, idx: np.ndarray, source: str | np.ndarray) -> np.ndarray:
     """Hand buyers to sales as leads if the lead score passes the policy threshold; return those who became leads."""
     if idx.size == 0:
         return idx
     pop = model.pop
-    src = np.broadcast_to(np.asarray(source if not isinstance(source, str) else SRC[source], dtype=np.int8), idx.shape)
+    src = _source_codes(source, idx)
     ok = (~pop.lead_pending[idx]) & (~pop.engaged[idx]) & (pop.stage[idx] == EXPLORING)
     ok &= lead_score(pop, idx) >= model.cfg.policy.lead_score_threshold
     idx, src = idx[ok], src[ok]
@@ -125,7 +133,7 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     if idx.size == 0:
         return
     pop, day = model.pop, model.day
-    src = np.broadcast_to(np.asarray(source if not isinstance(source, str) else SRC[source], dtype=np.int8), idx.shape)
+    src = _source_codes(source, idx)
     idx, first = np.unique(idx, return_index=True)
     src = src[first]
     # a meeting at an account with no active need either creates demand (the account starts a
@@ -139,7 +147,7 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
             from sim.engine.mechanisms.need import start_episodes
 
             start_episodes(model, created, metric="new_demand_created")
-        keep = ~idle | np.isin(acc, created)
+        keep = ~idle | pop.in_market[acc]  # of the idle accounts, those just put in market are the created ones
         idx, src = idx[keep], src[keep]
         if idx.size == 0:
             return

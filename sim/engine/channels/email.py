@@ -51,15 +51,31 @@ REP_ACTIVITY = None
 class Email(Channel):
     name = "email"
 
+    def __init__(self, model):
+        super().__init__(model)
+        self._cohorts: list[np.ndarray] | None = None
+
+    def cohorts(self) -> list[np.ndarray]:
+        """The buyers of each day of the send cycle: ``cohorts()[j]`` holds, ascending, those with
+        ``phase % cadence_days == j``, who are due on the days with ``-day % cadence_days == j``. Phases
+        are fixed for the run, so this is worked out once instead of a pass over every buyer each day."""
+        if self._cohorts is None:
+            cadence = self.cfg.cadence_days
+            j = self.model.pop.phase % cadence
+            order = np.argsort(j, kind="stable")
+            self._cohorts = np.split(order, np.cumsum(np.bincount(j, minlength=cadence))[:-1])
+        return self._cohorts
+
     def step(self, model) -> None:
         c, pop, day = self.cfg, model.pop, model.day
         if not self.active:  # no sends ever: fatigue stays 0
             return
         pop.fatigue *= np.float32(0.5 ** (1.0 / c.fatigue_half_life_days))
         self.pay_overhead()
-        due = pop.known & ~pop.unsubscribed & (pop.stage != CUSTOMER) & (pop.stage != ENGAGED)
-        due &= (day + pop.phase) % c.cadence_days == 0
-        idx = np.flatnonzero(due)
+        # today's cohort: the buyers whose day of the cycle it is ((day + phase) % cadence == 0), ascending
+        idx = self.cohorts()[(-day) % c.cadence_days]
+        stage = pop.stage[idx]
+        idx = idx[pop.known[idx] & ~pop.unsubscribed[idx] & (stage != CUSTOMER) & (stage != ENGAGED)]
         cap = int(self.daily_budget() / c.cost_per_send) if c.cost_per_send > 0 else idx.size
         if idx.size > cap:
             idx = model.streams.pick("email.pick", day, idx, cap)

@@ -173,7 +173,7 @@ class SalesTeam:
         """Book ``hours`` (one per replication, or one for all) of an activity against each replication's
         team, pro rata to each rep's plan."""
         total = self.hours(activity)
-        hours = np.broadcast_to(np.asarray(hours, dtype=float), total.shape)
+        hours = np.full(total.shape, float(hours)) if np.ndim(hours) == 0 else np.broadcast_to(np.asarray(hours, dtype=float), total.shape)
         go = (total > 0) & (hours > 0)
         if not go.any():
             return
@@ -212,7 +212,8 @@ class SalesTeam:
         if not self.rep_list:
             return np.full(k, -1, dtype=np.int32)
         pop = self.model.pop
-        load = np.bincount(pop.owner[pop.opp & (pop.owner >= 0)], minlength=len(self.rep_list)).astype(float)
+        owners = pop.owner[np.flatnonzero(pop.opp)]  # the open opportunities are few: no pass over owner
+        load = np.bincount(owners[owners >= 0], minlength=len(self.rep_list)).astype(float)
         out = np.empty(k, dtype=np.int32)
         n = self.n_per
         first = pop.arep[acc] * n if self.R > 1 else np.zeros(k, dtype=np.int64)
@@ -284,7 +285,8 @@ class SalesTeam:
         free = self.free_slots()
         if self.R == 1:
             pending = pending[np.argsort(pop.lead_day[pending], kind="stable")]
-            worked = pending[: int(free.sum())]
+            is_worked = np.arange(pending.size) < int(free.sum())
+            worked = pending[is_worked]
             before = np.cumsum(free) - free  # book the slots against reps with room, in rep order
             n_worked = np.full(free.size, worked.size)
         else:  # in each replication: its leads in arrival order, as many as its reps have whole slots
@@ -293,7 +295,8 @@ class SalesTeam:
             rep = pop.brep[pending]
             starts = np.searchsorted(rep, np.arange(self.R))
             room = self._by_replication(free) if self.rep_list else np.zeros(self.R, dtype=np.int64)
-            worked = pending[np.arange(pending.size) - starts[rep] < room[rep]]
+            is_worked = np.arange(pending.size) - starts[rep] < room[rep]
+            worked = pending[is_worked]
             n_rep_worked = pop.per_rep(worked)
             cf = np.cumsum(free) - free
             before = cf - cf[self.rep_rep * self.n_per] if self.rep_list else cf
@@ -310,12 +313,15 @@ class SalesTeam:
         m.metrics.count("new_leads_reached_same_day", reached[delay[hit] == 0])
         m.metrics.count("new_leads_worked_same_day", worked[delay == 0])
         u2 = m.streams.uniform("sales.lead_accept", day, reached)
-        met = reached[u2 < acceptance(m, reached, p_max=1.0)]
+        accepted = u2 < acceptance(m, reached, p_max=1.0)
+        met = reached[accepted]
+        converted = np.zeros(worked.size, dtype=bool)  # per worked lead: did it become a meeting
+        converted[np.flatnonzero(hit)[accepted]] = True
         pop.lead_pending[worked] = False  # reached or not, the lead is worked: back to nurture if no meeting
         m.sample("lead_delay_days", delay, worked)
-        m.sample("lead_converted", np.isin(worked, met), worked)
+        m.sample("lead_converted", converted, worked)
         start_conversations(m, met, pop.lead_source[met], inbound=True)
-        m.metrics.count("n_leads_waiting", pending[~np.isin(pending, worked)])
+        m.metrics.count("n_leads_waiting", pending[~is_worked])
 
 
 def _plan_day(model) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import P, State, Step, flows
-from sim.engine.network import Exposure, spread
+from sim.engine.network import Exposure, rows_dot, spread
 from sim.engine.state import CUSTOMER, EXPLORING
 from sim.engine.transitions import acceptance, raise_trust, start_conversations, touch
 
@@ -82,8 +82,10 @@ def influence(model) -> None:
     det = pop.detractor_until > day
     if pop.advocate.any() or det.any():
         e_adv = model.advocate_exposure(pop.advocate)
-        delta = c.advocate_trust * e_adv - c.detractor_trust * model.detractor_exposure(det)
-        pop.trust[:] = np.clip(pop.trust + delta, 0.0, 1.0)
+        t = c.advocate_trust * e_adv  # trust + (advocate - detractor influence), in float64, clipped
+        t -= c.detractor_trust * model.detractor_exposure(det)
+        t += pop.trust
+        pop.trust[:] = np.clip(t, 0.0, 1.0, out=t)
         cand = np.flatnonzero((e_adv > Exposure.EPS) & ~pop.aware)
         u = st.uniform("social.advocate_awareness", day, cand)
         touch(model, cand[u < -np.expm1(-c.advocate_awareness * e_adv[cand])], "referral", organic=True)
@@ -99,7 +101,7 @@ def referrals(model) -> None:
         u = st.uniform("networking.referral", day, cand)
         ref = cand[u < -np.expm1(-c.referral_rate * exposure[cand])]
         if ref.size:
-            adv_trust = (model.W_weak[ref] @ (pop.advocate * pop.trust)) / exposure[ref]
+            adv_trust = rows_dot(model.W_weak, ref, lambda i: pop.advocate[i] * pop.trust[i]) / exposure[ref]
             pop.referred[ref] = True
             touch(model, ref, "networking", organic=True)
             raise_trust(pop, ref, c.trust_transfer * adv_trust)
