@@ -12,9 +12,9 @@ matrix; only the sales reps are Mesa agents. Every random draw comes from a name
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from functools import cached_property
 from pathlib import Path
+from types import SimpleNamespace
 
 import mesa
 import numpy as np
