@@ -259,7 +259,7 @@ class BatchStreams:
         order = cand[np.lexsort((keys[cand], rep[cand]))]  # by replication, then key
         r = rep[order]
         rank = np.arange(order.size) - np.searchsorted(r, r)  # place inside its replication
-        return eligible[np.sort(order[rank < k[r]])]
+        return eligible[np.sort(order[rank < k[r]], kind="stable")]  # integers: any sort gives the same; this one is faster here
 
     def sample(self, name: str, day: int, mask: np.ndarray, k) -> np.ndarray:
         """``Streams.sample`` in each replication: ``k[r]`` (or ``k``) of replication r's buyers where
@@ -282,11 +282,16 @@ class BatchStreams:
         if probe.size:
             batch = (1.3 * k[probe] * n[probe] / m[probe]).astype(np.int64) + 64
             rep = np.repeat(probe, batch)
-            local = np.arange(rep.size) - np.repeat(np.cumsum(batch) - batch, batch)
-            keys = self._keys(f"{name}#probe", day)
-            u = self._draw(self._times_golden(local), keys[rep])
-            pos = (u * n[rep]).astype(np.int64) + self.boff[rep]
-            keep = mask[pos]
+            # probe j of replication r is number i = start[r] + j of the batch: (i - start) * G + key is
+            # i * G + (key - start * G), so the keys take the shift and the indices are a plain range
+            start = np.cumsum(batch) - batch
+            keys = self._keys(f"{name}#probe", day)[probe] - start.astype(np.uint64) * _GOLDEN
+            z = np.arange(rep.size, dtype=np.uint64)
+            z *= _GOLDEN
+            u = self._draw(z, np.repeat(keys, batch))
+            pos = (u * np.repeat(n[probe], batch)).astype(np.int64)
+            pos += np.repeat(self.boff[probe], batch)
+            keep = np.flatnonzero(mask[pos])  # indices, then two takes: cheaper than two boolean selections
             pos, rep = pos[keep], rep[keep]
             # the first probe of each position, in probe order (positions are disjoint across replications):
             # the smallest probe number per position, by a scatter into a scratch column of the population
@@ -307,4 +312,6 @@ class BatchStreams:
             out.append(pos[take])
             out += [self.streams[r].sample(name, day, mask[self.boff[r]:self.boff[r + 1]], int(k[r])) + self.boff[r]
                     for r in short]
-        return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+        # one ascending run per replication (or pick's sorted part): integers sort alike by any method, and the
+        # stable one (timsort) makes use of the runs
+        return np.sort(np.concatenate(out), kind="stable") if out else np.zeros(0, dtype=np.int64)
