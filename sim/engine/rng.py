@@ -237,6 +237,16 @@ class BatchStreams:
             return np.full(self.R, int(k), dtype=np.int64)
         return np.broadcast_to(np.asarray(k, dtype=np.int64), (self.R,))
 
+    def _by_rep_then_key(self, rep: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """``np.lexsort((keys, rep))``: the order by replication, then key (ties in input order). A key is
+        j * 2**-53 for an integer j < 2**53, so (rep << 53) | j is an exact single integer key for fewer than
+        2**11 replications, and its stable argsort is the same order, faster than lexsort's two passes."""
+        if self.R >= 2048:
+            return np.lexsort((keys, rep))
+        comp = (keys * 9007199254740992.0).astype(np.uint64)
+        comp |= rep.astype(np.uint64) << np.uint64(53)
+        return np.argsort(comp, kind="stable")
+
     def pick(self, name: str, day: int, eligible: np.ndarray, k) -> np.ndarray:
         """``Streams.pick`` in each replication: the ``k[r]`` (or ``k``) of replication r's eligible buyers
         (ascending global indices) with the smallest keys, ascending."""
@@ -256,7 +266,7 @@ class BatchStreams:
         short = np.bincount(rep[cand], minlength=self.R) < k
         if short.any():
             cand = np.flatnonzero((keys < bound[rep]) | short[rep])
-        order = cand[np.lexsort((keys[cand], rep[cand]))]  # by replication, then key
+        order = cand[self._by_rep_then_key(rep[cand], keys[cand])]
         r = rep[order]
         rank = np.arange(order.size) - np.searchsorted(r, r)  # place inside its replication
         return eligible[np.sort(order[rank < k[r]], kind="stable")]  # integers: any sort gives the same; this one is faster here
