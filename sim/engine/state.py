@@ -68,8 +68,12 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """``concatenate([arange(s, s + l) for s, l in zip(starts, lengths)])`` without a Python loop:
     the members of accounts (contiguous buyers), the entries of CSR rows."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    before = np.cumsum(lengths) - lengths
-    return np.repeat(np.asarray(starts, dtype=np.int64) - before, lengths) + np.arange(int(lengths.sum()))
+    ends = np.cumsum(lengths)
+    shift = np.asarray(starts, dtype=np.int64) - ends  # start - (entries before the range), in place
+    shift += lengths
+    out = np.repeat(shift, lengths)
+    out += np.arange(int(ends[-1]) if ends.size else 0)
+    return out
 
 
 def segment_slices(off: np.ndarray) -> list[slice]:
