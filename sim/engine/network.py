@@ -113,10 +113,13 @@ def rows_dot(W: sp.csr_matrix, rows: np.ndarray, v: np.ndarray) -> np.ndarray:
     same result to the last bit: each row's products summed one by one in its CSR order, in the dtype of
     the product (scipy's ``csr_matvec``). ``v`` is a function of buyer indices returning the vector's
     entries there, so that only the entries the rows touch are computed."""
-    cols, w = row_entries(W, rows)
-    prod = w * v(cols)
+    rows = np.asarray(rows)
+    start = W.indptr[rows]
+    lengths = W.indptr[rows + 1] - start
+    pos = concat_ranges(start, lengths)  # row_entries' positions, with the row lengths kept for the sums
+    prod = W.data[pos] * v(W.indices[pos])
     out = np.zeros(len(rows), dtype=prod.dtype)
-    np.add.at(out, np.repeat(np.arange(len(rows)), W.indptr[np.asarray(rows) + 1] - W.indptr[rows]), prod)
+    np.add.at(out, np.repeat(np.arange(len(rows)), lengths), prod)
     return out
 
 
