@@ -482,6 +482,8 @@ def calibration(spec: dict) -> dict:
         data = tomllib.load(fh)
     for p in spec.get("fix", []):
         _pop_dotted(data["params"], p)
+    for key in spec.get("drop", []):  # the file's own search tables (the benchmark sets its own)
+        data.pop(key, None)
     for key, value in spec.get("set", {}).items():
         _set_dotted(data, key, value)
     targets = make_targets(data, where=f"{path} (benchmark)", base=path.parent, path=path)

@@ -151,6 +151,20 @@ BAD_FILES = [
      "optuna.trials", [">= 2"]),
     ("unknown pack fact excluded", _file(extra='[benchmarks]\npack = "b2b_saas"\nexclude = ["nope"]\n'),
      "benchmarks.exclude", ["no fact 'nope'"]),
+    ("unknown sampler", _file(head=GOOD["head"] + 'method = "optuna"\n', extra='[optuna]\nsampler = "grid"\n'),
+     "optuna.sampler", ["\"tpe\"", "\"cmaes\"", "'grid'"]),
+    ("unknown start", _file(head=GOOD["head"] + 'method = "optuna"\n', extra='[optuna]\nstart = "best"\n'),
+     "optuna.start", ["\"centre\"", "\"scenario\"", "'best'"]),
+    ("sigma with TPE", _file(head=GOOD["head"] + 'method = "optuna"\n', extra='[optuna]\nsigma = 0.2\n'),
+     "optuna.sigma", ["only with sampler = \"cmaes\""]),
+    ("sigma above 1", _file(head=GOOD["head"] + 'method = "optuna"\n',
+                            extra='[optuna]\nsampler = "cmaes"\nsigma = 1.5\n'), "optuna.sigma", ["at most 1"]),
+    ("CMA-ES population of 1", _file(head=GOOD["head"] + 'method = "optuna"\n',
+                                     extra='[optuna]\nsampler = "cmaes"\nbatch = 1\n'), "optuna.batch", [">= 2"]),
+    ("start outside the prior", _file(head=GOOD["head"] + 'method = "optuna"\n',
+                                      param='[params]\nneed.fade_rate = { low = 0.02, high = 0.03 }\n',
+                                      extra='[optuna]\nstart = "scenario"\n'),
+     "params.need.fade_rate", ["starts at the scenario's value", "outside the prior 0.02 to 0.03"]),
 ]
 
 
@@ -198,7 +212,7 @@ def test_pack_targets_and_holdouts(tmp_path, monkeypatch):
     spec = cal.load_targets(ROOT / "scenarios" / "calibration" / "default_b2b.toml")
     assert {t.name for t in spec.targets} == {n for n, f in pack.items() if f["role"] == "target"}
     assert {t.name for t in spec.holdouts} == {n for n, f in pack.items() if f["role"] == "holdout"}
-    assert len(spec.params) == 7 and len(spec.targets) == 10
+    assert len(spec.params) == 9 and len(spec.targets) == 10
     by = {t.name: t for t in spec.holdouts}
     assert by["win_rate_enterprise"].metric == "opportunity_win_rate_enterprise"
     assert {t.name: t.metric for t in spec.targets}["cycle_smb"] == "median_cycle_days_smb"
@@ -843,3 +857,105 @@ def test_optuna_outputs_say_point_estimate_and_apply(optuna_reference, tmp_path,
     out = capsys.readouterr().out
     assert "Point estimate (Optuna TPE, 16 trials)" in out and "estimate" in out
     pd.testing.assert_frame_equal(pd.read_csv(monkey_out / "trials.csv"), pd.read_csv(folder / "trials.csv"))
+
+
+# ------------------------------------------------------------------------------------------ CMA-ES (sampler = "cmaes")
+
+def test_batched_cma_is_seeded_starts_where_told_and_ranks_failures_last():
+    """The search itself: a function of the seed and the told values only; its first generation lies around the start
+    point at the given step; a region whose trials fail (non-finite) is left; it finds a quadratic's minimum."""
+    from sim.analysis.tpe import batched_cma
+
+    box = {"a": (0.0, 1.0), "b": (-5.0, 5.0)}
+
+    def bowl(batch):
+        return [(p["a"] - 0.3) ** 2 + ((p["b"] - 2.0) / 10) ** 2 for _n, p in batch]
+
+    one = batched_cma(box, 120, 8, 11, bowl)
+    assert one == batched_cma(box, 120, 8, 11, bowl) and one != batched_cma(box, 120, 8, 12, bowl)
+    assert [n for n, _p, _v in one] == list(range(120))
+    best = min(one, key=lambda t: t[2])[1]
+    assert abs(best["a"] - 0.3) < 0.02 and abs(best["b"] - 2.0) < 0.2, best
+    first = batched_cma(box, 8, 8, 11, bowl, start={"a": 0.9, "b": -4.0}, sigma=0.01)
+    for _n, p, _v in first:  # 5 steps of 0.01 of the width around the start
+        assert abs(p["a"] - 0.9) <= 0.05 and abs(p["b"] + 4.0) <= 0.5, p
+    with pytest.raises(ValueError, match="outside the box"):
+        batched_cma(box, 8, 8, 11, bowl, start={"a": 1.5, "b": 0.0})
+
+    def walled(batch):  # a < 0.5 fails: the search must still end in a > 0.5, at its edge near 0.5
+        return [math.inf if p["a"] < 0.5 else (p["a"] - 0.3) ** 2 for _n, p in batch]
+
+    res = batched_cma({"a": (0.0, 1.0)}, 80, 6, 2, walled)
+    fin = [t for t in res if math.isfinite(t[2])]
+    assert min(fin, key=lambda t: t[2])[1]["a"] < 0.55 and len(fin) > 40
+
+
+TINY_CMA = TINY_OPTUNA.replace('name = "tiny_optuna"', 'name = "tiny_cma"').replace(
+    "[optuna]\n", '[optuna]\nsampler = "cmaes"\nstart = "scenario"\nsigma = 0.2\n')
+
+
+def test_cmaes_point_estimate_recovers_a_well_identified_parameter():
+    """The recovery test of the TPE mode (targets made by the model at known values) with CMA-ES from the priors'
+    centre: 60 trials put the well-identified sales.cost_per_rep_day within 8% of the truth at each point."""
+    p1, p2 = "channels.cold_calling.connect_rate", "sales.cost_per_rep_day"
+    market = {**RECOVERY_MARKET, "market.n_accounts": 500}
+    for truth in RECOVERY_POINTS:
+        at = sim.load_scenario(DEFAULT).with_overrides({**market, p1: truth[0], p2: truth[1]})
+        sds = {"leads": 0.10, "meetings": 0.10, "total_cost": 0.02}
+        runs = [sim.run(at, "cold_calling", 1_000_001 + 2 * k).summary for k in range(4)]
+        observed = {m: float(np.mean([r[m] for r in runs])) for m in sds}
+        data = {"scenario": str(DEFAULT), "strategy": "cold_calling", "seed": 5, "replications": 1,
+                "method": "optuna", "overrides": market,
+                "targets": {m: {"value": v, "sd": sds[m] * v, "source": "the model at known values"}
+                            for m, v in observed.items()},
+                "params": {p1: {"low": 0.01, "high": 0.5, "scale": "log"}, p2: {"low": 200, "high": 1200}},
+                "optuna": {"trials": 60, "batch": 6, "check_runs": 2, "sampler": "cmaes"}}
+        res = cal.calibrate(data, workers=1, progress=False)
+        assert abs(res.estimate[p2] / truth[1] - 1) <= 0.08, (truth, res.estimate)
+        assert len(res.trials) == 60 and res.trials["distance"].min() == res.best_distance
+
+
+def test_cmaes_same_numbers_any_workers_resume_and_outputs(tmp_path):
+    """CMA-ES from the scenario's values: the same trials with 1 and 2 workers and after a stop part-way (the
+    resumed search reads the stored runs back, runs none twice); its first generation lies around the scenario's
+    values; the report, calibrated.toml and --apply name CMA-ES."""
+    path = _write(tmp_path / "tiny_cma.toml", TINY_CMA)
+    spec = cal.load_targets(path)
+    assert spec.settings.sampler == "cmaes" and spec.settings.start == "scenario"
+    assert "CMA-ES from the scenario's values" in spec.describe()
+    ref = cal.calibrate(path, workers=1, progress=False)
+    start = spec.scenario_values()
+    first = ref.trials[ref.trials["trial"] < 5]
+    rate = start["channels.cold_calling.connect_rate"]
+    # sigma 0.2 of the log-width log(30): at most about 4 steps away from the start in the first generation
+    assert (np.abs(np.log(first["channels.cold_calling.connect_rate"] / rate)) <= 4 * 0.2 * math.log(30)).all()
+    _same_point(ref, cal.calibrate(path, workers=2, progress=False, store=tmp_path / "two.sqlite"))
+
+    class Stop(Exception):
+        pass
+
+    def stop_after(n):
+        if n == 7:
+            raise Stop
+
+    store = tmp_path / "stopped.sqlite"
+    with pytest.raises(Stop):
+        cal.calibrate(path, workers=1, progress=False, store=store, on_run=stop_after)
+    resumed = cal.calibrate(path, workers=1, progress=False, store=store)
+    _same_point(ref, resumed)
+    assert resumed.result.reused == 7 and resumed.result.executed == ref.result.executed - 7
+    folder = ref.write(tmp_path / "out")
+    assert "CMA-ES (the cmaes package" in (folder / "report.html").read_text()
+    assert "CMA-ES point estimate" in (folder / "calibrated.toml").read_text()
+    scen_file = _write(tmp_path / "scen.toml", DEFAULT.read_text())
+    assert main(["calibrate", "--apply", str(folder), "--to", str(scen_file)]) == 0
+    assert "CMA-ES point estimate: the best of 16 trials" in scen_file.read_text()
+
+
+def test_tpe_start_at_the_scenario_is_its_first_trial(tmp_path):
+    text = TINY_OPTUNA.replace("[optuna]\n", '[optuna]\nstart = "scenario"\n')
+    spec = cal.load_targets(_write(tmp_path / "t.toml", text))
+    res = cal.calibrate(spec, workers=1, progress=False)
+    first = res.trials.iloc[0]
+    for path, v in spec.scenario_values().items():
+        assert first[path] == pytest.approx(v, rel=1e-12), path

@@ -114,7 +114,8 @@ def read_estimates(folder: str | Path) -> Estimates:
         r = rows.get(path)
         if method == "optuna":
             best = manifest.get("best", {})
-            notes[path] = (f"calibrated with {shown} (Optuna TPE point estimate: the best of "
+            label = "CMA-ES" if (manifest.get("settings") or {}).get("sampler") == "cmaes" else "Optuna TPE"
+            notes[path] = (f"calibrated with {shown} ({label} point estimate: the best of "
                            f"{best.get('trials', '?')} trials, distance {_fmt(best.get('distance', math.nan))}; no "
                            f"posterior, so no interval)")
         elif r is not None and all(c in r for c in ("q05", "q95", "sd_ratio", "identified")):

@@ -301,7 +301,7 @@ def calibrate(targets: str | Path | Targets | Mapping, *, workers: int | None = 
               on_run: Callable[[int], None] | None = None,
               say: Callable[[str], None] | None = None) -> Calibration | PointCalibration:
     """Fit the free parameters of a targets file by ABC-SMC and return a :class:`Calibration`; with ``method =
-    "optuna"`` in the targets file, find a point estimate by Optuna's TPE instead and return a
+    "optuna"`` in the targets file, find a point estimate by Optuna's TPE (or CMA-ES) instead and return a
     :class:`~sim.calibration.point.PointCalibration` (:mod:`sim.calibration.point`).
 
     ``targets``: a targets file (see :mod:`sim.calibration.targets`), its contents as a dict, or a loaded
@@ -330,10 +330,14 @@ def calibrate(targets: str | Path | Targets | Mapping, *, workers: int | None = 
         with CalibrationStore.open(store if store is not None else ":memory:", spec) as st:
             shared = (spec.scenario, spec.strategy, spec.names)
             keep = sample_keys(spec)
-            kind = PointSearch if spec.settings.method == "optuna" else ABCSMC
-            search = kind(simulate_model, shared, spec.params, spec.targets, spec.settings,
-                          valid=_valid(spec.scenario, spec.names), label=f"calibrate {spec.name}",
+            common = dict(valid=_valid(spec.scenario, spec.names), label=f"calibrate {spec.name}",
                           predictive_shared=(*shared, keep) if keep else None)
+            if spec.settings.method == "optuna":
+                start = list(spec.scenario_values().values()) if spec.settings.start == "scenario" else None
+                search = PointSearch(simulate_model, shared, spec.params, spec.targets, spec.settings, start=start,
+                                     **common)
+            else:
+                search = ABCSMC(simulate_model, shared, spec.params, spec.targets, spec.settings, **common)
             result = search.run(st, workers=workers, client=client, progress=progress, on_run=on_run, say=say)
             runs = st.frame()
     finally:

@@ -1,4 +1,4 @@
-"""A fast point estimate: Optuna's TPE minimises the ABC's distance (``method = "optuna"`` in a targets file).
+"""A fast point estimate: Optuna's TPE (or CMA-ES) minimises the ABC's distance (``method = "optuna"`` in a targets file).
 
     import sim.calibration as cal
     res = cal.calibrate("my_targets.toml", workers=2, store="fit.sqlite")   # with method = "optuna"
@@ -15,6 +15,12 @@ is a failed trial). So the trials, the best point and every number are the same 
 cluster. Every run is committed to the calibration store at once (kind ``fit``, generation 0, particle = trial
 number); a resume replays the search from the seed, reading stored runs back: after ``kill -9`` only the runs in
 flight are lost, none is run twice, and the result equals an uninterrupted run.
+
+With ``sampler = "cmaes"`` (:func:`sim.analysis.tpe.batched_cma`) the same contract holds for CMA-ES, a local
+search: generations of ``batch`` trials around a mean that adapts, started at the priors' centre or, with ``start =
+"scenario"``, at the starting scenario's values (a scenario calibrated before, refitted after a change of the model
+or the targets). TPE models the whole box and needs many trials in ten dimensions; CMA-ES moves from a good point
+and copes with the noise of a median over a few wins.
 
 Then the best point (lowest distance; the first of equals) runs ``check_runs`` times on fresh seeds (odd, never a
 search seed): each target and holdout gets the median and 90% interval of those runs, the spread of the model's
@@ -35,7 +41,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.calibration.abc import _mean, _seed31, fit_seed, predictive_seed, predictive_runs, run_points
+from sim.calibration.abc import (
+    _mean,
+    _seed31,
+    fit_seed,
+    predictive_runs,
+    predictive_seed,
+    run_points,
+)
 from sim.calibration.targets import Prior, Settings, Target, Targets, distance
 from sim.config.scenario import ScenarioError
 from sim.executor import progress_bar
@@ -69,19 +82,20 @@ class PointResult:
 
 
 class PointSearch:
-    """TPE over ``priors`` minimising the distance to ``targets`` with ``simulate(shared, values, seed)`` (the ABC's
+    """TPE (or CMA-ES) over ``priors`` minimising the distance to ``targets`` with ``simulate(shared, values, seed)`` (the ABC's
     model function); ``valid(values)`` (parent side) turns an invalid point into a failed trial without a run."""
 
     def __init__(self, simulate: Callable, shared: Any, priors: Sequence[Prior], targets: Sequence[Target],
                  settings: Settings, valid: Callable[[list], bool] | None = None, label: str = "calibration",
-                 predictive_shared: Any = None):
+                 predictive_shared: Any = None, start: Sequence[float] | None = None):
         self.simulate, self.shared, self.priors, self.targets = simulate, shared, list(priors), list(targets)
         self.settings, self.valid, self.label = settings, valid, label
+        self.start = None if start is None else list(start)  # natural values where the search starts
         self.predictive_shared = shared if predictive_shared is None else predictive_shared
 
     def run(self, store: Any, workers: int = 1, client: Any = None, progress: bool = True,
             on_run: Callable[[int], None] | None = None, say: Callable[[str], None] | None = None) -> PointResult:
-        from sim.analysis.tpe import batched_tpe
+        from sim.analysis.tpe import batched_cma, batched_tpe
 
         s = self.settings
         R = s.replications
@@ -142,8 +156,14 @@ class PointSearch:
 
         try:
             bar.set_description(f"{self.label}: search")
-            batched_tpe({p.path: p.bounds for p in self.priors}, s.trials, s.batch, _seed31(s.seed, _SAMPLER),
-                        evaluate)
+            bounds = {p.path: p.bounds for p in self.priors}
+            start = None if self.start is None else {p.path: p.transform(v) for p, v in zip(self.priors, self.start)}
+            if s.sampler == "cmaes":
+                batched_cma(bounds, s.trials, s.batch, _seed31(s.seed, _SAMPLER), evaluate, start=start,
+                            sigma=s.sigma)
+            else:
+                batched_tpe(bounds, s.trials, s.batch, _seed31(s.seed, _SAMPLER), evaluate,
+                            enqueue=[start] if start is not None else ())
             finite = [r for r in rows if math.isfinite(r["distance"])]
             if not finite:
                 raise ScenarioError(self.label, "targets", f"no trial of {len(rows)} had a finite distance (a target "
@@ -214,7 +234,7 @@ class PointCalibration:
         self.checks = checks_table(spec, self.predictive, self.predictive_samples)
         desc = spec.scenario.to_dict()["scenario"]["description"].strip()
         note = (f"Calibrated to {Path(spec.where).name} ({len(spec.targets)} targets, strategy {spec.strategy}): the "
-                f"Optuna TPE point estimate of {', '.join(spec.names)}.")
+                f"{spec.settings.sampler_label} point estimate of {', '.join(spec.names)}.")
         self.scenario = spec.scenario.with_overrides({**self.estimate,
                                                       "scenario.name": f"{spec.scenario.name}-{spec.name}-calibrated",
                                                       "scenario.description": f"{desc} {note}".strip()})
@@ -232,7 +252,8 @@ class PointCalibration:
     def finding(self) -> str:
         tg = self.checks[self.checks["role"] == "target"]
         inside = int(tg["inside"].fillna(False).astype(bool).sum()) if "inside" in tg else 0
-        return (f"Point estimate (Optuna TPE, {len(self.result.trials)} trials): best trial {self.result.best}, "
+        return (f"Point estimate ({self.spec.settings.sampler_label}, {len(self.result.trials)} trials): best trial "
+                f"{self.result.best}, "
                 f"distance {self.best_distance:.4g} over the search seeds. At it, {inside} of {len(tg)} targets fall "
                 f"inside the 90% interval of {len(self.result.predictive)} runs on fresh seeds. No posterior: no "
                 f"parameter interval and no claim about which parameters the targets identify (method = \"abc\" gives "
@@ -243,7 +264,8 @@ class PointCalibration:
 
         spec = self.spec
         header = [
-            (f"# Calibrated scenario: {spec.scenario.name} with an Optuna TPE point estimate of {len(spec.params)} "
+            (f"# Calibrated scenario: {spec.scenario.name} with a {spec.settings.sampler_label} point estimate of "
+             f"{len(spec.params)} "
              f"free parameter{'s' if len(spec.params) != 1 else ''} (no posterior)"),
             f"# Targets file: {spec.where}",
             (f"# Fitted to {len(spec.targets)} target{'s' if len(spec.targets) != 1 else ''} of strategy "
@@ -254,7 +276,7 @@ class PointCalibration:
         ]
         header += [f"#   {p.path} = {_toml(self.estimate[p.path])}  (prior {_fmt(p.low)} to {_fmt(p.high)}"
                    f"{', log scale' if p.scale == 'log' else ''})" for p in spec.params]
-        notes = {p: "CALIBRATED: Optuna TPE point estimate (no interval); " for p in spec.names}
+        notes = {p: f"CALIBRATED: {spec.settings.sampler_label} point estimate (no interval); " for p in spec.names}
         return scenario_text(self.scenario, header, notes)
 
     def write(self, folder: str | Path, manifest: dict | None = None) -> Path:
@@ -285,13 +307,24 @@ def _chart_trace(cal: PointCalibration, out_dir: Path):
     from sim.analysis.plotting import figure
 
     t = cal.trials
-    with figure(out_dir, "trace", "Optuna TPE search: distance per trial", "trial", "distance (sqrt mean z^2)") as c:
+    with figure(out_dir, "trace", f"{cal.spec.settings.sampler_label} search: distance per trial", "trial",
+                "distance (sqrt mean z^2)") as c:
         ok = np.isfinite(t["distance"].to_numpy(dtype=float))
         c.ax.plot(t["trial"][ok], t["distance"][ok], "o", ms=3, alpha=0.6, label="trial")
         c.ax.plot(t["trial"], t["best_so_far"], "-", color="k", lw=1.2, label="best so far")
         c.ax.set_yscale("log")
         c.ax.legend(fontsize=8)
         return c.path
+
+
+def _searcher(s: Settings) -> str:
+    """The search in words, for the report."""
+    if s.sampler == "cmaes":
+        where = "the starting scenario's values" if s.start == "scenario" else "the centre of the priors"
+        return (f"CMA-ES (the cmaes package; generations of {s.batch}, started at {where} with a step of "
+                f"{s.sigma:.3g} of each prior's width)")
+    return "Optuna's TPE sampler" + (" (its first trial at the starting scenario's values)"
+                                     if s.start == "scenario" else "")
 
 
 def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
@@ -344,7 +377,7 @@ closest to the observed funnel of strategy <b>{e(spec.strategy)}</b> in scenario
 <p>{e(spec.description.strip())}</p>
 <h2>Main finding</h2>
 <p class="finding">{e(cal.finding())}</p>
-<p><b>This is a point estimate, not a posterior.</b> Optuna's TPE sampler searched {len(res.trials)} trials
+<p><b>This is a point estimate, not a posterior.</b> {e(_searcher(s))} searched {len(res.trials)} trials
 ({s.batch} at a time, each on the same {s.replications} seed(s)) for the lowest distance to the targets. There is no
 interval for any parameter and nothing here says which parameters the targets pin down: other values may fit as well.
 For that, run the same targets file with <code>method = "abc"</code> (ABC-SMC). The best of many noisy trials is

@@ -46,6 +46,9 @@ A targets file (TOML; paths relative to the file)::
     trials = 100                        # TPE trials, each on the same `replications` seeds
     batch = 10                          # trials asked at a time (the search does not depend on the workers)
     check_runs = 20                     # runs at the best point on fresh seeds: the checks' intervals
+    sampler = "tpe"                     # "tpe" (Optuna's TPE, global) or "cmaes" (CMA-ES, a local search)
+    start = "centre"                    # "scenario": CMA-ES's mean (TPE's first trial) at the scenario's values
+    sigma = 0.1667                      # CMA-ES only: the initial step, in units of each prior's width
 
 Facts of a pack with ``role = "target"`` are fitted; facts with ``role = "holdout"`` are never used in
 fitting (the report checks them against the posterior predictive, out of sample). A target of the
@@ -119,7 +122,9 @@ PRIOR_KEYS = ("low", "high", "scale")
 #: Keys of ``[abc]``.
 ABC_KEYS = ("population", "generations", "min_epsilon", "max_runs", "quantile", "predictive_draws")
 #: Keys of ``[optuna]`` (``method = "optuna"``: a point estimate).
-OPTUNA_KEYS = ("trials", "batch", "check_runs")
+OPTUNA_KEYS = ("trials", "batch", "check_runs", "sampler", "start", "sigma")
+SAMPLERS = ("tpe", "cmaes")
+STARTS = ("centre", "scenario")
 METHODS = ("abc", "optuna")
 SCALES = ("linear", "log")
 
@@ -201,13 +206,23 @@ class Settings:
     predictive_draws: int = 100
     method: str = "abc"     # "abc" (ABC-SMC, a posterior) or "optuna" (TPE, a point estimate)
     trials: int = 100       # optuna: trials of the search (each on the same ``replications`` seeds)
-    batch: int = 10         # optuna: trials asked at a time (not the worker count)
+    batch: int = 10         # optuna: trials asked at a time (not the worker count); CMA-ES: its population size
+    sampler: str = "tpe"    # optuna: "tpe" (Optuna's TPE, a global search) or "cmaes" (CMA-ES, a local one)
+    start: str = "centre"   # optuna: "centre" or "scenario" (CMA-ES's mean, TPE's first trial: the scenario's values)
+    sigma: float = 1.0 / 6.0  # optuna, CMA-ES: the initial step, in units of each prior's width (transformed scale)
+
+    @property
+    def sampler_label(self) -> str:
+        return "CMA-ES" if self.sampler == "cmaes" else "Optuna TPE"
 
     def key(self) -> dict:
         """What fixes the sequence of proposals and runs (the budget fields may change on a resume)."""
         if self.method == "optuna":  # the trials fix the sampler's start (random trials = trials / 4, at most 10)
-            return {"method": "optuna", "trials": self.trials, "batch": self.batch,
-                    "replications": self.replications, "seed": self.seed}
+            key = {"method": "optuna", "trials": self.trials, "batch": self.batch,
+                   "replications": self.replications, "seed": self.seed}
+            if (self.sampler, self.start) != ("tpe", "centre"):  # (files from before these keys keep their hash)
+                key.update(sampler=self.sampler, start=self.start, sigma=self.sigma)
+            return key
         return {"population": self.population, "quantile": self.quantile, "replications": self.replications,
                 "seed": self.seed}
 
@@ -245,6 +260,18 @@ class Targets:
         replications and seed (not the budget, so a finished calibration can be resumed with more)."""
         return hashlib.sha256(json.dumps(self.definition(), sort_keys=True, default=str).encode()).hexdigest()
 
+    def scenario_values(self) -> dict[str, float]:
+        """Each free parameter's value in the starting scenario (for the strategy): where ``start = "scenario"``
+        starts the search."""
+        cfg = self.scenario.config_dict(self.strategy)
+        out = {}
+        for p in self.params:
+            node: Any = cfg
+            for part in p.path.split("."):
+                node = node[part]
+            out[p.path] = float(node)
+        return out
+
     def definition(self) -> dict:
         return {
             "format": "buyer-journey-sim calibration 1",
@@ -261,8 +288,9 @@ class Targets:
             return (f"{len(self.params)} free parameter{'s' if len(self.params) != 1 else ''} "
                     f"({', '.join(p.path for p in self.params)}) fitted to {len(self.targets)} "
                     f"target{'s' if len(self.targets) != 1 else ''} ({', '.join(t.name for t in self.targets)}) "
-                    f"of strategy {self.strategy!r} in scenario {self.scenario.name!r}; a point estimate by Optuna "
-                    f"TPE: {s.trials} trials, {s.batch} at a time, {s.replications} replication"
+                    f"of strategy {self.strategy!r} in scenario {self.scenario.name!r}; a point estimate by "
+                    f"{s.sampler_label}{' from the scenario' + chr(39) + 's values' if s.start == 'scenario' else ''}: "
+                    f"{s.trials} trials, {s.batch} at a time, {s.replications} replication"
                     f"{'s' if s.replications != 1 else ''} per trial (the same seeds for every trial), "
                     f"{s.predictive_draws} check runs at the best point on fresh seeds, seed {s.seed}.")
         return (f"{len(self.params)} free parameter{'s' if len(self.params) != 1 else ''} "
@@ -359,8 +387,25 @@ def _settings(where: str, data: Mapping) -> Settings:
         trials = _whole(where, "optuna.trials", opt.get("trials", d.trials), 2)
         batch = _whole(where, "optuna.batch", opt.get("batch", d.batch), 1)
         checks = _whole(where, "optuna.check_runs", opt.get("check_runs", 20), 0)
+        sampler = opt.get("sampler", d.sampler)
+        if sampler not in SAMPLERS:
+            raise ScenarioError(where, "optuna.sampler", f"must be \"tpe\" (Optuna's TPE: a global search) or "
+                                                         f"\"cmaes\" (CMA-ES: a local search), got {sampler!r}")
+        start = opt.get("start", d.start)
+        if start not in STARTS:
+            raise ScenarioError(where, "optuna.start", f"must be \"centre\" (the priors' centre) or \"scenario\" (the "
+                                                       f"starting scenario's values), got {start!r}")
+        if "sigma" in opt and sampler != "cmaes":
+            raise ScenarioError(where, "optuna.sigma", "is CMA-ES's initial step: only with sampler = \"cmaes\"")
+        sigma = _number(where, "optuna.sigma", opt.get("sigma", d.sigma), "a number between 0 and 1")
+        if not 0 < sigma <= 1:
+            raise ScenarioError(where, "optuna.sigma", f"must be a number above 0 and at most 1 (the initial step in "
+                                                       f"units of each prior's width), got {sigma:g}")
+        if sampler == "cmaes" and batch < 2:
+            raise ScenarioError(where, "optuna.batch", f"is CMA-ES's population size: a whole number >= 2, got {batch}")
         return Settings(replications=reps, seed=seed, predictive_draws=checks, method="optuna", trials=trials,
-                        batch=batch, max_runs=trials * reps + checks, generations=1, population=1)
+                        batch=batch, max_runs=trials * reps + checks, generations=1, population=1, sampler=sampler,
+                        start=start, sigma=sigma)
     abc = data.get("abc", {})
     if not isinstance(abc, Mapping):
         raise ScenarioError(where, "abc", "must be a table [abc]")
@@ -469,6 +514,14 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
             leave = "" if t.origin == where else f"; or leave it out with [benchmarks] exclude = [\"{t.name}\"] in {where}"
             raise ScenarioError(t.origin, key, f"unknown metric {t.metric!r} (the engine emits: "
                                                f"{', '.join(known)}){hint}{leave}")
-    return Targets(name=name, description=data.get("description", ""), scenario=scenario, strategy=strategy,
+    spec = Targets(name=name, description=data.get("description", ""), scenario=scenario, strategy=strategy,
                    targets=targets, params=params, settings=settings, holdouts=holdouts, overrides=overrides,
                    path=path, scenario_ref=str(data["scenario"]), pack=pack_path, scenario_file=scen_path)
+    if settings.method == "optuna" and settings.start == "scenario":
+        for p, v in zip(params, spec.scenario_values().values()):
+            if not p.low <= v <= p.high:
+                raise ScenarioError(where, f"params.{p.path}", f"the search starts at the scenario's value "
+                                                               f"(optuna.start = \"scenario\"), {_fmt(v)}, which lies "
+                                                               f"outside the prior {_fmt(p.low)} to {_fmt(p.high)}; "
+                                                               f"widen the prior or start at the centre")
+    return spec

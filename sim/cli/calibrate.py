@@ -79,6 +79,11 @@ targets file format (TOML; paths are relative to the targets file):
   batch = 10                      # trials asked (and told, in trial order) at a time: the
                                   #   result does not depend on the workers
   check_runs = 20                 # runs at the best point on fresh seeds: the checks' intervals
+  sampler = "tpe"                 # "tpe" (Optuna TPE: global) or "cmaes" (CMA-ES: a local
+                                  #   search; batch is its population size)
+  start = "centre"                # "scenario": start at the scenario's values (CMA-ES's mean,
+                                  #   TPE's first trial); they must lie inside the priors
+  sigma = 0.1667                  # CMA-ES's initial step, in units of each prior's width
   Writes parameters.csv (the best point: column estimate), trials.csv, calibrated.toml,
   targets.csv, report.html; no posterior.csv: no interval, no identifiability.
 
