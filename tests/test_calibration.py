@@ -151,6 +151,11 @@ BAD_FILES = [
      "optuna.trials", [">= 2"]),
     ("unknown pack fact excluded", _file(extra='[benchmarks]\npack = "b2b_saas"\nexclude = ["nope"]\n'),
      "benchmarks.exclude", ["no fact 'nope'"]),
+    ("unknown fact not applicable", _file(extra='[benchmarks]\npack = "b2b_saas"\nnot_applicable = ["nope"]\n'),
+     "benchmarks.not_applicable", ["no fact 'nope'"]),
+    ("fact excluded and not applicable",
+     _file(extra='[benchmarks]\npack = "b2b_saas"\nexclude = ["payback"]\nnot_applicable = ["payback"]\n'),
+     "benchmarks.not_applicable", ["'payback' is also in exclude"]),
     ("unknown sampler", _file(head=GOOD["head"] + 'method = "optuna"\n', extra='[optuna]\nsampler = "grid"\n'),
      "optuna.sampler", ["\"tpe\"", "\"cmaes\"", "'grid'"]),
     ("unknown start", _file(head=GOOD["head"] + 'method = "optuna"\n', extra='[optuna]\nstart = "best"\n'),
@@ -210,17 +215,21 @@ def test_pack_targets_and_holdouts(tmp_path, monkeypatch):
     real = tmod.known_metrics
     monkeypatch.setattr(tmod, "known_metrics", lambda s, st=None: (*real(s, st), *sorted(metrics)))
     spec = cal.load_targets(ROOT / "scenarios" / "calibration" / "default_b2b.toml")
-    assert {t.name for t in spec.targets} == {n for n, f in pack.items() if f["role"] == "target"}
+    other = {"payback_smb_focus", "payback_enterprise_focus"}  # not about the default's mixed market
+    assert {t.name for t in spec.targets} == {n for n, f in pack.items() if f["role"] == "target"} - other
     assert {t.name for t in spec.holdouts} == {n for n, f in pack.items() if f["role"] == "holdout"}
     assert len(spec.params) == 9 and len(spec.targets) == 10
     by = {t.name: t for t in spec.holdouts}
     assert by["win_rate_enterprise"].metric == "opportunity_win_rate_enterprise"
     assert {t.name: t.metric for t in spec.targets}["cycle_smb"] == "median_cycle_days_smb"
     text = _file(extra='[benchmarks]\npack = "b2b_saas"\nexclude = ["payback"]\n'
+                       'not_applicable = ["payback_smb_focus", "payback_enterprise_focus", "referral_ltv"]\n'
                        '[targets.win_rate]\nmetric = "customers_won"\nvalue = 3\nsd = 1\nsource = "mine"\n')
     spec = cal.load_targets(_write(tmp_path / "t.toml", text))
     names = [t.name for t in spec.targets]
     assert "payback" not in names and names.count("win_rate") == 1
+    assert not {"payback_smb_focus", "payback_enterprise_focus"} & set(names)
+    assert "referral_ltv" not in {t.name for t in spec.holdouts}  # not applicable: not even held out
     assert {t.name: t for t in spec.targets}["win_rate"].source == "mine"
 
 

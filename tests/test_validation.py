@@ -250,7 +250,10 @@ def test_benchmark_facts_are_read_from_the_pack():
     in file order, with the file's role, metric (segment appended) and figures."""
     name, facts, excluded = bench.pack_facts()
     table = _pack_table()
-    assert name == PACK_FILE.name and excluded == set()
+    # the default's mixed market: the payback of SMB- and enterprise-focused sellers is not about it
+    absent = {"payback_smb_focus", "payback_enterprise_focus"}
+    assert name == PACK_FILE.name and excluded == set() and absent <= set(table)
+    table = {k: t for k, t in table.items() if k not in absent}
     assert [f.name for f in facts] == list(table)
     for f in facts:
         t = table[f.name]
@@ -268,9 +271,11 @@ def test_benchmark_facts_follow_the_targets_file(tmp_path, monkeypatch):
     (tmp_path / "pack.toml").write_text(
         '[facts.a]\nmetric = "connect_rate"\nvalue = 0.1\nsd = 0.02\nsource = "s"\nrole = "target"\n'
         '[facts.b]\nmetric = "opportunity_win_rate"\nsegment = "smb"\nlow = 0.1\nhigh = 0.3\nsource = "s"\n'
-        'role = "target"\n', encoding="utf-8")
+        'role = "target"\n[facts.c]\nmetric = "payback_months"\nlow = 8\nhigh = 12\nsource = "s"\nrole = "target"\n',
+        encoding="utf-8")
     (tmp_path / "t.toml").write_text('scenario = "default"\nstrategy = "networking"\n'
-                                     '[benchmarks]\npack = "pack.toml"\nexclude = ["b"]\n', encoding="utf-8")
+                                     '[benchmarks]\npack = "pack.toml"\nexclude = ["b"]\nnot_applicable = ["c"]\n',
+                                     encoding="utf-8")
     monkeypatch.setattr(bench, "TARGETS_FILE", str(tmp_path / "t.toml"))
     _, facts, excluded = bench.pack_facts()
     assert [f.name for f in facts] == ["a", "b"] and excluded == {"b"}
@@ -364,10 +369,14 @@ def test_presets_group_plans_the_headline_facts_of_every_calibrated_preset():
     checks = pres.plan(v.Ctx(True, 2, 1))
     expected = []
     for name, _, table in found:
-        excluded = set(table["benchmarks"].get("exclude", []))
-        expected += [f"preset_{name}_{f}" for f in pres.HEADLINE if f not in excluded]
+        left_out = set(table["benchmarks"].get("exclude", [])) | set(table["benchmarks"].get("not_applicable", []))
+        expected += [f"preset_{name}_{f}" for f in pres.HEADLINE if f not in left_out]
     assert [c.name for c in checks] == expected
     assert "preset_self_service_cycle_enterprise" not in expected  # the self-service market has no enterprise
+    # one payback per preset: the one about its kind of market
+    assert [c for c in expected if "_payback" in c] == ["preset_default_payback",
+                                                         "preset_enterprise_payback_enterprise_focus",
+                                                         "preset_self_service_payback_smb_focus"]
     for c in checks:
         assert {s.scenario for s in c.specs} <= {"default", "enterprise", "self_service"}
         assert {s.strategy for s in c.specs} == {"blended"}

@@ -12,7 +12,8 @@ A targets file (TOML; paths relative to the file)::
 
     [benchmarks]                        # optional: a benchmark pack
     pack = "b2b_saas"                   # a pack name (scenarios/benchmarks/<name>.toml) or a path
-    exclude = ["payback"]               # pack targets to leave out (default none)
+    exclude = ["payback"]               # pack targets to leave out of the fit: validation checks them out of sample
+    not_applicable = ["payback_smb_focus"]  # facts about another kind of market: neither fitted nor checked
 
     [overrides]                         # fixed values applied to the scenario first
     market.n_accounts = 2000

@@ -44,7 +44,8 @@ targets file format (TOML; paths are relative to the targets file):
 
   [benchmarks]                    # optional: the role = "target" facts of a benchmark pack are
   pack = "b2b_saas"               #   fitted, role = "holdout" facts only checked afterwards
-  exclude = ["payback"]           #   pack targets to leave out
+  exclude = ["payback"]           #   pack targets to leave out (validation: out of sample)
+  not_applicable = ["payback_smb_focus"]  # facts about another market: never used
 
   [overrides]                     # fixed values applied to the scenario first
   market.n_accounts = 2000

@@ -29,7 +29,7 @@ TARGET_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "not
 #: Keys of one ``[facts.<name>]`` table of a benchmark pack.
 FACT_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "primary", "note", "role")
 #: Keys of a targets file's ``[benchmarks]`` table.
-BENCHMARK_KEYS = ("pack", "exclude")
+BENCHMARK_KEYS = ("pack", "exclude", "not_applicable")
 
 
 @dataclass(frozen=True)
@@ -181,9 +181,18 @@ def _load_pack(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], l
         raise ScenarioError(where, "benchmarks.pack", "missing: a benchmark pack name (e.g. \"b2b_saas\") or a "
                                                       "path ending in .toml")
     path = _resolve_file(where, "benchmarks.pack", spec["pack"], base, "benchmark pack", "benchmarks/")
-    exclude = spec.get("exclude", [])
-    if not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude):
-        raise ScenarioError(where, "benchmarks.exclude", f"must be a list of fact names, got {exclude!r}")
+    lists = {}
+    for key in ("exclude", "not_applicable"):
+        names = spec.get(key, [])
+        if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+            raise ScenarioError(where, f"benchmarks.{key}", f"must be a list of fact names, got {names!r}")
+        lists[key] = names
+    exclude, absent = lists["exclude"], lists["not_applicable"]
+    both = [x for x in absent if x in exclude]
+    if both:
+        raise ScenarioError(where, "benchmarks.not_applicable", f"{both[0]!r} is also in exclude: a fact is either "
+                                                                f"held out (exclude) or not about this market "
+                                                                f"(not_applicable)")
     pwhere = str(path)
     data = read_toml(path, "benchmark pack")
     _check_keys(pwhere, "", data, ("facts",))
@@ -192,11 +201,12 @@ def _load_pack(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], l
         raise ScenarioError(pwhere, "facts", "missing: a benchmark pack holds [facts.<name>] tables")
     out = [_target(pwhere, f"facts.{name}", str(name), f, FACT_KEYS, pwhere) for name, f in facts.items()]
     names = {t.name: t for t in out}
-    for x in exclude:
-        if x not in names:
-            raise ScenarioError(where, "benchmarks.exclude", f"no fact {x!r} in {path.name} (facts: "
-                                                             f"{', '.join(names)})")
-    return path, out, exclude
+    for key, listed in lists.items():
+        for x in listed:
+            if x not in names:
+                raise ScenarioError(where, f"benchmarks.{key}", f"no fact {x!r} in {path.name} (facts: "
+                                                                f"{', '.join(names)})")
+    return path, [t for t in out if t.name not in absent], exclude
 
 
 def load_pack(pack: str | Path = "b2b_saas", base: str | Path = ".") -> tuple[Path, list[Target]]:

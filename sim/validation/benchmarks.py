@@ -109,15 +109,16 @@ def _targets_file() -> dict:
 
 
 def pack_facts(table: dict | None = None, base=None) -> tuple[str, list[Target], set[str]]:
-    """(the pack's file name, every fact of it in file order, the names the targets file excludes from
-    calibration), read with the calibration's pack loader; of ``TARGETS_FILE``, or of the targets file
+    """(the pack's file name, every fact of it in file order but those the targets file marks not_applicable, the
+    names it excludes from calibration), read with the calibration's pack loader; of ``TARGETS_FILE``, or of the targets file
     ``table`` read from the folder ``base``."""
     if table is None:
         table, base = _targets_file(), preset(TARGETS_FILE).parent
     spec = table.get("benchmarks", {})
     spec = {"pack": spec} if isinstance(spec, str) else dict(spec)
     path, facts = load_pack(spec.get("pack", PACK), base=base)
-    return path.name, facts, set(spec.get("exclude", []))
+    absent = set(spec.get("not_applicable", []))  # facts about another kind of market: not checked at all
+    return path.name, [f for f in facts if f.name not in absent], set(spec.get("exclude", []))
 
 
 def strategy() -> str:
