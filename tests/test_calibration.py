@@ -239,11 +239,14 @@ def test_example_files_are_valid():
 
 
 def test_distance():
+    """A value +- sd: z = (sim - value) / sd; a range 1 to 3: its middle 2 +- 2 sd, so sd 0.5 and the edges at z = +-2,
+    where a value +- sd figure leaves validation's pass band too."""
     t = [Target("a", "m", value=10.0, sd=2.0), Target("b", "m", low=1.0, high=3.0)]
     assert distance(t, [10.0, 2.0]) == 0.0
     assert distance(t, [14.0, 2.0]) == pytest.approx(math.sqrt((2.0 ** 2) / 2))
-    assert distance(t, [10.0, 4.0]) == pytest.approx(math.sqrt(1.0 / 2))   # 1 past the edge / half-width 1
-    assert distance(t, [10.0, 0.0]) == pytest.approx(math.sqrt(1.0 / 2))
+    assert distance(t, [10.0, 3.0]) == pytest.approx(math.sqrt(2.0 ** 2 / 2))   # the upper edge: z = 2
+    assert distance(t, [10.0, 4.0]) == pytest.approx(math.sqrt(4.0 ** 2 / 2))   # 1 past it: 2 / 0.5
+    assert distance(t, [10.0, 1.5]) == pytest.approx(math.sqrt(1.0 / 2))
     assert distance(t, [math.nan, 2.0]) == math.inf
 
 

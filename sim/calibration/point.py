@@ -390,8 +390,8 @@ also optimistic; the checks below run it again on fresh seeds.</p>
 {R._table_html(ttab)}
 <p class="note">Simulated: {len(res.predictive)} runs at the point estimate, each on a fresh seed never used in the
 search; the interval is the model's run-to-run noise at one parameter point, not parameter uncertainty.
-Distance: z = (simulated - value) / sd, or for a range 0 inside and the distance to the nearest edge over the
-half-width outside; total sqrt(mean z^2).</p>
+Distance: z = (simulated - value) / sd, a range read as its middle +- 2 sd (the central 95% of the published
+figures); total sqrt(mean z^2).</p>
 <h2>Holdouts (never used in fitting)</h2>
 {R._table_html(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
 {R._pooled_note(cal.checks)}

@@ -451,8 +451,8 @@ targets: its median in calibrated.toml is no evidence.</p>
 <p class="note">Simulated: the posterior-predictive distribution, {len(res.predictive)} runs of particles drawn from
 the posterior, each on a fresh seed never used in fitting (one run each; the fit used the mean of
 {spec.settings.replications} replication(s) per particle). Inside: the observed value lies in the 90% interval (a
-range: the interval overlaps it). Distance: z = (simulated - value) / sd, or for a range 0 inside and the distance to
-the nearest edge over the half-width outside; total sqrt(mean z^2).</p>
+range: the interval overlaps it). Distance: z = (simulated - value) / sd, a range read as its middle +- 2 sd (the
+central 95% of the published figures); total sqrt(mean z^2).</p>
 <h2>Holdouts (never used in fitting)</h2>
 {_table_html(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
 {_pooled_note(cal.checks)}

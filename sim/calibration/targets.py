@@ -55,8 +55,9 @@ Facts of a pack with ``role = "target"`` are fitted; facts with ``role = "holdou
 fitting (the report checks them against the posterior predictive, out of sample). A target of the
 file with the same name as a pack fact replaces it.
 
-Distance: per target, value +- sd gives z = (sim - value) / sd; a range gives z = 0 inside it and
-(distance to the nearest edge) / (half the width) outside; the distance of a particle is
+Distance: per target, value +- sd gives z = (sim - value) / sd; a range is read as the central 95% of the
+published figures, its middle +- 2 sd (sd = a quarter of its width; the pass band validation uses for a value +- sd
+is value +- 2 sd, so both kinds of figure pass on the same terms); the distance of a particle is
 sqrt(mean z^2) over the targets, where sim is the mean of the metric over the replications. A NaN
 metric (e.g. a median cycle with no wins) makes the distance +inf.
 

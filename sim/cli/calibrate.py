@@ -88,8 +88,9 @@ targets file format (TOML; paths are relative to the targets file):
   Writes parameters.csv (the best point: column estimate), trials.csv, calibrated.toml,
   targets.csv, report.html; no posterior.csv: no interval, no identifiability.
 
-Distance per target: z = (simulated - value) / sd; for a range 0 inside and (distance to the
-nearest edge) / (half-width) outside; a particle's distance is sqrt(mean z^2); a NaN metric
+Distance per target: z = (simulated - value) / sd; a range is read as its middle +- 2 sd (the
+central 95% of the published figures: sd = a quarter of its width); a particle's distance is
+sqrt(mean z^2); a NaN metric
 makes it +inf.
 """
 

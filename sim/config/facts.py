@@ -52,17 +52,14 @@ class Target:
         return self.value is None
 
     def z(self, sim: float) -> float:
-        """The standardised miss of a simulated value (NaN stays NaN)."""
+        """The standardised miss of a simulated value (NaN stays NaN): (sim - value) / sd, a range read as the
+        central 95% of the published figures (its middle +- 2 sd: sd = a quarter of its width), which is also the
+        pass band of the validation (value +- 2 sd, or the range)."""
         if not math.isfinite(sim):
             return math.nan
         if self.value is not None:
             return (sim - self.value) / self.sd
-        half = (self.high - self.low) / 2.0
-        if sim < self.low:
-            return (sim - self.low) / half
-        if sim > self.high:
-            return (sim - self.high) / half
-        return 0.0
+        return (sim - (self.low + self.high) / 2.0) / ((self.high - self.low) / 4.0)
 
     def observed(self) -> str:
         if self.value is not None:

@@ -95,8 +95,8 @@ def miss(fact: Target, sim: float) -> str:
     if fact.value is not None:
         return (f"{_fmt(gap)} {word} the band's {side} edge {_fmt(edge)}, {fact.z(sim):+.1f} sd from the observed "
                 f"{_fmt(fact.value)}")
-    return (f"{_fmt(gap)} {word} the range's {side} edge {_fmt(edge)}, {abs(fact.z(sim)):.1f} half-widths of the "
-            f"range outside it")
+    return (f"{_fmt(gap)} {word} the range's {side} edge {_fmt(edge)}, {gap / ((hi - lo) / 2):.1f} half-widths of "
+            f"the range outside it")
 
 
 # ================================================================================================
