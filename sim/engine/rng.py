@@ -22,6 +22,8 @@ import zlib
 
 import numpy as np
 
+from sim.engine.arrays import count_by_segment, segment_slices
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -178,8 +180,7 @@ class BatchStreams:
                        "buyer": self.boff[:-1].astype(np.uint64) * _GOLDEN,
                        "account": self.aoff[:-1].astype(np.uint64) * _GOLDEN}
         self._first: np.ndarray | None = None  # scratch for sample: first probe of each buyer (see there)
-        bounds = self.boff.tolist()
-        self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]  # each replication's buyers
+        self._slices = segment_slices(self.boff)  # each replication's buyers
 
     def _keys(self, name: str, day: int, index: str = "local") -> np.ndarray:
         """Every replication's stream key of (name, day): ``Streams._stream_key``, vectorised; with
@@ -279,7 +280,7 @@ class BatchStreams:
         if self.R == 1:
             return self.streams[0].sample(name, day, mask, int(self._per_rep(k)[0]))
         mask = np.asarray(mask, dtype=bool)
-        m = np.array([np.count_nonzero(mask[s]) for s in self._slices])  # eligible
+        m = count_by_segment(mask, self._slices)  # eligible
         n = self.nb
         k = np.minimum(np.maximum(self._per_rep(k), 0), m)
         expected = 1.3 * k * n / np.maximum(m, 1)  # finite: no division by zero

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.engine.arrays import count_by_segment, segment_slices
 from sim.engine.channels import CHANNELS
 from sim.engine.declare import P
 
@@ -74,20 +75,6 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     out = np.repeat(shift, lengths)
     out += np.arange(int(ends[-1]) if ends.size else 0)
     return out
-
-
-def segment_slices(off: np.ndarray) -> list[slice]:
-    """The slices ``off[r]:off[r+1]`` with Python int bounds (cheaper to apply than numpy scalars)."""
-    o = np.asarray(off).tolist()
-    return [slice(a, b) for a, b in zip(o[:-1], o[1:])]
-
-
-def count_by_segment(mask: np.ndarray, off) -> np.ndarray:
-    """True entries of ``mask`` in each segment ``off[r]:off[r+1]`` (count_nonzero per slice: far faster than a
-    cumulative sum over the whole mask for the few segments of a batch). ``off``: the offsets, or their
-    ``segment_slices`` (for a caller that counts every day)."""
-    slices = off if isinstance(off, list) else segment_slices(off)
-    return np.array([np.count_nonzero(mask[s]) for s in slices], dtype=np.int64)
 
 
 class Population:
