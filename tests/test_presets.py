@@ -24,19 +24,28 @@ def wins(scenario, strategy, seeds):
     return np.array([sim.run(scenario, strategy, s).summary["customers_won"] for s in seeds])
 
 
-def test_self_service_and_enterprise_markets_invert_the_ranking():
-    """Content-led nurture beats cold calling for a cheap, searched-for product; cold calling beats
-    content in an enterprise market with little search and buyers who want vendors early.
+def test_markets_move_the_content_versus_cold_calling_gap():
+    """Content-led nurture beats cold calling for a cheap, searched-for product; in an enterprise market with
+    little search and buyers who want vendors early its edge is gone.
 
-    Same four strategies in both files; only the market differs. Paired over 10 seeds, two-sided
-    paired t-test at 5%. Measured when written: 47.2 vs 20.6 (p = 0.0002), 37.8 vs 57.8 (p = 0.007);
-    after the calibration of session 2 (readiness thresholds 0.45 / 0.18, keeping their offsets
-    from the default's 0.30): 65.8 vs 29.2 (p = 1e-6), 45.9 vs 67.7 (p = 0.0003). 5 seeds gave
-    p = 0.025 for enterprise: too close to the line for a test.
+    Same four strategies in both files; only the market differs. Over seeds 1-10: in self-service, content-led
+    nurture wins more customers than cold calling (paired t-test, two-sided, 5%); and the log ratio of their wins,
+    seed by seed, is lower in the enterprise market than in self-service (Welch t-test, 5%). Measured in session 7:
+    self-service 580 vs 360 customers (p = 4e-9); enterprise 16.7 vs 20.2 (p = 0.13), and on 40 fresh seeds 19.1
+    vs 19.8 (p = 0.50); log ratios 0.48 vs -0.21 (p = 0.0004).
+
+    History: until session 7 this test asserted a full inversion, cold calling clearly ahead in enterprise (45.9 vs
+    67.7 after session 2's calibration). The session-7 recalibration of the enterprise preset to the benchmark
+    pack (115-day enterprise cycles, 914 accounts) closed that gap to a tie. A result, not tuned back.
     """
     seeds = range(1, 11)
-    for name, sign in (("self_service", +1), ("enterprise", -1)):
+    log_ratio = {}
+    for name in ("self_service", "enterprise"):
         s = sim.load_scenario(SCENARIOS / f"{name}.toml")
-        d = wins(s, "content_nurture", seeds) - wins(s, "cold_calling", seeds)
-        p = stats.ttest_1samp(d, 0.0).pvalue
-        assert np.sign(d.mean()) == sign and p < 0.05, (name, d, p)
+        content, cold = wins(s, "content_nurture", seeds), wins(s, "cold_calling", seeds)
+        log_ratio[name] = np.log(content / cold)
+        if name == "self_service":
+            p = stats.ttest_1samp(content - cold, 0.0).pvalue
+            assert content.mean() > cold.mean() and p < 0.05, (content, cold, p)
+    t = stats.ttest_ind(log_ratio["self_service"], log_ratio["enterprise"], equal_var=False)
+    assert t.statistic > 0 and t.pvalue < 0.05, (log_ratio, t)
