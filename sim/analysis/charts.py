@@ -21,10 +21,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import Formatter, PercentFormatter
-from scipy import stats as sps
 
 from sim.analysis.plotting import figure
-from sim.analysis.stats import mean_ci, metric_ci
+from sim.analysis.stats import mean_ci, metric_ci, t_quantile
 
 __all__ = [
     "CAPTIONS",
@@ -143,7 +142,7 @@ def _daily_band(ts: pd.DataFrame, col: str, scale: float = 1.0) -> pd.DataFrame:
     out = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()}).sort_index()
     n = out["n"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tcrit = np.where(n >= 2, sps.t.ppf(0.5 + CONF / 2, np.maximum(n - 1, 1)), np.nan)
+        tcrit = np.where(n >= 2, t_quantile(0.5 + CONF / 2, np.maximum(n - 1, 1)), np.nan)
         half = tcrit * out["sd"].to_numpy(dtype=float) / np.sqrt(n)
     out["lo"] = (out["mean"] - half) * scale
     out["hi"] = (out["mean"] + half) * scale
