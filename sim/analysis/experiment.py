@@ -359,32 +359,34 @@ def _assemble(
     summary = pd.DataFrame(rows, columns=["strategy", "seed", *keys])
     summary["seed"] = summary["seed"].astype("int64")
 
-    # timeseries: strategy, seed, then every column of the per-run frame
-    parts = []
-    for (strategy, sd), (_, ts, _) in zip(tasks, results):
-        ts = pd.DataFrame(ts).reset_index(drop=True)
-        ts = ts.drop(columns=[c for c in ("strategy", "seed") if c in ts.columns])
-        ts.insert(0, "seed", sd)
-        ts.insert(0, "strategy", strategy)
-        parts.append(ts)
-    timeseries = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["strategy", "seed", "day"])
+    # timeseries: strategy, seed, then every column of the per-run frame (the runs' frames stacked first, then
+    # the two key columns added once, not to each of them: the same frame, built faster)
+    if results:
+        parts = [pd.DataFrame(ts) for _, ts, _ in results]
+        lengths = [len(ts) for ts in parts]
+        timeseries = pd.concat(parts, ignore_index=True)
+        timeseries = timeseries.drop(columns=[c for c in ("strategy", "seed") if c in timeseries.columns])
+        timeseries.insert(0, "seed", np.repeat(np.array([sd for _, sd in tasks], dtype=np.int64), lengths))
+        timeseries.insert(0, "strategy", np.repeat(np.array([st for st, _ in tasks], dtype=object), lengths))
+    else:
+        timeseries = pd.DataFrame(columns=["strategy", "seed", "day"])
     timeseries["seed"] = timeseries["seed"].astype("int64")
 
-    # samples: long format
-    strat_col, seed_col, kind_col, value_col = [], [], [], []
+    # samples: long format (one block of rows per run and kind)
+    strat_col, seed_col, kind_col, value_col, sizes = [], [], [], [], []
     for (strategy, sd), (_, _, smp) in zip(tasks, results):
         for kind, arr in smp.items():
-            n = len(arr)
-            strat_col.append(np.full(n, strategy, dtype=object))
-            seed_col.append(np.full(n, sd, dtype=np.int64))
-            kind_col.append(np.full(n, kind, dtype=object))
+            strat_col.append(strategy)
+            seed_col.append(sd)
+            kind_col.append(kind)
             value_col.append(np.asarray(arr, dtype=float))
+            sizes.append(len(arr))
     if value_col:
         samples = pd.DataFrame(
             {
-                "strategy": np.concatenate(strat_col),
-                "seed": np.concatenate(seed_col),
-                "kind": np.concatenate(kind_col),
+                "strategy": np.repeat(np.array(strat_col, dtype=object), sizes),
+                "seed": np.repeat(np.array(seed_col, dtype=np.int64), sizes),
+                "kind": np.repeat(np.array(kind_col, dtype=object), sizes),
                 "value": np.concatenate(value_col),
             }
         )

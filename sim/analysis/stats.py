@@ -199,11 +199,14 @@ def compare(summary: pd.DataFrame, metrics: list[str] | None = None, level: floa
                    if c not in ("strategy", "seed") and pd.api.types.is_numeric_dtype(summary[c])]
     strategies = list(pd.unique(summary["strategy"]))
     rows = []
+    # seed x strategy tables of every metric at once; duplicated (strategy, seed) rows are averaged
+    tables = summary.pivot_table(index="seed", columns="strategy", values=list(dict.fromkeys(metrics)),
+                                 aggfunc="mean", dropna=False) if strategies and len(metrics) else None
+    rows_of = {s: (summary["strategy"] == s).to_numpy() for s in strategies}
     for metric in metrics:
-        # seed x strategy table; duplicated (strategy, seed) rows are averaged
-        wide = summary.pivot_table(index="seed", columns="strategy", values=metric,
-                                   aggfunc="mean", dropna=False)
-        per = {s: summary.loc[summary["strategy"] == s, metric].to_numpy(dtype=float) for s in strategies}
+        wide = tables[metric] if tables is not None else None
+        values = summary[metric].to_numpy(dtype=float)
+        per = {s: values[rows_of[s]] for s in strategies}
         cis = {s: metric_ci(metric, per[s], level) for s in strategies}
         best = _pick_best({s: cis[s][0] for s in strategies}, direction(metric))
         for s in strategies:
