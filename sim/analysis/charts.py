@@ -695,21 +695,52 @@ def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathl
 
 # --------------------------------------------------------------------------- all
 
+#: What the charts read of the two long frames: :func:`make_all` sends worker processes only these timeseries
+#: columns and these sample kinds (a chart reading more must be listed here; tests compare the PNGs).
+TIMESERIES_COLUMNS = ("strategy", "seed", "day", *IN_MARKET, "cum_wins", "rep_utilisation")
+SAMPLE_KINDS = ("won_segment", "progress_at_first_contact", "cycle_days")
+
+
+def _draw(job: tuple) -> pathlib.Path:
+    """One chart of :func:`make_all`: ``(function name, positional arguments, keyword arguments)``."""
+    name, args, kwargs = job
+    return globals()[name](*args, **kwargs)
+
+
+def _what_charts_read(timeseries: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if timeseries is not None:
+        timeseries = timeseries[[c for c in timeseries.columns if c in TIMESERIES_COLUMNS]]
+    if not _empty(samples, ["kind"]):
+        kept = samples[samples["kind"].isin(SAMPLE_KINDS)]
+        # a frame with rows but none of these kinds stays one (a chart tells "no rows" from "none of its kind")
+        samples = kept if not kept.empty else samples.iloc[:1]
+    return timeseries, samples
+
+
 def make_all(summary: pd.DataFrame, timeseries: pd.DataFrame, samples: pd.DataFrame, out_dir,
-             strategies=None) -> list[pathlib.Path]:
-    """Draw every chart into out_dir (created) and return the PNG paths in reading order."""
+             strategies=None, map=None) -> list[pathlib.Path]:
+    """Draw every chart into out_dir (created) and return the PNG paths in reading order.
+
+    ``map``: ``map(fn, jobs)`` returning a list, e.g. :meth:`sim.executor.LocalPool.map`, draws the charts side by
+    side in worker processes (sent only what the charts read: :data:`TIMESERIES_COLUMNS`,
+    :data:`SAMPLE_KINDS`); the same PNGs as drawing them here."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strategies = _strategies_from([summary, timeseries, samples], strategies)
-    return [
-        stages_over_time(timeseries, out, strategies),
-        cumulative_customers(timeseries, out, strategies),
-        funnel(summary, out, strategies),
-        cac_conversion(summary, out, strategies),
-        cost_vs_customers(summary, out, strategies),
-        deals_by_source(summary, out, strategies),
-        wins_by_segment(samples, out, strategies, summary=summary),
-        progress_at_first_contact(samples, out, strategies),
-        cycle_length(samples, out, strategies),
-        rep_utilisation(timeseries, out, strategies),
+    if map is not None:
+        timeseries, samples = _what_charts_read(timeseries, samples)
+    jobs = [
+        ("stages_over_time", (timeseries, out, strategies), {}),
+        ("cumulative_customers", (timeseries, out, strategies), {}),
+        ("funnel", (summary, out, strategies), {}),
+        ("cac_conversion", (summary, out, strategies), {}),
+        ("cost_vs_customers", (summary, out, strategies), {}),
+        ("deals_by_source", (summary, out, strategies), {}),
+        ("wins_by_segment", (samples, out, strategies), {"summary": summary}),
+        ("progress_at_first_contact", (samples, out, strategies), {}),
+        ("cycle_length", (samples, out, strategies), {}),
+        ("rep_utilisation", (timeseries, out, strategies), {}),
     ]
+    if map is None:
+        return [_draw(job) for job in jobs]
+    return [pathlib.Path(p) for p in map(_draw, jobs)]

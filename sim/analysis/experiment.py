@@ -216,6 +216,7 @@ def run_many(
     executor: Any = None,
     store: str | Path | None = None,
     parameter_draws: Sequence[dict] | None = None,
+    pool: Any = None,
 ) -> Experiment:
     """Run every strategy ``reps`` times on the seeds ``seed, seed+1, ..., seed+reps-1``.
 
@@ -229,7 +230,8 @@ def run_many(
     made for another comparison or by another package version is refused. ``parameter_draws``: one
     ``{"dotted.path": value}`` per replication (e.g. ``sim.calibration.load_posterior(...).draws(reps, seed)``):
     replication *i* of every strategy runs with draw *i*, so the intervals include parameter uncertainty and
-    strategies stay paired. Results come back in a fixed order
+    strategies stay paired. ``pool``: a :class:`sim.executor.LocalPool` whose workers run the local processes
+    and are left running (e.g. for :func:`write_results` to draw the charts on). Results come back in a fixed order
     (strategy-major, then seed), so the frames depend on neither ``workers``, ``executor`` nor ``store``::
 
         import sim
@@ -302,7 +304,7 @@ def run_many(
             run_batched(_run_runs, todo, key=(lambda t: t) if draws else (lambda t: t[0]),
                         shared=(scenario, draws) if draws else scenario, workers=workers, client=client,
                         record=record, buyers_per_run=expected_buyers(scenario),
-                        label=f"run-{safe_name(scenario.name)}")
+                        label=f"run-{safe_name(scenario.name)}", pool=pool)
         finally:
             bar.close()
         # with a store, every run is read back from it: a resumed comparison is assembled from exactly the same
@@ -470,6 +472,7 @@ def write_results(
     posterior: Any = None,
     overrides: dict | None = None,
     preset: Any = None,
+    pool: Any = None,
 ) -> Path:
     """Write all outputs of ``experiment`` and return the folder they ended up in.
 
@@ -487,6 +490,8 @@ def write_results(
     ``overrides``: the ``--set`` values (``{"market.n_accounts": 500}``) that made ``experiment.scenario`` from
     ``preset`` (the scenario as loaded, before them); recorded in the manifest and stated in words in the report
     with the preset's values. ``preset`` defaults to the scenario file re-read from ``scenario.path``.
+    ``pool``: a :class:`sim.executor.LocalPool`; the charts are drawn on its workers if it has any running (the
+    same PNGs, drawn side by side).
     """
     from sim.analysis import charts, report
 
@@ -519,7 +524,8 @@ def write_results(
         chart_dir = tmp / "charts"
         chart_dir.mkdir()
         chart_paths = charts.make_all(
-            experiment.summary, experiment.timeseries, experiment.samples, chart_dir, list(experiment.strategies)
+            experiment.summary, experiment.timeseries, experiment.samples, chart_dir, list(experiment.strategies),
+            map=pool.map if pool is not None else None,
         )
         chart_paths = [Path(p) for p in (chart_paths or [])]
 
