@@ -17,10 +17,8 @@ import pathlib
 from contextlib import contextmanager
 from typing import Iterable, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import Formatter, PercentFormatter
 
 from sim.analysis.plotting import figure
 from sim.analysis.stats import mean_ci, metric_ci, t_quantile
@@ -170,19 +168,40 @@ def _money(x: float, _pos=None, step: float | None = None) -> str:
     return f"${txt}{unit}"
 
 
-class _MoneyFormatter(Formatter):
-    """Money ticks that stay distinct when the axis spans a narrow range (e.g. $1.47M-$1.50M)."""
-
-    def set_locs(self, locs):
-        self._ticks = np.asarray(locs, dtype=float)
-
-    def __call__(self, x, pos=None):
-        locs = getattr(self, "_ticks", np.zeros(0))
-        step = float(np.min(np.diff(locs))) if locs.size > 1 else None
-        return _money(x, pos, step)
+_MONEY_FMT = None
 
 
-_money_fmt = _MoneyFormatter()
+def _money_formatter():
+    """The tick formatter of money axes (one, shared), made at its first use: matplotlib is imported to draw."""
+    global _MONEY_FMT
+    if _MONEY_FMT is None:
+        from matplotlib.ticker import Formatter
+
+        class _MoneyFormatter(Formatter):
+            """Money ticks that stay distinct when the axis spans a narrow range (e.g. $1.47M-$1.50M)."""
+
+            def set_locs(self, locs):
+                self._ticks = np.asarray(locs, dtype=float)
+
+            def __call__(self, x, pos=None):
+                locs = getattr(self, "_ticks", np.zeros(0))
+                step = float(np.min(np.diff(locs))) if locs.size > 1 else None
+                return _money(x, pos, step)
+
+        _MONEY_FMT = _MoneyFormatter()
+    return _MONEY_FMT
+
+
+def __getattr__(name: str):
+    if name == "_money_fmt":  # the formatter under its older name (sim.sweeps.report uses it)
+        return _money_formatter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _percent_formatter():
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(decimals=0)
 
 
 def _as_percent(v: pd.Series) -> pd.Series:
@@ -257,7 +276,9 @@ def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> path
             ax.margins(x=0)
             ax.set_ylim(bottom=0)
             ax.grid(axis="y", alpha=0.3)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=col) for _, _, col in stage_cols]
+        from matplotlib.patches import Rectangle
+
+        handles = [Rectangle((0, 0), 1, 1, color=col) for _, _, col in stage_cols]
         chart.fig.legend(handles, [lab for _, lab, _ in stage_cols], loc="lower center",
                          ncol=len(stage_cols), frameon=False, fontsize=9, bbox_to_anchor=(0.5, -0.01))
     return chart.path
@@ -480,10 +501,10 @@ def cac_conversion(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.P
             _no_data(ax2)
         else:
             _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=_money)
-            ax1.yaxis.set_major_formatter(_money_fmt)
+            ax1.yaxis.set_major_formatter(_money_formatter())
             _bars_with_ci(ax2, summary, "conversion_rate", strategies, colors,
                           scale_fn=_as_percent, fmt=lambda v: f"{v:.1f}%")
-            ax2.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+            ax2.yaxis.set_major_formatter(_percent_formatter())
     return chart.path
 
 
@@ -551,7 +572,7 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
             ax.text(0.99, 0.01, f"frontier: {_pretty(front[0])} dominates on both cost and customers",
                     transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#333333")
         ax.scatter([], [], s=18, color="#777777", alpha=0.5, label="one replication")
-        ax.xaxis.set_major_formatter(_money_fmt)
+        ax.xaxis.set_major_formatter(_money_formatter())
         ax.margins(0.08)
         ax.set_ylim(bottom=0)
         xlabel = _cost_axis_label([c for c, _ in means.values()])
@@ -681,7 +702,7 @@ def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathl
                 "rep utilisation (% of available hours)") as (chart, strategies, colors):
         ax = chart.ax
         ax.set_ylim(0, 100)
-        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        ax.yaxis.set_major_formatter(_percent_formatter())
         if _empty(timeseries, ["strategy", "day", "rep_utilisation"]) or \
                 not _line_with_band(timeseries, "rep_utilisation", strategies, colors, ax, scale=100.0):
             _no_data(ax)
