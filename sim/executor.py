@@ -218,11 +218,14 @@ class LocalPool:
     ``with LocalPool() as pool:`` -- :func:`run_tasks` / :func:`run_batched` with ``pool=pool`` start its workers
     (as many as they would start themselves, with their ``shared``) or reuse them if a previous call started as
     many with the same ``shared``, and leave them running; ``pool.map(fn, items)`` runs ``fn(item)`` on them,
-    or in this process if no workers are running. Leaving the block stops the workers without waiting for them
-    to exit; an exception or Ctrl-C in a job stops them at once.
+    or in this process if no workers are running. ``prepare`` (module-level, no arguments) runs once on each
+    worker when a ``run_tasks`` job is done, while the caller reads its results: e.g. importing what the next
+    job needs. Leaving the block stops the workers without waiting for them to exit; an exception or Ctrl-C in
+    a job stops them at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prepare: Callable[[], Any] | None = None) -> None:
+        self.prepare = prepare
         self._executor: ProcessPoolExecutor | None = None
         self._key: tuple[int, bytes] | None = None
 
@@ -232,6 +235,13 @@ class LocalPool:
             self.close()
             self._executor, self._key = _start_pool(workers, key[1]), key
         return self._executor
+
+    def _done(self, workers: int) -> None:
+        """A job's every result is in and its ``workers`` are idle: each runs ``prepare`` (whoever takes the first
+        call is busy with it when the next is handed out). Nothing waits for these calls, nor sees their errors."""
+        if self.prepare is not None and self._executor is not None:
+            for _ in range(workers):
+                self._executor.submit(_pool_call, _call, self.prepare)
 
     def map(self, fn: Callable[[Any], Any], items: Iterable) -> list:
         """``[fn(item) for item in items]``, on the pool's workers if it has any (``fn`` module-level)."""
@@ -276,6 +286,10 @@ def _pool_call(fn, item):
     return portable_call(fn, item)
 
 
+def _call(fn):
+    return fn()
+
+
 def _run_pool(fn, shared: Any, workers: int, todo: list, record, pool: LocalPool | None = None) -> None:
     executor = pool._for(workers, shared) if pool is not None else _start_pool(workers, pickle.dumps(shared))
     # the pool's own dict of its worker processes (filled as they start), to read their exit codes if it breaks
@@ -316,7 +330,9 @@ def _run_pool(fn, shared: Any, workers: int, todo: list, record, pool: LocalPool
             terminate_pool(executor)
         raise
     else:
-        if pool is None:
+        if pool is not None:
+            pool._done(workers)
+        else:
             # every result is in: do not wait for the workers to exit (tearing down an interpreter that ran a
             # simulation takes them ~0.2-0.5 s); the pool's own thread reaps them while the caller goes on, and
             # the interpreter joins that thread when it exits

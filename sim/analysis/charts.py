@@ -722,6 +722,14 @@ TIMESERIES_COLUMNS = ("strategy", "seed", "day", *IN_MARKET, "cum_wins", "rep_ut
 SAMPLE_KINDS = ("won_segment", "progress_at_first_contact", "cycle_days")
 
 
+def warm_up() -> None:
+    """Import matplotlib and draw a throwaway chart in memory (fonts, renderer): what a worker process that will
+    draw charts can do while it waits for them (:class:`sim.executor.LocalPool`'s ``prepare``)."""
+    with figure(None, "warm-up", "warm-up", "x (units)", "y (units)") as chart:
+        chart.ax.plot([0, 1], [0, 1], label="line")
+        _strategy_legend(chart.ax)
+
+
 def _draw(job: tuple) -> pathlib.Path:
     """One chart of :func:`make_all`: ``(function name, positional arguments, keyword arguments)``."""
     name, args, kwargs = job

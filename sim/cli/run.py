@@ -250,9 +250,12 @@ def _stored(path: Path) -> int:
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The 'run' command; ``argv`` is the command line as typed (recorded in manifest.json)."""
+    from sim.analysis.charts import warm_up
     from sim.executor import LocalPool
 
-    with LocalPool() as pool:  # the local worker processes simulate, then draw the charts (no second start-up)
+    # the local worker processes simulate, then draw the charts (no second start-up; they import matplotlib while
+    # this process reads the results)
+    with LocalPool(prepare=warm_up) as pool:
         return _run(args, argv, pool)
 
 
