@@ -295,3 +295,30 @@ def test_store_blobs_are_exact_and_older_npz_blobs_are_still_read(small_experime
             assert back[k].flags.writeable
     with pytest.raises(TypeError, match="cannot store an array of dtype object"):
         pack_arrays({"o": np.array([object()])})
+
+
+def test_a_local_pool_keeps_its_workers_for_the_charts(scenario, tmp_path):
+    """run.py run's pool: the runs, then the charts, on the same two spawned workers; the charts drawn there (sent
+    only what they read) are the very PNGs drawn in this process, and an error in a worker reaches the caller."""
+    from sim.analysis import charts
+    from sim.executor import LocalPool
+
+    kw = dict(strategies=list(scenario.strategies)[:2], reps=2, seed=7, progress=False)
+    serial = ex.run_many(scenario, workers=1, **kw)
+    with LocalPool(prepare=charts.warm_up) as pool:
+        pooled = ex.run_many(scenario, workers=2, pool=pool, **kw)
+        workers = pool._executor
+        assert workers is not None
+        _frames_equal(serial, pooled)
+        assert ex.run_many(scenario, workers=2, pool=pool, **kw).summary.equals(serial.summary)
+        assert pool._executor is workers  # the same shared scenario: the same workers
+        frames = (serial.summary, serial.timeseries, serial.samples)
+        here = charts.make_all(*frames, tmp_path / "here", kw["strategies"])
+        there = charts.make_all(*frames, tmp_path / "there", kw["strategies"], map=pool.map)
+        assert [p.name for p in here] == [p.name for p in there]
+        for a, b in zip(here, there):
+            assert a.read_bytes() == b.read_bytes(), a.name
+        with pytest.raises(KeyError, match="no_such_chart"):
+            pool.map(charts._draw, [("no_such_chart", (), {})])
+        assert pool._executor is None  # stopped at once
+        assert pool.map(len, ["ab", "c"]) == [2, 1]  # no workers: here
