@@ -525,7 +525,7 @@ def write_results(
         chart_dir.mkdir()
         chart_paths = charts.make_all(
             experiment.summary, experiment.timeseries, experiment.samples, chart_dir, list(experiment.strategies),
-            map=pool.map if pool is not None else None,
+            **({"map": pool.map} if pool is not None else {}),  # drawn on the pool's workers, if it has any running
         )
         chart_paths = [Path(p) for p in (chart_paths or [])]
 
