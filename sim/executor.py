@@ -274,11 +274,8 @@ class LocalPool:
     def __enter__(self) -> "LocalPool":
         return self
 
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self._abort()
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _pool_call(fn, item):
