@@ -43,15 +43,18 @@ from sim.io import (
     terminate_pool,
 )
 
-__all__ = ["run_tasks", "run_batched", "group_runs", "connect", "progress_bar", "stop_if_main_reimported", "worker_label"]
+__all__ = ["run_tasks", "run_batched", "group_runs", "connect", "progress_bar", "stop_if_main_reimported", "worker_label",
+           "LocalPool"]
 
 
 def run_tasks(fn: Callable[[Any, Any], Any], tasks: Iterable, *, shared: Any = None, workers: int = 1,
-              client: Any = None, record: Callable[[Any, Any], None], label: str = "run") -> None:
+              client: Any = None, record: Callable[[Any, Any], None], label: str = "run",
+              pool: "LocalPool | None" = None) -> None:
     """Run ``fn(shared, task)`` for every task and pass each ``(task, result)`` to ``record`` in the parent.
 
     ``client`` (a ``distributed.Client``, see :func:`connect`) runs on a Dask cluster; otherwise
     ``workers`` > 1 runs in that many spawned local processes, and 1 (or a single task) in this process.
+    ``pool`` (a :class:`LocalPool`): the local processes are that pool's, left running for its next job.
     """
     stop_if_main_reimported()
     tasks = list(tasks)
@@ -63,7 +66,7 @@ def run_tasks(fn: Callable[[Any, Any], Any], tasks: Iterable, *, shared: Any = N
         for task in tasks:
             record(task, fn(shared, task))
     else:
-        _run_pool(fn, shared, min(int(workers), len(tasks)), tasks, record)
+        _run_pool(fn, shared, min(int(workers), len(tasks)), tasks, record, pool)
 
 
 #: the most runs one batch holds, and the most buyers (memory: a batch is one population)
@@ -104,7 +107,8 @@ def _batch_task(job: tuple, batch: tuple) -> list:
 
 def run_batched(fn_many: Callable[[Any, tuple], list], tasks: Iterable, *, key: Callable[[Any], Any], shared: Any = None,
                 workers: int = 1, client: Any = None, record: Callable[[Any, Any], None], label: str = "run",
-                buyers_per_run: float | None = None, max_runs: int = MAX_BATCH_RUNS) -> None:
+                buyers_per_run: float | None = None, max_runs: int = MAX_BATCH_RUNS,
+                pool: "LocalPool | None" = None) -> None:
     """``run_tasks`` for runs that the engine can simulate side by side: tasks with the same ``key`` are grouped
     (:func:`group_runs`) and ``fn_many(shared, batch)`` returns one result per task of the batch, in order;
     ``record(task, result)`` is still called once per task, so stores commit and resume per run (a kill loses
@@ -120,7 +124,7 @@ def run_batched(fn_many: Callable[[Any, tuple], list], tasks: Iterable, *, key: 
             record(task, result)
 
     run_tasks(_batch_task, batches, shared=(fn_many, shared), workers=workers, client=client, record=record_batch,
-              label=label)
+              label=label, pool=pool)
 
 
 def progress_bar(total: int, initial: int, progress: bool, desc: str):
@@ -198,13 +202,92 @@ def _pool_task(fn, task):
     return portable_call(fn, _WORKER_SHARED, task)
 
 
-def _run_pool(fn, shared: Any, workers: int, todo: list, record) -> None:
+def _start_pool(workers: int, shared_bytes: bytes) -> ProcessPoolExecutor:
     problem = _main_script_problem()
     if problem is not None:
         raise RuntimeError(problem)
     ctx = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker,
-                                   initargs=(pickle.dumps(shared), os.getpid()))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker,
+                               initargs=(shared_bytes, os.getpid()))
+
+
+class LocalPool:
+    """Spawned local worker processes kept from one job to the next (``run.py run``: the runs, then the charts),
+    which saves starting new ones (each imports the package, about a second).
+
+    ``with LocalPool() as pool:`` -- :func:`run_tasks` / :func:`run_batched` with ``pool=pool`` start its workers
+    (as many as they would start themselves, with their ``shared``) or reuse them if a previous call started as
+    many with the same ``shared``, and leave them running; ``pool.map(fn, items)`` runs ``fn(item)`` on them,
+    or in this process if no workers are running. ``prepare`` (module-level, no arguments) runs once on each
+    worker when a ``run_tasks`` job is done, while the caller reads its results: e.g. importing what the next
+    job needs. Leaving the block stops the workers (:meth:`close`), as does an exception or Ctrl-C in a job.
+    """
+
+    def __init__(self, prepare: Callable[[], Any] | None = None) -> None:
+        self.prepare = prepare
+        self._executor: ProcessPoolExecutor | None = None
+        self._key: tuple[int, bytes] | None = None
+
+    def _for(self, workers: int, shared: Any) -> ProcessPoolExecutor:
+        key = (workers, pickle.dumps(shared))
+        if self._executor is None or key != self._key:
+            self.close()
+            self._executor, self._key = _start_pool(workers, key[1]), key
+        return self._executor
+
+    def _done(self, workers: int) -> None:
+        """A job's every result is in and its ``workers`` are idle: each runs ``prepare`` (whoever takes the first
+        call is busy with it when the next is handed out). Nothing waits for these calls, nor sees their errors."""
+        if self.prepare is not None and self._executor is not None:
+            for _ in range(workers):
+                self._executor.submit(_pool_call, _call, self.prepare)
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable) -> list:
+        """``[fn(item) for item in items]``, on the pool's workers if it has any (``fn`` module-level)."""
+        items = list(items)
+        if self._executor is None:
+            return [fn(item) for item in items]
+        try:
+            futures = [self._executor.submit(_pool_call, fn, item) for item in items]
+            out = []
+            for fut in futures:
+                try:
+                    out.append(fut.result())
+                except RemoteError as remote:
+                    raise remote.rebuild() from None
+            return out
+        except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        if self._executor is not None:
+            terminate_pool(self._executor)
+        self._executor = self._key = None
+
+    def close(self) -> None:
+        """Stop the workers (if any); the pool may start new ones later. Every job's results are in, so they are
+        idle and are ended at once: left to tear their interpreters down (0.3 s and more, matplotlib loaded), they
+        would hold up the end of this process, which waits for them."""
+        self._abort()
+
+    def __enter__(self) -> "LocalPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _pool_call(fn, item):
+    return portable_call(fn, item)
+
+
+def _call(fn):
+    return fn()
+
+
+def _run_pool(fn, shared: Any, workers: int, todo: list, record, pool: LocalPool | None = None) -> None:
+    executor = pool._for(workers, shared) if pool is not None else _start_pool(workers, pickle.dumps(shared))
     # the pool's own dict of its worker processes (filled as they start), to read their exit codes if it breaks
     processes = getattr(executor, "_processes", None)
     queue = iter(todo)
@@ -237,10 +320,19 @@ def _run_pool(fn, shared: Any, workers: int, todo: list, record) -> None:
                 "main script, so a script needs `if __name__ == \"__main__\":` and cannot be read from stdin; "
                 "workers=1 runs in this process); the runs finished so far are in the store") from exc
     except BaseException:
-        terminate_pool(executor)
+        if pool is not None:
+            pool._abort()
+        else:
+            terminate_pool(executor)
         raise
     else:
-        executor.shutdown(wait=True)
+        if pool is not None:
+            pool._done(workers)
+        else:
+            # every result is in: do not wait for the workers to exit (tearing down an interpreter that ran a
+            # simulation takes them ~0.2-0.5 s); the pool's own thread reaps them while the caller goes on, and
+            # the interpreter joins that thread when it exits
+            executor.shutdown(wait=False)
 
 
 def _stopped_for_reimport(processes: list) -> bool:

@@ -539,3 +539,22 @@ def test_report_has_spend_table_rep_time_and_overrides(tmp_path):
     again = report.write_report(tmp_path / "r2.html", title="t", question="q", scenario_description="d",
                                 comparison=comp, chart_paths=[], manifest={"overrides": overrides})
     assert "market.n_accounts set to 500" in again.read_text()
+
+
+@pytest.mark.parametrize("case", ["full", "no_wins", "missing_kinds", "empty"])
+def test_charts_from_what_they_read_are_the_same_pngs(tmp_path, case):
+    """make_all(map=...) sends workers only TIMESERIES_COLUMNS and SAMPLE_KINDS: the very same PNGs (here with the
+    builtin map, in this process)."""
+    summary, ts, samples = make_frames()
+    ts = ts.assign(unrelated=1.0)
+    samples = pd.concat([samples, samples.assign(kind="unrelated_kind")], ignore_index=True)
+    if case == "no_wins":  # rows, but none of the kinds the charts read
+        samples = samples[samples["kind"] == "unrelated_kind"]
+    elif case == "missing_kinds":
+        samples = samples[samples["kind"] != "cycle_days"]
+    elif case == "empty":
+        summary = ts = samples = pd.DataFrame()
+    here = charts.make_all(summary, ts, samples, tmp_path / "here", STRATEGIES)
+    lean = charts.make_all(summary, ts, samples, tmp_path / "lean", STRATEGIES, map=lambda fn, jobs: list(map(fn, jobs)))
+    for a, b in zip(here, lean, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name

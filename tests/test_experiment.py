@@ -243,3 +243,82 @@ def test_remote_error_round_trip():
     assert type(rebuilt) is sim.ScenarioError
     assert str(rebuilt) == str(original)
     assert vars(rebuilt).items() >= {"where": "a.toml", "key": "sales.n_reps"}.items()
+
+
+def _npz_frame(frame: pd.DataFrame) -> bytes:
+    """A frame as stores written before the raw blobs held it (an .npz file: numeric columns ``c<i>``, the other
+    columns as JSON in ``__header__``)."""
+    import io
+
+    import numpy as np
+
+    numeric, other = {}, {}
+    for i, (_, col) in enumerate(frame.items()):
+        if col.dtype.kind in "biufc":
+            numeric[f"c{i}"] = col.to_numpy()
+        else:
+            other[f"c{i}"] = col.tolist()
+    buf = io.BytesIO()
+    np.savez(buf, __header__=np.array(json.dumps({"columns": [str(c) for c in frame.columns], "other": other})),
+             **numeric)
+    return buf.getvalue()
+
+
+def test_store_blobs_are_exact_and_older_npz_blobs_are_still_read(small_experiment):
+    import io
+    import pickle
+
+    import numpy as np
+
+    from sim.store import pack_arrays, pack_frame, unpack_arrays, unpack_frame
+
+    ts = small_experiment.timeseries
+    mixed = pd.DataFrame({"a": [1, 2], "s": ["x", None], 3: [True, False], "c": [1 + 2j, 3j],
+                          "f": np.array([1.5, np.nan], dtype="float32")})
+    for frame in (ts, ts.iloc[:0], mixed, pd.DataFrame()):
+        for blob in (pack_frame(frame), _npz_frame(frame)):
+            back = unpack_frame(blob)
+            assert list(back.columns) == [str(c) for c in frame.columns]
+            assert back.dtypes.astype(str).tolist() == frame.dtypes.astype(str).replace("str", "object").tolist()
+            assert pickle.dumps(back) == pickle.dumps(unpack_frame(_npz_frame(frame)))  # the same frame, bit for bit
+    back = unpack_frame(pack_frame(ts))
+    back.iloc[0, 1] = -1.0  # the frame owns writable blocks, not views of the blob
+    arrays = {"a": np.arange(5), "b": np.zeros((2, 3)), "c": np.array([True]), "d": np.array(["ab", "c"]),
+              "e": np.array([], dtype=float)}
+    buf = io.BytesIO()
+    np.savez(buf, __names__=np.array(json.dumps(list(arrays))), **{f"a{i}": v for i, v in enumerate(arrays.values())})
+    for blob in (pack_arrays(arrays), buf.getvalue()):
+        back = unpack_arrays(blob)
+        assert list(back) == list(arrays)
+        for k, v in arrays.items():
+            assert back[k].dtype == v.dtype and back[k].shape == v.shape and back[k].tobytes() == v.tobytes()
+            assert back[k].flags.writeable
+    with pytest.raises(TypeError, match="cannot store an array of dtype object"):
+        pack_arrays({"o": np.array([object()])})
+
+
+def test_a_local_pool_keeps_its_workers_for_the_charts(scenario, tmp_path):
+    """run.py run's pool: the runs, then the charts, on the same two spawned workers; the charts drawn there (sent
+    only what they read) are the very PNGs drawn in this process, and an error in a worker reaches the caller."""
+    from sim.analysis import charts
+    from sim.executor import LocalPool
+
+    kw = dict(strategies=list(scenario.strategies)[:2], reps=2, seed=7, progress=False)
+    serial = ex.run_many(scenario, workers=1, **kw)
+    with LocalPool(prepare=charts.warm_up) as pool:
+        pooled = ex.run_many(scenario, workers=2, pool=pool, **kw)
+        workers = pool._executor
+        assert workers is not None
+        _frames_equal(serial, pooled)
+        assert ex.run_many(scenario, workers=2, pool=pool, **kw).summary.equals(serial.summary)
+        assert pool._executor is workers  # the same shared scenario: the same workers
+        frames = (serial.summary, serial.timeseries, serial.samples)
+        here = charts.make_all(*frames, tmp_path / "here", kw["strategies"])
+        there = charts.make_all(*frames, tmp_path / "there", kw["strategies"], map=pool.map)
+        assert [p.name for p in here] == [p.name for p in there]
+        for a, b in zip(here, there):
+            assert a.read_bytes() == b.read_bytes(), a.name
+        with pytest.raises(KeyError, match="no_such_chart"):
+            pool.map(charts._draw, [("no_such_chart", (), {})])
+        assert pool._executor is None  # stopped at once
+        assert pool.map(len, ["ab", "c"]) == [2, 1]  # no workers: here

@@ -336,3 +336,18 @@ def test_sweep_findings_use_the_ratio_interval():
     band = marginal_table(frame, "x", "cac").set_index("x")
     assert band.loc[1.0, "ci_low"] > 0
     assert (band.loc[1.0, "ci_low"], band.loc[1.0, "ci_high"]) == metric_ci("cac", cac)[1:]
+
+
+def test_t_quantile_and_tail_are_scipy_stats_t_bit_for_bit():
+    """sim.analysis.stats computes t quantiles and tails with scipy.special (scipy.stats is slow to import): the
+    very numbers of scipy.stats.t."""
+    from sim.analysis.stats import t_quantile, t_sf
+
+    df = np.r_[np.arange(1, 400), 1000.0, 2.5, 1e6]
+    for q in (0.5 + 0.95 / 2, 0.5 + 0.9 / 2, 0.5 + 0.99 / 2, 0.995):
+        assert np.array_equal(t_quantile(q, df), st.t.ppf(q, df))
+        assert float(t_quantile(q, 19)) == float(st.t.ppf(q, 19))
+    x = np.r_[0.0, 1e-300, np.random.default_rng(1).exponential(2.0, 50), 40.0, np.inf]
+    for d in (1, 2, 5, 19, 79, 1000):
+        assert np.array_equal(t_sf(x, d), st.t.sf(x, d))
+        assert float(t_sf(2.3, d)) == float(st.t.sf(2.3, d))

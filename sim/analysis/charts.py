@@ -17,14 +17,11 @@ import pathlib
 from contextlib import contextmanager
 from typing import Iterable, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import Formatter, PercentFormatter
-from scipy import stats as sps
 
 from sim.analysis.plotting import figure
-from sim.analysis.stats import mean_ci, metric_ci
+from sim.analysis.stats import mean_ci, metric_ci, t_quantile
 
 __all__ = [
     "CAPTIONS",
@@ -143,7 +140,7 @@ def _daily_band(ts: pd.DataFrame, col: str, scale: float = 1.0) -> pd.DataFrame:
     out = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()}).sort_index()
     n = out["n"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tcrit = np.where(n >= 2, sps.t.ppf(0.5 + CONF / 2, np.maximum(n - 1, 1)), np.nan)
+        tcrit = np.where(n >= 2, t_quantile(0.5 + CONF / 2, np.maximum(n - 1, 1)), np.nan)
         half = tcrit * out["sd"].to_numpy(dtype=float) / np.sqrt(n)
     out["lo"] = (out["mean"] - half) * scale
     out["hi"] = (out["mean"] + half) * scale
@@ -171,19 +168,40 @@ def _money(x: float, _pos=None, step: float | None = None) -> str:
     return f"${txt}{unit}"
 
 
-class _MoneyFormatter(Formatter):
-    """Money ticks that stay distinct when the axis spans a narrow range (e.g. $1.47M-$1.50M)."""
-
-    def set_locs(self, locs):
-        self._ticks = np.asarray(locs, dtype=float)
-
-    def __call__(self, x, pos=None):
-        locs = getattr(self, "_ticks", np.zeros(0))
-        step = float(np.min(np.diff(locs))) if locs.size > 1 else None
-        return _money(x, pos, step)
+_MONEY_FMT = None
 
 
-_money_fmt = _MoneyFormatter()
+def _money_formatter():
+    """The tick formatter of money axes (one, shared), made at its first use: matplotlib is imported to draw."""
+    global _MONEY_FMT
+    if _MONEY_FMT is None:
+        from matplotlib.ticker import Formatter
+
+        class _MoneyFormatter(Formatter):
+            """Money ticks that stay distinct when the axis spans a narrow range (e.g. $1.47M-$1.50M)."""
+
+            def set_locs(self, locs):
+                self._ticks = np.asarray(locs, dtype=float)
+
+            def __call__(self, x, pos=None):
+                locs = getattr(self, "_ticks", np.zeros(0))
+                step = float(np.min(np.diff(locs))) if locs.size > 1 else None
+                return _money(x, pos, step)
+
+        _MONEY_FMT = _MoneyFormatter()
+    return _MONEY_FMT
+
+
+def __getattr__(name: str):
+    if name == "_money_fmt":  # the formatter under its older name (sim.sweeps.report uses it)
+        return _money_formatter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _percent_formatter():
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(decimals=0)
 
 
 def _as_percent(v: pd.Series) -> pd.Series:
@@ -258,7 +276,9 @@ def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> path
             ax.margins(x=0)
             ax.set_ylim(bottom=0)
             ax.grid(axis="y", alpha=0.3)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=col) for _, _, col in stage_cols]
+        from matplotlib.patches import Rectangle
+
+        handles = [Rectangle((0, 0), 1, 1, color=col) for _, _, col in stage_cols]
         chart.fig.legend(handles, [lab for _, lab, _ in stage_cols], loc="lower center",
                          ncol=len(stage_cols), frameon=False, fontsize=9, bbox_to_anchor=(0.5, -0.01))
     return chart.path
@@ -481,10 +501,10 @@ def cac_conversion(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.P
             _no_data(ax2)
         else:
             _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=_money)
-            ax1.yaxis.set_major_formatter(_money_fmt)
+            ax1.yaxis.set_major_formatter(_money_formatter())
             _bars_with_ci(ax2, summary, "conversion_rate", strategies, colors,
                           scale_fn=_as_percent, fmt=lambda v: f"{v:.1f}%")
-            ax2.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+            ax2.yaxis.set_major_formatter(_percent_formatter())
     return chart.path
 
 
@@ -552,7 +572,7 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
             ax.text(0.99, 0.01, f"frontier: {_pretty(front[0])} dominates on both cost and customers",
                     transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#333333")
         ax.scatter([], [], s=18, color="#777777", alpha=0.5, label="one replication")
-        ax.xaxis.set_major_formatter(_money_fmt)
+        ax.xaxis.set_major_formatter(_money_formatter())
         ax.margins(0.08)
         ax.set_ylim(bottom=0)
         xlabel = _cost_axis_label([c for c, _ in means.values()])
@@ -682,7 +702,7 @@ def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathl
                 "rep utilisation (% of available hours)") as (chart, strategies, colors):
         ax = chart.ax
         ax.set_ylim(0, 100)
-        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        ax.yaxis.set_major_formatter(_percent_formatter())
         if _empty(timeseries, ["strategy", "day", "rep_utilisation"]) or \
                 not _line_with_band(timeseries, "rep_utilisation", strategies, colors, ax, scale=100.0):
             _no_data(ax)
@@ -696,21 +716,60 @@ def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathl
 
 # --------------------------------------------------------------------------- all
 
+#: What the charts read of the two long frames: :func:`make_all` sends worker processes only these timeseries
+#: columns and these sample kinds (a chart reading more must be listed here; tests compare the PNGs).
+TIMESERIES_COLUMNS = ("strategy", "seed", "day", *IN_MARKET, "cum_wins", "rep_utilisation")
+SAMPLE_KINDS = ("won_segment", "progress_at_first_contact", "cycle_days")
+
+
+def warm_up() -> None:
+    """Import matplotlib and draw a throwaway chart in memory (fonts, renderer): what a worker process that will
+    draw charts can do while it waits for them (:class:`sim.executor.LocalPool`'s ``prepare``)."""
+    with figure(None, "warm-up", "warm-up", "x (units)", "y (units)") as chart:
+        chart.ax.plot([0, 1], [0, 1], label="line")
+        _strategy_legend(chart.ax)
+
+
+def _draw(job: tuple) -> pathlib.Path:
+    """One chart of :func:`make_all`: ``(function name, positional arguments, keyword arguments)``."""
+    name, args, kwargs = job
+    return globals()[name](*args, **kwargs)
+
+
+def _what_charts_read(timeseries: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if timeseries is not None:
+        timeseries = timeseries[[c for c in timeseries.columns if c in TIMESERIES_COLUMNS]]
+    if not _empty(samples, ["kind"]):
+        kept = samples[samples["kind"].isin(SAMPLE_KINDS)]
+        # a frame with rows but none of these kinds stays one (a chart tells "no rows" from "none of its kind")
+        samples = kept if not kept.empty else samples.iloc[:1]
+    return timeseries, samples
+
+
 def make_all(summary: pd.DataFrame, timeseries: pd.DataFrame, samples: pd.DataFrame, out_dir,
-             strategies=None) -> list[pathlib.Path]:
-    """Draw every chart into out_dir (created) and return the PNG paths in reading order."""
+             strategies=None, map=None) -> list[pathlib.Path]:
+    """Draw every chart into out_dir (created) and return the PNG paths in reading order.
+
+    ``map``: ``map(fn, jobs)`` returning a list, e.g. :meth:`sim.executor.LocalPool.map`, draws the charts side by
+    side in worker processes (sent only what the charts read: :data:`TIMESERIES_COLUMNS`,
+    :data:`SAMPLE_KINDS`); the same PNGs as drawing them here."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strategies = _strategies_from([summary, timeseries, samples], strategies)
-    return [
-        stages_over_time(timeseries, out, strategies),
-        cumulative_customers(timeseries, out, strategies),
-        funnel(summary, out, strategies),
-        cac_conversion(summary, out, strategies),
-        cost_vs_customers(summary, out, strategies),
-        deals_by_source(summary, out, strategies),
-        wins_by_segment(samples, out, strategies, summary=summary),
-        progress_at_first_contact(samples, out, strategies),
-        cycle_length(samples, out, strategies),
-        rep_utilisation(timeseries, out, strategies),
+    if map is not None:
+        timeseries, samples = _what_charts_read(timeseries, samples)
+    jobs = [
+        ("stages_over_time", (timeseries, out, strategies), {}),
+        ("cumulative_customers", (timeseries, out, strategies), {}),
+        ("funnel", (summary, out, strategies), {}),
+        ("cac_conversion", (summary, out, strategies), {}),
+        ("cost_vs_customers", (summary, out, strategies), {}),
+        ("deals_by_source", (summary, out, strategies), {}),
+        ("wins_by_segment", (samples, out, strategies), {"summary": summary}),
+        ("progress_at_first_contact", (samples, out, strategies), {}),
+        ("cycle_length", (samples, out, strategies), {}),
+        ("rep_utilisation", (timeseries, out, strategies), {}),
     ]
+    if map is None:
+        return [_draw(job) for job in jobs]
+    return [pathlib.Path(p) for p in map(_draw, jobs)]

@@ -216,6 +216,7 @@ def run_many(
     executor: Any = None,
     store: str | Path | None = None,
     parameter_draws: Sequence[dict] | None = None,
+    pool: Any = None,
 ) -> Experiment:
     """Run every strategy ``reps`` times on the seeds ``seed, seed+1, ..., seed+reps-1``.
 
@@ -229,7 +230,8 @@ def run_many(
     made for another comparison or by another package version is refused. ``parameter_draws``: one
     ``{"dotted.path": value}`` per replication (e.g. ``sim.calibration.load_posterior(...).draws(reps, seed)``):
     replication *i* of every strategy runs with draw *i*, so the intervals include parameter uncertainty and
-    strategies stay paired. Results come back in a fixed order
+    strategies stay paired. ``pool``: a :class:`sim.executor.LocalPool` whose workers run the local processes
+    and are left running (e.g. for :func:`write_results` to draw the charts on). Results come back in a fixed order
     (strategy-major, then seed), so the frames depend on neither ``workers``, ``executor`` nor ``store``::
 
         import sim
@@ -302,7 +304,7 @@ def run_many(
             run_batched(_run_runs, todo, key=(lambda t: t) if draws else (lambda t: t[0]),
                         shared=(scenario, draws) if draws else scenario, workers=workers, client=client,
                         record=record, buyers_per_run=expected_buyers(scenario),
-                        label=f"run-{safe_name(scenario.name)}")
+                        label=f"run-{safe_name(scenario.name)}", pool=pool)
         finally:
             bar.close()
         # with a store, every run is read back from it: a resumed comparison is assembled from exactly the same
@@ -359,32 +361,34 @@ def _assemble(
     summary = pd.DataFrame(rows, columns=["strategy", "seed", *keys])
     summary["seed"] = summary["seed"].astype("int64")
 
-    # timeseries: strategy, seed, then every column of the per-run frame
-    parts = []
-    for (strategy, sd), (_, ts, _) in zip(tasks, results):
-        ts = pd.DataFrame(ts).reset_index(drop=True)
-        ts = ts.drop(columns=[c for c in ("strategy", "seed") if c in ts.columns])
-        ts.insert(0, "seed", sd)
-        ts.insert(0, "strategy", strategy)
-        parts.append(ts)
-    timeseries = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["strategy", "seed", "day"])
+    # timeseries: strategy, seed, then every column of the per-run frame (the runs' frames stacked first, then
+    # the two key columns added once, not to each of them: the same frame, built faster)
+    if results:
+        parts = [pd.DataFrame(ts) for _, ts, _ in results]
+        lengths = [len(ts) for ts in parts]
+        timeseries = pd.concat(parts, ignore_index=True)
+        timeseries = timeseries.drop(columns=[c for c in ("strategy", "seed") if c in timeseries.columns])
+        timeseries.insert(0, "seed", np.repeat(np.array([sd for _, sd in tasks], dtype=np.int64), lengths))
+        timeseries.insert(0, "strategy", np.repeat(np.array([st for st, _ in tasks], dtype=object), lengths))
+    else:
+        timeseries = pd.DataFrame(columns=["strategy", "seed", "day"])
     timeseries["seed"] = timeseries["seed"].astype("int64")
 
-    # samples: long format
-    strat_col, seed_col, kind_col, value_col = [], [], [], []
+    # samples: long format (one block of rows per run and kind)
+    strat_col, seed_col, kind_col, value_col, sizes = [], [], [], [], []
     for (strategy, sd), (_, _, smp) in zip(tasks, results):
         for kind, arr in smp.items():
-            n = len(arr)
-            strat_col.append(np.full(n, strategy, dtype=object))
-            seed_col.append(np.full(n, sd, dtype=np.int64))
-            kind_col.append(np.full(n, kind, dtype=object))
+            strat_col.append(strategy)
+            seed_col.append(sd)
+            kind_col.append(kind)
             value_col.append(np.asarray(arr, dtype=float))
+            sizes.append(len(arr))
     if value_col:
         samples = pd.DataFrame(
             {
-                "strategy": np.concatenate(strat_col),
-                "seed": np.concatenate(seed_col),
-                "kind": np.concatenate(kind_col),
+                "strategy": np.repeat(np.array(strat_col, dtype=object), sizes),
+                "seed": np.repeat(np.array(seed_col, dtype=np.int64), sizes),
+                "kind": np.repeat(np.array(kind_col, dtype=object), sizes),
                 "value": np.concatenate(value_col),
             }
         )
@@ -468,6 +472,7 @@ def write_results(
     posterior: Any = None,
     overrides: dict | None = None,
     preset: Any = None,
+    pool: Any = None,
 ) -> Path:
     """Write all outputs of ``experiment`` and return the folder they ended up in.
 
@@ -485,6 +490,8 @@ def write_results(
     ``overrides``: the ``--set`` values (``{"market.n_accounts": 500}``) that made ``experiment.scenario`` from
     ``preset`` (the scenario as loaded, before them); recorded in the manifest and stated in words in the report
     with the preset's values. ``preset`` defaults to the scenario file re-read from ``scenario.path``.
+    ``pool``: a :class:`sim.executor.LocalPool`; the charts are drawn on its workers if it has any running (the
+    same PNGs, drawn side by side).
     """
     from sim.analysis import charts, report
 
@@ -517,7 +524,8 @@ def write_results(
         chart_dir = tmp / "charts"
         chart_dir.mkdir()
         chart_paths = charts.make_all(
-            experiment.summary, experiment.timeseries, experiment.samples, chart_dir, list(experiment.strategies)
+            experiment.summary, experiment.timeseries, experiment.samples, chart_dir, list(experiment.strategies),
+            **({"map": pool.map} if pool is not None else {}),  # drawn on the pool's workers, if it has any running
         )
         chart_paths = [Path(p) for p in (chart_paths or [])]
 

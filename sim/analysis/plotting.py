@@ -1,6 +1,6 @@
 """One way to make a chart: :func:`figure`, used by sim.charts, sim.sweep_report and sim.validation.
 
-Every chart of the package is drawn with matplotlib's Agg backend (set here, at import), titled, with
+Every chart of the package is drawn with matplotlib's Agg backend (set here, at the first chart), titled, with
 axis labels that carry units, and written as a PNG (or kept in memory as base64 for an HTML report)::
 
     with figure(out_dir, "cumulative_customers", "Customers won over time", "day",
@@ -21,18 +21,29 @@ from contextlib import contextmanager
 from io import BytesIO
 from typing import Any, Iterator
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-
-__all__ = ["FIGSIZE", "DPI", "Chart", "figure", "grid_shape"]
+__all__ = ["FIGSIZE", "DPI", "Chart", "figure", "grid_shape", "pyplot"]
 
 #: Size (inches) of a one-panel chart.
 FIGSIZE = (8, 5)
 #: Resolution of saved PNGs.
 DPI = 110
+
+
+_PYPLOT: Any = None
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, imported at the first chart (about 0.4 s: a process that draws
+    no chart, like ``run.py run`` when its worker processes draw them, does not pay it)."""
+    global _PYPLOT
+    if _PYPLOT is None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        _PYPLOT = plt
+    return _PYPLOT
 
 
 class Chart:
@@ -67,6 +78,7 @@ def figure(out_dir, name: str, title: str | None = None, xlabel: str | None = No
     saved with a tight bounding box either way). ``out_dir=None`` keeps the PNG in memory:
     ``chart.png`` is its base64 text after the block.
     """
+    plt = pyplot()
     path = None
     if out_dir is not None:
         folder = pathlib.Path(out_dir)

@@ -250,6 +250,16 @@ def _stored(path: Path) -> int:
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The 'run' command; ``argv`` is the command line as typed (recorded in manifest.json)."""
+    from sim.analysis.charts import warm_up
+    from sim.executor import LocalPool
+
+    # the local worker processes simulate, then draw the charts (no second start-up; they import matplotlib while
+    # this process reads the results)
+    with LocalPool(prepare=warm_up) as pool:
+        return _run(args, argv, pool)
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str], pool: Any) -> int:
     say = stderr_say(args.quiet)
 
     # 1. validate everything that needs no engine
@@ -312,7 +322,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         try:
             experiment = ex.run_many(scenario, strategies=strategies, reps=args.reps, seed=args.seed,
                                      workers=workers, progress=not args.quiet, executor=client, store=store,
-                                     parameter_draws=draws)
+                                     parameter_draws=draws, pool=pool)
             fixed = None
             if draws is not None:  # the same seeds at the scenario's own values: how much spread is parameters
                 say("Running the same seeds at the scenario's own parameter values (for the share of the spread "
@@ -345,7 +355,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         folder = ex.write_results(
             experiment, out, command=command, started=started, finished=finished, results_root=results_root(),
-            fixed=fixed, posterior=args.posterior, overrides=overrides, preset=preset,
+            fixed=fixed, posterior=args.posterior, overrides=overrides, preset=preset, pool=pool,
         )
     except KeyboardInterrupt:
         print(f"error: interrupted while writing the results; all {n_runs} runs are saved in {store}; run the same "

@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
-from scipy.optimize import curve_fit
 
 from sim.validation.framework import (
     Check,
@@ -76,6 +74,9 @@ def _crossing(y: np.ndarray, level: float) -> float:
 def _fit_bass(y: np.ndarray) -> tuple[float, float]:
     """Least-squares fit of the Bass curve to a simulated curve (times t = 1..T), from a generic start:
     p0 = the first day's adoption share (~p), q0 = 0.1."""
+    # imported here (as scipy.stats below): slow to import, and every command line loads this module
+    from scipy.optimize import curve_fit
+
     t = np.arange(1, y.size + 1, dtype=float)
     p0 = float(min(max(y[0], 1e-5), 0.5))
     try:
@@ -237,6 +238,9 @@ def _eval_bass_q0(specs, p):
         # exactly at whole days and the mean curve over R runs is the empirical CDF of N R independent adoption
         # times: sqrt(N R) * sup|F_sim - F| is (conservatively, for a discrete law) Kolmogorov distributed.
         # Pass if D is below the 99.9% critical value.
+        from scipy import stats
+        from scipy.optimize import curve_fit
+
         crit = float(stats.kstwobign.ppf(0.999)) / math.sqrt(N * R)
         stat = lambda idx: float(np.max(np.abs(Y[idx].mean(axis=0) - F)))
         est, lo, hi = bootstrap_ci(stat, R)

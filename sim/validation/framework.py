@@ -59,7 +59,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.analysis import stats as _stats
 from sim.config.arguments import check_int_flags
@@ -129,7 +128,7 @@ def mean_ci(x) -> tuple[float, float, float]:
     m = float(x.mean())
     if x.size < 2:
         return m, math.nan, math.nan
-    h = float(stats.t.ppf(0.5 + LEVEL / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    h = float(_stats.t_quantile(0.5 + LEVEL / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return m, m - h, m + h
 
 
@@ -152,6 +151,9 @@ def paired_test(hi, lo, direction: int) -> tuple[float, float, float, float]:
         return m, cl, ch, math.nan
     if np.all(d == d[0]):  # no variation: the sign decides (identical effect on every seed)
         return m, cl, ch, (0.0 if np.sign(d[0]) == direction else 1.0)
+    # imported here: scipy.stats takes ~0.4 s to import, and every command line loads this module
+    from scipy import stats
+
     res = stats.ttest_rel(hi, lo, alternative="greater" if direction > 0 else "less")
     return m, cl, ch, float(res.pvalue)
 
