@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -399,3 +400,22 @@ def test_presets_group_end_to_end_on_small_markets(monkeypatch):
             assert bool(r["passed"]) == bench.in_band(by_check[r["check"]], r["measured"]), r["detail"]
     assert "6. Every preset" in v.render_report(df)
 
+
+
+def test_a_failing_fact_says_why_in_the_model():
+    """A benchmark fact that misses its band carries the model's reason (benchmarks.WHY) in its detail; inside the
+    band, or a metric without a known reason, it does not."""
+    runs = [{"summary": {"meetings_per_1000_dials": v, "connect_rate": 0.1}} for v in (5.0, 5.2, 4.9)]
+    ctx = types.SimpleNamespace(runs=lambda specs: runs)
+    far = Target(name="m", metric="meetings_per_1000_dials", value=2.7, sd=0.8, role="holdout")
+    near = Target(name="m", metric="meetings_per_1000_dials", value=5.0, sd=0.8, role="holdout")
+    other = Target(name="c", metric="connect_rate", value=0.3, sd=0.01, role="holdout")
+    out = bench.evaluate_fact(far, bench.ROLE_HOLDOUT, "blended", [])(ctx)
+    assert not out["passed"] and "Why, in the model: the model has no step from a connect to a conversation" in out[
+        "detail"]
+    assert bench.evaluate_fact(near, bench.ROLE_HOLDOUT, "blended", [])(ctx)["passed"]
+    assert "Why, in the model" not in bench.evaluate_fact(near, bench.ROLE_HOLDOUT, "blended", [])(ctx)["detail"]
+    miss = bench.evaluate_fact(other, bench.ROLE_HOLDOUT, "blended", [])(ctx)
+    assert not miss["passed"] and "Why, in the model" not in miss["detail"]
+    pack = {f.metric for f in load_pack("b2b_saas")[1]}
+    assert set(bench.WHY) <= pack  # every reason belongs to a fact of the pack
