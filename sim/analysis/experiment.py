@@ -57,6 +57,8 @@ _RemoteError = RemoteError
 __all__ = [
     "Experiment",
     "run_many",
+    "run_runs",
+    "assemble_frames",
     "write_results",
     "default_results_dir",
     "package_version",
@@ -155,7 +157,7 @@ def summaries(scenario: Any, strategy: str, seeds: Sequence[int], overrides: dic
             for r in results]
 
 
-def _run_runs(shared: Any, batch: tuple) -> list[tuple[dict, pd.DataFrame, dict, float, str]]:
+def run_runs(shared: Any, batch: tuple) -> list[tuple[dict, pd.DataFrame, dict, float, str]]:
     """The executor's task: runs ``(strategy, seed)`` of one strategy, simulated side by side, each with its
     share of the batch's time and where it ran. ``shared`` is the scenario, or ``(scenario, {seed: parameter
     overrides})`` when replications draw parameters (then a batch holds one run)."""
@@ -176,8 +178,8 @@ def _run_runs(shared: Any, batch: tuple) -> list[tuple[dict, pd.DataFrame, dict,
 
 
 def _run_task(shared: Any, task: tuple[str, int]) -> tuple[dict, pd.DataFrame, dict, float, str]:
-    """One (strategy, seed) run: ``_run_runs`` of a batch of one."""
-    return _run_runs(shared, (task,))[0]
+    """One (strategy, seed) run: ``run_runs`` of a batch of one."""
+    return run_runs(shared, (task,))[0]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -301,7 +303,7 @@ def run_many(
         try:
             # one strategy's seeds run side by side (the replication axis); with parameter draws every run is
             # its own scenario, so one per batch
-            run_batched(_run_runs, todo, key=(lambda t: t) if draws else (lambda t: t[0]),
+            run_batched(run_runs, todo, key=(lambda t: t) if draws else (lambda t: t[0]),
                         shared=(scenario, draws) if draws else scenario, workers=workers, client=client,
                         record=record, buyers_per_run=expected_buyers(scenario),
                         label=f"run-{safe_name(scenario.name)}", pool=pool)
@@ -321,7 +323,7 @@ def run_many(
             client.close()
     elapsed = time.perf_counter() - t0
 
-    summary, timeseries, samples = _assemble(tasks, [by_task[t] for t in tasks])
+    summary, timeseries, samples = assemble_frames(tasks, [by_task[t] for t in tasks])
     from sim.analysis import stats
 
     comparison = stats.compare(summary)
@@ -341,10 +343,11 @@ def run_many(
     )
 
 
-def _assemble(
+def assemble_frames(
     tasks: list[tuple[str, int]], results: list[tuple[dict, pd.DataFrame, dict]]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Build the tidy frames, in task order."""
+    """The tidy frames (summary, timeseries, samples) of runs ``results`` of ``tasks`` (strategy, seed), in task
+    order: what ``run_many`` returns, for a caller that runs the tasks itself (the planner page)."""
     # summary: strategy, seed, then every summary key (first-seen order)
     keys: list[str] = []
     for summ, _, _ in results:

@@ -139,7 +139,7 @@ class Job:
             raise Cancelled()
 
     def _run(self) -> None:
-        from sim.analysis.experiment import _run_runs
+        from sim.analysis.experiment import run_runs
         from sim.engine.model import expected_buyers
         from sim.executor import run_batched
 
@@ -148,7 +148,7 @@ class Job:
         # the later rounds run each strategy's seeds side by side (the replication axis), several times cheaper
         position = {sd: i for i, sd in enumerate(self.seeds)}
         try:
-            run_batched(_run_runs, tasks, key=lambda t: (position[t[1]].bit_length(), t[0]), shared=self.scenario,
+            run_batched(run_runs, tasks, key=lambda t: (position[t[1]].bit_length(), t[0]), shared=self.scenario,
                         workers=self.workers, record=self._record, label=f"app-{self.id}",
                         buyers_per_run=expected_buyers(self.scenario))
             self.status = "reporting"
@@ -165,10 +165,10 @@ class Job:
 
     def _experiment(self):
         from sim.analysis import stats
-        from sim.analysis.experiment import Experiment, _assemble
+        from sim.analysis.experiment import Experiment, assemble_frames
 
         tasks = [(s, seed) for s in self.strategies for seed in self.seeds]
-        summary, timeseries, samples = _assemble(tasks, [self._results[t][:3] for t in tasks])
+        summary, timeseries, samples = assemble_frames(tasks, [self._results[t][:3] for t in tasks])
         return Experiment(scenario=self.scenario, strategies=self.strategies, seeds=self.seeds, summary=summary,
                           timeseries=timeseries, samples=samples, comparison=stats.compare(summary),
                           workers=self.workers, elapsed_seconds=time.time() - self.started,
