@@ -908,7 +908,9 @@ TINY_CMA = TINY_OPTUNA.replace('name = "tiny_optuna"', 'name = "tiny_cma"').repl
 
 def test_cmaes_point_estimate_recovers_a_well_identified_parameter():
     """The recovery test of the TPE mode (targets made by the model at known values) with CMA-ES from the priors'
-    centre: 60 trials put the well-identified sales.cost_per_rep_day within 8% of the truth at each point."""
+    centre: 120 trials (20 generations of 6) put the well-identified sales.cost_per_rep_day within 8% of the truth
+    at each point. Measured on the session-7 default: 0.1-0.2% off at 120 trials, up to 1.6% at 90; at 60 the
+    search had not converged at (0.04, $400) (8.2% off, distance 0.71 against 0.30)."""
     p1, p2 = "channels.cold_calling.connect_rate", "sales.cost_per_rep_day"
     market = {**RECOVERY_MARKET, "market.n_accounts": 500}
     for truth in RECOVERY_POINTS:
@@ -921,10 +923,10 @@ def test_cmaes_point_estimate_recovers_a_well_identified_parameter():
                 "targets": {m: {"value": v, "sd": sds[m] * v, "source": "the model at known values"}
                             for m, v in observed.items()},
                 "params": {p1: {"low": 0.01, "high": 0.5, "scale": "log"}, p2: {"low": 200, "high": 1200}},
-                "optuna": {"trials": 60, "batch": 6, "check_runs": 2, "sampler": "cmaes"}}
+                "optuna": {"trials": 120, "batch": 6, "check_runs": 2, "sampler": "cmaes"}}
         res = cal.calibrate(data, workers=1, progress=False)
         assert abs(res.estimate[p2] / truth[1] - 1) <= 0.08, (truth, res.estimate)
-        assert len(res.trials) == 60 and res.trials["distance"].min() == res.best_distance
+        assert len(res.trials) == 120 and res.trials["distance"].min() == res.best_distance
 
 
 def test_cmaes_same_numbers_any_workers_resume_and_outputs(tmp_path):
