@@ -437,12 +437,6 @@ def _set(tree: dict, parts: tuple[str, ...], value: Any) -> None:
     tree[parts[-1]] = value
 
 
-def _get(tree: dict, parts: list[str]) -> Any:
-    for p in parts:
-        tree = tree[p]
-    return tree
-
-
 # --------------------------------------------------------------------------------------------------------
 # Applying
 # --------------------------------------------------------------------------------------------------------
@@ -538,7 +532,7 @@ def apply_calibration(results: str | Path, to: str | Path | None = None) -> Appl
         for strategy in scen.strategies:
             cfg = scen.config_dict(strategy)
             for p, v in est.values.items():
-                got = _get(cfg, p.split("."))
+                got = lookup(p, cfg)
                 if got != v or type(got) is not type(v):
                     raise ScenarioError(where, p, f"strategy {strategy!r} of the file sets it too ({got!r}), so the "
                                                   f"estimate {v!r} would not hold for it; remove it from "

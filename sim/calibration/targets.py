@@ -82,7 +82,7 @@ from sim.config.facts import (  # the facts format and pack loader, shared with 
     Target,
     _check_keys,
     _fmt,
-    _load_pack,
+    load_benchmarks,
     _number,
     _resolve_file,
     _target,
@@ -266,13 +266,7 @@ class Targets:
         """Each free parameter's value in the starting scenario (for the strategy): where ``start = "scenario"``
         starts the search."""
         cfg = self.scenario.config_dict(self.strategy)
-        out = {}
-        for p in self.params:
-            node: Any = cfg
-            for part in p.path.split("."):
-                node = node[part]
-            out[p.path] = float(node)
-        return out
+        return {p.path: float(lookup(p.path, cfg)) for p in self.params}
 
     def definition(self) -> dict:
         return {
@@ -497,7 +491,7 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
     facts: dict[str, Target] = {}
     pack_path = None
     if "benchmarks" in data:
-        pack_path, pack_facts, exclude = _load_pack(where, data["benchmarks"], base)
+        pack_path, pack_facts, exclude = load_benchmarks(where, data["benchmarks"], base)
         facts = {t.name: t for t in pack_facts if t.name not in exclude}
     own = data.get("targets", {})
     for tname, spec in own.items():

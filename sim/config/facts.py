@@ -22,7 +22,7 @@ from sim.config.parameters import SEGMENTS
 from sim.config.presets import preset, presets_dir
 from sim.config.scenario import ScenarioError, read_toml
 
-__all__ = ["Target", "load_pack", "TARGET_KEYS", "FACT_KEYS", "BENCHMARK_KEYS"]
+__all__ = ["Target", "load_pack", "load_benchmarks", "TARGET_KEYS", "FACT_KEYS", "BENCHMARK_KEYS"]
 
 #: Keys of one ``[targets.<name>]`` table.
 TARGET_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "note")
@@ -166,8 +166,9 @@ def _target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], 
                   source=source.strip(), note=note, role=role, origin=origin)
 
 
-def _load_pack(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], list[str]]:
-    """(pack path, its facts, the names to exclude)."""
+def load_benchmarks(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], list[str]]:
+    """A targets file's ``[benchmarks]`` table ``spec`` (in file ``where``, paths relative to ``base``), checked:
+    (pack path, its facts but those marked ``not_applicable``, the names to ``exclude`` from fitting)."""
     if isinstance(spec, str):
         spec = {"pack": spec}
     if not isinstance(spec, Mapping):
@@ -210,7 +211,7 @@ def load_pack(pack: str | Path = "b2b_saas", base: str | Path = ".") -> tuple[Pa
     """A benchmark pack's path and facts (targets and holdouts, in file order), read and checked as a
     targets file's ``[benchmarks] pack`` is: a pack name (``scenarios/benchmarks/<name>.toml``) or a path
     ending in .toml (relative to ``base``). Raises ScenarioError naming the file, the key and what is allowed."""
-    path, facts, _ = _load_pack("benchmark pack", {"pack": str(pack)}, Path(base))
+    path, facts, _ = load_benchmarks("benchmark pack", {"pack": str(pack)}, Path(base))
     return path, facts
 
 

@@ -66,9 +66,9 @@ STRATEGY_SECTIONS = ("channels", "sales", "policy")
 
 
 
-def lookup(path: str) -> P | dict | None:
-    """The schema node at a dotted path, or None."""
-    node: Any = SCHEMA
+def lookup(path: str, tree: dict | None = None) -> Any:
+    """The schema node at a dotted path (or, given ``tree``, its value there: a scenario's config dict), or None."""
+    node: Any = SCHEMA if tree is None else tree
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
             return None

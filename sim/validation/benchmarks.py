@@ -12,7 +12,7 @@ simulated (the mean over replications with a 95% t-interval), and a band:
 
 edges included, and a NaN mean (nothing to count in any run) fails. A calibration target that passes
 confirms the fit, not a prediction; only the held-out facts test the model out of sample. The facts are
-read with the pack loader calibration uses (:func:`sim.config.facts.load_pack`), not a second parser.
+read with the pack loader calibration uses (:func:`sim.config.facts.load_benchmarks`), not a second parser.
 
 Every fact names a summary metric of the engine, except ``referral_ltv_premium``: a premium of referred over
 like non-referred customers has too few referred wins per run to be estimated run by run, so it is pooled
@@ -28,11 +28,12 @@ wins, enterprise opportunities, wins by source). In a full run they are the runs
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
 from sim.analysis.pooled import POOLED_METRICS
-from sim.config.facts import Target, load_pack
+from sim.config.facts import Target, load_benchmarks
 from sim.config.presets import preset
 from sim.config.scenario import read_toml
 from sim.validation.framework import (
@@ -115,10 +116,9 @@ def pack_facts(table: dict | None = None, base=None) -> tuple[str, list[Target],
     if table is None:
         table, base = _targets_file(), preset(TARGETS_FILE).parent
     spec = table.get("benchmarks", {})
-    spec = {"pack": spec} if isinstance(spec, str) else dict(spec)
-    path, facts = load_pack(spec.get("pack", PACK), base=base)
-    absent = set(spec.get("not_applicable", []))  # facts about another kind of market: not checked at all
-    return path.name, [f for f in facts if f.name not in absent], set(spec.get("exclude", []))
+    spec = {"pack": spec} if isinstance(spec, str) else {"pack": PACK, **spec}
+    path, facts, exclude = load_benchmarks(f"targets file in {base}", spec, Path(base))
+    return path.name, facts, set(exclude)
 
 
 def strategy() -> str:
