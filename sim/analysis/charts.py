@@ -192,12 +192,6 @@ def _money_formatter():
     return _MONEY_FMT
 
 
-def __getattr__(name: str):
-    if name == "_money_fmt":  # the formatter under its older name (sim.sweeps.report uses it)
-        return _money_formatter()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _percent_formatter():
     from matplotlib.ticker import PercentFormatter
 

@@ -314,7 +314,7 @@ def _panels_size(n: int, height: float = 3.6, width: float = 8.0) -> tuple[float
 
 def _metric_axis_formatter(metric: str):
     if metric in _MONEY:
-        return _charts._money_fmt
+        return _charts._money_formatter()
     if metric == "conversion_rate":
         return FuncFormatter(lambda v, _p: f"{v:.0f}%")
     return None
