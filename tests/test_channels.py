@@ -540,7 +540,9 @@ class TestPaidSearch(ChannelContract):
 
         on = np.array([search_leads(run({"channels.paid_search.budget": 3_000.0}, seed=s)) for s in seeds])
         off = np.array([search_leads(run({"channels.paid_search.budget": 0.0}, seed=s)) for s in seeds])
-        assert all(total(run({"channels.paid_search.budget": 3_000.0}, seed=s), "new_paid_search_leads") > 0 for s in seeds)
+        # lead records are one per buying episode, so a click at an account that already has one opens none:
+        # in this small market a seed may have no paid-search lead record of its own, the channel as a whole has
+        assert sum(total(run({"channels.paid_search.budget": 3_000.0}, seed=s), "new_paid_search_leads") for s in seeds) > 0
         assert on.mean() > off.mean()
         assert stats.ttest_rel(on, off, alternative="greater").pvalue < 0.05, (on, off)
 

@@ -26,13 +26,15 @@ COST_CHANNELS = CHANNELS + ("reps",)
 
 #: The journey's own flows and stocks (recorded by ``transitions`` and the day's close).
 JOURNEY_FLOWS = flows(
-    ("new_leads", "leads handed to sales", "buyers"),
-    ("new_meetings", "first sales conversations", "buyers"),
-    ("new_meetings_buyer_initiated", "first sales conversations the buyer asked for (from a lead)", "buyers"),
+    ("new_leads", "lead records: one per buying episode at an account, whoever raised it", "leads"),
+    ("new_meetings", "opening meetings: a conversation with an account opened (or reopened) with a rep's meeting", "meetings"),
+    ("new_meetings_buyer_initiated", "opening meetings that answer a lead the buyer raised", "meetings"),
+    ("new_contacts_joined", "buyers who joined their account's open conversation as contacts", "buyers"),
+    ("new_contacts_joined_buyer_initiated", "buyers who joined their account's open conversation by raising a hand", "buyers"),
     ("new_touches", "marketing and sales touches", "touches"),
 ) + tuple(
     Metric(f"new_{kind}_{s}", f"{label} from {s.replace('_', ' ')}", unit, fmt="count")
-    for kind, label, unit in (("leads", "leads", "buyers"), ("meetings", "first conversations", "buyers"),
+    for kind, label, unit in (("leads", "lead records", "leads"), ("meetings", "opening meetings", "meetings"),
                               ("wins", "wins", "accounts"), ("touches", "touches", "touches"))
     for s in SOURCES
 ) + (Metric("new_cost", "all spend", "$", better="min", fmt="money"),) + tuple(

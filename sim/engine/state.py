@@ -136,6 +136,7 @@ class Population:
         self.lead_pending = np.zeros(n, dtype=bool)
         self.lead_day = f4()
         self.lead_source = np.full(n, -1, dtype=np.int8)
+        self.lead_outbound = np.zeros(n, dtype=bool)  # the pending lead is an outbound yes waiting for a meeting slot
         self.last_touch = np.full(n, -1, dtype=np.int8)  # channel that touched the buyer last
         self.touches = np.zeros(n, dtype=np.int32)
         self.day_aware = f4()
@@ -157,6 +158,11 @@ class Population:
         self.cooldown_until = fa(-np.inf)
         self.opp = np.zeros(A, dtype=bool)  # open conversation with our sales
         self.qualified = np.zeros(A, dtype=bool)  # a conversation became an opportunity in this episode
+        # the buying episode as a CRM records it: one lead record per episode (whoever raised it), and the
+        # episode's opening contact with our sales (the person, how far through their decision, who asked)
+        self.lead_record = np.zeros(A, dtype=bool)
+        self.contact_progress = fa()  # the opening contact's own progress at the episode's first conversation
+        self.contact_inbound = np.zeros(A, dtype=bool)  # that conversation answered a lead the buyer raised
         self.opp_source = np.full(A, -1, dtype=np.int8)
         self.opp_day = fa()  # the day the episode's (latest) conversation with us opened
         self.last_meeting = fa()

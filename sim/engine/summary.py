@@ -26,18 +26,27 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
        "wins / buying decisions ended in the run (wins + losses to competitors + no decision)"),
     _m("total_cost", "Total cost", "$", "min", "money", "all channel spend plus rep cost"),
     _m("cac", "CAC", "$ per customer", "min", "money", "total_cost / customers_won"),
-    _m("cost_per_lead", "Cost per lead", "$", "min", "money", "total_cost / leads"),
-    _m("cost_per_meeting", "Cost per meeting", "$", "min", "money", "total_cost / meetings"),
+    _m("cost_per_lead", "Cost per lead", "$", "min", "money", "total_cost / leads (lead records, one per buying episode)"),
+    _m("cost_per_meeting", "Cost per meeting", "$", "min", "money", "total_cost / meetings (opening meetings)"),
     _m("revenue", "Revenue", "$", "max", "money", "revenue recognised in the run from accounts won in the run"),
     _m("ltv", "LTV", "$ per customer", "max", "money", "mean expected lifetime gross profit of the accounts won"),
     _m("ltv_to_cac", "LTV : CAC", "ratio", "max", "ratio", "ltv / cac"),
     _m("payback_months", "Payback", "months", "min", "number", "cac / monthly gross profit of the mean won ACV"),
     _m("median_cycle_days", "Median sales cycle", "days", "min", "days",
        "days from first sales conversation to the decision (from need trigger for self-serve wins)"),
-    _m("median_progress_at_first_contact", "Median decision progress at first contact", "0-1", "min",
-       "share", "share of the buying decision made when buyers first talked to sales (CEB 2012 reports 57%)"),
-    _m("leads", "Leads", "buyers", "max", "count", "leads handed to sales (any source)"),
-    _m("meetings", "Meetings", "buyers", "max", "count", "first sales conversations"),
+    _m("median_progress_at_first_contact", "Median decision progress at first contact, per person", "0-1", "min",
+       "share", "per person: median over buyers of their own progress at their first conversation with our sales "
+       "(an opening meeting or joining a colleague's open conversation), in the run"),
+    _m("median_progress_at_first_contact_per_purchase", "Median decision progress at first contact, per purchase",
+       "0-1", "min", "share",
+       "per completed purchase (buying episodes that ended in the run: won, lost to a competitor or no decision) in "
+       "which the account talked to our sales: the median of the opening contact's own progress at the episode's first "
+       "conversation with us (CEB / Google 2012 asked buyers who had completed a purchase: 57%)"),
+    _m("leads", "Leads", "leads", "max", "count",
+       "lead records: one per buying episode at an account, whoever raised it (a raised hand, or an outbound yes); "
+       "colleagues who raise a hand later are contacts on it, as a CRM matches leads to accounts"),
+    _m("meetings", "Meetings", "meetings", "max", "count",
+       "opening meetings: a conversation with an account opened (or reopened after a fumble) with a rep's meeting"),
     _m("opportunities", "Opportunities", "accounts", "max", "count", "conversations that qualified"),
     _m("touches_per_deal", "Touches per deal", "touches", "min", "number", "all marketing and sales touches / customers_won"),
     *(_m(f"deals_{s}", f"Deals sourced by {s.replace('_', ' ')}", "accounts", "max", "count",
@@ -47,7 +56,8 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
     *(_m(f"leads_per_month_{s}", f"Leads per month from {s.replace('_', ' ')}", "leads / month", "max", "number",
          f"leads whose source is {s.replace('_', ' ')}, per 30.44 days") for s in SOURCES),
     _m("lead_to_opportunity_rate", "Lead-to-opportunity rate", "share", "max", "percent",
-       "opportunities / leads (every contact sales works is a lead, inbound or outbound, as in a CRM)"),
+       "opportunities / lead records, both at most one per buying episode (Implisit 2014 counts lead records by "
+       "source, inbound or outbound)"),
     _m("opportunity_win_rate", "Opportunity win rate", "share", "max", "percent",
        "opportunities won / opportunities closed in the run (won, lost to a competitor, or no decision)"),
     *(_m(f"opportunity_win_rate_{g}", f"Opportunity win rate, {g}", "share", "max", "percent",
@@ -62,16 +72,24 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
          f"mean annual contract value at the win of the {g} accounts won") for g in SEGMENTS),
     _m("cac_per_new_arr", "CAC per $ of new ARR", "$ per $", "min", "ratio", "total_cost / annual contract value won"),
     _m("connect_rate", "Cold-call connect rate", "share of dials", "max", "percent", "connects / dials"),
-    _m("meetings_per_connect", "Meetings per cold-call conversation", "share of connects", "max", "percent",
-       "meetings booked by cold calls / connects"),
-    _m("meetings_per_1000_dials", "Meetings per 1,000 dials", "meetings", "max", "number", "1000 x cold-call meetings / dials"),
-    _m("buyer_initiated_share", "First conversations started by the buyer", "share", "", "percent",
-       "first sales conversations that answer a lead the buyer raised / all first sales conversations"),
+    _m("meetings_per_connect", "Meetings per cold-call connect", "share of connects", "max", "percent",
+       "opening meetings sourced by cold calls / connects"),
+    _m("meetings_per_conversation", "Meetings per cold-call conversation", "share of conversations", "max", "percent",
+       "opening meetings sourced by cold calls / cold-call conversations (connects that did not hang up; Belkins 2025 "
+       "and Cognism 2024 count meetings per conversation)"),
+    _m("meetings_per_1000_dials", "Meetings per 1,000 dials", "meetings", "max", "number",
+       "1000 x opening meetings sourced by cold calls / dials"),
+    _m("buyer_initiated_share", "Opening meetings started by the buyer", "share", "", "percent",
+       "opening meetings that answer a lead the buyer raised / all opening meetings"),
+    _m("buyer_initiated_share_per_purchase", "First contact started by the buyer, per purchase", "share", "", "percent",
+       "per completed purchase in which the account talked to our sales: the share whose first conversation answered "
+       "a lead the buyer raised (6sense asked buyers who had completed a purchase who made first contact: 83%)"),
     _m("share_in_market", "Accounts in market", "share of accounts", "", "percent",
        "mean over days of the share of accounts in a buying episode (the 95:5 rule says about 5%)"),
-    _m("referral_close_rate", "Close rate of referrals", "share", "max", "percent",
-       "deals sourced by referral / buyers referred by advocates"),
-    _m("web_close_rate", "Close rate of web leads", "share", "max", "percent", "deals sourced by content / content leads"),
+    _m("referral_close_rate", "Close rate of referral leads", "share", "max", "percent",
+       "deals sourced by referral / lead records sourced by referral (as Implisit 2014 counts close rates by lead source)"),
+    _m("web_close_rate", "Close rate of web leads", "share", "max", "percent",
+       "deals sourced by content / lead records sourced by content"),
     _m("referral_to_web_close_ratio", "Referral vs web close rate", "ratio", "", "ratio",
        "referral_close_rate / web_close_rate (Implisit 2014: 3.63% / 1.55% = 2.3)"),
     _m("decision_rate_ratio_group_1_vs_6", "Purchase likelihood, 1 vs 6+ decision makers", "ratio", "", "ratio",
@@ -123,7 +141,8 @@ def summarise(model, ts: pd.DataFrame, samples: dict | None = None) -> dict[str,
         "ltv_to_cac": _div(ltv, cac) if np.isfinite(cac) else float("nan"),
         "payback_months": _div(cac, model.cfg.market.gross_margin * mean_acv / 12.0) if won.size else float("nan"),
         "median_cycle_days": float(np.median(cyc)) if cyc.size else float("nan"),
-        "median_progress_at_first_contact": float(np.median(pfc)) if pfc.size else float("nan"),
+        "median_progress_at_first_contact": _median(pfc),
+        "median_progress_at_first_contact_per_purchase": _median(samples.get("purchase_progress_at_first_contact", np.zeros(0))),
         "leads": leads,
         "meetings": meetings,
         "opportunities": float(ts["new_opportunities"].sum()),
@@ -175,13 +194,16 @@ def _funnel(model, ts: pd.DataFrame, samples: dict, won: np.ndarray, cost: float
         acv = pop.deal_size[won[pop.segment[won] == i]]
         out[f"acv_{g}"] = float(acv.mean()) if acv.size else float("nan")
     out["cac_per_new_arr"] = _div(cost, float(pop.deal_size[won].sum())) if won.size else float("nan")
-    dials, connects, cold = _col(ts, "new_dials"), _col(ts, "new_connects"), _col(ts, "new_cold_meetings")
+    dials, connects, cold = _col(ts, "new_dials"), _col(ts, "new_connects"), _col(ts, "new_meetings_cold_calling")
     out["connect_rate"] = _div(connects, dials)
     out["meetings_per_connect"] = _div(cold, connects)
+    out["meetings_per_conversation"] = _div(cold, _col(ts, "new_cold_conversations"))
     out["meetings_per_1000_dials"] = _div(1000.0 * cold, dials)
     out["buyer_initiated_share"] = _div(_col(ts, "new_meetings_buyer_initiated"), _col(ts, "new_meetings"))
+    asked = samples.get("purchase_first_contact_buyer_initiated", np.zeros(0))
+    out["buyer_initiated_share_per_purchase"] = float(asked.mean()) if asked.size else float("nan")
     out["share_in_market"] = float(ts["n_accounts_in_market"].mean()) / max(pop.n_accounts, 1) if len(ts) else float("nan")
-    ref = _div(_col(ts, "new_wins_referral"), _col(ts, "new_referrals"))
+    ref = _div(_col(ts, "new_wins_referral"), _col(ts, "new_leads_referral"))
     web = _div(_col(ts, "new_wins_content"), _col(ts, "new_leads_content"))
     out["referral_close_rate"], out["web_close_rate"] = ref, web
     out["referral_to_web_close_ratio"] = _div(ref, web) if np.isfinite(ref) and np.isfinite(web) else float("nan")

@@ -105,7 +105,15 @@ def _source_codes(source: str | np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def make_leads(model, idx: np.ndarray, source: str | np.ndarray) -> np.ndarray:
-    """Hand buyers to sales as leads if the lead score passes the policy threshold; return those who became leads."""
+    """Hand-raisers whose lead score passes the policy threshold go to sales, counted as a CRM counts them.
+
+    A buying episode at an account is one lead record, whoever raises it (a CRM matches leads to accounts):
+    a colleague at an account already in conversation with us joins that opportunity as a contact
+    (``join_opportunity``); one at an account whose lead is waiting for a rep is added to that lead; of
+    several at one account on one day, the first is the lead's contact. A lead re-queued later in the same
+    episode (after a fumble, or a lead that expired) is the same record: ``new_leads`` counts each episode's
+    record once. Returns the buyers whose lead record was created today.
+    """
     if idx.size == 0:
         return idx
     pop = model.pop
@@ -115,27 +123,83 @@ def make_leads(model, idx: np.ndarray, source: str | np.ndarray) -> np.ndarray:
     idx, src = idx[ok], src[ok]
     if idx.size == 0:
         return idx
+    pop.known[idx] = True  # every hand-raiser is a contact in our database
+    acc = pop.account[idx]
+    joins = pop.opp[acc]
+    if joins.any():
+        join_opportunity(model, idx[joins], buyer_initiated=True)
+        idx, src, acc = idx[~joins], src[~joins], acc[~joins]
+    if not pop.one_person_accounts and idx.size:
+        fresh = ~pop.account_any(pop.lead_pending, acc)  # no lead of a colleague waiting for a rep
+        idx, src, acc = idx[fresh], src[fresh], acc[fresh]
+        acc, first = np.unique(acc, return_index=True)
+        idx, src = idx[first], src[first]
+    if idx.size == 0:
+        return idx
     pop.lead_pending[idx] = True
+    pop.lead_outbound[idx] = False
     pop.lead_day[idx] = model.day
     pop.lead_source[idx] = src
-    pop.known[idx] = True
+    return _open_lead_records(model, idx, src)
+
+
+def _open_lead_records(model, idx: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """Count a lead record for each buyer's account that has none in this episode yet; return those buyers."""
+    pop = model.pop
+    acc = pop.account[idx]
+    new = ~pop.lead_record[acc]
+    idx, src = idx[new], src[new]
+    pop.lead_record[acc[new]] = True
     model.metrics.count("new_leads", idx)
     model.metrics.add_by_source("new_leads", src, idx)
     return idx
 
 
-def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inbound: bool = False) -> None:
-    """First sales conversation with each buyer: ENGAGED, and the account gets an open opportunity.
+def first_contact(model, idx: np.ndarray) -> None:
+    """Each buyer's first conversation with our sales, ever (a per-person fact): its day and progress."""
+    pop = model.pop
+    never = idx[np.isnan(pop.day_first_contact[idx])]
+    pop.day_first_contact[never] = model.day
+    pop.progress_at_first_contact[never] = pop.progress[never]
+    model.sample("progress_at_first_contact", pop.progress[never], never)
 
-    ``inbound`` conversations answer a lead already counted; outbound ones (cold calls,
-    introductions, referrals) also count as a lead of their source.
-    """
+
+def join_opportunity(model, idx: np.ndarray, buyer_initiated: bool = False) -> None:
+    """Buyers at accounts already in conversation with us join the open opportunity as contacts: engaged,
+    their first contact recorded, and no lead, meeting or rep slot of their own (the account's next meeting
+    is theirs too)."""
     if idx.size == 0:
         return
+    pop = model.pop
+    first_contact(model, idx)
+    pop.set_stage(idx, ENGAGED)
+    pop.engaged[idx] = True
+    pop.lead_pending[idx] = False
+    pop.lead_outbound[idx] = False
+    pop.known[idx] = True
+    model.metrics.count("new_contacts_joined", idx)
+    if buyer_initiated:
+        model.metrics.count("new_contacts_joined_buyer_initiated", idx)
+
+
+def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inbound: bool | np.ndarray = False) -> np.ndarray:
+    """Buyers who said yes to a conversation with our sales: each account's first one opens (or reopens) its
+    opportunity with a meeting, which takes a rep's meeting slot; colleagues join it as contacts.
+
+    ``inbound``: the conversation answers a lead already worked by a rep (its slot booked in the lead queue);
+    a buyer-raised lead unless the lead is an outbound yes that waited for a slot (``pop.lead_outbound``).
+    Outbound yeses (cold calls, introductions, referrals) open a lead record of their source and need a free
+    meeting slot today; without one the yes waits in the lead queue like a raised hand, so a team with no
+    meeting hours opens no conversation from any channel. Returns the buyers whose meeting opened a
+    conversation today.
+    """
+    if idx.size == 0:
+        return idx
     pop, day = model.pop, model.day
     src = _source_codes(source, idx)
+    inb = np.broadcast_to(np.asarray(inbound, dtype=bool), idx.shape)
     idx, first = np.unique(idx, return_index=True)
-    src = src[first]
+    src, inb = src[first], inb[first]
     # a meeting at an account with no active need either creates demand (the account starts a
     # buying episode with us at the table) or stays a courtesy call: aware of us, nothing more
     acc = pop.account[idx]
@@ -148,37 +212,51 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
 
             start_episodes(model, created, metric="new_demand_created")
         keep = ~idle | pop.in_market[acc]  # of the idle accounts, those just put in market are the created ones
-        idx, src = idx[keep], src[keep]
-        if idx.size == 0:
-            return
-    if not inbound:
-        model.metrics.count("new_leads", idx)
-        model.metrics.add_by_source("new_leads", src, idx)
-    never = np.isnan(pop.day_first_contact[idx])
-    pop.day_first_contact[idx[never]] = day
-    pop.progress_at_first_contact[idx[never]] = pop.progress[idx[never]]
-    model.sample("progress_at_first_contact", pop.progress[idx[never]], idx[never])
-    pop.set_stage(idx, ENGAGED)
-    pop.engaged[idx] = True
-    pop.lead_pending[idx] = False
-    pop.known[idx] = True
-    model.metrics.count("new_meetings", idx)
-    model.metrics.add_by_source("new_meetings", src, idx)
-    if inbound:  # the buyer asked for it (a lead raised by the buyer)
-        model.metrics.count("new_meetings_buyer_initiated", idx)
-    # the account's opportunity: opened by the first conversation in this episode
-    acc = pop.account[idx]
-    acc_u, first = np.unique(acc, return_index=True)
-    opened = acc_u[~pop.opp[acc_u]]
-    if opened.size:
-        osrc = src[first][~pop.opp[acc_u]]
-        pop.opp[opened] = True
-        pop.opp_source[opened] = osrc
-        pop.opp_day[opened] = day
-        pop.n_meetings[opened] = 0
-        pop.owner[opened] = model.sales.assign_owners(opened)
-    pop.last_meeting[acc_u] = day
-    model.sales.hold_meetings(acc_u)
+        idx, src, inb, acc = idx[keep], src[keep], inb[keep], acc[keep]
+    # colleagues at an account already in conversation join it; of several at one account, the first opens it
+    joins = pop.opp[acc]
+    acc_u, first = np.unique(acc[~joins], return_index=True)
+    opener = np.zeros(idx.size, dtype=bool)
+    opener[np.flatnonzero(~joins)[first]] = True
+    out = ~inb & opener
+    if out.any():  # outbound: a lead record of its source, and a rep's meeting slot today or the lead queue
+        o = np.flatnonzero(out)
+        _open_lead_records(model, idx[o], src[o])
+        booked = model.sales.take_slots(pop.arep[acc[o]] if pop.R > 1 else np.zeros(o.size, dtype=np.int64))
+        wait = o[~booked]
+        if wait.size:
+            w = idx[wait]
+            pop.lead_pending[w] = True
+            pop.lead_outbound[w] = True
+            pop.lead_day[w] = day
+            pop.lead_source[w] = src[wait]
+            pop.known[w] = True
+            opener[wait] = False
+    joiners = idx[~opener & (joins | np.isin(acc, acc[opener]))]
+    idx, src, inb, acc = idx[opener], src[opener], inb[opener], acc[opener]
+    if idx.size:
+        buyer_asked = inb & ~pop.lead_outbound[idx]
+        first_contact(model, idx)
+        pop.set_stage(idx, ENGAGED)
+        pop.engaged[idx] = True
+        pop.lead_pending[idx] = False
+        pop.lead_outbound[idx] = False
+        pop.known[idx] = True
+        model.metrics.count("new_meetings", idx)
+        model.metrics.add_by_source("new_meetings", src, idx)
+        model.metrics.count("new_meetings_buyer_initiated", idx[buyer_asked])
+        # the episode's opening contact, once per episode (a per-purchase fact, recorded when the episode ends)
+        fresh = np.isnan(pop.contact_progress[acc])
+        pop.contact_progress[acc[fresh]] = pop.progress[idx[fresh]]
+        pop.contact_inbound[acc[fresh]] = buyer_asked[fresh]
+        pop.opp[acc] = True
+        pop.opp_source[acc] = src
+        pop.opp_day[acc] = day
+        pop.n_meetings[acc] = 0
+        pop.owner[acc] = model.sales.assign_owners(acc)
+        model.sales.hold_meetings(acc)
+    join_opportunity(model, joiners)
+    return idx
 
 
 def close_opportunities(model, acc: np.ndarray, to_stage: int | None = None) -> None:
@@ -208,6 +286,7 @@ def set_account_stage(model, acc: np.ndarray, stage: int, from_stages=(DORMANT, 
 
 
 __all__ = [
-    "touch", "acceptance", "annoy", "lead_score", "make_leads", "start_conversations",
+    "touch", "acceptance", "annoy", "lead_score", "make_leads", "start_conversations", "join_opportunity",
+    "first_contact",
     "close_opportunities", "set_account_stage", "CUSTOMER", "LOST",
 ]

@@ -1,6 +1,8 @@
 """Cold calling: reps dial non-customers; few connect, fewer are ready.
 
-Dials per day are the smaller of the reps' dialing hours times ``dials_per_hour`` and what
+A connect becomes a conversation with chance ``conversation_rate`` (the rest hang up at once: no
+annoyance, no meeting); a yes books a rep's meeting slot like every first meeting
+(``transitions.start_conversations``). Dials per day are the smaller of the reps' dialing hours times ``dials_per_hour`` and what
 the dialing budget pays for. Targets are drawn uniformly among non-customers who are not in
 a conversation with us and have not asked not to be called (reps do not know who is in
 market). A connected buyer hears of us; whether they accept a meeting depends on their own
@@ -26,6 +28,8 @@ PARAMS = {
     "cost_per_dial": P(1.5, "float", 0, None, "$ per dial (contact data, dialer seat, telephony)", "assumption"),
     "dials_per_hour": P(12.0, "float", 0, 200, "dials per rep dialing hour", "Bridge Group SDR benchmarks (~50-60 dials/day)"),
     "connect_rate": P(0.06, "float", 0, 1, "share of dials that reach the person", "Bridge Group / Gong: 2-10% connect rates"),
+    "conversation_rate": P(0.58, "float", 0, 1, "share of connects that become a conversation (the rest hang up or are gatekept)",
+                           "Belkins 2025 cold-calling study (175k dials): 58% of connects became conversations"),
     "annoyance": P(0.06, "float", 0, 1, "attitude lost by an unready buyer who is called: trust first, the rest as resentment (lowers later meeting acceptance, hand raising and the vendor choice)", "DESIGN.md: unready buyers are annoyed"),
     "do_not_call_rate": P(0.2, "float", 0, 1, "chance an annoyed buyer asks not to be called again", "assumption"),
 }
@@ -33,7 +37,8 @@ STATE = (State("do_not_call", "bool", False, "the buyer asked not to be called a
 FLOWS = flows(
     ("new_dials", "dials", "dials"),
     ("new_connects", "connected dials", "calls"),
-    ("new_cold_meetings", "meetings booked by cold calls", "meetings"),
+    ("new_cold_conversations", "connects that became a conversation", "calls"),
+    ("new_cold_meetings", "cold-call conversations the buyer said yes to (a meeting, or joining an open one)", "buyers"),
 )
 STOCKS = stocks(
 )
@@ -73,11 +78,14 @@ class ColdCalling(Channel):
         if conn.size == 0:
             return
         touch(model, conn, "cold_calling")
-        u = model.streams.uniform("cold_calling.accept", day, conn)
-        yes = u < acceptance(model, conn)
-        start_conversations(model, conn[yes], "cold_calling")
-        model.metrics.count("new_cold_meetings", conn[yes])
-        no = conn[~yes]
+        u = model.streams.uniform("cold_calling.converse", day, conn)
+        talk = conn[u < c.conversation_rate]
+        model.metrics.count("new_cold_conversations", talk)
+        u = model.streams.uniform("cold_calling.accept", day, talk)
+        yes = u < acceptance(model, talk)
+        start_conversations(model, talk[yes], "cold_calling")
+        model.metrics.count("new_cold_meetings", talk[yes])
+        no = talk[~yes]
         annoyed = no[pop.progress[no] < pop.threshold[no]]
         annoy(model, annoyed, c.annoyance)
         u = model.streams.uniform("cold_calling.dnc", day, annoyed)

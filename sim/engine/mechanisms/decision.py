@@ -164,10 +164,17 @@ def end_without_decision(model, acc: np.ndarray) -> None:
 
 def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
     """Samples of ended buying episodes: the buying group's size and whether the account bought
-    at all (from us or a competitor: ``decided``) or ended with no decision."""
+    at all (from us or a competitor: ``decided``) or ended with no decision; and, for the episodes in which
+    the account talked to our sales, the opening contact's progress and whether the buyer asked for that
+    conversation (per completed purchase, as CEB and 6sense asked buyers who had completed one)."""
     if acc.size:
-        model.sample("episode_group_size", model.pop.group_size[acc], acc, per="account")
+        pop = model.pop
+        model.sample("episode_group_size", pop.group_size[acc], acc, per="account")
         model.sample("episode_decided", np.full(acc.size, 1.0 if decided else 0.0), acc, per="account")
+        talked = acc[np.isfinite(pop.contact_progress[acc])]
+        model.sample("purchase_progress_at_first_contact", pop.contact_progress[talked], talked, per="account")
+        model.sample("purchase_first_contact_buyer_initiated", pop.contact_inbound[talked].astype(np.float64), talked,
+                     per="account")
 
 
 __all__ = ["step", "win_accounts", "end_without_decision", "record_episode_end", "record_opportunities_closed", "SOURCES"]

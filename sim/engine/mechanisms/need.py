@@ -68,6 +68,9 @@ def start_episodes(model, acc: np.ndarray, progress: np.ndarray | None = None, m
     # a new episode, a new opportunity: nothing of an earlier episode's conversation carries over
     pop.opp_day[acc] = np.nan
     pop.qualified[acc] = False
+    pop.lead_record[acc] = False
+    pop.contact_progress[acc] = np.nan
+    pop.contact_inbound[acc] = False
     members = set_account_stage(model, acc, EXPLORING, from_stages=(DORMANT, LOST))
     pop.progress[members] = 0.0 if progress is None else progress[members]
     pop.day_exploring[members] = model.day

@@ -205,6 +205,32 @@ class SalesTeam:
         self.model.metrics.add("new_sales_meetings", self._by_replication(k) if self.R > 1 else int(k.sum()))
         return int(k.sum())
 
+    def take_slots(self, rep_of: np.ndarray) -> np.ndarray:
+        """Book one meeting slot for each item, in the order given, while its replication's team has whole slots
+        left today (against the reps with room, in rep order); ``rep_of`` is each item's replication. Returns
+        which items got a slot. Every first meeting goes through here, whatever its channel."""
+        k = rep_of.size
+        free = self.free_slots()
+        if k == 0 or not self.rep_list:
+            return np.zeros(k, dtype=bool)
+        if self.R == 1:
+            booked = np.arange(k) < int(free.sum())
+            n_booked = np.full(free.size, int(booked.sum()))
+            before = np.cumsum(free) - free
+        else:
+            order = np.argsort(rep_of, kind="stable")
+            r = rep_of[order]
+            starts = np.searchsorted(r, np.arange(self.R))
+            room = self._by_replication(free)
+            booked = np.empty(k, dtype=bool)
+            booked[order] = np.arange(k) - starts[r] < room[r]
+            cf = np.cumsum(free) - free
+            before = cf - cf[self.rep_rep * self.n_per]
+            n_booked = np.bincount(rep_of[booked], minlength=self.R)[self.rep_rep]
+        if booked.any():
+            self.book(np.clip(n_booked - before, 0, free))
+        return booked
+
     def assign_owners(self, acc: np.ndarray) -> np.ndarray:
         """Owners for the new opportunities of accounts ``acc``: in each replication, the reps with the
         fewest open ones, in turn."""
@@ -280,31 +306,15 @@ class SalesTeam:
         wait = day - pop.lead_day[pending]
         expired = pending[wait > s.max_lead_wait_days]
         pop.lead_pending[expired] = False
+        pop.lead_outbound[expired] = False
         m.metrics.count("new_leads_expired", expired)
         pending = pending[wait <= s.max_lead_wait_days]
-        free = self.free_slots()
-        if self.R == 1:
-            pending = pending[np.argsort(pop.lead_day[pending], kind="stable")]
-            is_worked = np.arange(pending.size) < int(free.sum())
-            worked = pending[is_worked]
-            before = np.cumsum(free) - free  # book the slots against reps with room, in rep order
-            n_worked = np.full(free.size, worked.size)
-        else:  # in each replication: its leads in arrival order, as many as its reps have whole slots
-            rep = pop.brep[pending]
-            pending = pending[np.lexsort((pop.lead_day[pending], rep))]
-            rep = pop.brep[pending]
-            starts = np.searchsorted(rep, np.arange(self.R))
-            room = self._by_replication(free) if self.rep_list else np.zeros(self.R, dtype=np.int64)
-            is_worked = np.arange(pending.size) - starts[rep] < room[rep]
-            worked = pending[is_worked]
-            n_rep_worked = pop.per_rep(worked)
-            cf = np.cumsum(free) - free
-            before = cf - cf[self.rep_rep * self.n_per] if self.rep_list else cf
-            n_worked = n_rep_worked[self.rep_rep]
+        pending = pending[np.argsort(pop.lead_day[pending], kind="stable")]  # arrival order
+        is_worked = self.take_slots(pop.brep[pending] if self.R > 1 else np.zeros(pending.size, dtype=np.int64))
+        worked = pending[is_worked]
         if worked.size == 0:
             m.metrics.count("n_leads_waiting", pending)
             return
-        self.book(np.clip(n_worked - before, 0, free))
         delay = day - pop.lead_day[worked]
         u = m.streams.uniform("sales.lead_reach", day, worked)
         hit = u < s.lead_contact_base * s.lead_decay_per_day ** delay
@@ -318,6 +328,7 @@ class SalesTeam:
         converted = np.zeros(worked.size, dtype=bool)  # per worked lead: did it become a meeting
         converted[np.flatnonzero(hit)[accepted]] = True
         pop.lead_pending[worked] = False  # reached or not, the lead is worked: back to nurture if no meeting
+        pop.lead_outbound[worked[~converted]] = False
         m.sample("lead_delay_days", delay, worked)
         m.sample("lead_converted", converted, worked)
         start_conversations(m, met, pop.lead_source[met], inbound=True)
