@@ -75,9 +75,16 @@ def _symmetric(n: int, rows: list, cols: list, weight: float) -> sp.csr_matrix:
     return w
 
 
+def draw_tie_reps(u: np.ndarray, n_reps: int) -> np.ndarray:
+    """The rep (index within the team) each new personal tie is with: one of the team at random."""
+    return np.minimum((u * n_reps).astype(np.int32), max(int(n_reps) - 1, 0)) if n_reps > 0 else np.full(u.shape, -1, np.int32)
+
+
 def initial_rep_ties(pop, cfg, streams) -> None:
     u = streams.uniform("network.rep_ties", 0, pop.n)
     pop.rep_tie[:] = u < cfg.network.initial_rep_ties
+    tied = np.flatnonzero(pop.rep_tie)
+    pop.tie_rep[tied] = draw_tie_reps(streams.uniform("network.tie_rep", 0, tied), cfg.sales.n_reps)
 
 
 def row_entries(W: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,9 @@ PARAMS = {
     "readiness_mean": P(0.30, "float", 0.01, 0.99, "mean personal readiness threshold: share of the decision made before a buyer is willing to talk to sales",
                         "calibrated (was 0.57, the CEB figure used as an input: emergent median 0.71) so that the EMERGENT median progress at the first sales conversation matches CEB / Google 2012 (57%, 'nearly 60%'; seed 003) within the validation tolerance (0.57 +/- 0.07): measured over the default scenario's 4 strategies x 20 seeds, pooled median 0.611 (content_nurture 0.629 [0.621, 0.637], cold_calling 0.625, networking 0.584, blended 0.600). Buyers first talk to sales well past their threshold (median inbound overshoot ~+0.35): hand raises wait for trust in us (research.hand_raise_trust), the daily draw and a rep, so the threshold has little leverage (0.20 still gives ~0.60)"),
     "readiness_sd": P(0.15, "float", 0, 0.5, "spread of the personal readiness threshold", "seed 003: 57% is an average; some go 70%+"),
+    "fit_mean": P(0.5, "float", 0.01, 0.99, "mean account fit: how well an account matches the product (0 none, 1 perfect; an account attribute, the same for every strategy)",
+                  "assumption: fit is latent and scale-free (an ideal-customer-profile score); only its effects, each with its own parameter, are checked"),
+    "fit_concentration": P(4.0, "float", 0.1, 1000, "concentration a + b of the Beta distribution of account fit (4: Beta(2, 2) at mean 0.5; larger: accounts more alike)", "assumption"),
     "receptivity_sigma": P(0.5, "float", 0, 3, "lognormal sigma of channel receptivity per buyer", "assumption"),
     "segments": {
         "smb": _segment(0.55, 6_000, 1, 2, 0.012, 0.08, 0.25, 6),
@@ -95,6 +98,9 @@ class Population:
         sigma = np.array([s.deal_size_sigma for s in seg_cfg])[self.segment]
         self.deal_size = median * np.exp(sigma * gen.standard_normal(A))
         self.community = gen.integers(0, m.n_communities, A).astype(np.int32)
+        # account fit from a stream of its own: adding it moved no other draw of the market
+        k = m.fit_concentration
+        self.fit = streams.generator("population.fit").beta(m.fit_mean * k, (1 - m.fit_mean) * k, A).astype(np.float32)
         self.group_start = np.concatenate([[0], np.cumsum(self.group_size)[:-1]]).astype(np.int64)
         self.one_person_accounts = bool(A == 0 or self.group_size.max() == 1)
         self.n_accounts = A

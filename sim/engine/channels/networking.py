@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.engine.channels import Channel
 from sim.engine.declare import P, State, Step, flows, stocks
-from sim.engine.network import Exposure
+from sim.engine.network import Exposure, draw_tie_reps
 from sim.engine.state import CUSTOMER, EXPLORING
 from sim.engine.transitions import acceptance, start_conversations, touch
 
@@ -29,7 +29,8 @@ PARAMS = {
     "intros_per_hour": P(0.5, "float", 0, 100, "conversations with known contacts per networking hour", "assumption"),
     "readiness_discount": P(0.25, "float", 0, 1, "how much earlier an introduced buyer accepts a meeting", "seed 001: an introduction opens the door"),
 }
-STATE = (State("rep_tie", "bool", False, "the buyer knows one of our reps personally"),)
+STATE = (State("rep_tie", "bool", False, "the buyer knows one of our reps personally"),
+         State("tie_rep", "int32", -1, "which of our reps (index within its team) the buyer knows; -1: none"))
 FLOWS = flows(
     ("new_rep_ties", "new personal ties to our reps", "buyers"),
     ("new_network_talks", "networking conversations with people in market", "conversations"),
@@ -75,6 +76,7 @@ class Networking(Channel):
             b = st.sample("networking.meet_any", day, pool, k - pop.per_rep(a))
             met = np.concatenate([a, b])
             pop.rep_tie[met] = True
+            pop.tie_rep[met] = draw_tie_reps(st.uniform("networking.tie_rep", day, met), model.cfg.sales.n_reps)
             touch(model, met, "networking", c.tie_trust)
             model.metrics.count("new_rep_ties", met)
         model.metrics.set("n_rep_ties", pop.rep_count(pop.rep_tie))

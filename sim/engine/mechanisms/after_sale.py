@@ -18,6 +18,8 @@ from sim.engine.transitions import raise_trust, set_account_stage
 SECTION = "after_sale"
 PARAMS = {
     "trust_churn_sensitivity": P(2.0, "float", 0, 50, "churn hazard multiplier exp(-k*(trust-0.5))", "assumption"),
+    "fit_churn_sensitivity": P(2.0, "float", 0, 50, "churn hazard multiplier exp(-k * (fit - market.fit_mean)): accounts that match the product stay longer", "assumption"),
+    "fit_expansion_sensitivity": P(2.0, "float", 0, 50, "expansion rate multiplier exp(k * (fit - market.fit_mean)): land and expand works where the product fits", "assumption: seed 002 (land and expand)"),
     "expansion_rate": P(0.3, "float", 0, 10, "expansions per customer per year", "seed 002: land and expand"),
     "expansion_size": P(0.25, "float", 0, 10, "ACV added per expansion, share of current ACV", "seed 002"),
     "customer_trust_gain": P(0.0003, "float", 0, 1, "daily trust gained by a served customer", "assumption: customer success"),
@@ -50,7 +52,8 @@ def churn_hazard(model, acc: np.ndarray) -> np.ndarray:
     pop, a = model.pop, model.cfg.after_sale
     base = model.base_churn[pop.segment[acc]]
     trust = pop.account_mean(pop.trust, acc)
-    return base * np.exp(-a.trust_churn_sensitivity * (trust - 0.5))
+    fit = pop.fit[acc] - model.cfg.market.fit_mean
+    return base * np.exp(-a.trust_churn_sensitivity * (trust - 0.5) - a.fit_churn_sensitivity * fit)
 
 
 def step(model) -> None:
@@ -90,7 +93,8 @@ def step(model) -> None:
     grow = acc[:0]
     if a.expansion_rate > 0:
         u = model.streams.uniform("after_sale.expansion", day, acc, per="account")
-        grow = acc[u < -np.expm1(-a.expansion_rate / 365.0)]
+        rate = a.expansion_rate * np.exp(a.fit_expansion_sensitivity * (pop.fit[acc] - model.cfg.market.fit_mean))
+        grow = acc[u < -np.expm1(-rate / 365.0)]
     if grow.size:
         grow_won = grow[pop.won_in_run[grow]]
         pop.arr_won += pop.rep_sum(pop.acv[grow_won], grow_won) * a.expansion_size

@@ -33,6 +33,7 @@ SECTION = "decision"
 PARAMS = {
     "consensus_share": P(0.5, "float", 0.01, 1, "share of the buying group that must be done researching", "DESIGN.md: buying-group consensus"),
     "engaged_bonus": P(0.15, "float", 0, 1, "trust bonus for a vendor in active conversation", "DESIGN.md: engaged accounts favour us"),
+    "fit_weight": P(0.3, "float", 0, 5, "trust-equivalent added to our side of the vendor choice per unit of account fit above market.fit_mean (an account that matches the product sees more value in it)", "assumption"),
     "status_quo_holdout": P(0.0, "float", 0, 1, "chance each buying-group member holds out for the status quo at the decision (the group buys only if none does)", "assumption: independent holdouts (Dixon & McKenna 2022: indecision, not a rival, ends 40-60% of deals); 0 = every group that reaches consensus buys"),
 }
 #: the competition, which the vendor choice weighs us against (and content's share of voice)
@@ -77,6 +78,7 @@ def step(model) -> None:
             return
     aware_any = pop.account_any(pop.aware, acc)
     t_us = pop.account_mean(pop.trust - pop.resentment, acc, pop.aware) + cfg.decision.engaged_bonus * pop.opp[acc]
+    t_us += cfg.decision.fit_weight * (pop.fit[acc] - cfg.market.fit_mean)
     beta = cfg.competitors.choice_sensitivity
     k = np.array([getattr(cfg.market.segments, s).n_competitors for s in ("smb", "mid", "enterprise")])[pop.segment[acc]]
     ours = np.exp(beta * (t_us - cfg.competitors.baseline_trust))

@@ -34,8 +34,11 @@ PARAMS = {
     "n_reps": P(5, "int", 0, 100_000, "sales reps", "assumption"),
     "hours_per_day": P(6.0, "float", 0, 24, "selling hours per rep per day", "assumption: reps sell ~30-40% of a working week (Salesforce State of Sales)"),
     "cost_per_rep_day": P(600.0, "float", 0, None, "$ per rep per calendar day, fully loaded", "assumption: ~$220k/yr loaded cost of an account executive"),
-    "ramp_days": P(90, "int", 0, 3650, "days for a new rep to reach full productivity", "assumption"),
-    "initial_tenure_days": P(365, "int", 0, 100_000, "tenure of the team at day 0", "assumption: an established team"),
+    "ramp_days": P(150, "int", 0, 3650, "days for a new rep to reach full productivity (selling hours and the trust a meeting builds)",
+                   "Bridge Group 2024 SaaS AE Metrics & Compensation Report: median AE ramp 5.0 months over 400+ SaaS companies (27% under 3 months, 7% 12 or more; via pulserevops.com/industry-kpis/q17, secondary)"),
+    "annual_attrition": P(0.67, "float", 0, 20, "reps who leave per rep-year (each is replaced at once by a new hire who ramps up; a leaver's open deals pass to a colleague and their personal ties go with them)",
+                          "Bridge Group 2018 SaaS AE report: average AE tenure 1.5 years, down from 3 in 2010 (via Xactly, '6 Sales Turnover Statistics You Need to Know', 2019, secondary); a constant hazard with a mean tenure of 1.5 years is 1/1.5 per year"),
+    "initial_tenure_days": P(365, "int", 0, 100_000, "tenure of every rep at day 0 when annual_attrition is 0; with attrition, day-0 tenures are drawn from the steady state of that hazard (exponential, mean 365 / annual_attrition days)", "assumption: an established team"),
     "hours_per_meeting": P(1.5, "float", 0.1, 24, "hours per sales meeting incl. preparation", "assumption"),
     "meeting_cadence_days": P(7, "int", 1, 365, "days between meetings on an open opportunity", "assumption"),
     "lead_contact_base": P(0.7, "float", 0, 1, "chance to reach a lead on the day it comes in", "assumption"),
@@ -51,6 +54,8 @@ PARAMS = {
     "accept_floor": P(0.05, "float", 0, 1, "chance an unready in-market buyer still accepts a meeting", "assumption"),
     "demand_creation": P(0.3, "float", 0, 1, "chance a meeting with a buyer without an active need starts a buying episode", "Dixon & Adamson 2011, The Challenger Sale: reps can create demand"),
     "qualify_trust": P(0.35, "float", 0, 1, "trust at which a conversation becomes an opportunity", "assumption"),
+    "qualify_fit": P(0.3, "float", 0, 1, "account fit below which a rep does not qualify the conversation as an opportunity (the account does not match the product: BANT-style qualification)",
+                     "assumption: sales qualification on fit (ideal customer profile); web leads include poor-fit accounts, so it sets how many leads become opportunities"),
     "split": {
         "dialing": P(0.25, "float", 0, 1, "share of rep hours spent dialing", "strategy"),
         "meetings": P(0.55, "float", 0, 1, "share of rep hours in meetings", "strategy"),
@@ -73,6 +78,7 @@ FLOWS = flows(
     ("new_leads_reached", "leads a rep reached", "buyers"),
     ("new_leads_reached_same_day", "leads reached on the day they came in", "buyers"),
     ("new_leads_worked_same_day", "leads worked on the day they came in", "buyers"),
+    ("new_rep_departures", "reps who left (each replaced by a new hire)", "reps"),
 )
 STOCKS = stocks(
     ("n_leads_waiting", "leads waiting for a rep", "buyers"),
@@ -135,7 +141,7 @@ class SalesTeam:
         self.hpm = float(s.hours_per_meeting)
         self.rep_rep = np.repeat(np.arange(self.R, dtype=np.int64), self.n_per)  # each rep's replication
         self.hours_per_day = np.full(N, float(s.hours_per_day))
-        self.tenure = np.full(N, float(s.initial_tenure_days))
+        self.tenure = self._initial_tenure(model, s)  # days of tenure at day 0 (a new hire on day d: -d)
         self.ramp = np.full(N, float(s.ramp_days))
         self.split = np.array([getattr(s.split, a) for a in REP_ACTIVITIES], dtype=float)
         self.col = {a: j for j, a in enumerate(REP_ACTIVITIES)}
@@ -145,6 +151,18 @@ class SalesTeam:
         self.used = np.zeros(N)  # hours used today
         self.rep_list = [SalesRep(model, self, i) for i in range(N)]
         self.reps = AgentSet(self.rep_list, random=model.random)
+
+    def _initial_tenure(self, model, s) -> np.ndarray:
+        N = self.n_per * self.R
+        if s.annual_attrition <= 0 or N == 0:
+            return np.full(N, float(s.initial_tenure_days))
+        u = self.rep_uniform("sales.tenure", 0)
+        return -np.log1p(-u) * 365.0 / s.annual_attrition  # the steady state of a constant hazard
+
+    def rep_uniform(self, name: str, day: int) -> np.ndarray:
+        """One uniform per rep for decision ``name`` on ``day``, each replication's from its own streams at the
+        rep's index within its team (so a rep's dice are the same in a batch as alone)."""
+        return np.concatenate([st.uniform(name, day, self.n_per) for st in self.model.streams.streams])
 
     def _by_replication(self, per_rep: np.ndarray) -> np.ndarray:
         """Sum of a per-rep value over each replication's reps, shape (R,)."""
@@ -159,11 +177,44 @@ class SalesTeam:
     def plan_day(self) -> None:
         if not self.rep_list:
             return
+        self.attrition()
         h = self.hours_per_day * self.productivity(self.model.day)
         self.plan = h[:, None] * self.split[None, :]
         self.slots = np.mod(self.slots, 1.0) + self.plan[:, self.col["meetings"]] / self.hpm
         self.slots_today = self.slots.copy()
         self.used[:] = 0.0
+
+    def attrition(self) -> None:
+        """Reps leave with the daily hazard of ``sales.annual_attrition``; a new hire takes each seat the same day
+        (tenure 0: ramping up). The leaver's open opportunities pass to the colleagues with the fewest, and the
+        buyers who knew the leaver personally no longer know one of our reps."""
+        m, pop, s = self.model, self.model.pop, self.model.cfg.sales
+        if s.annual_attrition <= 0:
+            return
+        day = m.day
+        u = self.rep_uniform("sales.attrition", day)
+        gone = np.flatnonzero(u < -np.expm1(-s.annual_attrition / 365.0))
+        if gone.size:
+            self.replace(gone)
+
+    def replace(self, gone: np.ndarray) -> None:
+        """Reps ``gone`` (global indices) leave today and new hires take their seats."""
+        m, pop = self.model, self.model.pop
+        self.tenure[gone] = -float(m.day)
+        m.metrics.add("new_rep_departures", self._by_replication(np.isin(np.arange(self.tenure.size), gone)))
+        is_gone = np.zeros(self.tenure.size, dtype=bool)
+        is_gone[gone] = True
+        open_ = np.flatnonzero(pop.opp)
+        handed = open_[is_gone[pop.owner[open_]]] if open_.size else open_
+        if handed.size:
+            pop.owner[handed] = -1  # not counted in the load of their new owners' choice
+            pop.owner[handed] = self.assign_owners(handed)
+        if hasattr(pop, "tie_rep"):
+            tied = np.flatnonzero(pop.tie_rep >= 0)
+            glob = pop.tie_rep[tied] + (pop.brep[tied] * self.n_per if self.R > 1 else 0)
+            lost = tied[is_gone[glob]]
+            pop.rep_tie[lost] = False
+            pop.tie_rep[lost] = -1
 
     def hours(self, activity: str) -> np.ndarray:
         """The team's planned hours of ``activity`` today, one per replication (shape (R,))."""
@@ -259,6 +310,9 @@ class SalesTeam:
         pop.n_meetings[acc] += 1
         pop.last_meeting[acc] = m.day
         gain_acc = np.where(pop.n_meetings[acc] <= s.intent_meetings, s.intent_trust_gain, s.expertise_trust_gain)
+        owner = pop.owner[acc]
+        if self.rep_list and (owner >= 0).any():  # a rep still ramping up builds less trust per meeting
+            gain_acc = gain_acc * np.where(owner >= 0, self.productivity(m.day)[np.maximum(owner, 0)], 1.0)
         b = pop.members_of(acc)
         raise_trust(pop, b, np.repeat(gain_acc, pop.group_size[acc]))
         act = b[(pop.stage[b] == EXPLORING) | (pop.stage[b] == ENGAGED)]
@@ -270,7 +324,7 @@ class SalesTeam:
         fresh = acc[~pop.qualified[acc]]
         if fresh.size:
             t = pop.account_mean(pop.trust, fresh)
-            q = fresh[t >= s.qualify_trust]
+            q = fresh[(t >= s.qualify_trust) & (pop.fit[fresh] >= s.qualify_fit)]
             pop.qualified[q] = True
             m.metrics.count("new_opportunities", q, per="account")
 

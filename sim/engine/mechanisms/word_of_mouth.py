@@ -40,6 +40,8 @@ PARAMS = {
     "detractor_trust": P(0.008, "float", 0, 1, "daily trust lost from a detractor neighbour (per tie weight)", "assumption: negative WOM weighs more"),
     "detractor_days": P(120, "int", 0, 3650, "days a churned customer speaks badly of us", "assumption"),
     "referral_rate": P(0.01, "float", 0, 1, "daily referral chance per unit of advocate tie weight", "assumption"),
+    "referral_fit_similarity": P(4.0, "float", 0, 100, "referrals fall off with the distance in account fit between a referred buyer's account and the advocates who know them: the hazard is multiplied by exp(-k * |fit - the advocates' mean fit|)",
+                                 "Schmitt, Skiera & Van den Bulte 2011 (J. Marketing 75(1)): referred customers are a better match, as customers refer people like themselves; k an assumption"),
     "trust_transfer": P(0.5, "float", 0, 1, "share of the introducer's trust passed on", "trust transfer (Schmitt, Skiera & Van den Bulte 2011)"),
 }
 STATE = (State("referred", "bool", False, "the buyer was referred to us by an advocate"),)
@@ -99,7 +101,11 @@ def referrals(model) -> None:
     cand = np.flatnonzero((exposure > Exposure.EPS) & (pop.stage == EXPLORING) & ~pop.engaged & ~pop.referred)
     if cand.size:
         u = st.uniform("networking.referral", day, cand)
-        ref = cand[u < -np.expm1(-c.referral_rate * exposure[cand])]
+        rate = c.referral_rate * exposure[cand]
+        if c.referral_fit_similarity > 0:  # advocates refer accounts like their own
+            adv_fit = rows_dot(model.W_weak, cand, lambda i: pop.advocate[i] * pop.fit[pop.account[i]]) / exposure[cand]
+            rate = rate * np.exp(-c.referral_fit_similarity * np.abs(pop.fit[pop.account[cand]] - adv_fit))
+        ref = cand[u < -np.expm1(-rate)]
         if ref.size:
             adv_trust = rows_dot(model.W_weak, ref, lambda i: pop.advocate[i] * pop.trust[i]) / exposure[ref]
             pop.referred[ref] = True
