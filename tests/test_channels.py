@@ -160,6 +160,8 @@ class ChannelContract:
     budget_levels: tuple = ()
     split_levels: tuple = (0.0, 0.1, 0.2, 0.35)
     shared_streams: ClassVar[dict[str, str]] = {}
+    #: own stocks that a switched-off channel may see fall (never rise), each with the reason
+    stocks_that_fall_when_off: ClassVar[dict[str, str]] = {}
     stream_days = 25  # days run with the step recorded (e): past the first campaign burst
 
     # ---------------------------------------------------------------- helpers
@@ -219,7 +221,10 @@ class ChannelContract:
         # a switched-off channel's own stocks stay at their day-0 level (the channel records the level;
         # a market without it records nothing)
         for m in self.module.STOCKS:
-            assert (a[m.name] == a[m.name].iloc[0]).all(), f"{m.name} moves with {self.name} off"
+            if m.name in self.stocks_that_fall_when_off:  # switched off, it may only fall, never rise
+                assert (np.diff(a[m.name].to_numpy()) <= 0).all(), f"{m.name} rises with {self.name} off"
+            else:
+                assert (a[m.name] == a[m.name].iloc[0]).all(), f"{m.name} moves with {self.name} off"
             assert not b[m.name].any()
         assert off.samples.keys() == gone.samples.keys()
         for k in off.samples:
@@ -404,6 +409,10 @@ class TestColdCalling(ChannelContract):
     shared_streams: ClassVar[dict[str, str]] = {
         "sales.demand_creation": "transitions.start_conversations (a meeting may create demand); "
                                  "renaming it moves the golden baseline",
+        "decision.stance": "a buying episode that a meeting created draws its members' positions "
+                           "(need.start_episodes); indexed by buyer and day, so who started the episode shifts "
+                           "no other draw",
+        "decision.stance_account": "the same, the account's shared part",
     }
 
     def expected_cost(self, res, cfg):
@@ -414,11 +423,13 @@ class TestColdCalling(ChannelContract):
 
 class TestNetworking(ChannelContract):
     """Events from the budget and contacts from networking hours; the budget is spent evenly. Switched
-    off, its stock ``n_rep_ties`` stays at the day-0 ties the market starts with (a market without the
-    channel records 0: nobody counts them)."""
+    off, its stock ``n_rep_ties`` holds the day-0 ties the market starts with, less those that leave with a
+    departing rep (a market without the channel records 0: nobody counts them)."""
 
     name = "networking"
     activity = "new_rep_ties"
+    stocks_that_fall_when_off: ClassVar[dict[str, str]] = {
+        "n_rep_ties": "reps who leave take their personal ties with them (sales.annual_attrition)"}
     budget_levels = (0.0, 20_000.0, 80_000.0, 240_000.0)
 
     def expected_cost(self, res, cfg):

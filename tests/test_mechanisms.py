@@ -164,28 +164,44 @@ def _episodes(scenario, seeds):
     return size, decided, status_quo
 
 
-def test_status_quo_holdouts_make_larger_groups_decide_less(small):
-    """With no fading need, every episode that ends does so at the decision: the group buys (from
-    anyone) with chance (1 - q)^size, each member holding out for the status quo with chance q.
+def test_independent_positions_make_larger_groups_decide_less(small):
+    """With no fading need, no deliberation and no stall, every episode that ends does so when the group first
+    tries to decide: it acts only if nobody is against. With independent positions (correlation 0) and no
+    meetings moving them, each member is for a change with chance p = Phi(stance_mean / stance_sd), so a
+    group of n buys with chance p^n.
 
-    Pooled over 8 seeds (about 400 episodes), the decided share of each group size agrees with
-    (1 - q)^size: a chi-square goodness of fit over the sizes with at least 10 episodes, at 1%. And
-    the episodes ended without a decision are exactly the ``new_status_quo`` flow. With q = 0 every
-    group that reaches consensus buys."""
-    q = 0.12
-    size, decided, status_quo = _episodes(
-        small.with_overrides({"decision.status_quo_holdout": q, "need.fade_rate": 0.0}), range(1, 9))
+    Pooled over 8 seeds, the decided share of each group size agrees with p^size: a chi-square goodness of
+    fit over the sizes with at least 10 episodes, at 1%. The episodes ended without a decision are exactly the
+    ``new_status_quo`` flow. With positions fully shared (correlation 1) a group acts with chance p whatever
+    its size."""
+    base = {"need.fade_rate": 0.0, "decision.alignment": 0.0, "decision.stall_days": 0,
+            "decision.meeting_stance_gain": 0.0, "decision.stance_mean": 1.2}
+    p = stats.norm.cdf(1.2)
+    size, decided, status_quo = _episodes(small.with_overrides({**base, "decision.stance_correlation": 0.0}), range(1, 9))
     assert status_quo == np.count_nonzero(decided == 0) > 0
     sizes = [g for g in np.unique(size) if np.count_nonzero(size == g) >= 10]
     assert len(sizes) >= 5
     n = np.array([np.count_nonzero(size == g) for g in sizes])
     k = np.array([decided[size == g].sum() for g in sizes])
-    p = (1.0 - q) ** np.array(sizes)
-    chi2 = float((((k - n * p) ** 2) / (n * p * (1 - p))).sum())
-    assert stats.chi2.sf(chi2, len(sizes)) > 0.01, (sizes, k / n, p)
-    # and the shape is not flat: the largest groups decide clearly less often than single buyers
+    q = p ** np.array(sizes)
+    chi2 = float((((k - n * q) ** 2) / (n * q * (1 - q))).sum())
+    assert stats.chi2.sf(chi2, len(sizes)) > 0.01, (sizes, k / n, q)
     assert decided[size == sizes[0]].mean() - decided[size == sizes[-1]].mean() > 0.3
 
-    size0, decided0, status_quo0 = _episodes(
-        small.with_overrides({"decision.status_quo_holdout": 0.0, "need.fade_rate": 0.0}), range(1, 4))
-    assert size0.size > 0 and (decided0 == 1).all() and status_quo0 == 0
+    size1, decided1, _ = _episodes(small.with_overrides({**base, "decision.stance_correlation": 1.0}), range(1, 9))
+    big = size1 >= 6
+    assert big.sum() >= 20
+    assert stats.binomtest(int(decided1[big].sum()), int(big.sum()), p).pvalue > 0.001, (decided1[big].mean(), p)
+
+
+def test_a_split_group_that_deliberates_decides_more_often(small):
+    """Alignment brings a split group together: with the same positions, deliberating for stall_days lets more
+    groups of six or more act than deciding at the first try (paired over 6 seeds, pooled)."""
+    base = {"need.fade_rate": 0.0, "decision.meeting_stance_gain": 0.0, "decision.stance_mean": 1.0,
+            "decision.stance_correlation": 0.3}
+    s0, d0, _ = _episodes(small.with_overrides({**base, "decision.alignment": 0.0, "decision.stall_days": 0}), range(1, 7))
+    s1, d1, _ = _episodes(small.with_overrides({**base, "decision.alignment": 0.05, "decision.stall_days": 60}), range(1, 7))
+    a, b = d0[s0 >= 6], d1[s1 >= 6]
+    assert a.size >= 20 and b.size >= 20
+    table = [[int(b.sum()), int(b.size - b.sum())], [int(a.sum()), int(a.size - a.sum())]]
+    assert b.mean() > a.mean() and stats.fisher_exact(table, alternative="greater").pvalue < 0.01, (a.mean(), b.mean())

@@ -113,21 +113,29 @@ def test_fit_lowers_churn_and_raises_our_side_of_the_choice(small):
     np.testing.assert_allclose(high / low, np.exp(-k * 0.6), rtol=1e-5)
 
 
-def test_accounts_we_win_fit_better_than_those_we_lose(small):
-    """Over 8 seeds the accounts won in the run have a higher mean fit than the market (one-sided t-test)."""
+#: a market large enough for the fit claims (wins and referrals are rare in ``small``)
+FIT_MARKET = {"market.n_accounts": 1000, "scenario.horizon_days": 200, "scenario.warmup_days": 0,
+              "channels.campaigns.burst_days": [20, 80]}
+
+
+def test_accounts_we_win_fit_better_than_the_market(default_scenario):
+    """Over 8 seeds the accounts won in the run have a higher mean fit than the market (one-sided t-test of the
+    per-seed gaps at 5%)."""
+    base = default_scenario.with_overrides(FIT_MARKET)
     gaps = []
     for seed in range(1, 9):
-        m = sim.JourneyModel(small, strategy="blended", seed=seed)
+        m = sim.JourneyModel(base, strategy="blended", seed=seed)
         m.run()
         won = np.flatnonzero(m.pop.won_in_run)
         gaps.append(float(m.pop.fit[won].mean() - m.pop.fit.mean()))
-    assert stats.ttest_1samp(gaps, 0.0, alternative="greater").pvalue < 0.01, gaps
+    assert stats.ttest_1samp(gaps, 0.0, alternative="greater").pvalue < 0.05, gaps
 
 
-def test_referred_buyers_are_at_accounts_like_their_advocates(small):
+def test_referred_buyers_are_at_accounts_like_their_advocates(default_scenario):
     """With referrals falling off with the fit distance, referred accounts' fit lies closer to the mean fit of
-    advocates than with similarity off (same seeds; paired, one-sided)."""
-    richer = small.with_overrides({"word_of_mouth.referral_rate": 0.2, "after_sale.advocacy_rate": 0.05})
+    advocates than with similarity off (same 8 seeds; paired, one-sided at 5%)."""
+    richer = default_scenario.with_overrides({**FIT_MARKET, "word_of_mouth.referral_rate": 0.2,
+                                              "after_sale.advocacy_rate": 0.05})
 
     def distance(k, seed):
         m = sim.JourneyModel(richer, strategy="networking", seed=seed,
@@ -138,8 +146,8 @@ def test_referred_buyers_are_at_accounts_like_their_advocates(small):
         adv_fit = pop.fit[pop.account[pop.advocate]].mean() if pop.advocate.any() else np.nan
         return float(np.abs(pop.fit[pop.account[ref]] - adv_fit).mean()) if ref.size else np.nan
 
-    on = np.array([distance(8.0, s) for s in range(1, 7)])
-    off = np.array([distance(0.0, s) for s in range(1, 7)])
+    on = np.array([distance(8.0, s) for s in range(1, 9)])
+    off = np.array([distance(0.0, s) for s in range(1, 9)])
     ok = np.isfinite(on) & np.isfinite(off)
-    assert ok.sum() >= 5
+    assert ok.sum() >= 7
     assert stats.ttest_rel(on[ok], off[ok], alternative="less").pvalue < 0.05, (on, off)

@@ -67,7 +67,7 @@ def test_default_toml_lists_every_parameter_with_a_comment():
         ("[channels.campaigns]\nburst_days = [400]\n", "channels.campaigns.burst_days", "within the horizon"),
         ("[sales.split]\ndialing = 0.9\n", "sales.split", "add up to 1"),
         ("[market.segments.smb]\nshare = 0.9\n", "market.segments.*.share", "add up to 1"),
-        ("[market.segments.mid]\ngroup_min = 9\n", "market.segments.mid.group_min", "<= group_max"),
+        ("[market.segments.mid]\ngroup_min = 12\n", "market.segments.mid.group_min", "<= group_max"),
         ("[strategies.x]\nmarket.n_accounts = 5\n", "strategies.x.market", "belongs to the market"),
         ("[strategies.x]\nchannels.content.budgett = 5\n", "strategies.x.channels.content.budgett", "did you mean 'budget'"),
         ("[strategies.x]\nchannels.content.budget = -1\n", "strategies.x.channels.content.budget", ">= 0"),

@@ -27,7 +27,9 @@ __all__ = ["Target", "load_pack", "load_benchmarks", "TARGET_KEYS", "FACT_KEYS",
 #: Keys of one ``[targets.<name>]`` table.
 TARGET_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "note")
 #: Keys of one ``[facts.<name>]`` table of a benchmark pack.
-FACT_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "primary", "note", "role")
+FACT_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "primary", "note", "role", "identity")
+#: the roles of a pack's facts: fitted, held out (should emerge), or fixed by the targets and inputs by arithmetic
+ROLES = ("target", "holdout", "identity")
 #: Keys of a targets file's ``[benchmarks]`` table.
 BENCHMARK_KEYS = ("pack", "exclude", "not_applicable")
 
@@ -44,7 +46,8 @@ class Target:
     high: float | None = None
     source: str = ""
     note: str = ""
-    role: str = "target"  # "target" (fitted) or "holdout" (checked afterwards only)
+    role: str = "target"  # "target" (fitted), "holdout" (checked afterwards only) or "identity" (reported only)
+    identity: str = ""  # for role "identity": the arithmetic that ties the fact to the targets and inputs
     origin: str = ""      # the file it came from
 
     @property
@@ -160,10 +163,16 @@ def _target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], 
     if not isinstance(note, str):
         raise ScenarioError(where, f"{key}.note", f"must be a string, got {note!r}")
     role = spec.get("role", "target")
-    if role not in ("target", "holdout"):
-        raise ScenarioError(where, f"{key}.role", f"must be \"target\" or \"holdout\", got {role!r}")
+    if role not in ROLES:
+        raise ScenarioError(where, f"{key}.role", f"must be one of {', '.join(ROLES)}, got {role!r}")
+    identity = spec.get("identity", "")
+    if role == "identity" and (not isinstance(identity, str) or not identity.strip()):
+        raise ScenarioError(where, f"{key}.identity", "missing: a fact with role = \"identity\" says which targets and "
+                                                      "inputs fix it, and how")
+    if role != "identity" and identity:
+        raise ScenarioError(where, f"{key}.identity", f"only a fact with role = \"identity\" has one (role is {role!r})")
     return Target(name=name, metric=_resolve_metric(metric, segment), value=value, sd=sd, low=low, high=high,
-                  source=source.strip(), note=note, role=role, origin=origin)
+                  source=source.strip(), note=note, role=role, origin=origin, identity=identity)
 
 
 def load_benchmarks(where: str, spec: Any, base: Path) -> tuple[Path, list[Target], list[str]]:

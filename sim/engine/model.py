@@ -367,7 +367,7 @@ def _initial_state(pop: Population, cfg, streams: Streams, days: int) -> None:
     start = np.flatnonzero((~cust) & (u < p0))
     prog = (0.9 * streams.uniform("init.progress", 0, pop.n)).astype(np.float32)
     # episodes under way at day 0 are not new: their count goes to a scratch record
-    day0 = SimpleNamespace(pop=pop, cfg=cfg, day=0, metrics=Metrics(max(days, 1)))
+    day0 = SimpleNamespace(pop=pop, cfg=cfg, day=0, metrics=Metrics(max(days, 1)), streams=streams)
     need.start_episodes(day0, start, progress=prog)
 
 

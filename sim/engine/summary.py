@@ -93,8 +93,9 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("referral_to_web_close_ratio", "Referral vs web close rate", "ratio", "", "ratio",
        "referral_close_rate / web_close_rate (Implisit 2014: 3.63% / 1.55% = 2.3)"),
     _m("decision_rate_ratio_group_1_vs_6", "Purchase likelihood, 1 vs 6+ decision makers", "ratio", "", "ratio",
-       "share of ended buying episodes with a purchase (from anyone) for groups of one / for groups of six or more"
-       " (CEB: 81% / 31% = 2.6)"),
+       "within the smb segment (whose groups span one to six people, so size is not a segment contrast): share of "
+       "ended buying episodes with a purchase (from anyone) for groups of one / for groups of six or more "
+       "(CEB: 81% / 31% = 2.6)"),
 )}
 
 
@@ -209,7 +210,8 @@ def _funnel(model, ts: pd.DataFrame, samples: dict, won: np.ndarray, cost: float
     out["referral_to_web_close_ratio"] = _div(ref, web) if np.isfinite(ref) and np.isfinite(web) else float("nan")
     size = samples.get("episode_group_size", np.zeros(0))
     decided = samples.get("episode_decided", np.zeros(0))
-    one, six = decided[size == 1], decided[size >= 6]
+    smb = samples.get("episode_segment", np.zeros(0)) == SEGMENTS.index("smb")
+    one, six = decided[smb & (size == 1)], decided[smb & (size >= 6)]
     out["decision_rate_ratio_group_1_vs_6"] = (
         _div(float(one.mean()), float(six.mean())) if one.size and six.size else float("nan"))
     return out

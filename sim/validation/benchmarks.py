@@ -59,6 +59,7 @@ BAND_RULE = (f"pass: the simulated mean (over replications) lies within value +-
 ROLE_TARGET = "calibration target (confirms the fit, not a prediction)"
 ROLE_HOLDOUT = "held out (out of sample)"
 ROLE_EXCLUDED = "held out (a pack target excluded from calibration: out of sample)"
+ROLE_IDENTITY = "an identity of the targets and inputs (reported, not evidence)"
 #: overrides of the runs' market: none (the default market in both modes; the tests shrink it)
 MARKET: dict = {}
 #: metrics that are not per-run summary metrics: computed here from the runs' samples
@@ -129,6 +130,8 @@ def strategy() -> str:
 def role_label(fact: Target, excluded: set[str] = frozenset()) -> str:
     if fact.role == "holdout":
         return ROLE_HOLDOUT
+    if fact.role == "identity":
+        return f"{ROLE_IDENTITY}: {fact.identity}"
     return ROLE_EXCLUDED if fact.name in excluded else ROLE_TARGET
 
 
@@ -164,32 +167,24 @@ def _pooled_referral_premium(runs: list[dict]) -> tuple[float, float, float, str
 #: (the diagnosis of session 7's misses, measured on the recalibrated presets; none of these is tuned).
 WHY: dict[str, str] = {
     "referral_to_web_close_ratio": (
-        "a referral reaches only a buyer already in market (exploring) and carries the advocate's trust and an offer "
-        "of a conversation (mechanisms/word_of_mouth.py), while a web lead is any content lead; Implisit's referral "
-        "leads were not selected that way, so the model's referrals close far more often than its web leads"),
+        "both are lead records by source (Implisit's definition since session 8); a referral reaches only a buyer "
+        "already in market (exploring) with the advocate's trust, and a web lead is any content lead, poor-fit "
+        "accounts included: how far apart they close depends on account fit and the trust a referral carries"),
     "decision_rate_ratio_group_1_vs_6": (
-        "consensus and the per-member status-quo holdout compound: with decision.status_quo_holdout fitted to the "
-        "no-decision share, a group of six buys (1 - q)^6 as often as one person on top of the slower consensus; "
-        "CEB's 2.6 suggests members' holdouts are not independent"),
-    "median_progress_at_first_contact": (
-        "outbound first contacts (cold calls, introductions) reach buyers early in their research, a spike near 0 "
-        "in the distribution (the report's chart), which pulls the median below CEB's self-reported 57%"),
-    "buyer_initiated_share": (
-        "the strategy's own outbound (dialing, networking introductions) starts the other first meetings; 6sense's "
-        "83% is an average over buyers' vendors, most of whom do no outbound to them"),
-    "meetings_per_1000_dials": (
-        "the model has no step from a connect to a conversation (Belkins: 58% of connects), so meetings per connect "
-        "is fitted to the published meetings per conversation and every dial books about 1/0.58 too many"),
-    "cac_per_new_arr": (
-        "the model spends only the programme budgets and the reps it simulates, at their own cost per day; the "
-        "benchmark's CAC ratio is fully loaded (development reps, solution engineers, managers, marketing staff)"),
-    "ltv_to_cac": (
-        "LTV:CAC and payback are tied: LTV:CAC x payback (months) = 12 / the annual churn of the accounts won, so a "
-        "payback fitted to its band fixes LTV:CAC once churn (an assumption per segment, raised by low trust) is "
-        "set"),
+        "within SMB: a group acts only if no member is against, members' positions are correlated "
+        "(decision.stance_correlation) and converge while the group deliberates (decision.alignment, stall_days); "
+        "the ratio is set by how correlated positions are, which no target pins"),
+    "median_progress_at_first_contact_per_purchase": (
+        "per completed purchase the opening contact is often outbound (cold calls, introductions, referrals) and "
+        "reaches the buyer early in their research; CEB asked about contact with any supplier, and the model has "
+        "no rival vendors who would be contacted too"),
+    "buyer_initiated_share_per_purchase": (
+        "the strategy's own outbound (dialing, networking introductions) opens the other deals; 6sense's 83% is "
+        "over all the vendors a buyer met, most of whom do no outbound to them, and the model has no rivals"),
     "referral_ltv_premium": (
-        "in the model referred customers are worth more only through retention (the trust a referral passes on); "
-        "the margin gap Schmitt, Skiera & Van den Bulte found is not modelled"),
+        "in the model referred customers are worth more through retention and expansion (the trust a referral "
+        "passes on, and account fit when advocates refer accounts like their own); the margin gap Schmitt, Skiera & "
+        "Van den Bulte found is not modelled"),
 }
 
 

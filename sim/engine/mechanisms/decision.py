@@ -1,22 +1,33 @@
-"""Account decision: the buying group chooses among shortlisted vendors.
+"""Account decision: the buying group decides as a group, then chooses among shortlisted vendors.
 
-When enough of an account's buying group has finished research (``decision.consensus_share``
-of its members at progress 1), the account decides. First, whether to buy at all: each member
-independently holds out for the status quo with chance ``decision.status_quo_holdout`` and the
-group acts only if none does, so larger groups more often end with no decision (the CEB finding
-that purchase likelihood falls from 81% with one decision maker to 31% with six is a held-out
-check of this, never its input). Then which vendor. We are on the shortlist only if at least
-one member knows us. The choice is a multinomial logit on trust: our decision-weighted mean
-trust, net of resentment left by unwanted calls (``journey.annoy``), plus a bonus while our
-sales team is in conversation, against the segment's competitors at baseline trust. Won
-accounts become customers; lost ones bought elsewhere.
+Every member of a buying group holds a position on changing the status quo (``stance``: for a change above 0,
+against below). Positions are drawn when the episode starts, correlated within the account
+(``decision.stance_correlation``: colleagues share their company's situation), around
+``decision.stance_mean`` with spread ``decision.stance_sd``; while the account is in market they move
+towards the group's decision-weighted mean (``decision.alignment``: colleagues talk) and up with every
+meeting with our sales (``decision.meeting_stance_gain``: a seller who makes the case for change).
+
+When enough of the group has finished research (``decision.consensus_share`` of its members at progress 1)
+the group tries to decide: it acts only if nobody is against (every member's stance >= 0). A group that is
+split keeps deliberating, its positions still converging; if it is still split ``decision.stall_days``
+after it first tried, the episode ends with no decision: no decision comes from consensus that stalls,
+not from a calendar alone (the need can also fade: ``need.fade_rate``). Larger groups are split more often,
+so they buy less often, by how much their positions are correlated: the CEB finding that purchase
+likelihood falls from 81% with one decision maker to 31% with six is a held-out check of this, never its
+input. Then which vendor: we are on the shortlist only if at least one member knows us. The choice is a
+multinomial logit on trust: our decision-weighted mean trust, net of resentment left by unwanted calls
+(``journey.annoy``), plus a bonus while our sales team is in conversation and the account's fit
+(``decision.fit_weight``), against the segment's competitors at baseline trust. Won accounts become
+customers; lost ones bought elsewhere.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.declare import P, Step, flows
+from scipy.special import ndtri
+
+from sim.engine.declare import P, State, Step, flows
 from sim.engine.state import (
     CUSTOMER,
     DORMANT,
@@ -34,7 +45,14 @@ PARAMS = {
     "consensus_share": P(0.5, "float", 0.01, 1, "share of the buying group that must be done researching", "DESIGN.md: buying-group consensus"),
     "engaged_bonus": P(0.15, "float", 0, 1, "trust bonus for a vendor in active conversation", "DESIGN.md: engaged accounts favour us"),
     "fit_weight": P(0.3, "float", 0, 5, "trust-equivalent added to our side of the vendor choice per unit of account fit above market.fit_mean (an account that matches the product sees more value in it)", "assumption"),
-    "status_quo_holdout": P(0.0, "float", 0, 1, "chance each buying-group member holds out for the status quo at the decision (the group buys only if none does)", "assumption: independent holdouts (Dixon & McKenna 2022: indecision, not a rival, ends 40-60% of deals); 0 = every group that reaches consensus buys"),
+    "stance_mean": P(1.0, "float", -10, 10, "mean position of a buying-group member on changing the status quo when the episode starts (sd units: above 0 for a change)",
+                     "assumption: Dixon & McKenna 2022 (The JOLT Effect): indecision, not a rival, ends 40-60% of deals; fitted to the no-decision share"),
+    "stance_sd": P(1.0, "float", 0, 10, "spread of members' positions at the start of an episode", "assumption: sets the scale of stance"),
+    "stance_correlation": P(0.5, "float", 0, 1, "share of the variance of members' positions that the account shares (0: independent members, 1: the group agrees)",
+                            "assumption: colleagues share their company's situation (Gartner: buying groups disagree on needs and solutions)"),
+    "alignment": P(0.02, "float", 0, 1, "daily share of the distance to the group's mean position that each member closes while in market", "assumption: deliberation"),
+    "meeting_stance_gain": P(0.1, "float", 0, 10, "rise of every member's position per meeting with our sales", "assumption: Dixon & Adamson 2011, The Challenger Sale: sellers make the case for change"),
+    "stall_days": P(60, "int", 0, 3650, "days a split group keeps deliberating after it first tried to decide before the episode ends with no decision", "assumption"),
 }
 #: the competition, which the vendor choice weighs us against (and content's share of voice)
 COMPETITOR_PARAMS = {
@@ -49,9 +67,39 @@ FLOWS = flows(
     ("new_losses", "accounts that bought elsewhere", "accounts"),
     ("new_opportunities_won", "opportunities won", "accounts"),
     ("new_opportunities_lost", "opportunities lost to a competitor", "accounts"),
-    ("new_status_quo", "buying groups that reached a decision and kept the status quo (also in new_no_decisions)", "accounts"),
+    ("new_status_quo", "buying groups that stalled split after trying to decide and kept the status quo (also in new_no_decisions)", "accounts"),
 )
 STOCKS = ()
+STATE = (State("stance", "float32", 0.0, "the member's position on changing the status quo (above 0: for a change)"),
+         State("day_deliberating", "float64", float("nan"), "the day a split group first tried to decide in this episode", per="account"))
+
+
+def draw_stances(model, acc: np.ndarray) -> None:
+    """Positions of the members of accounts ``acc`` at the start of an episode: an account part and a
+    personal part, each from its own stream, mixed by ``stance_correlation``."""
+    if acc.size == 0:
+        return
+    pop, c, day = model.pop, model.cfg.decision, model.day
+    members = pop.members_of(acc)
+    za = ndtri(np.clip(model.streams.uniform("decision.stance_account", day, acc, per="account"), 1e-12, 1 - 1e-12))
+    zi = ndtri(np.clip(model.streams.uniform("decision.stance", day, members), 1e-12, 1 - 1e-12))
+    rho = c.stance_correlation
+    z = np.sqrt(rho) * np.repeat(za, pop.group_size[acc]) + np.sqrt(1.0 - rho) * zi
+    pop.stance[members] = (c.stance_mean + c.stance_sd * z).astype(np.float32)
+    pop.day_deliberating[acc] = np.nan
+
+
+def deliberate(model, live: np.ndarray) -> None:
+    """Members of the in-market accounts ``live`` move towards their group's decision-weighted mean position."""
+    pop, a = model.pop, model.cfg.decision.alignment
+    if a <= 0 or live.size == 0 or pop.one_person_accounts:
+        return
+    live = live[pop.group_size[live] > 1]
+    if live.size == 0:
+        return
+    mean = np.repeat(pop.account_mean(pop.stance, live), pop.group_size[live])
+    members = pop.members_of(live)
+    pop.stance[members] += np.float32(a) * (mean - pop.stance[members]).astype(np.float32)
 
 
 def step(model) -> None:
@@ -60,20 +108,23 @@ def step(model) -> None:
         return
     in_mkt = pop.in_market & ~pop.customer
     live = np.flatnonzero(in_mkt)
+    deliberate(model, live)
     done = pop.account_sum(pop.progress >= 1.0, live)
     need = np.maximum(np.ceil(cfg.decision.consensus_share * pop.group_size[live] - 1e-9), 1)
     acc = live[done >= need]
     if acc.size == 0:
         return
-    holdout = cfg.decision.status_quo_holdout
-    if holdout > 0:  # skipping a zero-probability draw shifts no other draw (streams are account-indexed)
-        act = (1.0 - holdout) ** pop.group_size[acc]
-        keep = model.streams.uniform("decision.status_quo", day, acc, per="account") < act
-        stay = acc[~keep]
-        if stay.size:
-            end_without_decision(model, stay)
-            model.metrics.count("new_status_quo", stay, per="account")
-        acc = acc[keep]
+    # the group acts only if nobody is against; a split group deliberates, and stalls after stall_days
+    against = pop.account_any(pop.stance < 0, acc)
+    split = acc[against]
+    if split.size:
+        first = np.isnan(pop.day_deliberating[split])
+        pop.day_deliberating[split[first]] = day
+        stalled = split[day - pop.day_deliberating[split] >= cfg.decision.stall_days]
+        if stalled.size:
+            end_without_decision(model, stalled)
+            model.metrics.count("new_status_quo", stalled, per="account")
+        acc = acc[~against]
         if acc.size == 0:
             return
     aware_any = pop.account_any(pop.aware, acc)
@@ -172,6 +223,7 @@ def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
     if acc.size:
         pop = model.pop
         model.sample("episode_group_size", pop.group_size[acc], acc, per="account")
+        model.sample("episode_segment", pop.segment[acc], acc, per="account")
         model.sample("episode_decided", np.full(acc.size, 1.0 if decided else 0.0), acc, per="account")
         talked = acc[np.isfinite(pop.contact_progress[acc])]
         model.sample("purchase_progress_at_first_contact", pop.contact_progress[talked], talked, per="account")
@@ -179,7 +231,7 @@ def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
                      per="account")
 
 
-__all__ = ["step", "win_accounts", "end_without_decision", "record_episode_end", "record_opportunities_closed", "SOURCES"]
+__all__ = ["step", "draw_stances", "deliberate", "win_accounts", "end_without_decision", "record_episode_end", "record_opportunities_closed", "SOURCES"]
 
 
 STEPS = (Step(600, "decision", "buying groups that reached consensus choose a vendor", step),)

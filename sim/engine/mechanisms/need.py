@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import P, Step, flows
-from sim.engine.mechanisms.decision import end_without_decision
+from sim.engine.mechanisms.decision import draw_stances, end_without_decision
 from sim.engine.state import DORMANT, EXPLORING, LOST
 from sim.engine.transitions import set_account_stage
 
@@ -71,6 +71,7 @@ def start_episodes(model, acc: np.ndarray, progress: np.ndarray | None = None, m
     pop.lead_record[acc] = False
     pop.contact_progress[acc] = np.nan
     pop.contact_inbound[acc] = False
+    draw_stances(model, acc)
     members = set_account_stage(model, acc, EXPLORING, from_stages=(DORMANT, LOST))
     pop.progress[members] = 0.0 if progress is None else progress[members]
     pop.day_exploring[members] = model.day
