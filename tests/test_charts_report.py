@@ -512,7 +512,8 @@ def test_spend_frame_plan_and_measured_spend():
     assert content["budget"] == pytest.approx(240_000 / 5) and content["fixed"] == pytest.approx(20_000 / 5)
     assert content["planned"] == pytest.approx(52_000) and content["spent"] == pytest.approx(400.0)
     assert df.loc[("content_nurture", "cold_calling"), "planned"] == 0  # no budget: no fixed cost either
-    assert df.loc[("networking", "reps"), "planned"] == pytest.approx(5 * 600 * 73)
+    s = scenario.config("networking").sales  # the reps cost their seat cost a day each
+    assert df.loc[("networking", "reps"), "planned"] == pytest.approx(s.n_reps * s.cost_per_rep_day * 73)
     assert math.isnan(report.spend_frame(scenario).loc[0, "spent"])
 
 

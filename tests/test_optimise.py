@@ -181,11 +181,16 @@ def test_without_search_demand_budget_moves_away_from_content():
 def test_free_dialing_with_high_connect_rates_moves_rep_time_to_dialing():
     """Two reps, every channel budget 0, dials free; rep time between dialing and networking (meetings 50%).
     With a 50% connect rate dialing books meetings and the optimiser gives it rep time; with a 0% connect rate
-    dialing only burns hours and the optimiser takes them away. Tolerance: at least 0.2 of rep time with high
-    connects, at most 0.2 with none, 0.1 apart (seeds 1-5: at least 0.24, at most 0.15, at least 0.16 apart)."""
+    dialing only burns hours and the optimiser takes them away. Since session 8 a connect becomes a meeting only
+    through a conversation (conversation_rate) and the calibrated default's dormant buyers rarely say yes, so here
+    every connect is a conversation and a dormant buyer accepts 10% of the time: dialing that works. Tolerance: at
+    least 0.2 of rep time with high connects, at most 0.2 with none, 0.1 apart (measured, seeds 1-5: high 0.31 to
+    0.50 in all five; none 0.008 to 0.18 in four, 0.28 on seed 1: twelve TPE trials on two replications are noisy,
+    which is why this is one seed's search and the optimiser's recovery on a known optimum is tested elsewhere)."""
     market = {"sales.n_reps": 2, "market.n_accounts": 400, "scenario.horizon_days": 180,
               "channels.campaigns.burst_days": [30, 120], "channels.cold_calling.cost_per_dial": 0.0,
-              "channels.cold_calling.fixed_cost": 0.0}
+              "channels.cold_calling.fixed_cost": 0.0, "channels.cold_calling.conversation_rate": 1.0,
+              "sales.dormant_accept": 0.1}
 
     def dialing(connect: float) -> float:
         res = opt.optimise(one_strategy(), overrides={**market, "channels.cold_calling.connect_rate": connect},
@@ -206,8 +211,9 @@ def test_a_budget_of_zero_gives_the_reps_only_plan():
     row = res.mix.set_index("plan").loc[opt.RECOMMENDED]
     assert row["budget_total"] == 0
     assert sum(row[f"split_{a}"] for a in REP_ACTIVITIES) == pytest.approx(1)
-    # the plan's cost is the reps' cost alone
-    rep_cost = 5 * 600.0 * 120
+    # the plan's cost is the reps' cost alone (their seat cost a day each)
+    sales = one_strategy().config("blended").sales
+    rep_cost = sales.n_reps * sales.cost_per_rep_day * 120
     assert res.confirmation.set_index("plan").loc[opt.RECOMMENDED, "mean_total_cost"] == pytest.approx(rep_cost)
 
 

@@ -324,7 +324,7 @@ def test_benchmarks_every_fact_has_a_row(bench_fast):
             assert math.isfinite(r[col]), (f.name, col, r["detail"])
         assert r["ci_low"] <= r["measured"] <= r["ci_high"]
         assert bool(r["passed"]) == bench.in_band(f, r["measured"])
-        label = bench.ROLE_HOLDOUT if f.role == "holdout" else bench.ROLE_TARGET
+        label = bench.role_label(f)  # held out, an identity (with its formula) or a target
         assert r["detail"].startswith(label), r["detail"]
         if not r["passed"]:
             assert "FAILS" in r["detail"] and bench.miss(f, r["measured"]) in r["detail"]
@@ -347,7 +347,7 @@ def test_benchmarks_end_to_end_on_a_small_market(monkeypatch):
     nan = ~np.isfinite(df["measured"].to_numpy(dtype=float))
     assert not df.loc[nan, "passed"].any()
     for f, (_, r) in zip(facts, df.iterrows()):
-        label = bench.ROLE_HOLDOUT if f.role == "holdout" else bench.ROLE_TARGET
+        label = bench.role_label(f)  # held out, an identity (with its formula) or a target
         if r["detail"].startswith("NOT MEASURABLE"):
             assert r["detail"].startswith(f"NOT MEASURABLE: {label}: "), r["detail"]
         else:
@@ -405,14 +405,14 @@ def test_presets_group_end_to_end_on_small_markets(monkeypatch):
 def test_a_failing_fact_says_why_in_the_model():
     """A benchmark fact that misses its band carries the model's reason (benchmarks.WHY) in its detail; inside the
     band, or a metric without a known reason, it does not."""
-    runs = [{"summary": {"meetings_per_1000_dials": v, "connect_rate": 0.1}} for v in (5.0, 5.2, 4.9)]
+    metric = "buyer_initiated_share_per_purchase"
+    runs = [{"summary": {metric: v, "connect_rate": 0.1}} for v in (0.50, 0.52, 0.49)]
     ctx = types.SimpleNamespace(runs=lambda specs: runs)
-    far = Target(name="m", metric="meetings_per_1000_dials", value=2.7, sd=0.8, role="holdout")
-    near = Target(name="m", metric="meetings_per_1000_dials", value=5.0, sd=0.8, role="holdout")
+    far = Target(name="m", metric=metric, value=0.83, sd=0.08, role="holdout")
+    near = Target(name="m", metric=metric, value=0.5, sd=0.08, role="holdout")
     other = Target(name="c", metric="connect_rate", value=0.3, sd=0.01, role="holdout")
     out = bench.evaluate_fact(far, bench.ROLE_HOLDOUT, "blended", [])(ctx)
-    assert not out["passed"] and "Why, in the model: the model has no step from a connect to a conversation" in out[
-        "detail"]
+    assert not out["passed"] and f"Why, in the model: {bench.WHY[metric]}" in out["detail"]
     assert bench.evaluate_fact(near, bench.ROLE_HOLDOUT, "blended", [])(ctx)["passed"]
     assert "Why, in the model" not in bench.evaluate_fact(near, bench.ROLE_HOLDOUT, "blended", [])(ctx)["detail"]
     miss = bench.evaluate_fact(other, bench.ROLE_HOLDOUT, "blended", [])(ctx)
