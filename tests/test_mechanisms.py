@@ -9,8 +9,10 @@ import sim
 SEEDS = range(1, 6)
 
 
-def total(scenario, strategy, seed, column):
-    return float(sim.run(scenario, strategy, seed).timeseries[column].sum())
+def totals(scenario, strategy, seeds, column) -> np.ndarray:
+    """``column`` summed over each run of ``seeds``: the runs side by side on the engine's replication axis, each
+    exactly its single run (tests/test_batch.py), at about half the time of one run after another."""
+    return np.array([float(r.timeseries[column].sum()) for r in sim.run_batch(scenario, strategy, list(seeds))])
 
 
 # channel budget -> the metric counting that channel's own touches
@@ -35,8 +37,7 @@ def test_more_budget_never_means_fewer_touches_of_that_channel(small, channel, c
     # a low budget that binds even where the full budget saturates the small market
     low = small.with_overrides({f"channels.{channel}.budget": LOW_BUDGET.get(channel, budget * 0.1)})
     high = small.with_overrides({f"channels.{channel}.budget": budget})
-    lo = np.array([total(low, "blended", s, column) for s in SEEDS])
-    hi = np.array([total(high, "blended", s, column) for s in SEEDS])
+    lo, hi = totals(low, "blended", SEEDS, column), totals(high, "blended", SEEDS, column)
     assert (hi >= lo).all(), f"{channel}: {lo} -> {hi}"
     assert hi.sum() > lo.sum()
 
@@ -62,8 +63,7 @@ def _more_time(small, activity, donor, setting=None):
 def test_more_rep_time_never_means_fewer_touches_of_that_activity(small, activity, donor, column, setting):
     """Dials, new ties and social reach are bought with rep hours: more hours, never fewer touches."""
     small, more = _more_time(small, activity, donor, setting)
-    base = np.array([total(small, "blended", s, column) for s in SEEDS])
-    up = np.array([total(more, "blended", s, column) for s in SEEDS])
+    base, up = totals(small, "blended", SEEDS, column), totals(more, "blended", SEEDS, column)
     assert (up >= base).all(), f"{activity}: {base} -> {up}"
     assert up.sum() > base.sum()
 
@@ -76,16 +76,15 @@ def test_more_meeting_time_means_more_meetings_when_the_team_is_short_of_time(sm
     session-4 recalibration (more needs fade) 12 seeds gave p = 0.06, so 30 seeds: +1.3, p = 0.0003."""
     small, more = _more_time(small, "meetings", "social", {"sales.n_reps": 1, "sales.hours_per_day": 0.6})
     seeds = range(1, 31)
-    base = np.array([total(small, "blended", s, "new_sales_meetings") for s in seeds])
-    up = np.array([total(more, "blended", s, "new_sales_meetings") for s in seeds])
+    base, up = totals(small, "blended", seeds, "new_sales_meetings"), totals(more, "blended", seeds, "new_sales_meetings")
     t = stats.ttest_rel(up, base, alternative="greater")
     assert t.pvalue < 0.05, (base, up, t)
 
 
 def wins_difference(scenario, a, b, seeds) -> np.ndarray:
     """Customers won by strategy ``a`` minus ``b``, seed by seed (common random numbers)."""
-    wa = np.array([sim.run(scenario, a, s).summary["customers_won"] for s in seeds])
-    wb = np.array([sim.run(scenario, b, s).summary["customers_won"] for s in seeds])
+    wa = np.array([r.summary["customers_won"] for r in sim.run_batch(scenario, a, list(seeds))])
+    wb = np.array([r.summary["customers_won"] for r in sim.run_batch(scenario, b, list(seeds))])
     return wa - wb
 
 

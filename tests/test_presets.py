@@ -21,7 +21,9 @@ def test_every_preset_loads_and_runs_a_week(path):
 
 
 def wins(scenario, strategy, seeds):
-    return np.array([sim.run(scenario, strategy, s).summary["customers_won"] for s in seeds])
+    """Customers won on each of ``seeds``: the runs side by side on the replication axis (each exactly its single
+    run, tests/test_batch.py)."""
+    return np.array([r.summary["customers_won"] for r in sim.run_batch(scenario, strategy, list(seeds))])
 
 
 def test_markets_move_the_content_versus_cold_calling_gap():
