@@ -161,10 +161,24 @@ def test_a_run_reports_progress_then_the_comparison_charts_and_report(planner):
         if np.std(values_won) > 0:
             assert r["low"] == pytest.approx(lo) and r["high"] == pytest.approx(hi)
 
-    assert len(final["charts"]) >= 1 and all(c["caption"] for c in final["charts"] if c["name"] == "cumulative_customers")
+    assert "cumulative_customers" in {c["name"] for c in final["charts"]}
+    assert all(c["caption"] for c in final["charts"] if c["name"] == "cumulative_customers")
+    import io
+
+    import matplotlib.colors as mc
+    import matplotlib.image as mpimg
+
+    from sim.analysis.charts import strategy_colors
+
     for chart in final["charts"]:
         status, headers, body = planner.client.call("GET", chart["url"])
         assert status == 200 and headers["Content-Type"] == "image/png" and body[:8] == b"\x89PNG\r\n\x1a\n"
+        img = (mpimg.imread(io.BytesIO(body), format="png")[..., :3] * 255).round().astype(int)
+        assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20, f"{chart['name']}: a flat picture"
+        if chart["name"] == "cumulative_customers":  # the served chart draws every strategy of the run, in its colour
+            for s, colour in strategy_colors(list(scen.strategies)).items():
+                rgb = np.array([round(c * 255) for c in mc.to_rgb(colour)])
+                assert (np.abs(img - rgb).max(axis=2) <= 2).sum() >= 100, (s, colour)
     status, headers, body = planner.client.call("GET", final["report"])
     assert status == 200 and "attachment" in headers["Content-Disposition"]
     assert b"<html" in body and b"blended" in body and b"http://" not in body.replace(b"http://www.w3.org", b"")

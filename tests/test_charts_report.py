@@ -115,10 +115,28 @@ def standard_comparison(clear_customers=True, clear_cac=False):
     return make_comparison(means, best, clear, p)
 
 
+def pixels(path) -> np.ndarray:
+    """The chart's RGB pixels (0-255 integers), decoded from the PNG file."""
+    import matplotlib.image as mpimg
+
+    return (mpimg.imread(path)[..., :3] * 255).round().astype(int)
+
+
+def colour_pixels(img: np.ndarray, colour: str, tol: int = 2) -> int:
+    """How many pixels of ``img`` are ``colour`` (a matplotlib colour), within ``tol`` per channel."""
+    import matplotlib.colors as mc
+
+    rgb = np.array([round(c * 255) for c in mc.to_rgb(colour)])
+    return int((np.abs(img - rgb).max(axis=2) <= tol).sum())
+
+
 def assert_png(path):
+    """A PNG that decodes to a real picture: chart-sized and not one flat colour."""
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC, path
-    assert len(data) > 5000, (path, len(data))
+    img = pixels(path)
+    assert img.shape[0] >= 200 and img.shape[1] >= 300, (path, img.shape)
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20, f"{path}: (nearly) one flat colour"
 
 
 # --------------------------------------------------------------------------- charts
@@ -132,6 +150,35 @@ def test_make_all_writes_every_png(tmp_path):
         assert p.parent == out
         assert p.exists()
         assert_png(p)
+
+
+# charts that draw each strategy in its own colour (strategy_colors): stages_over_time uses stage colours, and
+# deals_by_source source colours (drawn from the same palette, so a strategy's colour can be a source's)
+STRATEGY_COLOURED = [c for c in EXPECTED_CHARTS if c not in ("stages_over_time", "deals_by_source")]
+
+
+def test_the_pixels_follow_the_data(tmp_path):
+    """The pictures show the data, not just a frame: every chart differs from its no-data version; in every chart
+    coloured by strategy each strategy's colour is drawn, and disappears when that strategy's rows are removed
+    (the strategy still listed); the two other charts change too."""
+    summary, ts, samples = make_frames()
+    full = {p.stem: pixels(p) for p in charts.make_all(summary, ts, samples, tmp_path / "full")}
+    empty = pd.DataFrame()
+    none = {p.stem: pixels(p) for p in charts.make_all(empty, empty, empty, tmp_path / "none", strategies=STRATEGIES)}
+    gone = "networking"
+    part = {p.stem: pixels(p) for p in charts.make_all(*(f[f.strategy != gone] for f in (summary, ts, samples)),
+                                                         tmp_path / "part", strategies=STRATEGIES)}
+    colours = charts.strategy_colors(STRATEGIES)
+    for name in EXPECTED_CHARTS:
+        assert full[name].shape != none[name].shape or (full[name] != none[name]).any(), f"{name}: same as no data"
+        assert full[name].shape != part[name].shape or (full[name] != part[name]).any(), f"{name}: {gone} left no mark"
+    for name in STRATEGY_COLOURED:
+        for s, c in colours.items():
+            assert colour_pixels(full[name], c) >= 100, (name, s)
+            assert colour_pixels(none[name], c) == 0, (name, s)
+        assert colour_pixels(part[name], colours[gone]) == 0, name
+        for s in STRATEGIES[:2]:
+            assert colour_pixels(part[name], colours[s]) >= 100, (name, s)
 
 
 def test_each_chart_callable_alone(tmp_path):
@@ -188,9 +235,14 @@ def test_graceful_empty_frames(tmp_path):
     assert [p.stem for p in paths] == EXPECTED_CHARTS
     for p in paths:
         assert p.read_bytes()[:8] == PNG_MAGIC
+        img = pixels(p)
+        # "no data" in grey (#666666) on a blank chart: its text is drawn, nothing in a strategy's colour
+        assert colour_pixels(img, "#666666", tol=10) > 0, p
+        assert not any(colour_pixels(img, c) for c in charts.strategy_colors(STRATEGIES).values()), p
     # totally empty, no strategies given either
     for p in charts.make_all(empty, empty, empty, tmp_path / "empty2"):
         assert p.read_bytes()[:8] == PNG_MAGIC
+        assert colour_pixels(pixels(p), "#666666", tol=10) > 0, p
 
 
 def test_pareto_front():

@@ -45,7 +45,7 @@ def _listing(folder: Path) -> list[str]:
 def _subprocess(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, MPLBACKEND="Agg")
     return subprocess.run([sys.executable, str(RUN_PY), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=600)  # a guard against a hang, not a timing: a loaded machine may be slow
 
 
 @pytest.fixture(scope="module")

@@ -68,6 +68,7 @@ def test_more_rep_time_never_means_fewer_touches_of_that_activity(small, activit
     assert up.sum() > base.sum()
 
 
+@pytest.mark.slow
 def test_more_meeting_time_means_more_meetings_when_the_team_is_short_of_time(small):
     """Meetings are limited by demand unless the team is short of time, so this uses one rep with
     0.6 selling hours a day. Which buyers get a meeting changes what happens next, so a seed can
@@ -88,6 +89,7 @@ def wins_difference(scenario, a, b, seeds) -> np.ndarray:
     return wa - wb
 
 
+@pytest.mark.slow
 def test_search_demand_drives_content_nurtures_edge(default_scenario):
     """Content-led nurture beats cold calling where buyers search a lot, and most of its edge goes when nobody
     searches.

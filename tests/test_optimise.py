@@ -155,6 +155,7 @@ def test_bounds_that_cannot_be_met_are_refused():
 # --------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_without_search_demand_budget_moves_away_from_content():
     """Content against unspent budget (cold calling with no rep on the phones spends nothing), on CAC: with
     searching buyers (who find us whenever they search, and content at $500 an asset) content lowers CAC, so
@@ -178,6 +179,7 @@ def test_without_search_demand_budget_moves_away_from_content():
     assert with_search - without > 0.20 * 400_000, (with_search, without)
 
 
+@pytest.mark.slow
 def test_free_dialing_with_high_connect_rates_moves_rep_time_to_dialing():
     """Two reps, every channel budget 0, dials free; rep time between dialing and networking (meetings 50%).
     With a 50% connect rate dialing books meetings and the optimiser gives it rep time; with a 0% connect rate

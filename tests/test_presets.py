@@ -26,6 +26,7 @@ def wins(scenario, strategy, seeds):
     return np.array([r.summary["customers_won"] for r in sim.run_batch(scenario, strategy, list(seeds))])
 
 
+@pytest.mark.slow
 def test_markets_move_the_content_versus_cold_calling_gap():
     """Content-led nurture beats cold calling for a cheap, searched-for product; in an enterprise market with
     little search and buyers who want vendors early its edge is gone.

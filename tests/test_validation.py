@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -76,8 +77,138 @@ def test_report_is_self_contained(fast_cli):
     assert f"{int(df['passed'].sum())} of {len(df)} checks pass" in text
 
 
+# ---------------------------------------------------------------------------------------- every check's verdict
+# test_check_runs recomputes each row's verdict from the row itself (measured, interval, and the threshold or p-value
+# its target and detail state) with the rule its group module documents, and checks the measured value is of a
+# plausible size for what it measures. A check whose name no rule below knows fails: add its rule.
+
+from scipy import stats as _sps  # noqa: E402
+
+from sim.validation import stylized as _sty  # noqa: E402
+
+# plausible measured values of the benchmark and preset facts, by metric (rates are fractions of 1)
+_FRACTIONS = ("opportunity_win_rate", "lead_to_opportunity_rate", "no_decision_share", "connect_rate",
+              "meetings_per_connect", "share_in_market", "median_progress_at_first_contact", "buyer_initiated_share")
+_METRIC_RANGE = {
+    "median_cycle_days": (0.0, 1000.0),  # days from first conversation to the decision: within horizon + warm-up
+    "payback_months": (0.0, 1200.0),
+    "referral_to_web_close_ratio": (0.0, 100.0),
+    "decision_rate_ratio_group_1_vs_6": (0.0, 100.0),
+    "cac_per_new_arr": (0.0, 100.0),
+    "ltv_to_cac": (0.0, 100.0),
+    "meetings_per_1000_dials": (0.0, 1000.0),
+    "referral_ltv_premium": (-1.0, 10.0),
+}
+# comparative statics: the expected direction of the effect (+1 up, -1 down)
+_STATICS_DIRECTION = {"more_reps_more_meetings": +1, "higher_readiness_later_contact": +1,
+                      "denser_network_more_referral_deals": +1, "more_content_more_inbound_leads": +1,
+                      "more_annoyance_lower_cold_conversion": -1}
+
+
+def _num(pattern: str, text: str) -> float:
+    m = re.search(pattern, text)
+    assert m, f"{pattern!r} not found in {text!r}"
+    return float(m.group(1))
+
+
+def _args(name: str) -> dict:
+    """p, q, weak_ties ... from a check name such as bass_fit_p(p=0.002,q=0.03)."""
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.e]+)", name)}
+
+
+def _metric_range(metric: str) -> tuple[float, float]:
+    base = metric
+    for seg in ("_smb", "_mid", "_enterprise"):
+        base = base.removesuffix(seg)
+    if base in _FRACTIONS:
+        return 0.0, 1.0
+    assert base in _METRIC_RANGE, f"no plausible range for metric {metric}: add one to _METRIC_RANGE"
+    return _METRIC_RANGE[base]
+
+
+def _fact_of(name: str):
+    """The benchmark-pack fact a benchmark_* or preset_<preset>_* check reads."""
+    facts = {f.name: f for f in load_pack("b2b_saas")[1]}
+    if name.startswith("benchmark_"):
+        return facts[name.removeprefix("benchmark_")]
+    for preset_name, _, _ in pres.preset_targets():
+        if name.startswith(f"preset_{preset_name}_") and name.removeprefix(f"preset_{preset_name}_") in facts:
+            return facts[name.removeprefix(f"preset_{preset_name}_")]
+    raise AssertionError(f"no pack fact for {name}")
+
+
+def expected_verdict(name: str, r) -> tuple[bool | None, tuple[float, float]]:
+    """(the verdict the check's rule gives for this row, or None when the value sits on the rounding edge of a
+    printed threshold; the plausible range of its measured value)."""
+    m, lo, target, detail = float(r["measured"]), float(r["ci_low"]), str(r["target"]), str(r["detail"])
+    kind = name.split("(")[0]
+    a = _args(name)
+
+    if kind == "bass_curve":
+        tol = _num(r"<= ([\d.]+)$", target)
+        return (None if abs(m - tol) < 5e-5 else m <= tol), (0.0, 0.2)
+    if kind in ("bass_fit_p", "bass_fit_q"):
+        which = kind[-1]
+        true = _num(rf"^{which} = ([\d.e-]+) within", target)
+        assert true == pytest.approx(a[which]), (name, target)  # the target is the rate the runs were made with
+        tol = _num(r"\+/-([\d.]+)%", target) / 100
+        err = abs(m / true - 1)
+        return (None if abs(err - tol) < 5e-4 else err <= tol), (0.5 * true, 2.0 * true)
+    if kind == "bass_peak":
+        p, q = a["p"], a["q"]
+        tstar = math.log(q / p) / (p + q)  # the Bass inflection, computed here from the check's p and q
+        assert _num(r"t\* = ([\d.]+)", target) == pytest.approx(tstar, abs=0.05), (name, target)
+        tol = _num(r"\+/- ([\d.]+) days", target)
+        return (None if abs(abs(m - tstar) - tol) < 0.05 else abs(m - tstar) <= tol), (0.5 * tstar, 2.0 * tstar)
+    if kind == "bass_q0":
+        runs, n = _num(r"(\d+) runs, N=", detail), _num(r"N=(\d+)", detail)
+        crit = float(_sps.kstwobign.ppf(0.999)) / math.sqrt(n * runs)  # Kolmogorov 99.9% critical value, here
+        assert _num(r"<= ([\d.]+)", target) == pytest.approx(crit, abs=5e-5), (name, target, crit)
+        return m <= crit, (0.0, 0.1)
+    if kind == "network_slower":
+        sup, allowance = _num(r"max_t \(F_net - F_full\) = ([-+\d.]+)", detail), _num(r"allowance ([\d.]+)", detail)
+        return (lo > 0 and sup <= allowance), (-365.0, 365.0)
+    if kind == "network_lower_bound":
+        tol = _num(r">= -([\d.]+)$", target)
+        return (None if abs(m + tol) < 5e-5 else m >= -tol), (-1.0, 1.0)
+    if kind == "progress_at_first_contact_median":
+        return abs(m - _sty.PFC_TARGET) <= _sty.PFC_TOL, (0.0, 1.0)
+    if kind == "progress_at_first_contact_spread":
+        return m >= _sty.PFC_IQR_MIN, (0.0, 1.0)
+    if kind == "share_in_market":
+        return _sty.IN_MARKET_BAND[0] <= m <= _sty.IN_MARKET_BAND[1], (0.0, 1.0)
+    if kind == "campaign_direct_within_2_days":
+        return m >= _sty.CAMPAIGN_DIRECT_MIN, (0.0, 1.0)
+    if kind == "campaign_sharing_tail":
+        pval = _num(r"one-sided p=([\d.e+-]+|nan)\)", detail)
+        return (lo > 0 and pval < v.ALPHA), (-1.0, 1.0)
+    if kind == "speed_to_lead":
+        return (m >= _sty.SPEED_TO_LEAD_MIN and lo > 1.0), (0.0, 1000.0)
+    if kind == "referral_ltv_premium":
+        return (m >= _sty.REFERRAL_PREMIUM_MIN and lo > 0.0), (-1.0, 10.0)
+    if kind == "enterprise_cycle_longer":
+        return lo > 0, (-1000.0, 1000.0)
+    if kind == "introductions_vs_cold_calls":
+        return (m >= _sty.INTRO_VS_COLD_MIN and lo > 1.0), (0.0, 1000.0)
+    if kind in _STATICS_DIRECTION:
+        direction = _STATICS_DIRECTION[kind]
+        before, after = (_num(r"seeds paired: ([-+\d.e]+) ->", detail), _num(r"-> ([-+\d.e]+), mean difference", detail))
+        # the measured value is the mean paired difference: the difference of the two printed means (4 digits)
+        assert m == pytest.approx(after - before, rel=2e-3, abs=2e-3 * max(abs(before), abs(after))), (name, detail)
+        assert float(r["ci_low"]) <= m <= float(r["ci_high"])
+        pval = _num(r"paired t-test p=([\d.e+-]+|nan)\.", detail)
+        return (pval < v.ALPHA and np.sign(m) == direction), (-1e6, 1e6)
+    if name.startswith(("benchmark_", "preset_")):
+        fact = _fact_of(name)
+        assert float(r["ci_low"]) <= m <= float(r["ci_high"])
+        return bench.in_band(fact, m), _metric_range(fact.metric)
+    raise AssertionError(f"no verdict rule for check {name}: add it to expected_verdict")
+
+
 @pytest.mark.parametrize("name", FAST_CHECKS)
 def test_check_runs(fast_cli, name):
+    """Every check runs, is measured (a finite value and interval), has a measured value of a plausible size, and
+    its pass/fail is the one its own rule gives for that value (recomputed here from the row)."""
     df = fast_cli[3]
     rows = df[df["check"] == name]
     assert len(rows) == 1, f"{name} missing from validation.csv"
@@ -89,9 +220,16 @@ def test_check_runs(fast_cli, name):
     for col in ("measured", "ci_low", "ci_high"):
         assert math.isfinite(float(r[col])), f"{name}: {col} = {r[col]} ({r['detail']})"
     assert float(r["ci_low"]) <= float(r["ci_high"])
-    assert r["passed"] in (True, False) and isinstance(bool(r["passed"]), bool)
+    assert r["passed"] in (True, False)
     print(f"\n{name}: measured {r['measured']:.4g} [{r['ci_low']:.4g}, {r['ci_high']:.4g}] "
           f"{'pass' if r['passed'] else 'FAIL'} (target {r['target']})")
+    verdict, (low, high) = expected_verdict(name, r)
+    assert low <= float(r["measured"]) <= high, f"{name}: measured {r['measured']} outside [{low}, {high}]"
+    if verdict is not None:
+        assert bool(r["passed"]) == verdict, f"{name}: reported {'pass' if r['passed'] else 'fail'}, its rule says " \
+                                             f"{'pass' if verdict else 'fail'}: {r['target']}; {r['detail']}"
+    if not r["passed"] and r["group"] in ("benchmarks", "presets"):
+        assert "FAILS" in r["detail"], r["detail"]  # a miss says so, with its size and direction
     if _is_verification(name):
         assert bool(r["passed"]), f"verification check failed: {name}: {r['detail']}"
 
