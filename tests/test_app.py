@@ -27,12 +27,18 @@ SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 60, "scenario.warmup
 
 
 class Client:
-    def __init__(self, base: str):
-        self.base = base
+    """Requests as the page's own script sends them: a POST has a JSON body and the server's token."""
 
-    def call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
+    def __init__(self, base: str, token: str):
+        self.base, self.token = base, token
+
+    def call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None,
+             data: bytes | None = None):
+        if data is None and body is not None:
+            data = json.dumps(body).encode()
+        own = {"Content-Type": "application/json", "X-Planner-Token": self.token} if method == "POST" else {}
+        sent = {k: v for k, v in {**own, **(headers or {})}.items() if v is not None}  # None: a header not sent
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 return resp.status, resp.headers, resp.read()
@@ -63,7 +69,7 @@ def planner(tmp_path):
     server = make_server(p, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    p.client = Client(f"http://127.0.0.1:{server.server_address[1]}")
+    p.client = Client(f"http://127.0.0.1:{server.server_address[1]}", server.token)
     yield p
     server.shutdown()
     server.server_close()
@@ -325,13 +331,110 @@ def test_the_server_answers_json_and_never_a_traceback(planner, monkeypatch):
 
     status, _, body = planner.client.call("POST", "/api/run", None, {"Content-Type": "application/json"})
     assert status == 400 and "errors" in json.loads(body)  # an empty body: no source
-    req = urllib.request.Request(planner.client.base + "/api/run", data=b"{not json", method="POST")
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(req, timeout=30)
-    assert err.value.code == 400 and "not JSON" in json.loads(err.value.read())["error"]
+    status, _, body = planner.client.call("POST", "/api/run", data=b"{not json")
+    assert status == 400 and "not JSON" in json.loads(body)["error"]
     assert planner.client.call("GET", "/api/nothing")[0] == 404
     assert planner.client.call("GET", "/static/../server.py")[0] == 404
     assert planner.client.call("GET", "/api/whatifs", headers={"Host": "attacker.example"})[0] == 403
+
+
+# ------------------------------------------------------------------------------------------------ other sites
+
+TINY_RUN = {"source": DEFAULT, "values": SMALL, "reps": 1}
+#: what a page of another site can make the browser send: a "simple request" (no CORS preflight) without the token
+EVIL = {"Content-Type": "text/plain;charset=UTF-8", "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site",
+        "X-Planner-Token": None}
+
+
+def _port(planner) -> int:
+    return int(planner.client.base.rsplit(":", 1)[1])
+
+
+def _refused(status: int, body: bytes, words: str) -> None:
+    assert status == 403, body
+    text = body.decode()
+    assert len(text.splitlines()) == 1 and "Traceback" not in text
+    message = json.loads(text)["error"]
+    assert message.startswith("refused: ") and words in message, message
+
+
+@pytest.mark.parametrize("headers, words", [
+    ({"Origin": "http://evil.example"}, "Origin is 'http://evil.example'"),
+    ({"Origin": "null"}, "Origin is 'null'"),  # a sandboxed frame or a file:// page
+    ({"Origin": "http://127.0.0.1:1"}, "Origin is 'http://127.0.0.1:1'"),  # another server of this computer
+    ({"Origin": "http://localhost:{port}"}, "Origin is 'http://localhost:"),  # not the Host the request names
+    ({"Sec-Fetch-Site": "cross-site"}, "Sec-Fetch-Site is 'cross-site'"),
+    ({"Sec-Fetch-Site": "same-site"}, "Sec-Fetch-Site is 'same-site'"),  # another port: same site, other origin
+    ({"Content-Type": "text/plain"}, "Content-Type is 'text/plain'"),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, "must be 'application/json'"),
+    ({"Content-Type": "multipart/form-data; boundary=x"}, "Content-Type is 'multipart/form-data'"),
+    ({"Content-Type": None}, "must be 'application/json'"),  # urllib then sends a form's type
+    ({"X-Planner-Token": None}, "no valid X-Planner-Token"),
+    ({"X-Planner-Token": "0" * 43}, "no valid X-Planner-Token"),
+    ({"Host": "evil.example"}, "Host is 'evil.example'"),  # DNS rebinding: the other site's name
+    ({"Host": "evil.example:{port}"}, "or localhost:{port} only"),
+    ({"Host": "127.0.0.1"}, "Host is '127.0.0.1'; this server answers requests for 127.0.0.1:{port}"),
+])
+def test_a_post_not_from_the_page_itself_is_refused_and_runs_nothing(planner, headers, words):
+    """Each case is the page's own request with one header changed: each check is needed on its own."""
+    headers = {k: v.format(port=_port(planner)) if v else v for k, v in headers.items()}
+    words = words.format(port=_port(planner))
+    for path in ("/api/run", "/api/validate", "/api/whatifs/delete"):
+        status, _, body = planner.client.call("POST", path, TINY_RUN, headers=headers)
+        _refused(status, body, words)
+    assert planner.jobs == {}  # nothing ran
+
+
+def test_another_sites_post_neither_starts_a_run_nor_stops_the_running_one(planner):
+    status, job = planner.client.json("POST", "/api/run", {"source": DEFAULT, "values": SMALL, "reps": 100})
+    assert status == 200
+    try:
+        for path in ("/api/run", f"/api/jobs/{job['id']}/cancel", "/api/whatifs", "/api/compare", "/api/toml"):
+            status, _, body = planner.client.call("POST", path, data=json.dumps(TINY_RUN).encode(), headers=EVIL)
+            _refused(status, body, "Sec-Fetch-Site is 'cross-site'")
+        # an older browser that sends no Sec-Fetch-Site: the Origin refuses it; one that sends no Origin either:
+        # the text/plain body refuses it
+        evil = {**EVIL, "Sec-Fetch-Site": None}
+        _refused(*planner.client.call("POST", "/api/run", TINY_RUN, headers=evil)[::2], "Origin is")
+        _refused(*planner.client.call("POST", "/api/run", TINY_RUN, headers={**evil, "Origin": None})[::2],
+                 "Content-Type is 'text/plain'")
+        assert list(planner.jobs) == [job["id"]] and planner.jobs[job["id"]].active
+        assert planner.client.json("GET", f"/api/jobs/{job['id']}")[1]["status"] == "running"
+    finally:
+        planner.client.json("POST", f"/api/jobs/{job['id']}/cancel", {})
+    assert planner.client.wait(job["id"])[-1]["status"] == "cancelled"
+
+
+def test_the_pages_own_requests_as_a_browser_sends_them_are_answered(planner):
+    port = _port(planner)
+    for host in ("127.0.0.1", "localhost"):
+        own = {"Host": f"{host}:{port}", "Origin": f"http://{host}:{port}", "Sec-Fetch-Site": "same-origin",
+               "Content-Type": "application/json"}
+        status, _, body = planner.client.call("POST", "/api/validate", TINY_RUN, headers=own)
+        assert status == 200 and json.loads(body) == {"ok": True}
+    # no Origin and no Sec-Fetch-Site (a script such as this test's client): the token and the JSON body suffice
+    job = run_job(planner, SMALL, reps=1)
+    assert list(planner.jobs) == [job["id"]]
+    # a GET of the page from a link on another site is answered (it changes nothing and the other site cannot read it)
+    status, _, page = planner.client.call("GET", "/", headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 200
+
+
+def test_the_page_carries_this_servers_token(planner, tmp_path):
+    from sim.app.server import STATIC
+
+    status, _, page = planner.client.call("GET", "/")
+    assert status == 200
+    assert f'<meta name="planner-token" content="{planner.client.token}">' in page.decode()
+    assert len(planner.client.token) >= 40 and planner.client.token not in (STATIC / "index.html").read_text()
+    assert "X-Planner-Token" in (STATIC / "app.js").read_text()
+    other = Planner(DEFAULT, workers=1, reps=1, workdir=tmp_path / "other", results_root=tmp_path / "results")
+    server = make_server(other, 0)
+    try:
+        assert server.token != planner.client.token  # a new one for every server
+    finally:
+        server.server_close()
+        other.close()
 
 
 def test_the_page_and_its_files_are_served_and_name_no_other_host(planner):

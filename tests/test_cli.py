@@ -487,3 +487,37 @@ def test_int_flag_messages():
         assert str(info.value) == message
     with pytest.raises(sim.ScenarioError, match="at least 2 .got 1.: a confidence interval"):
         check_int_flags("validate", {"reps": 1}, {"reps": 2}, {"reps": "a confidence interval needs two"})
+
+
+# A folder that takes no new files even for root (os.access says yes to root there): Linux's /proc
+NO_NEW_FILES = Path("/proc")
+SWEEP_FILE = ROOT / "scenarios" / "sweeps" / "team_size.toml"
+TARGETS_FILE = ROOT / "scenarios" / "calibration" / "quick.toml"
+
+
+@pytest.mark.skipif(not (NO_NEW_FILES / "self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("argv, flag", [
+    (["run", str(DEFAULT_SCENARIO), "--reps", "1", *SMALL_ARGS, "--out"], "run.py run: --out"),
+    (["sweep", str(SWEEP_FILE), "--out"], "run.py sweep: --out"),
+    (["sweep", str(SWEEP_FILE), "--store"], "run.py sweep: --store"),
+    (["calibrate", str(TARGETS_FILE), "--out"], "run.py calibrate: --out"),
+    (["calibrate", str(TARGETS_FILE), "--store"], "run.py calibrate: --store"),
+    (["validate", "--out"], "validate: --out"),
+    (["optimize", "--out"], "run.py optimize: --out"),
+    (["attribution", "--out"], "run.py attribution: --out"),
+])
+def test_an_output_folder_that_cannot_be_made_is_one_line_before_anything_runs(argv, flag, capsys):
+    code = run.main([*argv, str(NO_NEW_FILES / "results_here"), "--workers", "1"])
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    assert captured.out == "" and "Running" not in captured.err and "Traceback" not in captured.err
+    lines = captured.err.strip().splitlines()
+    assert lines == [f"error: {flag}: cannot create a folder in {NO_NEW_FILES} (No such file or directory); give a "
+                     f"folder this user can write in"], captured.err
+
+
+def test_the_write_check_leaves_nothing_behind(tmp_path):
+    from sim.cli.common import check_writable_folder
+
+    check_writable_folder("run.py run", tmp_path / "deep" / "res", "--out")  # a folder that can be made
+    assert _listing(tmp_path) == []

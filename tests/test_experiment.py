@@ -218,6 +218,24 @@ def test_serial_pool_store_and_dask_identical(scenario, tmp_path):
     _frames_equal(serial, on_dask)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_many_without_a_store_leaves_no_file(scenario, tmp_path, monkeypatch, workers):
+    """A call from Python without ``store=`` writes nothing: not in the current folder, not in results/."""
+    monkeypatch.chdir(tmp_path)
+    e = ex.run_many(scenario, strategies=list(scenario.strategies)[:2], reps=2, workers=workers, progress=False)
+    assert len(e.summary) == 4 and e.runs_from_store == 0
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+def test_the_documented_run_many_example_keeps_no_store_in_the_current_folder():
+    """The example in run_many's docstring (and README's, which is the same) is copied into scripts as it is: a
+    ``store=`` there is a 12 MB file left in the user's folder (default scenario, 5 replications)."""
+    example = ex.run_many.__doc__.split("::", 1)[1]
+    assert "run_many(" in example and "store=" not in example
+    readme = (DEFAULT_SCENARIO.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert 'store="comparison.sqlite"' not in readme
+
+
 def test_store_refuses_another_comparison(scenario, tmp_path):
     kw = dict(strategies=[list(scenario.strategies)[0]], reps=1, workers=1, progress=False)
     store = tmp_path / "c.sqlite"

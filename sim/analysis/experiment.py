@@ -229,7 +229,10 @@ def run_many(
     cluster instead (``workers`` is then not used). ``store``: an SQLite file
     (:class:`sim.analysis.store.ComparisonStore`); every finished run is committed to it at once, and calling
     again with the same store (after an interruption, even ``kill -9``) runs only the missing runs; a store
-    made for another comparison or by another package version is refused. ``parameter_draws``: one
+    made for another comparison or by another package version is refused. The store is the caller's file and is
+    kept when the call returns (a second call then reads every run back instead of running it; the default
+    scenario's 4 strategies x 5 replications make 12 MB): delete it when done. Without ``store`` nothing is
+    written anywhere. ``parameter_draws``: one
     ``{"dotted.path": value}`` per replication (e.g. ``sim.calibration.load_posterior(...).draws(reps, seed)``):
     replication *i* of every strategy runs with draw *i*, so the intervals include parameter uncertainty and
     strategies stay paired. ``pool``: a :class:`sim.executor.LocalPool` whose workers run the local processes
@@ -240,7 +243,7 @@ def run_many(
         from sim.analysis.experiment import run_many
 
         if __name__ == "__main__":  # workers=2 starts processes that re-import this script
-            e = run_many(sim.load_scenario(), reps=5, workers=2, store="comparison.sqlite")
+            e = run_many(sim.load_scenario(), reps=5, workers=2)
             print(e.comparison)
     """
     stop_if_main_reimported()

@@ -5,6 +5,22 @@ The standard library's ``ThreadingHTTPServer``: no dependency and nothing fetche
 ``{"errors": [{"key", "message"}]}``, naming the field; anything unexpected is logged here with its traceback and
 answered ``500`` with one line, never the traceback.
 
+Only the page this server serves may use it; anything else is refused ``403`` with one line of JSON, before the
+request's body is read (so nothing runs and no running job is stopped). A page of any other web site can make the
+user's browser send requests to 127.0.0.1, so, as Jupyter's server does (``check_host``, ``check_origin`` and
+``check_xsrf_cookie`` in ``jupyter_server/base/handlers.py``):
+
+* the ``Host`` header must be ``127.0.0.1:PORT`` or ``localhost:PORT`` (a site that renames itself to 127.0.0.1,
+  DNS rebinding, sends its own name), on every request;
+* a POST must come from the page's own origin: ``Sec-Fetch-Site``, when the browser sends it, must be
+  ``same-origin`` (``same-site`` is another port of this computer), and ``Origin``, when sent, must be
+  ``http://`` + the Host;
+* a POST's ``Content-Type`` must be ``application/json``: a ``text/plain`` or form body is a "simple request" that
+  another site can send without the browser's CORS preflight;
+* a POST carries the server's token in ``X-Planner-Token``: a random value made when the server starts and written
+  into the page (``<meta name="planner-token">``), which another site can neither read nor, being a custom header,
+  send without a preflight this server never grants. It is not a login: whoever can open the page can read it.
+
 API (all under ``/api``)::
 
     GET  setup                 presets, calibrated scenarios, the scenario to start with, replications
@@ -23,8 +39,10 @@ API (all under ``/api``)::
 from __future__ import annotations
 
 import json
+import hmac
 import logging
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -179,12 +197,15 @@ class Planner:
 ROUTES_GET = {"/api/setup": "setup", "/api/whatifs": "list_whatifs"}
 ROUTES_POST = {"/api/load": "load", "/api/validate": "validate", "/api/run": "run", "/api/whatifs": "save_whatif",
                "/api/whatifs/delete": "delete_whatif", "/api/compare": "compare"}
+TOKEN_HEADER = "X-Planner-Token"
+TOKEN_PLACEHOLDER = b"__PLANNER_TOKEN__"  # in static/index.html; the server writes its token there
 JOB_PATH = re.compile(r"^/api/jobs/([0-9a-f]{12})(/cancel|/charts/(\d+)|/report\.html)?$")
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "buyer-journey-planner"
     planner: Planner  # set on the subclass made by make_server
+    token: str  # likewise: this server's token, written into the page and required on every POST
 
     # -- plumbing
     def log_message(self, fmt: str, *args: Any) -> None:  # the access log at debug level, not on the console
@@ -209,7 +230,32 @@ class Handler(BaseHTTPRequestHandler):
         """Only pages of this server may call it (a page of another site that renames itself 127.0.0.1, DNS
         rebinding, is refused)."""
         port = self.server.server_address[1]
-        return self.headers.get("Host", "") in (f"127.0.0.1:{port}", f"localhost:{port}")
+        allowed = {f"127.0.0.1:{port}", f"localhost:{port}"} | ({"127.0.0.1", "localhost"} if port == 80 else set())
+        return self.headers.get("Host", "") in allowed
+
+    def _check_post(self) -> None:
+        """A POST changes state (a run started, a running one stopped, a what-if saved or deleted): only the page's
+        own script may send one. Raises a ``403`` naming the header and what is allowed."""
+
+        def refuse(why: str) -> ApiError:
+            log.warning("refused POST %s: %s", self.path, why)
+            return ApiError(HTTPStatus.FORBIDDEN, {"error": f"refused: {why}"})
+
+        own = f"http://{self.headers.get('Host', '')}"
+        fetch_site = self.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site != "same-origin":
+            raise refuse(f"Sec-Fetch-Site is {fetch_site!r}; this server takes requests from its own page "
+                         f"({own}) only, 'same-origin'")
+        origin = self.headers.get("Origin")
+        if origin is not None and origin != own:
+            raise refuse(f"Origin is {origin[:100]!r}; this server takes requests from its own page only, {own!r}")
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            sent = f"Content-Type is {content_type[:60]!r}" if content_type else "no Content-Type"
+            raise refuse(f"{sent}; a POST's body must be 'application/json'")
+        if not hmac.compare_digest(self.headers.get(TOKEN_HEADER, "").encode(), self.token.encode()):
+            raise refuse(f"no valid {TOKEN_HEADER} header; the page sends it (reload the page: a restarted server "
+                         f"has a new token)")
 
     def _body(self) -> dict:
         try:
@@ -230,11 +276,16 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         try:
             if not self._host_ok():
-                raise ApiError(HTTPStatus.FORBIDDEN, {"error": "this server answers pages of 127.0.0.1 only"})
+                port = self.server.server_address[1]
+                log.warning("refused %s %s: Host is %r", method, self.path, self.headers.get("Host"))
+                raise ApiError(HTTPStatus.FORBIDDEN, {
+                    "error": f"refused: Host is {(self.headers.get('Host') or '')[:100]!r}; this server answers "
+                             f"requests for 127.0.0.1:{port} or localhost:{port} only"})
             path = unquote(urlsplit(self.path).path)
             if method == "GET":
                 self._get(path)
             else:
+                self._check_post()
                 self._post(path)
         except ApiError as exc:
             self._json(exc.status, exc.body)
@@ -262,7 +313,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- routes
     def _get(self, path: str) -> None:
         if path in ("/", "/index.html"):
-            return self._static("index.html")
+            page = (STATIC / "index.html").read_bytes().replace(TOKEN_PLACEHOLDER, self.token.encode())
+            return self._send(HTTPStatus.OK, page, CONTENT_TYPES[".html"])
         if path.startswith("/static/"):
             return self._static(path[len("/static/"):])
         if path in ROUTES_GET:
@@ -312,8 +364,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(planner: Planner, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """The server on ``host:port`` (0: any free port; ``server.server_address[1]`` says which)."""
-    handler = type("PlannerHandler", (Handler,), {"planner": planner})
+    """The server on ``host:port`` (0: any free port; ``server.server_address[1]`` says which), with a new token
+    (``server.token``) that its page carries on every POST."""
+    token = secrets.token_urlsafe(32)
+    handler = type("PlannerHandler", (Handler,), {"planner": planner, "token": token})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
+    server.token = token
     return server

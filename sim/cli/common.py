@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import NoReturn
@@ -63,6 +64,14 @@ def check_writable_folder(where: str, path: Path, key: str) -> None:
         raise ScenarioError(where, key, f"{ancestor} is not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ScenarioError(where, key, f"no permission to write in {ancestor}")
+    # os.access answers from the permission bits (and yes to root for nearly everything): a read-only file system
+    # or one that takes no new files (/proc, /sys) says so only when something is made there; make and remove an
+    # empty folder
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=ancestor))
+    except OSError as exc:
+        raise ScenarioError(where, key, f"cannot create a folder in {ancestor} ({exc.strerror or exc}); give a "
+                                        f"folder this user can write in") from None
 
 
 def scheduler_client(scheduler: str | None, where: str) -> tuple[object, bool]:

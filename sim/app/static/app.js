@@ -20,11 +20,16 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// The server's token, written into the page by the server: it refuses a POST without it (another site's page
+// cannot read it), and one whose body is not JSON.
+const TOKEN = (document.querySelector('meta[name="planner-token"]') || {}).content || "";
+
 async function api(method, path, body) {
   let resp;
   try {
-    resp = await fetch(path, { method, headers: body ? { "Content-Type": "application/json" } : {},
-                               body: body ? JSON.stringify(body) : undefined });
+    const post = method !== "GET";
+    resp = await fetch(path, { method, headers: post ? { "Content-Type": "application/json", "X-Planner-Token": TOKEN } : {},
+                               body: post ? JSON.stringify(body || {}) : undefined });
   } catch (err) {
     return { ok: false, status: 0, data: { error: "the planner's server does not answer (was it stopped?)" } };
   }
