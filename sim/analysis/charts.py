@@ -20,7 +20,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.analysis.plotting import figure
+from sim.analysis.formatting import format_money
+from sim.analysis.plotting import figure, money_axis, percent_formatter
 from sim.analysis.stats import mean_ci, metric_ci, t_quantile
 
 __all__ = [
@@ -146,56 +147,6 @@ def _daily_band(ts: pd.DataFrame, col: str, scale: float = 1.0) -> pd.DataFrame:
     out["hi"] = (out["mean"] + half) * scale
     out["mean"] = out["mean"] * scale
     return out
-
-
-def _money(x: float, _pos=None, step: float | None = None) -> str:
-    """$1.5M, $250k, $900; with ``step`` (the tick spacing) enough decimals to keep ticks distinct."""
-    if not np.isfinite(x):
-        return ""
-    a = abs(x)
-    if a >= 1e6:
-        scale, unit = 1e6, "M"
-    elif a >= 1e4:
-        scale, unit = 1e3, "k"
-    else:
-        scale, unit = 1.0, ""
-    decimals = 1 if unit else 0
-    if step and step > 0:
-        decimals = max(decimals, int(np.ceil(-np.log10(step / scale))) if step < scale else 0)
-    txt = f"{x / scale:,.{min(decimals, 4)}f}"
-    if "." in txt and step is None:
-        txt = txt.rstrip("0").rstrip(".")
-    return f"${txt}{unit}"
-
-
-_MONEY_FMT = None
-
-
-def _money_formatter():
-    """The tick formatter of money axes (one, shared), made at its first use: matplotlib is imported to draw."""
-    global _MONEY_FMT
-    if _MONEY_FMT is None:
-        from matplotlib.ticker import Formatter
-
-        class _MoneyFormatter(Formatter):
-            """Money ticks that stay distinct when the axis spans a narrow range (e.g. $1.47M-$1.50M)."""
-
-            def set_locs(self, locs):
-                self._ticks = np.asarray(locs, dtype=float)
-
-            def __call__(self, x, pos=None):
-                locs = getattr(self, "_ticks", np.zeros(0))
-                step = float(np.min(np.diff(locs))) if locs.size > 1 else None
-                return _money(x, pos, step)
-
-        _MONEY_FMT = _MoneyFormatter()
-    return _MONEY_FMT
-
-
-def _percent_formatter():
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(decimals=0)
 
 
 def _as_percent(v: pd.Series) -> pd.Series:
@@ -494,11 +445,11 @@ def cac_conversion(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.P
             _no_data(ax1)
             _no_data(ax2)
         else:
-            _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=_money)
-            ax1.yaxis.set_major_formatter(_money_formatter())
+            _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=format_money)
+            money_axis(ax1.yaxis)
             _bars_with_ci(ax2, summary, "conversion_rate", strategies, colors,
                           scale_fn=_as_percent, fmt=lambda v: f"{v:.1f}%")
-            ax2.yaxis.set_major_formatter(_percent_formatter())
+            ax2.yaxis.set_major_formatter(percent_formatter())
     return chart.path
 
 
@@ -529,8 +480,9 @@ def _cost_axis_label(mean_costs: Sequence[float]) -> str:
     spread = (c.max() - c.min()) / c.min()
     if spread >= SMALL_COST_SPREAD:
         return "total cost ($)"
+    step = (c.max() - c.min()) / 10 or None  # enough decimals to tell the two ends apart
     return (f"total cost ($); axis zoomed in: the strategies' mean costs differ by only {spread:.1%}\n"
-            f"(${c.min():,.0f} to ${c.max():,.0f}; the axis does not start at $0)")
+            f"({format_money(c.min(), step=step)} to {format_money(c.max(), step=step)}; the axis does not start at $0)")
 
 
 def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
@@ -566,7 +518,7 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
             ax.text(0.99, 0.01, f"frontier: {_pretty(front[0])} dominates on both cost and customers",
                     transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#333333")
         ax.scatter([], [], s=18, color="#777777", alpha=0.5, label="one replication")
-        ax.xaxis.set_major_formatter(_money_formatter())
+        money_axis(ax.xaxis)
         ax.margins(0.08)
         ax.set_ylim(bottom=0)
         xlabel = _cost_axis_label([c for c, _ in means.values()])
@@ -696,7 +648,7 @@ def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathl
                 "rep utilisation (% of available hours)") as (chart, strategies, colors):
         ax = chart.ax
         ax.set_ylim(0, 100)
-        ax.yaxis.set_major_formatter(_percent_formatter())
+        ax.yaxis.set_major_formatter(percent_formatter())
         if _empty(timeseries, ["strategy", "day", "rep_utilisation"]) or \
                 not _line_with_band(timeseries, "rep_utilisation", strategies, colors, ax, scale=100.0):
             _no_data(ax)

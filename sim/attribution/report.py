@@ -1,7 +1,7 @@
 """Outputs of an attribution study: tables, the touch log (Parquet), charts and a self-contained report.
 
 Charts use the project's :func:`sim.analysis.plotting.figure` (Agg, titled, labelled axes with units) and
-the report the shared page shell (:func:`sim.analysis.report.html_page`).
+the report the shared page shell (:func:`sim.analysis.html.page`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.plotting import figure
-from sim.analysis.report import html_page
+from sim.analysis.html import page
 from sim.io import versions, write_manifest
 
 __all__ = ["write_all", "credited_vs_true", "error_heatmap", "CAPTIONS"]
@@ -173,7 +173,7 @@ removal loses the fewest customers (the right cut); decision_cost_customers: cus
 beyond the right cut.</p>"""
     manifest = {"study": s.definition() | {"scenario_config": "(see definition hash)"}, "hash": s.hash,
                 "runs": len(s.tasks()), "executed_now": res.executed, "versions": versions(), **manifest}
-    (folder / "report.html").write_text(html_page(f"Attribution lab: {s.scenario.name} / {s.strategy}", body, paths,
+    (folder / "report.html").write_text(page(f"Attribution lab: {s.scenario.name} / {s.strategy}", body, paths,
                                                   manifest), encoding="utf-8")
     write_manifest(folder, manifest)
     return folder

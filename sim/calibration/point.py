@@ -330,7 +330,7 @@ def _searcher(s: Settings) -> str:
 def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     import html
 
-    from sim.analysis import report as _report
+    from sim.analysis.html import page
     from sim.calibration import report as R
     from sim.io import jsonable, package_version, versions, write_manifest
 
@@ -398,6 +398,6 @@ figures); total sqrt(mean z^2).</p>
 <h2>Search</h2>
 <p class="note">{len(res.trials)} trials, {res.runs_needed} search runs and {len(res.predictive)} check runs
 ({res.executed} executed by the last call, {res.reused} already in the store).</p>"""
-    doc = _report.html_page(f"Calibration (point estimate): {spec.name}", body,
+    doc = page(f"Calibration (point estimate): {spec.name}", body,
                             {str(p): c for p, c in charts.items()}, full)
     (folder / "report.html").write_text(doc, encoding="utf-8")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis import report as _report
+from sim.analysis.html import page
 from sim.analysis.plotting import figure
 from sim.calibration.abc import IDENTIFIED_RATIO
 from sim.config.parameters import SCHEMA, P
@@ -460,7 +460,7 @@ central 95% of the published figures); total sqrt(mean z^2).</p>
 {_table_html(gens[["generation", "epsilon", "proposals", "runs", "accepted", "acceptance_rate", "ess",
                    "nan_proposals", "complete"]], {"acceptance_rate": lambda v: f"{100 * v:.1f}%"})}
 <p class="note">{e(nan_text)} {e(budget)} Stopped because {e(res.stop_reason)}.</p>"""
-    doc = _report.html_page(f"Calibration: {spec.name}", body, {str(p): c for p, c in chart_paths.items()}, manifest)
+    doc = page(f"Calibration: {spec.name}", body, {str(p): c for p, c in chart_paths.items()}, manifest)
     path.write_text(doc, encoding="utf-8")
     return path
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis import report as _report
+from sim.analysis.html import page
 from sim.engine.channels import CHANNELS
 from sim.engine.mechanisms.sales import REP_ACTIVITIES
 
@@ -451,7 +451,7 @@ total budget grows with the step: this is the marginal return, not a reallocatio
 <p>{len(res.trace)} trials, {s.replications} replication(s) each on the same seeds; Optuna's TPE sampler (seeded),
 {s.batch} candidates asked at a time and told back in trial order; {res.executed} runs executed now,
 {res.reused} from the store, in {res.elapsed:.0f} s.</p>"""
-    doc = _report.html_page(f"Optimisation: {p.name}", body, {str(k): v for k, v in chart_paths.items()}, manifest)
+    doc = page(f"Optimisation: {p.name}", body, {str(k): v for k, v in chart_paths.items()}, manifest)
     path.write_text(doc, encoding="utf-8")
     return path
 

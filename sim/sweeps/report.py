@@ -32,9 +32,13 @@ from matplotlib.ticker import FuncFormatter
 
 from sim.analysis import charts as _charts
 from sim.analysis import report as _report
+from sim.analysis.formatting import format_money
+from sim.analysis.html import page
+from sim.analysis.plotting import money_formatter
 from sim.analysis.plotting import figure, grid_shape
 from sim.analysis.stats import direction, metric_ci
 from sim.config.parameters import P, lookup
+from sim.engine.summary import SUMMARY_METRICS
 from sim.io import write_manifest
 
 __all__ = [
@@ -47,7 +51,7 @@ REPORT_QUESTION = "How do customers won and cost respond when these settings cha
 
 BINS = 5  # quantile bins for a sampled (continuous) parameter
 
-_MONEY = _report._MONEY
+_MONEY = {k for k, m in SUMMARY_METRICS.items() if m.fmt == "money"}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -108,7 +112,7 @@ def _fmt_value(x: Any) -> str:
 
 def _fmt_param(path: str, x: Any) -> str:
     if _is_money_param(path) and isinstance(x, (int, float)) and not isinstance(x, bool):
-        return _charts._money(float(x))
+        return format_money(float(x))
     return _fmt_value(x)
 
 
@@ -116,7 +120,7 @@ def _fmt_metric(metric: str, x: Any) -> str:
     if x is None or not np.isfinite(x):
         return "n/a"
     if metric in _MONEY:
-        return ("-" if x < 0 else "") + _charts._money(abs(float(x)))
+        return ("-" if x < 0 else "") + format_money(abs(float(x)))
     if metric == "conversion_rate":
         return f"{100 * float(x):.1f}%"
     return _fmt_value(x)
@@ -314,7 +318,7 @@ def _panels_size(n: int, height: float = 3.6, width: float = 8.0) -> tuple[float
 
 def _metric_axis_formatter(metric: str):
     if metric in _MONEY:
-        return _charts._money_formatter()
+        return money_formatter()
     if metric == "conversion_rate":
         return FuncFormatter(lambda v, _p: f"{v:.0f}%")
     return None
@@ -375,7 +379,7 @@ def _tick(path: str, label: Any) -> str:
         return label
     parts = label.split("-") if label.count("-") == 1 else [label]
     try:
-        return "-".join(_charts._money(float(p.replace(",", ""))) for p in parts)
+        return "-".join(format_money(float(p.replace(",", ""))) for p in parts)
     except ValueError:
         return label
 
@@ -389,7 +393,7 @@ def _money_axis(axis) -> None:
     from matplotlib.ticker import MaxNLocator
 
     axis.set_major_locator(MaxNLocator(nbins=5))
-    axis.set_major_formatter(FuncFormatter(lambda v, _p: _charts._money(v)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _p: format_money(v)))
 
 
 def _wrap_label(text: str, width: int = 48) -> str:
@@ -780,7 +784,7 @@ value, or bottom and top fifth of a sampled range), over all runs there. All met
 {_table_html(best_t)}
 <p class="note">The point with the best mean among all design points; picking the best of many noisy means is
 optimistic, so confirm it with more replications (python run.py run with these settings).</p>"""
-    doc = _report.html_page(title, body, {str(p): c for p, c in chart_paths.items()}, manifest)
+    doc = page(title, body, {str(p): c for p, c in chart_paths.items()}, manifest)
     path.write_text(doc, encoding="utf-8")
     return path
 
