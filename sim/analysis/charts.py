@@ -41,6 +41,7 @@ __all__ = [
     "progress_at_first_contact",
     "cycle_length",
     "rep_utilisation",
+    "no_data",
 ]
 
 CONF = 0.95
@@ -117,7 +118,7 @@ def _strategies_from(frames: Iterable[pd.DataFrame | None], strategies: Sequence
     return list(seen)
 
 
-def _no_data(ax, text: str = "no data") -> None:
+def no_data(ax, text: str = "no data") -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
             fontsize=11, color="#666666")
 
@@ -191,7 +192,7 @@ def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> path
     if _empty(timeseries, ["strategy", "day"]) or not strategies or not stage_cols:
         with figure(out_dir, "stages_over_time", "Buyers in market by stage over time", "day",
                     "buyers in market (people)") as chart:
-            _no_data(chart.ax)
+            no_data(chart.ax)
         return chart.path
 
     n = len(strategies)
@@ -211,7 +212,7 @@ def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> path
                 ax.xaxis.set_tick_params(labelbottom=True)
             sub = timeseries[timeseries["strategy"] == strat]
             if sub.empty:
-                _no_data(ax)
+                no_data(ax)
                 continue
             means = sub.groupby("day")[[c for c, _, _ in stage_cols]].mean().sort_index().fillna(0.0)
             ax.stackplot(means.index.to_numpy(),
@@ -252,7 +253,7 @@ def cumulative_customers(timeseries: pd.DataFrame, out_dir, strategies=None) -> 
         ax = chart.ax
         if _empty(timeseries, ["strategy", "day", "cum_wins"]) or \
                 not _line_with_band(timeseries, "cum_wins", strategies, colors, ax):
-            _no_data(ax)
+            no_data(ax)
         else:
             ax.set_ylim(bottom=0)
             ax.margins(x=0)
@@ -300,7 +301,7 @@ def funnel(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     xlabel = "count over the horizon (leads, meetings: buyers; opportunities, wins: accounts)"
     if frame.empty or not np.isfinite(frame["mean"].to_numpy(dtype=float)).any():
         with figure(out_dir, "funnel", "Sales funnel per strategy", xlabel, "funnel step") as chart:
-            _no_data(chart.ax)
+            no_data(chart.ax)
         return chart.path
     colors = strategy_colors(strategies)
     n = len(strategies)
@@ -357,7 +358,7 @@ def wins_by_segment(samples: pd.DataFrame, out_dir, strategies=None, summary: pd
                 "customers won (accounts)") as (chart, strategies, colors):
         ax = chart.ax
         if _empty(samples, ["strategy", "seed", "kind", "value"]) or not strategies:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         won = samples[samples["kind"] == "won_segment"]
         x = np.arange(len(SEGMENTS))
@@ -380,7 +381,7 @@ def wins_by_segment(samples: pd.DataFrame, out_dir, strategies=None, summary: pd
                    yerr=err, capsize=3, error_kw={"elinewidth": 1.0, "ecolor": "#333333"})
             drawn += 1
         if not drawn:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         ax.set_xticks(x)
         ax.set_xticklabels(list(SEGMENTS))
@@ -420,7 +421,7 @@ def _bars_with_ci(ax, summary, col, strategies, colors, scale_fn=None, fmt=None)
                        ha="right" if len(strategies) > 3 else "center")
     ax.grid(axis="y", alpha=0.3)
     if not any_data:
-        _no_data(ax, "no data\n(undefined for every strategy)")
+        no_data(ax, "no data\n(undefined for every strategy)")
         ax.set_yticks([])
         ax.set_xlim(-0.5, len(strategies) - 0.5)
     else:
@@ -442,8 +443,8 @@ def cac_conversion(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.P
         ax2.set(title="Conversion: wins per buying decision ended\n(not per lead)",
                 ylabel="wins / buying decisions ended (%)")
         if not strategies:
-            _no_data(ax1)
-            _no_data(ax2)
+            no_data(ax1)
+            no_data(ax2)
         else:
             _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=format_money)
             money_axis(ax1.yaxis)
@@ -492,7 +493,7 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
                 "customers won (accounts)") as (chart, strategies, colors):
         ax = chart.ax
         if _empty(summary, ["strategy", "total_cost", "customers_won"]):
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         means: dict[str, tuple[float, float]] = {}
         for strat in strategies:
@@ -508,7 +509,7 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
             ax.scatter([mx], [my], s=130, color=colors[strat], edgecolor="black", linewidth=1.0,
                        zorder=4, label=f"{_pretty(strat)} (mean)")
         if not means:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         front = _pareto_front(means)
         if len(front) > 1:
@@ -539,14 +540,14 @@ def deals_by_source(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.
         ax = chart.ax
         cols = [] if summary is None else [c for c in summary.columns if str(c).startswith("deals_")]
         if _empty(summary, ["strategy"]) or not cols or not strategies:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         num = summary[cols].apply(pd.to_numeric, errors="coerce")
         means = num.groupby(summary["strategy"]).mean().reindex(strategies)
         # drop channels that never produced a deal for any strategy (keeps the chart legible)
         keep = [c for c in cols if np.nan_to_num(means[c].to_numpy(dtype=float)).any()]
         if not keep:
-            _no_data(ax, "no won deals")
+            no_data(ax, "no won deals")
             return chart.path
         x = np.arange(len(keep))
         width = 0.8 / max(len(strategies), 1)
@@ -604,7 +605,7 @@ def progress_at_first_contact(samples: pd.DataFrame, out_dir, strategies=None) -
         ax.set_xlim(0, 1)
         ax.grid(alpha=0.3)
         if len(missing) == len(strategies):
-            _no_data(ax)
+            no_data(ax)
         else:
             _note_missing(ax, missing)
             ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
@@ -625,7 +626,7 @@ def cycle_length(samples: pd.DataFrame, out_dir, strategies=None) -> pathlib.Pat
                                  errors="coerce").to_numpy(dtype=float)
             vals = vals[np.isfinite(vals)]
         if vals.size == 0 or not strategies:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         hi = float(np.percentile(vals, 99.5)) if vals.size > 20 else float(vals.max())
         lo = 0.0
@@ -651,7 +652,7 @@ def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathl
         ax.yaxis.set_major_formatter(percent_formatter())
         if _empty(timeseries, ["strategy", "day", "rep_utilisation"]) or \
                 not _line_with_band(timeseries, "rep_utilisation", strategies, colors, ax, scale=100.0):
-            _no_data(ax)
+            no_data(ax)
         else:
             ax.margins(x=0)
             ax.grid(alpha=0.3)
