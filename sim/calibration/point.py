@@ -261,7 +261,7 @@ class PointCalibration:
 
     def to_toml(self) -> str:
         from sim.analysis.formatting import format_number
-        from sim.calibration.report import _toml, scenario_text
+        from sim.config.template import scenario_toml, toml_value
 
         spec = self.spec
         header = [
@@ -275,10 +275,10 @@ class PointCalibration:
              f"{self.best_distance:.4g})."),
             "# Run it like any preset: python run.py run calibrated.toml",
         ]
-        header += [f"#   {p.path} = {_toml(self.estimate[p.path])}  (prior {format_number(p.low)} to {format_number(p.high)}"
+        header += [f"#   {p.path} = {toml_value(self.estimate[p.path])}  (prior {format_number(p.low)} to {format_number(p.high)}"
                    f"{', log scale' if p.scale == 'log' else ''})" for p in spec.params]
         notes = {p: f"CALIBRATED: {spec.settings.sampler_label} point estimate (no interval); " for p in spec.names}
-        return scenario_text(self.scenario, header, notes)
+        return scenario_toml(self.scenario, header, notes)
 
     def write(self, folder: str | Path, manifest: dict | None = None) -> Path:
         """calibrated.toml, parameters.csv, trials.csv, targets.csv, predictive.csv, runs.csv, charts/*.png,

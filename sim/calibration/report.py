@@ -14,7 +14,6 @@ Charts (``charts/``, drawn with :func:`sim.analysis.plotting.figure`):
 from __future__ import annotations
 
 import html
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,10 @@ from sim.analysis.formatting import format_number, format_percent
 from sim.analysis.html import frame_table, page
 from sim.analysis.plotting import figure
 from sim.calibration.abc import IDENTIFIED_RATIO
-from sim.config.parameters import SCHEMA, P
+from sim.config.template import scenario_toml as write_toml
+from sim.config.template import toml_value
 
-__all__ = ["finding_sentence", "make_charts", "metric_unit", "scenario_text", "scenario_toml", "write_outputs"]
+__all__ = ["finding_sentence", "make_charts", "metric_unit", "scenario_toml", "write_outputs"]
 
 CAPTIONS = {
     "targets_overview": "Each target (and holdout) on one scale: the posterior-predictive median (dot) and 90% "
@@ -79,28 +79,6 @@ def metric_unit(metric: str) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def _leaves(d: dict, prefix: str = ""):
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _leaves(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}", v
-
-
 def scenario_toml(cal: Any) -> str:
     """The calibrated scenario as a TOML file: every parameter with its unit, range and source, the free
     parameters marked with their posterior; the strategies of the starting scenario."""
@@ -117,44 +95,12 @@ def scenario_toml(cal: Any) -> str:
         "# Run it like any preset: python run.py run calibrated.toml",
     ]
     for r in post.values():
-        lines.append(f"#   {r.parameter} = {_toml(r.median)}  (90% interval {format_number(r.q05)} to {format_number(r.q95)}; prior "
+        lines.append(f"#   {r.parameter} = {toml_value(r.median)}  (90% interval {format_number(r.q05)} to {format_number(r.q95)}; prior "
                      f"{format_number(r.prior_low)} to {format_number(r.prior_high)}{', log scale' if r.scale == 'log' else ''}; "
                      f"{'identified' if r.identified else 'NOT identified by the targets'})")
     notes = {p: (f"CALIBRATED: posterior median, 90% interval {format_number(r.q05)} to {format_number(r.q95)}"
                  f"{'' if r.identified else ' (not identified)'}; ") for p, r in post.items()}
-    return scenario_text(cal.scenario, lines, notes)
-
-
-def scenario_text(scenario: Any, header: list[str], notes: dict[str, str]) -> str:
-    """A scenario as a commented TOML file: the ``header`` lines, then every parameter with its unit, range and
-    source (``notes[path]`` in front of a free parameter's comment), then the strategies."""
-    data = scenario.to_dict()
-    strategies = data.pop("strategies")
-    lines = list(header)
-
-    def table(node: dict, vals: dict, path: list[str]) -> None:
-        scalars = [(k, s) for k, s in node.items() if isinstance(s, P)]
-        if scalars:
-            lines.append("")
-            lines.append(f"[{'.'.join(path)}]")
-            items = [(k, s, f"{k} = {_toml(vals[k])}") for k, s in scalars]
-            width = min(max(len(i[2]) for i in items), 34)
-            for k, s, item in items:
-                full = ".".join([*path, k])
-                note = (notes.get(full, "") + (f"{s.unit}; " if s.unit else ""))
-                lines.append(f"{item:<{width}}  # {note}{s.allowed()}. Source: {s.source}".replace("\n", " "))
-        for k, s in node.items():
-            if isinstance(s, dict):
-                table(s, vals[k], path + [k])
-
-    for section, node in SCHEMA.items():
-        table(node, data[section], [section])
-    for name, overlay in strategies.items():
-        lines.append("")
-        lines.append(f"[strategies.{json.dumps(name) if not name.replace('_', '').isalnum() else name}]")
-        for key, v in _leaves(overlay):
-            lines.append(f"{key} = {_toml(v)}")
-    return "\n".join(lines) + "\n"
+    return write_toml(cal.scenario, lines, notes)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -115,22 +115,10 @@ def finding_sentence(res: Any) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and not (prefix + k).endswith("sales.split"):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
 def scenario_toml(res: Any) -> str:
     """The scenario with the recommended plan as strategy ``optimised`` (first), every parameter commented."""
-    from sim.config.template import render
+    from sim.config.template import scenario_toml as write_toml
 
-    data = res.scenario.to_dict()
-    strategies = {name: _flat(ov) for name, ov in data.pop("strategies").items()}
     conf = res.confirmation.set_index("plan")
     from sim.optimise.search import OBJECTIVE_LABELS, RECOMMENDED
 
@@ -142,7 +130,7 @@ def scenario_toml(res: Any) -> str:
          f"(see report.html for the paired comparison with every strategy)."),
         "# Compare it with the strategies: python run.py run recommended.toml",
     ])
-    return render(data, strategies, header)
+    return write_toml(res.scenario, header)
 
 
 # --------------------------------------------------------------------------------------------------------
