@@ -442,7 +442,7 @@ def test_conversion_panel_says_which_conversion(tmp_path, drawn):
 def test_cost_axis_says_when_the_cost_spread_is_small(tmp_path, drawn):
     assert charts._cost_axis_label([1_000_000.0, 2_000_000.0]) == "total cost ($)"
     label = charts._cost_axis_label([1_470_967.0, 1_502_200.0, 1_482_000.0])
-    assert "only 2.1%" in label and "$1,470,967 to $1,502,200" in label and "does not start at $0" in label
+    assert "only 2.1%" in label and "$1.471M to $1.502M" in label and "does not start at $0" in label
     summary, _, _ = make_frames()
     summary = summary.copy()
     summary["total_cost"] = 1_000_000.0 + summary.groupby("strategy").ngroup() * 5_000.0  # a 1% spread
@@ -504,7 +504,7 @@ def test_finding_names_every_clear_difference():
     assert "cold_calling, 9.0 fewer customers (95% paired CI 4.5 to 13.5)" in s
     assert "blended, 8.5 fewer customers (95% paired CI 4.2 to 12.8)" in s
     # CAC: cold_calling clearly dearer; blended not clearly
-    assert "cold_calling, $13,000 more per customer (95% paired CI $6,500 to $19,500)" in s
+    assert "cold_calling, $13k more per customer (95% paired CI $6,500 to $19.5k)" in s
     assert "The difference between networking and blended on CAC is not statistically clear." in s
 
 
@@ -582,7 +582,7 @@ def test_report_has_spend_table_rep_time_and_overrides(tmp_path):
     assert "channels.content.budget set to 5,000 for every strategy" in text
     assert "What each strategy spends, per channel" in text
     # content: $5,000 budget + $20,000 fixed over 365 days; spent 400 on average over the two replications
-    assert "$25,000</span><br><span class=\"ci\">$5,000 + $20,000 fixed" in text
+    assert "$25k</span><br><span class=\"ci\">$5,000 + $20k fixed" in text
     assert "spent $400 (2%)" in text
     assert "No strategy spends on: paid search." in text
     # rep time: cold_calling dials 60% of 5 reps x 6 h = 18 team hours a day

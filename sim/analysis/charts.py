@@ -20,7 +20,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.analysis.plotting import figure
+from sim.analysis.formatting import format_money
+from sim.analysis.plotting import figure, money_axis, percent_formatter
 from sim.analysis.stats import mean_ci, metric_ci, t_quantile
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "progress_at_first_contact",
     "cycle_length",
     "rep_utilisation",
+    "no_data",
 ]
 
 CONF = 0.95
@@ -116,7 +118,7 @@ def _strategies_from(frames: Iterable[pd.DataFrame | None], strategies: Sequence
     return list(seen)
 
 
-def _no_data(ax, text: str = "no data") -> None:
+def no_data(ax, text: str = "no data") -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
             fontsize=11, color="#666666")
 
@@ -146,56 +148,6 @@ def _daily_band(ts: pd.DataFrame, col: str, scale: float = 1.0) -> pd.DataFrame:
     out["hi"] = (out["mean"] + half) * scale
     out["mean"] = out["mean"] * scale
     return out
-
-
-def _money(x: float, _pos=None, step: float | None = None) -> str:
-    """$1.5M, $250k, $900; with ``step`` (the tick spacing) enough decimals to keep ticks distinct."""
-    if not np.isfinite(x):
-        return ""
-    a = abs(x)
-    if a >= 1e6:
-        scale, unit = 1e6, "M"
-    elif a >= 1e4:
-        scale, unit = 1e3, "k"
-    else:
-        scale, unit = 1.0, ""
-    decimals = 1 if unit else 0
-    if step and step > 0:
-        decimals = max(decimals, int(np.ceil(-np.log10(step / scale))) if step < scale else 0)
-    txt = f"{x / scale:,.{min(decimals, 4)}f}"
-    if "." in txt and step is None:
-        txt = txt.rstrip("0").rstrip(".")
-    return f"${txt}{unit}"
-
-
-_MONEY_FMT = None
-
-
-def _money_formatter():
-    """The tick formatter of money axes (one, shared), made at its first use: matplotlib is imported to draw."""
-    global _MONEY_FMT
-    if _MONEY_FMT is None:
-        from matplotlib.ticker import Formatter
-
-        class _MoneyFormatter(Formatter):
-            """Money ticks that stay distinct when the axis spans a narrow range (e.g. $1.47M-$1.50M)."""
-
-            def set_locs(self, locs):
-                self._ticks = np.asarray(locs, dtype=float)
-
-            def __call__(self, x, pos=None):
-                locs = getattr(self, "_ticks", np.zeros(0))
-                step = float(np.min(np.diff(locs))) if locs.size > 1 else None
-                return _money(x, pos, step)
-
-        _MONEY_FMT = _MoneyFormatter()
-    return _MONEY_FMT
-
-
-def _percent_formatter():
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(decimals=0)
 
 
 def _as_percent(v: pd.Series) -> pd.Series:
@@ -240,7 +192,7 @@ def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> path
     if _empty(timeseries, ["strategy", "day"]) or not strategies or not stage_cols:
         with figure(out_dir, "stages_over_time", "Buyers in market by stage over time", "day",
                     "buyers in market (people)") as chart:
-            _no_data(chart.ax)
+            no_data(chart.ax)
         return chart.path
 
     n = len(strategies)
@@ -260,7 +212,7 @@ def stages_over_time(timeseries: pd.DataFrame, out_dir, strategies=None) -> path
                 ax.xaxis.set_tick_params(labelbottom=True)
             sub = timeseries[timeseries["strategy"] == strat]
             if sub.empty:
-                _no_data(ax)
+                no_data(ax)
                 continue
             means = sub.groupby("day")[[c for c, _, _ in stage_cols]].mean().sort_index().fillna(0.0)
             ax.stackplot(means.index.to_numpy(),
@@ -301,7 +253,7 @@ def cumulative_customers(timeseries: pd.DataFrame, out_dir, strategies=None) -> 
         ax = chart.ax
         if _empty(timeseries, ["strategy", "day", "cum_wins"]) or \
                 not _line_with_band(timeseries, "cum_wins", strategies, colors, ax):
-            _no_data(ax)
+            no_data(ax)
         else:
             ax.set_ylim(bottom=0)
             ax.margins(x=0)
@@ -349,7 +301,7 @@ def funnel(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
     xlabel = "count over the horizon (leads, meetings: buyers; opportunities, wins: accounts)"
     if frame.empty or not np.isfinite(frame["mean"].to_numpy(dtype=float)).any():
         with figure(out_dir, "funnel", "Sales funnel per strategy", xlabel, "funnel step") as chart:
-            _no_data(chart.ax)
+            no_data(chart.ax)
         return chart.path
     colors = strategy_colors(strategies)
     n = len(strategies)
@@ -406,7 +358,7 @@ def wins_by_segment(samples: pd.DataFrame, out_dir, strategies=None, summary: pd
                 "customers won (accounts)") as (chart, strategies, colors):
         ax = chart.ax
         if _empty(samples, ["strategy", "seed", "kind", "value"]) or not strategies:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         won = samples[samples["kind"] == "won_segment"]
         x = np.arange(len(SEGMENTS))
@@ -429,7 +381,7 @@ def wins_by_segment(samples: pd.DataFrame, out_dir, strategies=None, summary: pd
                    yerr=err, capsize=3, error_kw={"elinewidth": 1.0, "ecolor": "#333333"})
             drawn += 1
         if not drawn:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         ax.set_xticks(x)
         ax.set_xticklabels(list(SEGMENTS))
@@ -469,7 +421,7 @@ def _bars_with_ci(ax, summary, col, strategies, colors, scale_fn=None, fmt=None)
                        ha="right" if len(strategies) > 3 else "center")
     ax.grid(axis="y", alpha=0.3)
     if not any_data:
-        _no_data(ax, "no data\n(undefined for every strategy)")
+        no_data(ax, "no data\n(undefined for every strategy)")
         ax.set_yticks([])
         ax.set_xlim(-0.5, len(strategies) - 0.5)
     else:
@@ -491,14 +443,14 @@ def cac_conversion(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.P
         ax2.set(title="Conversion: wins per buying decision ended\n(not per lead)",
                 ylabel="wins / buying decisions ended (%)")
         if not strategies:
-            _no_data(ax1)
-            _no_data(ax2)
+            no_data(ax1)
+            no_data(ax2)
         else:
-            _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=_money)
-            ax1.yaxis.set_major_formatter(_money_formatter())
+            _bars_with_ci(ax1, summary, "cac", strategies, colors, fmt=format_money)
+            money_axis(ax1.yaxis)
             _bars_with_ci(ax2, summary, "conversion_rate", strategies, colors,
                           scale_fn=_as_percent, fmt=lambda v: f"{v:.1f}%")
-            ax2.yaxis.set_major_formatter(_percent_formatter())
+            ax2.yaxis.set_major_formatter(percent_formatter())
     return chart.path
 
 
@@ -529,8 +481,9 @@ def _cost_axis_label(mean_costs: Sequence[float]) -> str:
     spread = (c.max() - c.min()) / c.min()
     if spread >= SMALL_COST_SPREAD:
         return "total cost ($)"
+    step = (c.max() - c.min()) / 10 or None  # enough decimals to tell the two ends apart
     return (f"total cost ($); axis zoomed in: the strategies' mean costs differ by only {spread:.1%}\n"
-            f"(${c.min():,.0f} to ${c.max():,.0f}; the axis does not start at $0)")
+            f"({format_money(c.min(), step=step)} to {format_money(c.max(), step=step)}; the axis does not start at $0)")
 
 
 def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.Path:
@@ -540,7 +493,7 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
                 "customers won (accounts)") as (chart, strategies, colors):
         ax = chart.ax
         if _empty(summary, ["strategy", "total_cost", "customers_won"]):
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         means: dict[str, tuple[float, float]] = {}
         for strat in strategies:
@@ -556,7 +509,7 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
             ax.scatter([mx], [my], s=130, color=colors[strat], edgecolor="black", linewidth=1.0,
                        zorder=4, label=f"{_pretty(strat)} (mean)")
         if not means:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         front = _pareto_front(means)
         if len(front) > 1:
@@ -566,7 +519,7 @@ def cost_vs_customers(summary: pd.DataFrame, out_dir, strategies=None) -> pathli
             ax.text(0.99, 0.01, f"frontier: {_pretty(front[0])} dominates on both cost and customers",
                     transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#333333")
         ax.scatter([], [], s=18, color="#777777", alpha=0.5, label="one replication")
-        ax.xaxis.set_major_formatter(_money_formatter())
+        money_axis(ax.xaxis)
         ax.margins(0.08)
         ax.set_ylim(bottom=0)
         xlabel = _cost_axis_label([c for c, _ in means.values()])
@@ -587,14 +540,14 @@ def deals_by_source(summary: pd.DataFrame, out_dir, strategies=None) -> pathlib.
         ax = chart.ax
         cols = [] if summary is None else [c for c in summary.columns if str(c).startswith("deals_")]
         if _empty(summary, ["strategy"]) or not cols or not strategies:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         num = summary[cols].apply(pd.to_numeric, errors="coerce")
         means = num.groupby(summary["strategy"]).mean().reindex(strategies)
         # drop channels that never produced a deal for any strategy (keeps the chart legible)
         keep = [c for c in cols if np.nan_to_num(means[c].to_numpy(dtype=float)).any()]
         if not keep:
-            _no_data(ax, "no won deals")
+            no_data(ax, "no won deals")
             return chart.path
         x = np.arange(len(keep))
         width = 0.8 / max(len(strategies), 1)
@@ -652,7 +605,7 @@ def progress_at_first_contact(samples: pd.DataFrame, out_dir, strategies=None) -
         ax.set_xlim(0, 1)
         ax.grid(alpha=0.3)
         if len(missing) == len(strategies):
-            _no_data(ax)
+            no_data(ax)
         else:
             _note_missing(ax, missing)
             ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
@@ -673,7 +626,7 @@ def cycle_length(samples: pd.DataFrame, out_dir, strategies=None) -> pathlib.Pat
                                  errors="coerce").to_numpy(dtype=float)
             vals = vals[np.isfinite(vals)]
         if vals.size == 0 or not strategies:
-            _no_data(ax)
+            no_data(ax)
             return chart.path
         hi = float(np.percentile(vals, 99.5)) if vals.size > 20 else float(vals.max())
         lo = 0.0
@@ -696,10 +649,10 @@ def rep_utilisation(timeseries: pd.DataFrame, out_dir, strategies=None) -> pathl
                 "rep utilisation (% of available hours)") as (chart, strategies, colors):
         ax = chart.ax
         ax.set_ylim(0, 100)
-        ax.yaxis.set_major_formatter(_percent_formatter())
+        ax.yaxis.set_major_formatter(percent_formatter())
         if _empty(timeseries, ["strategy", "day", "rep_utilisation"]) or \
                 not _line_with_band(timeseries, "rep_utilisation", strategies, colors, ax, scale=100.0):
-            _no_data(ax)
+            no_data(ax)
         else:
             ax.margins(x=0)
             ax.grid(alpha=0.3)

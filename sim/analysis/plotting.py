@@ -1,4 +1,6 @@
-"""One way to make a chart: :func:`figure`, used by sim.charts, sim.sweep_report and sim.validation.
+"""One way to make a chart: :func:`figure`, used by sim.charts, sim.sweep_report and sim.validation; and one
+way to label a money axis: :func:`money_axis` (ticks in the reports' money style, :func:`sim.analysis.formatting.
+format_money`).
 
 Every chart of the package is drawn with matplotlib's Agg backend (set here, at the first chart), titled, with
 axis labels that carry units, and written as a PNG (or kept in memory as base64 for an HTML report)::
@@ -21,7 +23,8 @@ from contextlib import contextmanager
 from io import BytesIO
 from typing import Any, Iterator
 
-__all__ = ["FIGSIZE", "DPI", "Chart", "figure", "grid_shape", "pyplot"]
+__all__ = ["FIGSIZE", "DPI", "Chart", "figure", "grid_shape", "pyplot", "money_formatter", "money_axis",
+           "percent_formatter"]
 
 #: Size (inches) of a one-panel chart.
 FIGSIZE = (8, 5)
@@ -115,3 +118,49 @@ def figure(out_dir, name: str, title: str | None = None, xlabel: str | None = No
             chart.png = base64.b64encode(buf.getvalue()).decode("ascii")
     finally:
         plt.close(fig)
+
+
+_MONEY_FORMATTER: Any = None
+
+
+def money_formatter() -> Any:
+    """A tick formatter for a money axis: :func:`sim.analysis.formatting.format_money` with as many decimals as
+    keep the ticks distinct when the axis spans a narrow range ($1.47M, $1.48M, ...). A new one per axis (a
+    matplotlib formatter belongs to one axis)."""
+    global _MONEY_FORMATTER
+    if _MONEY_FORMATTER is None:
+        import numpy as np
+        from matplotlib.ticker import Formatter
+
+        from sim.analysis.formatting import format_money
+
+        class MoneyFormatter(Formatter):
+            """Money ticks in the reports' style, distinct however narrow the axis."""
+
+            def set_locs(self, locs):
+                self._ticks = np.asarray(locs, dtype=float)
+
+            def __call__(self, x, pos=None):
+                locs = getattr(self, "_ticks", np.zeros(0))
+                step = float(np.min(np.diff(locs))) if locs.size > 1 else None
+                return "" if not np.isfinite(x) else format_money(x, step=step)
+
+        _MONEY_FORMATTER = MoneyFormatter
+    return _MONEY_FORMATTER()
+
+
+def money_axis(axis: Any, nbins: int | None = None) -> None:
+    """Label ``axis`` (``ax.xaxis``, ``ax.yaxis`` or a colour bar's) as money; ``nbins``: at most that many
+    ticks."""
+    if nbins is not None:
+        from matplotlib.ticker import MaxNLocator
+
+        axis.set_major_locator(MaxNLocator(nbins=nbins))
+    axis.set_major_formatter(money_formatter())
+
+
+def percent_formatter(decimals: int = 0) -> Any:
+    """A tick formatter for an axis whose values are per cent already (0-100): "25%"."""
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(decimals=decimals)

@@ -1,7 +1,9 @@
 """Self-contained HTML report for a strategy comparison.
 
-The report is one HTML file: inline CSS, charts embedded as base64 ``data:`` URIs,
-no scripts and no external requests. All text is escaped with :func:`html.escape`.
+The report is one HTML file in the shared page shell (:func:`sim.analysis.html.page`: inline CSS, charts
+embedded as base64 ``data:`` URIs, no scripts and no external requests); its numbers are printed by
+:func:`sim.analysis.formatting.format_value` (the metric registry's formats) and its tables written by
+:func:`sim.analysis.html.table`.
 
 Inputs: the ``comparison`` frame from ``sim.stats.compare`` (see docs/CONTRACT.md),
 the chart PNG paths from ``sim.charts.make_all`` and the run manifest dict.
@@ -9,15 +11,17 @@ the chart PNG paths from ``sim.charts.make_all`` and the run manifest dict.
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 import math
 import pathlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from sim.analysis.formatting import NA, format_money, format_value
+from sim.analysis.formatting import finite as _finite
+from sim.analysis.html import Cell, Html, page, table
 
 __all__ = ["DEFAULT_METRICS", "METRIC_LABELS", "finding_sentence", "comparison_table_html", "write_report",
            "override_sentences", "overrides_html", "spend_frame", "spend_table_html", "rep_time_table_html"]
@@ -42,7 +46,6 @@ def _registry():
 #: Labels with units of the summary metrics, from the metric registry.
 METRIC_LABELS = {k: m.display for k, m in _registry().items()}
 
-_MONEY = {k for k, m in _registry().items() if m.fmt == "money"}
 _PERCENT = {k for k, m in _registry().items() if m.fmt == "percent"}
 
 CLEAR_TEXT = "statistically clear (95% paired CI excludes zero)"
@@ -50,13 +53,6 @@ UNCLEAR_TEXT = "not statistically clear at this number of replications"
 
 
 # --------------------------------------------------------------------------- formatting
-
-def _finite(x) -> bool:
-    try:
-        return x is not None and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
 
 def _is_fraction_metric(comparison: pd.DataFrame, metric: str) -> bool:
     """Percent metrics are stored as fractions (0..1); tolerate frames that already use %."""
@@ -68,28 +64,11 @@ def _is_fraction_metric(comparison: pd.DataFrame, metric: str) -> bool:
 
 
 def _fmt(metric: str, x, *, signed: bool = False, fraction: bool = True) -> str:
-    if not _finite(x):
-        return "n/a"
-    x = float(x)
-    sign = "+" if signed and x > 0 else ("-" if x < 0 else "")
-    a = abs(x)
-    if metric in _MONEY:
-        body = f"${a:,.0f}" if a >= 100 else f"${a:,.2f}"
-    elif metric in _PERCENT:
-        v = a * 100 if fraction else a
-        body = f"{v:.1f} pp" if signed else f"{v:.1f}%"  # differences of rates: percentage points
-        return f"{sign}{body}" if signed or x < 0 else body
-    elif metric == "ltv_to_cac":
-        body = f"{a:.2f}x"
-    elif metric.endswith("_days") or metric == "payback_months":
-        body = f"{a:,.1f}"
-    elif "progress" in metric:
-        body = f"{a:.3f}"
-    elif a >= 1000:
-        body = f"{a:,.0f}"
-    else:
-        body = f"{a:,.1f}" if a >= 1 or a == 0 else f"{a:.3g}"
-    return f"{sign}{body}" if (signed or x < 0) else body
+    """``x`` as the registry's format of ``metric`` prints it; a percent metric given in per cent already
+    (``fraction=False``) is read as such."""
+    if metric in _PERCENT and not fraction and _finite(x):
+        x = float(x) / 100.0
+    return format_value(metric, x, signed=signed)
 
 
 def _label(metric: str) -> str:
@@ -271,13 +250,12 @@ def comparison_table_html(comparison: pd.DataFrame, metrics: Sequence[str] | Non
     frac = {m: _is_fraction_metric(comparison, m) for m in metrics}
 
     e = html.escape
-    head = "".join(f"<th>{e(_label(m))}</th>" for m in metrics)
     body_rows = []
     for s in strategies:
-        cells = [f'<th scope="row">{e(str(s))}</th>']
+        cells: list = [str(s)]
         for m in metrics:
             if (s, m) not in idx.index:
-                cells.append('<td class="muted">n/a</td>')
+                cells.append(Cell(NA, "muted"))
                 continue
             row = idx.loc[(s, m)]
             fmt = lambda x, signed=False: _fmt(m, x, signed=signed, fraction=frac[m])  # noqa: E731
@@ -301,9 +279,8 @@ def comparison_table_html(comparison: pd.DataFrame, metrics: Sequence[str] | Non
                 diff_txt = f'<span class="diff">vs best: {e(fmt(row["diff_vs_best"], True))}{dci}{mark}</span>'
             else:
                 diff_txt = '<span class="diff muted">vs best: n/a</span>'
-            cls_attr = f' class="{" ".join(cls)}"' if cls else ""
-            cells.append(f"<td{cls_attr}><span class=\"mean\">{e(mean_txt)}</span> {ci}<br>{diff_txt}</td>")
-        body_rows.append("<tr>" + "".join(cells) + "</tr>")
+            cells.append(Cell(Html(f'<span class="mean">{e(mean_txt)}</span> {ci}<br>{diff_txt}'), " ".join(cls)))
+        body_rows.append(cells)
 
     ns = pd.to_numeric(comparison.get("n", pd.Series(dtype=float)), errors="coerce").dropna()
     n_txt = ""
@@ -315,8 +292,8 @@ def comparison_table_html(comparison: pd.DataFrame, metrics: Sequence[str] | Non
             "excludes zero; <b>best</b> marks the best strategy.")
     if n_txt:
         note += " " + e(n_txt) + "."
-    return (f'<div class="tablewrap"><table><thead><tr><th>Strategy</th>{head}</tr></thead>'
-            f'<tbody>{"".join(body_rows)}</tbody></table></div><p class="note">{note}</p>')
+    return (table(["Strategy", *(_label(m) for m in metrics)], body_rows, row_headers=True)
+            + f'<p class="note">{note}</p>')
 
 
 # --------------------------------------------------------------------------- scenario: spend, rep time, overrides
@@ -440,10 +417,6 @@ def spend_frame(scenario, timeseries: pd.DataFrame | None = None, strategies: Se
     return df
 
 
-def _money_txt(x) -> str:
-    return f"${float(x):,.0f}" if _finite(x) else "n/a"
-
-
 def spend_table_html(scenario, timeseries: pd.DataFrame | None = None, strategies: Sequence[str] | None = None,
                      n_reps: int | None = None) -> str:
     """HTML table: per channel (rows) and strategy (columns) the planned spend over the horizon and the measured
@@ -458,11 +431,10 @@ def spend_table_html(scenario, timeseries: pd.DataFrame | None = None, strategie
              if (df.loc[df["item"] == i, ["planned", "spent"]].fillna(0.0).abs().to_numpy().sum() > 0)]
     unused = [i for i in dict.fromkeys(df["item"]) if i not in items]
     idx = df.set_index(["strategy", "item"])
-    head = "".join(f"<th>{e(s)}</th>" for s in strategies)
     body = []
     for item in [*items, "total"]:
         label = "sales reps" if item == "reps" else ("total" if item == "total" else item.replace("_", " "))
-        cells = [f'<th scope="row">{e(label)}</th>']
+        cells: list = [label]
         for s in strategies:
             if item == "total":
                 sub = df[df["strategy"] == s]
@@ -471,26 +443,26 @@ def spend_table_html(scenario, timeseries: pd.DataFrame | None = None, strategie
             else:
                 r = idx.loc[(s, item)]
                 planned, fixed, spent, budget = r["planned"], r["fixed"], r["spent"], r["budget"]
-            plan = f'<span class="mean">{e(_money_txt(planned))}</span>'
+            plan = f'<span class="mean">{e(format_money(planned))}</span>'
             if fixed > 0:
-                plan += f'<br><span class="ci">{e(_money_txt(budget))} + {e(_money_txt(fixed))} fixed</span>'
+                plan += f'<br><span class="ci">{e(format_money(budget))} + {e(format_money(fixed))} fixed</span>'
             if has_spent:
                 share = f" ({spent / planned:.0%})" if _finite(spent) and planned > 0 else ""
-                plan += f'<br><span class="diff">spent {e(_money_txt(spent))}{e(share)}</span>'
-            cells.append(f"<td>{plan}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+                plan += f'<br><span class="diff">spent {e(format_money(spent))}{e(share)}</span>'
+            cells.append(Html(plan))
+        body.append(cells)
     fixed_notes = []
     for ch in items:
         if ch == "reps":
             continue
         f = df.loc[(df["item"] == ch) & (df["fixed"] > 0), "fixed"]
         if not f.empty:
-            fixed_notes.append(f"{ch.replace('_', ' ')} {_money_txt(f.iloc[0])}")
+            fixed_notes.append(f"{ch.replace('_', ' ')} {format_money(f.iloc[0])}")
     cfg = scenario.config_dict(strategies[0])["sales"]
     note = (f"First line: planned spend over the {scenario.horizon_days}-day horizon from the scenario as resolved "
             f"(a channel's yearly budget x {scenario.horizon_days}/365, plus its fixed cost while its budget is above "
             f"zero{': ' + ', '.join(fixed_notes) if fixed_notes else ''}; sales reps: {cfg['n_reps']} reps x "
-            f"${cfg['cost_per_rep_day']:,.0f} a day).")
+            f"{format_money(cfg['cost_per_rep_day'])} a day).")
     if has_spent:
         reps_txt = f" over {n_reps} replications" if n_reps else ""
         note += (f" 'spent': what the runs spent (the new_cost_&lt;channel&gt; columns, mean{e(reps_txt)}) and its share "
@@ -498,8 +470,8 @@ def spend_table_html(scenario, timeseries: pd.DataFrame | None = None, strategie
                  "known contacts; dials are limited by the reps' dialing hours).")
     if unused:
         note += " No strategy spends on: " + e(", ".join(u.replace("_", " ") for u in unused)) + "."
-    return (f'<div class="tablewrap"><table><thead><tr><th>Spend ($)</th>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div><p class="note">{note}</p>')
+    return table(["Spend ($)", *strategies], body, row_headers=True) + f'<p class="note">{note}</p>'
+
 
 
 def rep_time_table_html(scenario, strategies: Sequence[str] | None = None) -> str:
@@ -508,24 +480,21 @@ def rep_time_table_html(scenario, strategies: Sequence[str] | None = None) -> st
     from sim.config.parameters import REP_ACTIVITIES
 
     strategies = list(strategies) if strategies is not None else list(scenario.strategies)
-    e = html.escape
-    head = "".join(f"<th>{e(s)}</th>" for s in strategies)
     cfgs = {s: scenario.config_dict(s)["sales"] for s in strategies}
-    rows = ['<tr><th scope="row">team</th>' + "".join(
-        f"<td>{c['n_reps']} reps x {c['hours_per_day']:g} h a day</td>" for c in cfgs.values()) + "</tr>"]
+    rows: list[list] = [["team", *(f"{c['n_reps']} reps x {c['hours_per_day']:g} h a day" for c in cfgs.values())]]
     for act in REP_ACTIVITIES:
-        cells = []
+        cells: list = [act]
         for s in strategies:
             c = cfgs[s]
             share = float(c["split"].get(act, 0.0))
             hours = share * c["n_reps"] * c["hours_per_day"]
-            cells.append(f'<td><span class="mean">{share:.0%}</span><br><span class="ci">{hours:,.1f} team h a day'
-                         f"</span></td>")
-        rows.append(f'<tr><th scope="row">{e(act)}</th>' + "".join(cells) + "</tr>")
+            cells.append(Html(f'<span class="mean">{share:.0%}</span><br><span class="ci">{hours:,.1f} team h a day'
+                              f"</span>"))
+        rows.append(cells)
     note = ("Share of the reps' selling hours each strategy gives to each activity (sales.split) and the team's "
             "hours a day that makes; meetings are the hours available for sales conversations.")
-    return (f'<div class="tablewrap"><table><thead><tr><th>Rep time</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div><p class="note">{note}</p>')
+    return table(["Rep time", *strategies], rows, row_headers=True) + f'<p class="note">{note}</p>'
+
 
 
 def overrides_html(overrides: Mapping | None, scenario=None, preset=None) -> str:
@@ -538,94 +507,7 @@ def overrides_html(overrides: Mapping | None, scenario=None, preset=None) -> str
             + "".join(f"<li>{e(t)}</li>" for t in lines) + "</ul>")
 
 
-# --------------------------------------------------------------------------- manifest
-
-_MANIFEST_KEYS = [
-    ("Seeds", ("seeds", "seed_list")),
-    ("Replications", ("reps", "n_reps", "replications", "n_seeds")),
-    ("Version", ("version", "sim_version", "package_version")),
-    ("Command", ("command", "cmd", "argv")),
-    ("Started", ("start_time", "started", "started_at", "start")),
-    ("Finished", ("end_time", "finished", "finished_at", "end")),
-]
-
-
-def _short(value, limit: int = 300) -> str:
-    if isinstance(value, (list, tuple)):
-        vals = list(value)
-        if vals and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals):
-            ints = [int(v) for v in vals]
-            if len(ints) > 3 and ints == list(range(ints[0], ints[0] + len(ints))):
-                return f"{ints[0]}-{ints[-1]} ({len(ints)} seeds)"
-        if vals and all(isinstance(v, str) for v in vals):
-            text = " ".join(vals)
-        else:
-            text = ", ".join(str(v) for v in vals)
-    elif isinstance(value, Mapping):
-        text = json.dumps(value, default=str, sort_keys=True)
-    else:
-        text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _manifest_html(manifest: Mapping | None) -> str:
-    manifest = dict(manifest or {})
-    e = html.escape
-    items = []
-    used = set()
-    for label, keys in _MANIFEST_KEYS:
-        for k in keys:
-            if k in manifest and manifest[k] is not None:
-                items.append((label, _short(manifest[k], 600)))
-                used.add(k)
-                break
-    nested = []
-    for k, v in manifest.items():
-        if k in used or v is None:
-            continue
-        if isinstance(v, Mapping):
-            nested.append((str(k), _short(v, 2000)))
-        else:
-            items.append((str(k).replace("_", " "), _short(v)))
-    dl = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in items)
-    det = "".join(f"<details><summary>{e(k)}</summary><pre>{e(v)}</pre></details>" for k, v in nested)
-    if not dl and not det:
-        return '<p class="muted">No run manifest recorded.</p>'
-    return f"<dl>{dl}</dl>{det}"
-
-
 # --------------------------------------------------------------------------- page
-
-_CSS = """
-body{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#222;
-background:#fafafa;line-height:1.45}
-main{max-width:1100px;margin:0 auto;padding:24px 28px 40px;background:#fff}
-h1{font-size:1.7em;margin:0.2em 0 0.4em}
-h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:4px}
-h3{font-size:1.0em;margin:1.2em 0 0.2em}
-.question{font-size:1.1em;color:#333}
-.finding{background:#eef6ee;border-left:5px solid #2ca02c;padding:10px 14px;font-size:1.05em}
-.tablewrap{overflow-x:auto}
-table{border-collapse:collapse;font-size:0.85em;margin-top:8px}
-th,td{border:1px solid #ddd;padding:6px 8px;vertical-align:top;text-align:right}
-thead th{background:#f0f0f0;text-align:center}
-tbody th{text-align:left;background:#f8f8f8;white-space:nowrap}
-td .mean{font-weight:600}
-td .ci,td .diff{color:#555;font-size:0.9em;white-space:nowrap}
-td.best{background:#eef6ee}
-td.clear{background:#fff4d6}
-.badge{background:#2ca02c;color:#fff;border-radius:3px;padding:0 5px;font-size:0.85em}
-.note,.muted{color:#666;font-size:0.85em}
-figure{margin:18px 0 28px}
-figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{color:#444;font-size:0.9em;margin-top:4px}
-footer{margin-top:36px;border-top:1px solid #ddd;padding-top:10px;font-size:0.82em;color:#555}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0}
-dt{font-weight:600}
-dd{margin:0;word-break:break-word;font-family:Menlo,Consolas,monospace}
-pre{white-space:pre-wrap;word-break:break-word;font-size:0.9em}
-"""
-
 
 def _captions() -> dict[str, str]:
     try:
@@ -637,55 +519,17 @@ def _captions() -> dict[str, str]:
         return {}
 
 
-def html_page(title: str, body: str, chart_paths, manifest: Mapping | None) -> str:
-    """A self-contained report page: head and style, ``title``, ``body`` (HTML), the charts and the run
-    facts. The comparison report and the sweep report share it."""
-    e = html.escape
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<main>
-<h1>{e(title)}</h1>
-{body}
-<h2>Charts</h2>
-{_figures_html(chart_paths)}
-<footer>
-<h3>Run facts</h3>
-{_manifest_html(manifest)}
-</footer>
-</main>
-</body>
-</html>
-"""
-
-
-def _figures_html(chart_paths) -> str:
+def _with_captions(chart_paths) -> dict:
+    """path -> caption: the given caption, else the comparison chart's (by file stem), else the stem in words."""
     if chart_paths is None:
-        return '<p class="muted">No charts.</p>'
-    if isinstance(chart_paths, Mapping):
-        pairs = [(pathlib.Path(p), c) for p, c in chart_paths.items()]
-    else:
-        pairs = [(pathlib.Path(p), None) for p in chart_paths]
+        return {}
+    pairs = chart_paths.items() if isinstance(chart_paths, Mapping) else ((p, None) for p in chart_paths)
     captions = _captions()
-    e = html.escape
-    out = []
-    for i, (p, cap) in enumerate(pairs, start=1):
-        cap = cap or captions.get(p.stem) or p.stem.replace("_", " ").capitalize()
-        try:
-            data = base64.b64encode(p.read_bytes()).decode("ascii")
-        except OSError:
-            out.append(f'<p class="muted">Chart missing: {e(p.name)}</p>')
-            continue
-        alt = p.stem.replace("_", " ")
-        out.append(f'<figure><img alt="{e(alt)}" src="data:image/png;base64,{data}">'
-                   f"<figcaption>Figure {i}. {e(str(cap))}</figcaption></figure>")
-    return "\n".join(out) if out else '<p class="muted">No charts.</p>'
+    out = {}
+    for p, cap in pairs:
+        stem = pathlib.Path(p).stem
+        out[p] = cap or captions.get(stem) or stem.replace("_", " ").capitalize()
+    return out
 
 
 def write_report(path, *, title: str, question: str, scenario_description: str,
@@ -728,6 +572,6 @@ def write_report(path, *, title: str, question: str, scenario_description: str,
 <p class="finding">{e(finding_sentence(comparison))}</p>
 <h2>Comparison</h2>
 {comparison_table_html(comparison, metrics)}""" + "".join(f"\n<h2>{e(h)}</h2>\n<p>{e(t)}</p>" for h, t in sections)
-    doc = html_page(str(title), body, chart_paths, manifest)
+    doc = page(str(title), body, _with_captions(chart_paths), manifest if manifest is not None else {})
     path.write_text(doc, encoding="utf-8")
     return path

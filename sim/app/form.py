@@ -203,27 +203,3 @@ def check_reps(value: Any) -> int:
             or not 1 <= value <= MAX_REPS:
         raise _invalid("reps", f"must be a whole number from 1 to {MAX_REPS}, got {value!r}")
     return int(value)
-
-
-# ------------------------------------------------------------------------------------------------ TOML
-
-
-def _flat(d: Mapping, prefix: str = "") -> dict:
-    """A strategy's overlay as dotted keys, the rep split kept as one inline table."""
-    out: dict = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping) and not (prefix + k).endswith("sales.split"):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = dict(v) if isinstance(v, Mapping) else v
-    return out
-
-
-def scenario_toml(scenario: Scenario, header: str = "") -> str:
-    """The scenario as a complete TOML file (every parameter with its unit, range and source), which
-    ``sim.load_scenario`` reads back to the same scenario."""
-    from sim.config.template import render
-
-    data = scenario.to_dict()
-    strategies = {name: _flat(overlay) for name, overlay in data.pop("strategies").items()}
-    return render(data, strategies, header)

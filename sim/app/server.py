@@ -54,6 +54,7 @@ from urllib.parse import unquote, urlsplit
 
 from sim.app import form
 from sim.app.jobs import METRICS, Job, WhatIf, compare_whatifs, metric_info
+from sim.config.template import scenario_toml
 
 log = logging.getLogger("sim.app")
 
@@ -127,7 +128,7 @@ class Planner:
             for job in self.jobs.values():
                 if job.active:
                     job.cancel()  # two cores: one comparison at a time
-            job = Job(scenario, reps, self.workers, folder=self.workdir / "jobs", toml=form.scenario_toml(scenario))
+            job = Job(scenario, reps, self.workers, folder=self.workdir / "jobs", toml=scenario_toml(scenario))
             job.folder = self.workdir / "jobs" / job.id
             job.folder.mkdir(parents=True)
             self.jobs[job.id] = job
@@ -344,8 +345,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.OK, getattr(self.planner, ROUTES_POST[path])(body))
         if path == "/api/toml":
             scenario = form.build(body.get("source"), body.get("values"))
-            text = form.scenario_toml(scenario, "# Written by the planner page (python run.py app). Run it with:\n"
-                                                "#   python run.py run THIS_FILE.toml")
+            text = scenario_toml(scenario, "# Written by the planner page (python run.py app). Run it with:\n"
+                                           "#   python run.py run THIS_FILE.toml")
             name = re.sub(r"[^A-Za-z0-9._-]+", "_", scenario.name)
             return self._send(HTTPStatus.OK, text.encode("utf-8"), "application/toml; charset=utf-8",
                               {"Content-Disposition": f'attachment; filename="{name}.toml"'})

@@ -1,7 +1,7 @@
 """Outputs of an attribution study: tables, the touch log (Parquet), charts and a self-contained report.
 
 Charts use the project's :func:`sim.analysis.plotting.figure` (Agg, titled, labelled axes with units) and
-the report the shared page shell (:func:`sim.analysis.report.html_page`).
+the report the shared page shell (:func:`sim.analysis.html.page`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.plotting import figure
-from sim.analysis.report import html_page
+from sim.analysis.formatting import format_percent
+from sim.analysis.html import frame_table, page
 from sim.io import versions, write_manifest
 
 __all__ = ["write_all", "credited_vs_true", "error_heatmap", "CAPTIONS"]
@@ -84,21 +85,10 @@ def error_heatmap(res, out_dir) -> Path:
     return ch.path
 
 
-def _table_html(df: pd.DataFrame, pct: tuple[str, ...] = (), dec: int = 2) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in df.columns)
-    rows = []
-    for _, r in df.iterrows():
-        cells = []
-        for c in df.columns:
-            v = r[c]
-            if isinstance(v, (float, np.floating)):
-                txt = "" if not np.isfinite(v) else (f"{100 * v:.1f}%" if c in pct else f"{v:.{dec}f}")
-            else:
-                txt = str(v)
-            cells.append(f"<td>{e(txt)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+def _table(df: pd.DataFrame, pct: tuple[str, ...] = ()) -> str:
+    """A table of the report: the ``pct`` columns (shares) as per cent, other numbers with three significant
+    digits (:func:`sim.analysis.html.frame_table`)."""
+    return frame_table(df, {c: format_percent for c in pct}, digits=3)
 
 
 def _peer(res, folder: Path) -> str:
@@ -165,15 +155,15 @@ holds them); the reps' meetings are in the touch log but not in the journeys.</p
 <h2>Against the channelattribution package</h2>
 <p>{e(peer_text)}</p>
 <h2>Ground truth</h2>
-{_table_html(tr, pct=("true_share", "true_share_ci_low", "true_share_ci_high"), dec=1)}
+{_table(tr, pct=("true_share", "true_share_ci_low", "true_share_ci_high"))}
 <h2>Scores of the methods</h2>
-{_table_html(sc, pct=("mean_abs_error", "max_abs_error", "share_to_unstudied"))}
+{_table(sc, pct=("mean_abs_error", "max_abs_error", "share_to_unstudied"))}
 <p class="muted">cut: the studied channel with the least credit; cut_is_right: whether it is the channel whose
 removal loses the fewest customers (the right cut); decision_cost_customers: customers lost by the method's cut
 beyond the right cut.</p>"""
     manifest = {"study": s.definition() | {"scenario_config": "(see definition hash)"}, "hash": s.hash,
                 "runs": len(s.tasks()), "executed_now": res.executed, "versions": versions(), **manifest}
-    (folder / "report.html").write_text(html_page(f"Attribution lab: {s.scenario.name} / {s.strategy}", body, paths,
+    (folder / "report.html").write_text(page(f"Attribution lab: {s.scenario.name} / {s.strategy}", body, paths,
                                                   manifest), encoding="utf-8")
     write_manifest(folder, manifest)
     return folder

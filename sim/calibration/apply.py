@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.analysis.formatting import format_number
 from sim.config.parameters import P, lookup
 from sim.config.scenario import ScenarioError, load_scenario
 
@@ -63,12 +64,6 @@ class Estimates:
     targets_file: Path | None = None
     scenario_file: Path | None = None
     overrides: dict = field(default_factory=dict)
-
-
-def _fmt(v: float) -> str:
-    from sim.calibration import report  # the numbers as the report prints them
-
-    return report._fmt(v)
 
 
 def read_estimates(folder: str | Path) -> Estimates:
@@ -116,12 +111,12 @@ def read_estimates(folder: str | Path) -> Estimates:
             best = manifest.get("best", {})
             label = "CMA-ES" if (manifest.get("settings") or {}).get("sampler") == "cmaes" else "Optuna TPE"
             notes[path] = (f"calibrated with {shown} ({label} point estimate: the best of "
-                           f"{best.get('trials', '?')} trials, distance {_fmt(best.get('distance', math.nan))}; no "
+                           f"{best.get('trials', '?')} trials, distance {format_number(best.get('distance', math.nan))}; no "
                            f"posterior, so no interval)")
         elif r is not None and all(c in r for c in ("q05", "q95", "sd_ratio", "identified")):
             ident = "identified" if str(r["identified"]).strip().lower() == "true" else "weakly identified"
-            notes[path] = (f"calibrated with {shown} (ABC-SMC posterior median; 90% interval {_fmt(float(r['q05']))} "
-                           f"to {_fmt(float(r['q95']))}; {ident}: posterior sd / prior sd {float(r['sd_ratio']):.2f})")
+            notes[path] = (f"calibrated with {shown} (ABC-SMC posterior median; 90% interval {format_number(float(r['q05']))} "
+                           f"to {format_number(float(r['q95']))}; {ident}: posterior sd / prior sd {float(r['sd_ratio']):.2f})")
         else:
             notes[path] = f"calibrated with {shown} (ABC-SMC posterior median)"
     tf = Path(targets).expanduser() if targets else None

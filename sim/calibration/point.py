@@ -260,7 +260,8 @@ class PointCalibration:
                 f"both).")
 
     def to_toml(self) -> str:
-        from sim.calibration.report import _fmt, _toml, scenario_text
+        from sim.analysis.formatting import format_number
+        from sim.config.template import scenario_toml, toml_value
 
         spec = self.spec
         header = [
@@ -274,10 +275,10 @@ class PointCalibration:
              f"{self.best_distance:.4g})."),
             "# Run it like any preset: python run.py run calibrated.toml",
         ]
-        header += [f"#   {p.path} = {_toml(self.estimate[p.path])}  (prior {_fmt(p.low)} to {_fmt(p.high)}"
+        header += [f"#   {p.path} = {toml_value(self.estimate[p.path])}  (prior {format_number(p.low)} to {format_number(p.high)}"
                    f"{', log scale' if p.scale == 'log' else ''})" for p in spec.params]
         notes = {p: f"CALIBRATED: {spec.settings.sampler_label} point estimate (no interval); " for p in spec.names}
-        return scenario_text(self.scenario, header, notes)
+        return scenario_toml(self.scenario, header, notes)
 
     def write(self, folder: str | Path, manifest: dict | None = None) -> Path:
         """calibrated.toml, parameters.csv, trials.csv, targets.csv, predictive.csv, runs.csv, charts/*.png,
@@ -330,7 +331,8 @@ def _searcher(s: Settings) -> str:
 def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     import html
 
-    from sim.analysis import report as _report
+    from sim.analysis.formatting import format_number
+    from sim.analysis.html import frame_table, page
     from sim.calibration import report as R
     from sim.io import jsonable, package_version, versions, write_manifest
 
@@ -355,7 +357,7 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     })
     write_manifest(folder, full)
     charts: dict[Path, str] = {}
-    for name, fn in (("targets_overview", R._chart_overview), ("targets", R._chart_targets),
+    for name, fn in (("targets_overview", R.chart_overview), ("targets", R.chart_targets),
                      ("trace", _chart_trace)):
         path = fn(cal, folder / "charts")
         if path is not None:
@@ -366,7 +368,7 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     ptab = ptab[["parameter", "unit", "prior", "estimate"]]
     checks = cal.checks.copy()
     checks["simulated median (90% interval)"] = [
-        r.status if pd.isna(r.sim_median) else f"{R._fmt(r.sim_median)} ({R._fmt(r.sim_q05)} to {R._fmt(r.sim_q95)})"
+        r.status if pd.isna(r.sim_median) else f"{format_number(r.sim_median)} ({format_number(r.sim_q05)} to {format_number(r.sim_q95)})"
         for r in checks.itertuples()]
     checks["inside"] = [("yes" if v else "no") if isinstance(v, (bool, np.bool_)) else "" for v in checks["inside"]]
     cols = ["name", "metric", "observed", "simulated median (90% interval)", "inside", "source"]
@@ -385,19 +387,19 @@ also optimistic; the checks below run it again on fresh seeds.</p>
 <p>The calibrated scenario (<code>calibrated.toml</code>) runs like any preset:
 <code>python run.py run calibrated.toml</code>.</p>
 <h2>Free parameters (the point estimate)</h2>
-{R._table_html(ptab)}
+{frame_table(ptab)}
 <h2>Targets (fitted)</h2>
-{R._table_html(ttab)}
+{frame_table(ttab)}
 <p class="note">Simulated: {len(res.predictive)} runs at the point estimate, each on a fresh seed never used in the
 search; the interval is the model's run-to-run noise at one parameter point, not parameter uncertainty.
 Distance: z = (simulated - value) / sd, a range read as its middle +- 2 sd (the central 95% of the published
 figures); total sqrt(mean z^2).</p>
 <h2>Holdouts (never used in fitting)</h2>
-{R._table_html(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
-{R._pooled_note(cal.checks)}
+{frame_table(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
+{R.pooled_note(cal.checks)}
 <h2>Search</h2>
 <p class="note">{len(res.trials)} trials, {res.runs_needed} search runs and {len(res.predictive)} check runs
 ({res.executed} executed by the last call, {res.reused} already in the store).</p>"""
-    doc = _report.html_page(f"Calibration (point estimate): {spec.name}", body,
+    doc = page(f"Calibration (point estimate): {spec.name}", body,
                             {str(p): c for p, c in charts.items()}, full)
     (folder / "report.html").write_text(doc, encoding="utf-8")

@@ -14,7 +14,6 @@ Charts (``charts/``, drawn with :func:`sim.analysis.plotting.figure`):
 from __future__ import annotations
 
 import html
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis import report as _report
+from sim.analysis.formatting import format_number, format_percent
+from sim.analysis.html import frame_table, page
 from sim.analysis.plotting import figure
 from sim.calibration.abc import IDENTIFIED_RATIO
-from sim.config.parameters import SCHEMA, P
+from sim.config.template import scenario_toml as write_toml
+from sim.config.template import toml_value
 
-__all__ = ["finding_sentence", "make_charts", "metric_unit", "scenario_text", "scenario_toml", "write_outputs"]
+__all__ = ["finding_sentence", "make_charts", "metric_unit", "scenario_toml", "write_outputs"]
 
 CAPTIONS = {
     "targets_overview": "Each target (and holdout) on one scale: the posterior-predictive median (dot) and 90% "
@@ -47,7 +48,16 @@ CAPTIONS = {
 
 
 def metric_unit(metric: str) -> str:
-    """A unit label for a summary metric (by its name)."""
+    """The unit of a metric: the registry's (``sim.engine.metrics.metric``); for a name it does not know (a pooled
+    figure), one read from the name."""
+    from sim.engine.metrics import metric as registered
+
+    try:
+        unit = registered(metric).unit
+    except KeyError:
+        unit = ""
+    if unit:
+        return unit
     m = metric
     if "days" in m:
         return "days"
@@ -64,44 +74,9 @@ def metric_unit(metric: str) -> str:
     return "value"
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a" if v is None or math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    v = float(v)
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.{digits}g}"
-    return f"{v:,.{digits}g}" if abs(v) >= 1000 else f"{v:.{digits}g}"
-
-
 # --------------------------------------------------------------------------------------------------------
 # The calibrated scenario
 # --------------------------------------------------------------------------------------------------------
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def _leaves(d: dict, prefix: str = ""):
-    for k, v in d.items():
-        if isinstance(v, dict):
-            yield from _leaves(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}", v
 
 
 def scenario_toml(cal: Any) -> str:
@@ -120,44 +95,12 @@ def scenario_toml(cal: Any) -> str:
         "# Run it like any preset: python run.py run calibrated.toml",
     ]
     for r in post.values():
-        lines.append(f"#   {r.parameter} = {_toml(r.median)}  (90% interval {_fmt(r.q05)} to {_fmt(r.q95)}; prior "
-                     f"{_fmt(r.prior_low)} to {_fmt(r.prior_high)}{', log scale' if r.scale == 'log' else ''}; "
+        lines.append(f"#   {r.parameter} = {toml_value(r.median)}  (90% interval {format_number(r.q05)} to {format_number(r.q95)}; prior "
+                     f"{format_number(r.prior_low)} to {format_number(r.prior_high)}{', log scale' if r.scale == 'log' else ''}; "
                      f"{'identified' if r.identified else 'NOT identified by the targets'})")
-    notes = {p: (f"CALIBRATED: posterior median, 90% interval {_fmt(r.q05)} to {_fmt(r.q95)}"
+    notes = {p: (f"CALIBRATED: posterior median, 90% interval {format_number(r.q05)} to {format_number(r.q95)}"
                  f"{'' if r.identified else ' (not identified)'}; ") for p, r in post.items()}
-    return scenario_text(cal.scenario, lines, notes)
-
-
-def scenario_text(scenario: Any, header: list[str], notes: dict[str, str]) -> str:
-    """A scenario as a commented TOML file: the ``header`` lines, then every parameter with its unit, range and
-    source (``notes[path]`` in front of a free parameter's comment), then the strategies."""
-    data = scenario.to_dict()
-    strategies = data.pop("strategies")
-    lines = list(header)
-
-    def table(node: dict, vals: dict, path: list[str]) -> None:
-        scalars = [(k, s) for k, s in node.items() if isinstance(s, P)]
-        if scalars:
-            lines.append("")
-            lines.append(f"[{'.'.join(path)}]")
-            items = [(k, s, f"{k} = {_toml(vals[k])}") for k, s in scalars]
-            width = min(max(len(i[2]) for i in items), 34)
-            for k, s, item in items:
-                full = ".".join([*path, k])
-                note = (notes.get(full, "") + (f"{s.unit}; " if s.unit else ""))
-                lines.append(f"{item:<{width}}  # {note}{s.allowed()}. Source: {s.source}".replace("\n", " "))
-        for k, s in node.items():
-            if isinstance(s, dict):
-                table(s, vals[k], path + [k])
-
-    for section, node in SCHEMA.items():
-        table(node, data[section], [section])
-    for name, overlay in strategies.items():
-        lines.append("")
-        lines.append(f"[strategies.{json.dumps(name) if not name.replace('_', '').isalnum() else name}]")
-        for key, v in _leaves(overlay):
-            lines.append(f"{key} = {_toml(v)}")
-    return "\n".join(lines) + "\n"
+    return write_toml(cal.scenario, lines, notes)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -173,7 +116,7 @@ def _checked(cal: Any) -> pd.DataFrame:
 def make_charts(cal: Any, out_dir: Path) -> dict[Path, str]:
     """Draw every chart into ``out_dir``; returns path -> caption, in report order."""
     out: dict[Path, str] = {}
-    for name, fn in (("targets_overview", _chart_overview), ("targets", _chart_targets),
+    for name, fn in (("targets_overview", chart_overview), ("targets", chart_targets),
                      ("marginals", _chart_marginals), ("pairs", _chart_pairs),
                      ("identifiability", _chart_identifiability), ("convergence", _chart_convergence)):
         path = fn(cal, out_dir)
@@ -182,7 +125,7 @@ def make_charts(cal: Any, out_dir: Path) -> dict[Path, str]:
     return out
 
 
-def _chart_overview(cal: Any, out_dir: Path):
+def chart_overview(cal: Any, out_dir: Path):
     checks = _checked(cal)
     if checks.empty:
         return None
@@ -217,7 +160,7 @@ def _chart_overview(cal: Any, out_dir: Path):
         return c.path
 
 
-def _chart_targets(cal: Any, out_dir: Path):
+def chart_targets(cal: Any, out_dir: Path):
     checks = _checked(cal)
     if checks.empty:
         return None
@@ -372,23 +315,7 @@ def finding_sentence(cal: Any) -> str:
     return text + f" The search stopped because {cal.result.stop_reason}."
 
 
-def _table_html(df: pd.DataFrame, formats: dict | None = None) -> str:
-    e = html.escape
-    formats = formats or {}
-    head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
-    body = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for c, v in zip(df.columns, row):
-            f = formats.get(c)
-            txt = f(v) if f else (_fmt(v) if isinstance(v, (int, float, np.integer, np.floating, bool, np.bool_))
-                                  else ("" if v is None else str(v)))
-            cells.append(f"<td>{e(txt)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
-def _pooled_note(checks: pd.DataFrame) -> str:
+def pooled_note(checks: pd.DataFrame) -> str:
     """A note on the figures estimated from samples pooled over the runs (not a metric per run)."""
     from sim.analysis.pooled import pooled
 
@@ -407,7 +334,7 @@ def write_report(path: Path, cal: Any, chart_paths: dict, manifest: dict) -> Pat
     spec = cal.spec
     post = cal.parameters.copy()
     post["prior"] = [p.describe() for p in spec.params]
-    post["90% interval"] = [f"{_fmt(a)} to {_fmt(b)}" for a, b in zip(post["q05"], post["q95"])]
+    post["90% interval"] = [f"{format_number(a)} to {format_number(b)}" for a, b in zip(post["q05"], post["q95"])]
     ptab = post[["parameter", "unit", "prior", "median", "90% interval", "sd_ratio", "identified"]].rename(
         columns={"sd_ratio": "posterior sd / prior sd"})
     checks = cal.checks.copy()
@@ -415,7 +342,7 @@ def write_report(path: Path, cal: Any, chart_paths: dict, manifest: dict) -> Pat
     def sim_txt(r) -> str:
         if pd.isna(r.sim_median):
             return r.status
-        return f"{_fmt(r.sim_median)} ({_fmt(r.sim_q05)} to {_fmt(r.sim_q95)})"
+        return f"{format_number(r.sim_median)} ({format_number(r.sim_q05)} to {format_number(r.sim_q95)})"
 
     checks["simulated median (90% interval)"] = [sim_txt(r) for r in checks.itertuples()]
     checks["inside"] = [("yes" if v else "no") if isinstance(v, (bool, np.bool_)) else "" for v in checks["inside"]]
@@ -423,7 +350,7 @@ def write_report(path: Path, cal: Any, chart_paths: dict, manifest: dict) -> Pat
     ttab = checks[checks["role"] == "target"][cols]
     htab = checks[checks["role"] == "holdout"][cols]
     gens = cal.generations.copy()
-    gens["epsilon"] = [("none (prior)" if not math.isfinite(x) else _fmt(x)) for x in gens["epsilon"]]
+    gens["epsilon"] = [("none (prior)" if not math.isfinite(x) else format_number(x)) for x in gens["epsilon"]]
     nan = cal.nan_counts()
     needed = sum(g.proposals for g in cal.result.generations) + (cal.result.incomplete or {}).get("tried", 0)
     nan_total = int(cal.generations["nan_proposals"].sum()) if len(cal.generations) else 0
@@ -442,25 +369,25 @@ reproduce the observed funnel of strategy <b>{e(spec.strategy)}</b> in scenario 
 <p>The calibrated scenario (<code>calibrated.toml</code>: the starting scenario with the posterior median of every
 free parameter) runs like any preset: <code>python run.py run calibrated.toml</code>.</p>
 <h2>Free parameters</h2>
-{_table_html(ptab)}
+{frame_table(ptab)}
 <p class="note">A parameter is identified when its posterior sd is at most {IDENTIFIED_RATIO} of its prior sd (both in
 the transformed scale: log for log priors). A parameter that is not identified is set by the prior, not by the
 targets: its median in calibrated.toml is no evidence.</p>
 <h2>Targets (fitted)</h2>
-{_table_html(ttab)}
+{frame_table(ttab)}
 <p class="note">Simulated: the posterior-predictive distribution, {len(res.predictive)} runs of particles drawn from
 the posterior, each on a fresh seed never used in fitting (one run each; the fit used the mean of
 {spec.settings.replications} replication(s) per particle). Inside: the observed value lies in the 90% interval (a
 range: the interval overlaps it). Distance: z = (simulated - value) / sd, a range read as its middle +- 2 sd (the
 central 95% of the published figures); total sqrt(mean z^2).</p>
 <h2>Holdouts (never used in fitting)</h2>
-{_table_html(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
-{_pooled_note(cal.checks)}
+{frame_table(htab) if len(htab) else '<p class="muted">No holdout facts (a benchmark pack adds them).</p>'}
+{pooled_note(cal.checks)}
 <h2>Convergence</h2>
-{_table_html(gens[["generation", "epsilon", "proposals", "runs", "accepted", "acceptance_rate", "ess",
-                   "nan_proposals", "complete"]], {"acceptance_rate": lambda v: f"{100 * v:.1f}%"})}
+{frame_table(gens[["generation", "epsilon", "proposals", "runs", "accepted", "acceptance_rate", "ess",
+                   "nan_proposals", "complete"]], {"acceptance_rate": format_percent})}
 <p class="note">{e(nan_text)} {e(budget)} Stopped because {e(res.stop_reason)}.</p>"""
-    doc = _report.html_page(f"Calibration: {spec.name}", body, {str(p): c for p, c in chart_paths.items()}, manifest)
+    doc = page(f"Calibration: {spec.name}", body, {str(p): c for p, c in chart_paths.items()}, manifest)
     path.write_text(doc, encoding="utf-8")
     return path
 

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis import report as _report
+from sim.analysis.formatting import NA, format_money, format_value
+from sim.analysis.html import frame_table, page
+from sim.analysis.plotting import money_axis
 from sim.engine.channels import CHANNELS
 from sim.engine.mechanisms.sales import REP_ACTIVITIES
 
@@ -40,26 +42,13 @@ CAPTIONS = {
 }
 
 
-def _money(x: float) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    a = abs(x)
-    if a >= 1e6:
-        return f"{'-' if x < 0 else ''}${a / 1e6:,.2f}M"
-    if a >= 1e4:
-        return f"{'-' if x < 0 else ''}${a / 1e3:,.0f}k"
-    return f"{'-' if x < 0 else ''}${a:,.0f}"
+#: The registry metric (or format) each objective is printed as.
+_OBJECTIVE_METRIC = {"customers": "customers_won", "cac": "cac", "profit": "money", "ltv_to_cac": "ltv_to_cac"}
 
 
-def _fmt_obj(objective: str, x: float, signed: bool = False) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if objective in ("cac", "profit"):
-        s = _money(x)
-        return ("+" + s) if signed and x > 0 else s
-    if objective == "ltv_to_cac":
-        return f"{x:+.2f}" if signed else f"{x:.2f}"
-    return f"{x:+.1f}" if signed else f"{x:.1f}"
+def _objective_text(objective: str, x: float, signed: bool = False) -> str:
+    """A value of the objective, as :func:`sim.analysis.formatting.format_value` prints its metric."""
+    return format_value(_OBJECTIVE_METRIC.get(objective, objective), x, signed=signed)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -80,22 +69,22 @@ def finding_sentence(res: Any) -> str:
     n = int(rec["n"])
     mix = res.mix.set_index("plan").loc[RECOMMENDED]
     top = sorted(((c, mix[f"budget_{c}"]) for c in CHANNELS), key=lambda t: -t[1])
-    spend = ", ".join(f"{c} {_money(v)}" for c, v in top if v >= 0.5)
+    spend = ", ".join(f"{c} {format_money(v)}" for c, v in top if v >= 0.5)
     split = ", ".join(f"{a} {mix[f'split_{a}']:.0%}" for a in REP_ACTIVITIES)
-    text = (f"The recommended plan (budget {_money(res.problem.budget)}: {spend or 'no channel spend'}; rep time "
-            f"{split}) has {label} {_fmt_obj(obj, rec['mean'])} on {n} fresh seeds. ")
+    text = (f"The recommended plan (budget {format_money(res.problem.budget)}: {spend or 'no channel spend'}; rep time "
+            f"{split}) has {label} {_objective_text(obj, rec['mean'])} on {n} fresh seeds. ")
     clear = others[others["verdict"] == "clearly better"]["plan"].tolist()
     unclear = others[others["verdict"] != "clearly better"]
     if len(others) and len(clear) == len(others):
         worst = others.loc[(others["diff"].abs()).idxmin()]
         text += (f"It is clearly better than every strategy of the scenario (paired 95% interval of the difference "
-                 f"excludes 0), by at least {_fmt_obj(obj, abs(worst['diff']))} (against {worst['plan']}: "
-                 f"{_fmt_obj(obj, worst['diff_ci_low'], True)} to {_fmt_obj(obj, worst['diff_ci_high'], True)}).")
+                 f"excludes 0), by at least {_objective_text(obj, abs(worst['diff']))} (against {worst['plan']}: "
+                 f"{_objective_text(obj, worst['diff_ci_low'], True)} to {_objective_text(obj, worst['diff_ci_high'], True)}).")
     else:
         parts = []
         for r in unclear.itertuples():
-            parts.append(f"{r.plan} ({_fmt_obj(obj, r.diff, True)}, 95% interval {_fmt_obj(obj, r.diff_ci_low, True)} "
-                         f"to {_fmt_obj(obj, r.diff_ci_high, True)}: {r.verdict})")
+            parts.append(f"{r.plan} ({_objective_text(obj, r.diff, True)}, 95% interval {_objective_text(obj, r.diff_ci_low, True)} "
+                         f"to {_objective_text(obj, r.diff_ci_high, True)}: {r.verdict})")
         text += ("It is clearly better than " + (", ".join(clear) if clear else "none of the strategies")
                  + "; not clearly better than " + "; ".join(parts) + ". ")
         text += ("No mix found beats every strategy on fresh seeds: the search's best is optimistic (the best of "
@@ -105,7 +94,7 @@ def finding_sentence(res: Any) -> str:
             need = getattr(r, "seeds_needed", math.nan)
             if isinstance(need, (int, float)) and math.isfinite(need):
                 why.append(f"against {r.plan} the difference is small next to its seed-to-seed spread (sd "
-                           f"{_fmt_obj(obj, r.diff_sd)}): about {int(need):,} fresh seeds would tell it from 0")
+                           f"{_objective_text(obj, r.diff_sd)}): about {int(need):,} fresh seeds would tell it from 0")
             else:
                 why.append(f"{r.plan} does at least as well on these seeds")
         text += "Why: " + "; ".join(why) + "."
@@ -116,7 +105,7 @@ def finding_sentence(res: Any) -> str:
             best = m.loc[m["profit_next_100k"].idxmax()]
             pays = m[m["next_100k_pays_for_itself"] == "yes"]["channel"].tolist()
             text += (f" The next $100k buys most in {best['channel']} ({best['customers_next_100k']:+.1f} customers, "
-                     f"profit {_fmt_obj('profit', best['profit_next_100k'], True)}); it pays for itself (profit "
+                     f"profit {_objective_text('profit', best['profit_next_100k'], True)}); it pays for itself (profit "
                      f"interval above 0) in {', '.join(pays) if pays else 'no channel'}.")
     return text.strip()
 
@@ -126,33 +115,22 @@ def finding_sentence(res: Any) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and not (prefix + k).endswith("sales.split"):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
 def scenario_toml(res: Any) -> str:
     """The scenario with the recommended plan as strategy ``optimised`` (first), every parameter commented."""
-    from sim.config.template import render
+    from sim.config.template import scenario_toml as write_toml
 
-    data = res.scenario.to_dict()
-    strategies = {name: _flat(ov) for name, ov in data.pop("strategies").items()}
     conf = res.confirmation.set_index("plan")
     from sim.optimise.search import OBJECTIVE_LABELS, RECOMMENDED
 
     header = "\n".join([
         f"# Scenario {res.problem.name} with the plan recommended by 'run.py optimize' as strategy {RECOMMENDED!r}.",
-        f"# Objective: {OBJECTIVE_LABELS[res.objective][0]}; budget ${res.problem.budget:,.0f} a year over the channels.",
-        (f"# On {int(conf.loc[RECOMMENDED, 'n'])} fresh seeds: {_fmt_obj(res.objective, conf.loc[RECOMMENDED, 'mean'])} "
+        f"# Objective: {OBJECTIVE_LABELS[res.objective][0]}; budget {format_money(res.problem.budget)} a year over the "
+        f"channels.",
+        (f"# On {int(conf.loc[RECOMMENDED, 'n'])} fresh seeds: {_objective_text(res.objective, conf.loc[RECOMMENDED, 'mean'])} "
          f"(see report.html for the paired comparison with every strategy)."),
         "# Compare it with the strategies: python run.py run recommended.toml",
     ])
-    return render(data, strategies, header)
+    return write_toml(res.scenario, header)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -180,13 +158,6 @@ def _colors(names):
     return strategy_colors(list(names))
 
 
-def _money_axis(ax, axis: str = "y") -> None:
-    from matplotlib.ticker import FuncFormatter
-
-    f = FuncFormatter(lambda x, _p: _money(x))
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
-
-
 def _chart_mix(res: Any, out_dir: Path):
     from sim.analysis.plotting import figure
 
@@ -205,7 +176,7 @@ def _chart_mix(res: Any, out_dir: Path):
         ax.set_yticks(y, [ch.replace("_", " ") for ch in CHANNELS])
         ax.invert_yaxis()
         ax.set(title="Channel budgets", xlabel="budget ($ per year)")
-        _money_axis(ax, "x")
+        money_axis(ax.xaxis)
         ax2 = c.axes[1]
         left = np.zeros(len(plans))
         shades = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
@@ -242,7 +213,7 @@ def _chart_confirmation(res: Any, out_dir: Path):
         ax.invert_yaxis()
         ax.set(title="Each plan (mean, 95% interval)", xlabel=f"{label} ({unit})")
         if res.objective in ("cac", "profit"):
-            _money_axis(ax, "x")
+            money_axis(ax.xaxis)
         ax2 = c.axes[1]
         others = conf[conf["plan"] != conf["plan"].iloc[0]]
         sign = 1.0 if res.problem.objective != "cac" else -1.0
@@ -259,13 +230,11 @@ def _chart_confirmation(res: Any, out_dir: Path):
         better_txt = "lower CAC is better: shown as saving" if res.objective == "cac" else "recommended minus strategy"
         ax2.set(title="Paired difference (95% interval)", xlabel=f"{label} ({unit}; {better_txt})")
         if res.objective in ("cac", "profit"):
-            _money_axis(ax2, "x")
+            money_axis(ax2.xaxis)
     return c.path
 
 
 def _chart_response(res: Any, out_dir: Path, metric: str):
-    from matplotlib.ticker import MaxNLocator
-
     from sim.analysis.plotting import figure
     from sim.optimise.search import RECOMMENDED
 
@@ -294,10 +263,9 @@ def _chart_response(res: Any, out_dir: Path, metric: str):
                     x0 = float(g.loc[g["change"] == 0, "budget"].iloc[0])
                     ax.axvline(x0, color=colors[centre], ls="--", lw=1)
             ax.set(title=ch.replace("_", " "), xlabel="channel budget ($ per year)", ylabel=ylabel)
-            _money_axis(ax, "x")
-            ax.xaxis.set_major_locator(MaxNLocator(5))
+            money_axis(ax.xaxis, nbins=5)
             if metric in ("cac", "profit"):
-                _money_axis(ax, "y")
+                money_axis(ax.yaxis)
             means = cur.loc[cur["channel"] == ch, metric].to_numpy(dtype=float)
             if metric == "cac" and np.isfinite(means).any():  # a CAC interval of few seeds can be enormous
                 ax.set_ylim(0, 2.5 * float(np.nanmax(means[np.isfinite(means)])))
@@ -324,7 +292,7 @@ def _chart_trace(res: Any, out_dir: Path):
         ax.plot([res.best_trial], [tr["value"].iloc[res.best_trial]], "*", color="#d62728", ms=14,
                 label="recommended (before confirmation)")
         if res.objective in ("cac", "profit"):
-            _money_axis(ax, "y")
+            money_axis(ax.yaxis)
         ax.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))
     return c.path
 
@@ -334,33 +302,13 @@ def _chart_trace(res: Any, out_dir: Path):
 # --------------------------------------------------------------------------------------------------------
 
 
-def _table_html(df: pd.DataFrame, formats: dict | None = None) -> str:
-    e = html.escape
-    formats = formats or {}
-    head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
-    body = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for col, v in zip(df.columns, row):
-            f = formats.get(col)
-            if f is not None:
-                txt = f(v)
-            elif isinstance(v, (float, np.floating)):
-                txt = "n/a" if not math.isfinite(v) else f"{v:,.4g}"
-            else:
-                txt = "" if v is None else str(v)
-            cells.append(f"<td>{e(txt)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
 def mix_table(res: Any) -> pd.DataFrame:
     """The plans side by side: one row per decision, one column per plan."""
     mix = res.mix.set_index("plan")
     rows = []
     for ch in CHANNELS:
-        rows.append({"decision": f"{ch} budget ($/yr)", **{p: _money(mix.loc[p, f"budget_{ch}"]) for p in mix.index}})
-    rows.append({"decision": "all channels ($/yr)", **{p: _money(mix.loc[p, "budget_total"]) for p in mix.index}})
+        rows.append({"decision": f"{ch} budget ($/yr)", **{p: format_money(mix.loc[p, f"budget_{ch}"]) for p in mix.index}})
+    rows.append({"decision": "all channels ($/yr)", **{p: format_money(mix.loc[p, "budget_total"]) for p in mix.index}})
     for a in REP_ACTIVITIES:
         rows.append({"decision": f"rep time: {a}", **{p: f"{mix.loc[p, f'split_{a}']:.0%}" for p in mix.index}})
     rows.append({"decision": "sales reps", **{p: str(int(mix.loc[p, "n_reps"])) for p in mix.index}})
@@ -376,11 +324,12 @@ def confirmation_table(res: Any) -> pd.DataFrame:
     for r in conf.itertuples():
         rows.append({
             "plan": r.plan,
-            "objective (95% interval)": f"{_fmt_obj(obj, r.mean)} ({_fmt_obj(obj, r.ci_low)} to {_fmt_obj(obj, r.ci_high)})",
-            "customers": f"{r.mean_customers_won:.1f}", "total cost": _money(r.mean_total_cost),
-            "CAC": _money(r.mean_cac), "profit": _money(r.mean_profit), "LTV:CAC": f"{r.mean_ltv_to_cac:.2f}",
+            "objective (95% interval)": f"{_objective_text(obj, r.mean)} ({_objective_text(obj, r.ci_low)} to {_objective_text(obj, r.ci_high)})",
+            "customers": format_value("customers_won", r.mean_customers_won),
+            "total cost": format_money(r.mean_total_cost), "CAC": format_money(r.mean_cac),
+            "profit": format_money(r.mean_profit), "LTV:CAC": format_value("ltv_to_cac", r.mean_ltv_to_cac),
             "recommended minus plan (paired 95% interval)": "" if pd.isna(getattr(r, "diff", np.nan)) else
-            f"{_fmt_obj(obj, r.diff, True)} ({_fmt_obj(obj, r.diff_ci_low, True)} to {_fmt_obj(obj, r.diff_ci_high, True)})",
+            f"{_objective_text(obj, r.diff, True)} ({_objective_text(obj, r.diff_ci_low, True)} to {_objective_text(obj, r.diff_ci_high, True)})",
             "verdict": "" if not isinstance(getattr(r, "verdict", None), str) else r.verdict,
         })
     return pd.DataFrame(rows)
@@ -392,21 +341,21 @@ def marginal_table(res: Any) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     for r in m.to_dict("records"):
-        row = {"around": r["centre"], "channel": r["channel"], "budget now": _money(r["budget"])}
+        row = {"around": r["centre"], "channel": r["channel"], "budget now": format_money(r["budget"])}
         for k in ("10k", "100k"):
             if f"customers_next_{k}" not in r:
                 continue
             row[f"next ${k}: customers"] = (f"{r[f'customers_next_{k}']:+.2f} ({r[f'customers_next_{k}_low']:+.2f} to "
                                             f"{r[f'customers_next_{k}_high']:+.2f})")
-            row[f"next ${k}: profit"] = (f"{_fmt_obj('profit', r[f'profit_next_{k}'], True)} "
-                                         f"({_fmt_obj('profit', r[f'profit_next_{k}_low'], True)} to "
-                                         f"{_fmt_obj('profit', r[f'profit_next_{k}_high'], True)})")
-        row["cost per extra customer (next $100k)"] = _money(r.get("cac_of_next_100k", math.nan))
-        row["profit peaks at (on the curve)"] = _money(r["profit_peak_budget"])
+            row[f"next ${k}: profit"] = (f"{_objective_text('profit', r[f'profit_next_{k}'], True)} "
+                                         f"({_objective_text('profit', r[f'profit_next_{k}_low'], True)} to "
+                                         f"{_objective_text('profit', r[f'profit_next_{k}_high'], True)})")
+        row["cost per extra customer (next $100k)"] = format_money(r.get("cac_of_next_100k", math.nan))
+        row["profit peaks at (on the curve)"] = format_money(r["profit_peak_budget"])
         row["next $100k pays for itself"] = r["next_100k_pays_for_itself"]
         so_far = r.get("customers_per_100k_so_far", math.nan)
-        row["customers per $100k so far"] = "n/a" if not math.isfinite(so_far) else f"{so_far:.2f}"
-        row["saturated"] = r.get("saturated", "n/a")
+        row["customers per $100k so far"] = NA if not math.isfinite(so_far) else f"{so_far:.2f}"
+        row["saturated"] = r.get("saturated", NA)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -418,7 +367,7 @@ def write_report(path: Path, res: Any, chart_paths: dict, manifest: dict) -> Pat
     p = res.problem
     s = p.settings
     marg = marginal_table(res)
-    body = f"""<p class="question"><b>Question:</b> with ${p.budget:,.0f} a year for the channels and the sales team of
+    body = f"""<p class="question"><b>Question:</b> with {format_money(p.budget)} a year for the channels and the sales team of
 scenario <b>{e(p.name)}</b>, which mix of channel budgets and rep time gives the best {e(OBJECTIVE_LABELS[p.objective][0])},
 and what does the next dollar buy in each channel?</p>
 <h2>Scenario</h2>
@@ -427,20 +376,20 @@ and what does the next dollar buy in each channel?</p>
 <h2>Main finding</h2>
 <p class="finding">{e(finding_sentence(res))}</p>
 <h2>The recommended plan beside the strategies</h2>
-{_table_html(mix_table(res))}
+{frame_table(mix_table(res))}
 <p class="note">The recommended plan keeps the other settings of strategy {e(p.strategy)}. The strategies are shown as
 written (their own budgets); in the search each strategy's mix was also tried rescaled to this budget (the first
 trials). <code>recommended.toml</code> is the scenario with this plan added as strategy <code>optimised</code>:
 <code>python run.py run recommended.toml</code> compares it with the strategies.</p>
 <h2>Confirmation on fresh seeds</h2>
-{_table_html(confirmation_table(res))}
+{frame_table(confirmation_table(res))}
 <p class="note">{int(res.confirmation['n'].max())} replications on fresh seeds never used in the search (the search's
 best is optimistic: it is the best of {len(res.trace)} noisy candidates). Every plan runs on the same seeds (common
 random numbers), so differences are paired by seed; a verdict is "clearly better" when the 95% paired t-interval of
 the difference lies entirely on the better side of 0. Profit = customers won x LTV - total cost: the expected
 lifetime gross profit of the accounts won in the run less all channel and rep cost in it.</p>
 <h2>What the next dollar buys</h2>
-{_table_html(marg) if len(marg) else '<p class="muted">No response curves (curves = "none").</p>'}
+{frame_table(marg) if len(marg) else '<p class="muted">No response curves (curves = "none").</p>'}
 <p class="note">Each channel's budget moved alone, the rest of the plan held, on {s.curve_replications} fresh seeds,
 paired against the plan itself (95% paired intervals). A channel stops paying for itself where the next dollars
 add less lifetime gross profit than they cost: "profit peaks at" is the budget on the curve (0, half, the plan, +$10k,
@@ -451,7 +400,7 @@ total budget grows with the step: this is the marginal return, not a reallocatio
 <p>{len(res.trace)} trials, {s.replications} replication(s) each on the same seeds; Optuna's TPE sampler (seeded),
 {s.batch} candidates asked at a time and told back in trial order; {res.executed} runs executed now,
 {res.reused} from the store, in {res.elapsed:.0f} s.</p>"""
-    doc = _report.html_page(f"Optimisation: {p.name}", body, {str(k): v for k, v in chart_paths.items()}, manifest)
+    doc = page(f"Optimisation: {p.name}", body, {str(k): v for k, v in chart_paths.items()}, manifest)
     path.write_text(doc, encoding="utf-8")
     return path
 

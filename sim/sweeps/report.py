@@ -28,11 +28,12 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter
 
 from sim.analysis import charts as _charts
-from sim.analysis import report as _report
-from sim.analysis.plotting import figure, grid_shape
+from sim.analysis.formatting import fmt_of, format_money, format_number, format_value
+from sim.analysis.formatting import metric_label as _registry_label
+from sim.analysis.html import frame_table, page
+from sim.analysis.plotting import figure, grid_shape, money_axis, money_formatter, percent_formatter
 from sim.analysis.stats import direction, metric_ci
 from sim.config.parameters import P, lookup
 from sim.io import write_manifest
@@ -46,8 +47,6 @@ __all__ = [
 REPORT_QUESTION = "How do customers won and cost respond when these settings change, and which setting matters most?"
 
 BINS = 5  # quantile bins for a sampled (continuous) parameter
-
-_MONEY = _report._MONEY
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -81,44 +80,23 @@ def _is_money_param(path: str) -> bool:
 
 
 def metric_label(metric: str) -> str:
-    if metric in _report.METRIC_LABELS:
-        return _report.METRIC_LABELS[metric]
-    if metric.startswith("deals_"):
-        return f"Won deals sourced by {metric[len('deals_'):].replace('_', ' ')} (accounts)"
-    return metric.replace("_", " ")
+    """The metric's label with its unit, from the metric registry (``Won deals sourced by content (accounts)``)."""
+    return _registry_label(metric)
 
 
 def _metric_scale(metric: str) -> float:
-    return 100.0 if metric == "conversion_rate" else 1.0  # rates are stored as fractions, shown as %
+    """Percent metrics (the registry's fmt) are stored as fractions and drawn as %."""
+    return 100.0 if fmt_of(metric) == "percent" else 1.0
 
 
 def _fmt_value(x: Any) -> str:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-        return str(x)
-    x = float(x)
-    if not math.isfinite(x):
-        return "n/a"
-    a = abs(x)
-    if a >= 1e4:
-        return f"{x:,.0f}"
-    if a >= 100:
-        return f"{x:,.1f}".rstrip("0").rstrip(".")
-    return f"{x:.3g}"
+    """A parameter's value (or a level of it) in a label: a number with four significant digits."""
+    return format_number(x, 4)
 
 
 def _fmt_param(path: str, x: Any) -> str:
-    if _is_money_param(path) and isinstance(x, (int, float)) and not isinstance(x, bool):
-        return _charts._money(float(x))
-    return _fmt_value(x)
-
-
-def _fmt_metric(metric: str, x: Any) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    if metric in _MONEY:
-        return ("-" if x < 0 else "") + _charts._money(abs(float(x)))
-    if metric == "conversion_rate":
-        return f"{100 * float(x):.1f}%"
+    if _is_money_param(path) and isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
+        return format_money(float(x))
     return _fmt_value(x)
 
 
@@ -313,10 +291,12 @@ def _panels_size(n: int, height: float = 3.6, width: float = 8.0) -> tuple[float
 
 
 def _metric_axis_formatter(metric: str):
-    if metric in _MONEY:
-        return _charts._money_formatter()
-    if metric == "conversion_rate":
-        return FuncFormatter(lambda v, _p: f"{v:.0f}%")
+    """The tick formatter of an axis of ``metric`` by its registry format (percent axes are drawn x 100)."""
+    fmt = fmt_of(metric)
+    if fmt == "money":
+        return money_formatter()
+    if fmt == "percent":
+        return percent_formatter()
     return None
 
 
@@ -355,7 +335,7 @@ def heatmap_chart(frame: pd.DataFrame, metric: str, x: str, y: str, out_dir, str
                 for i in range(grid.shape[0]):
                     for j in range(grid.shape[1]):
                         if np.isfinite(grid[i, j]):
-                            txt = _fmt_metric(metric, grid[i, j] / scale)
+                            txt = format_value(metric, grid[i, j] / scale)
                             ax.text(j, i, txt, ha="center", va="center", fontsize=7,
                                     color="white" if (grid[i, j] < mid) == (cmap == "viridis") else "black")
             cb = chart.fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -364,7 +344,7 @@ def heatmap_chart(frame: pd.DataFrame, metric: str, x: str, y: str, out_dir, str
             if fmt is not None:
                 cb.ax.yaxis.set_major_formatter(fmt)
             if not np.isfinite(grid).any():
-                _charts._no_data(ax)
+                _charts.no_data(ax)
     return chart.path
 
 
@@ -375,7 +355,7 @@ def _tick(path: str, label: Any) -> str:
         return label
     parts = label.split("-") if label.count("-") == 1 else [label]
     try:
-        return "-".join(_charts._money(float(p.replace(",", ""))) for p in parts)
+        return "-".join(format_money(float(p.replace(",", ""))) for p in parts)
     except ValueError:
         return label
 
@@ -383,13 +363,6 @@ def _tick(path: str, label: Any) -> str:
 def _no_math(text: str) -> str:
     """Escape dollar signs so that matplotlib does not read "$20k -> $200k" as mathtext."""
     return text.replace("$", r"\$")
-
-
-def _money_axis(axis) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    axis.set_major_locator(MaxNLocator(nbins=5))
-    axis.set_major_formatter(FuncFormatter(lambda v, _p: _charts._money(v)))
 
 
 def _wrap_label(text: str, width: int = 48) -> str:
@@ -422,7 +395,7 @@ def _parameter_rows(table: pd.DataFrame, metric: str, out_dir, kind: str, title:
             if sort_by is not None:
                 rows = rows.sort_values(sort_by)
             if no_data is not None and rows.empty:
-                _charts._no_data(ax, no_data)
+                _charts.no_data(ax, no_data)
                 continue
             panels.append((ax, s, rows))
         yield chart, panels
@@ -439,7 +412,7 @@ def tornado_chart(swings: pd.DataFrame, metric: str, out_dir, strategies: Sequen
         for ax, s, t in panels:
             t = t.copy()
             if t.empty or not np.isfinite(t[["mean_low", "mean_high"]].to_numpy(dtype=float)).any():
-                _charts._no_data(ax)
+                _charts.no_data(ax)
                 continue
             t["abs"] = t["swing"].abs()
             t = t.sort_values("abs", ascending=True)
@@ -535,7 +508,7 @@ def metric_vs_params_chart(frame: pd.DataFrame, metric: str, params: Sequence[st
                 ax.set_xticks(range(len(pd.unique(tab["label"]))))
                 ax.set_xticklabels(list(pd.unique(tab["label"])), fontsize=8)
             elif _is_money_param(p):
-                _money_axis(ax.xaxis)
+                money_axis(ax.xaxis, nbins=5)
             ax.set_xlabel(_wrap_label(param_label(p)), fontsize=8)
             ax.set_ylabel(_wrap_label(metric_label(metric), 30), fontsize=8)
             fmt = _metric_axis_formatter(metric)
@@ -544,7 +517,7 @@ def metric_vs_params_chart(frame: pd.DataFrame, metric: str, params: Sequence[st
             ax.tick_params(labelsize=8)
             ax.grid(alpha=0.3)
             if not drawn:
-                _charts._no_data(ax)
+                _charts.no_data(ax)
             elif len(strategies) > 1 or p == params[0]:
                 ax.legend(fontsize=7, frameon=False)
     return chart.path
@@ -646,7 +619,7 @@ def finding_sentences(sw: Any, swings: pd.DataFrame, best: pd.DataFrame, sobol: 
                 if not t.empty:
                     a = t.iloc[0]
                     out.append(f"For {s}, {name} moves most with {a['parameter']} (Morris mu* "
-                               f"{_fmt_metric(m, a['mu_star'])} ± {_fmt_metric(m, a['mu_star_conf'])} over its "
+                               f"{format_value(m, a['mu_star'])} ± {format_value(m, a['mu_star_conf'])} over its "
                                f"range).")
                     continue
             t = swings[(swings["strategy"] == s) & (swings["metric"] == m)]
@@ -654,8 +627,8 @@ def finding_sentences(sw: Any, swings: pd.DataFrame, best: pd.DataFrame, sobol: 
             if not t.empty:
                 a = t.loc[t["swing"].abs().idxmax()]
                 out.append(f"For {s}, the largest swing in {name} comes from {a['parameter']}: "
-                           f"{_fmt_metric(m, a['mean_low'])} at {_tick(a['parameter'], a['low'])} vs "
-                           f"{_fmt_metric(m, a['mean_high'])} at {_tick(a['parameter'], a['high'])} (means over "
+                           f"{format_value(m, a['mean_low'])} at {_tick(a['parameter'], a['low'])} vs "
+                           f"{format_value(m, a['mean_high'])} at {_tick(a['parameter'], a['high'])} (means over "
                            f"the other settings and {sw.reps} seed{'s' if sw.reps != 1 else ''}).")
     for s in sw.strategies:
         for m in sw.metrics:
@@ -664,32 +637,17 @@ def finding_sentences(sw: Any, swings: pd.DataFrame, best: pd.DataFrame, sobol: 
                 continue
             r = b.iloc[0]
             at = ", ".join(f"{c} = {_fmt_param(c, r[c])}" for c in sw.columns)
-            ci = (f" [95% CI {_fmt_metric(m, r['ci_low'])}, {_fmt_metric(m, r['ci_high'])}]"
+            ci = (f" [95% CI {format_value(m, r['ci_low'])}, {format_value(m, r['ci_high'])}]"
                   if np.isfinite(r["ci_low"]) else "")
             word = "highest" if direction(m) == "max" else "lowest"
-            out.append(f"{s}: {word} mean {metric_label(m).split(' (')[0].lower()} {_fmt_metric(m, r['mean'])}{ci} "
+            out.append(f"{s}: {word} mean {metric_label(m).split(' (')[0].lower()} {format_value(m, r['mean'])}{ci} "
                        f"at {at} (best of {int(r['points'])} points, so optimistic).")
     return out
 
 
-def _table_html(df: pd.DataFrame, formats: dict[str, Any] | None = None) -> str:
-    e = html.escape
-    if df is None or df.empty:
-        return '<p class="muted">None.</p>'
-    formats = formats or {}
-    head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
-    body = []
-    for _, r in df.iterrows():
-        cells = []
-        for c in df.columns:
-            v = r[c]
-            f = formats.get(c)
-            txt = f(v) if f else (_fmt_value(v) if isinstance(v, (int, float, np.integer, np.floating))
-                                  and not isinstance(v, bool) else str(v))
-            cells.append(f"<td>{e(txt)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<div class="tablewrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
-            f"</table></div>")
+def _table_html(df: pd.DataFrame) -> str:
+    """A table of the report: numbers as :func:`_fmt_value` prints a parameter's value; "None." when empty."""
+    return frame_table(df, {c: _fmt_value for c in df.columns}, empty="None.")
 
 
 def _design_html(sw: Any) -> str:
@@ -749,12 +707,12 @@ def write_report(path, sw: Any, frame: pd.DataFrame, swings: pd.DataFrame, best:
         sens = ("<h2>Morris screening</h2>" + _table_html(t) + '<p class="note">All metrics are in morris.csv.</p>'
                 + _noise_note(sw, frame))
     sw_t = swings[swings["metric"].isin(sw.metrics)].copy()
-    sw_t = sw_t.assign(mean_low=[_fmt_metric(m, v) for m, v in zip(sw_t["metric"], sw_t["mean_low"])],
-                       mean_high=[_fmt_metric(m, v) for m, v in zip(sw_t["metric"], sw_t["mean_high"])],
-                       swing=[_fmt_metric(m, v) for m, v in zip(sw_t["metric"], sw_t["swing"])])
+    sw_t = sw_t.assign(mean_low=[format_value(m, v) for m, v in zip(sw_t["metric"], sw_t["mean_low"])],
+                       mean_high=[format_value(m, v) for m, v in zip(sw_t["metric"], sw_t["mean_high"])],
+                       swing=[format_value(m, v) for m, v in zip(sw_t["metric"], sw_t["swing"])])
     best_t = best.copy()
     if not best_t.empty:
-        best_t["mean [95% CI]"] = [f"{_fmt_metric(m, a)} [{_fmt_metric(m, lo)}, {_fmt_metric(m, hi)}]"
+        best_t["mean [95% CI]"] = [f"{format_value(m, a)} [{format_value(m, lo)}, {format_value(m, hi)}]"
                                    for m, a, lo, hi in zip(best_t["metric"], best_t["mean"], best_t["ci_low"],
                                                           best_t["ci_high"])]
         best_t = best_t[["strategy", "metric", "point", *sw.columns, "mean [95% CI]", "n"]]
@@ -780,7 +738,7 @@ value, or bottom and top fifth of a sampled range), over all runs there. All met
 {_table_html(best_t)}
 <p class="note">The point with the best mean among all design points; picking the best of many noisy means is
 optimistic, so confirm it with more replications (python run.py run with these settings).</p>"""
-    doc = _report.html_page(title, body, {str(p): c for p, c in chart_paths.items()}, manifest)
+    doc = page(title, body, {str(p): c for p, c in chart_paths.items()}, manifest)
     path.write_text(doc, encoding="utf-8")
     return path
 

@@ -13,12 +13,12 @@ import math
 
 import numpy as np
 
+from sim.analysis.formatting import format_number
 from sim.validation.framework import (
     Check,
     Ctx,
     RunSpec,
     _finite,
-    _fmt,
     _ts,
     bootstrap_ci,
     mean_ci,
@@ -199,7 +199,7 @@ def _eval_bass_fit(specs, p, q, which):
         return {"measured": m, "ci_low": lo, "ci_high": hi, "passed": bool(np.isfinite(err) and abs(err) <= tol),
                 "target": f"{which} = {true:g} within +/-{100 * tol:.1f}%",
                 "detail": (f"curve_fit of F(t; p, q) to each of {R} runs (N={N}, {T} days), from p0 = first-day "
-                           f"share, q0 = 0.1: mean {which}-hat = {_fmt(m, 4)} ({100 * err:+.1f}%); fitted "
+                           f"share, q0 = 0.1: mean {which}-hat = {format_number(m, 4)} ({100 * err:+.1f}%); fitted "
                            f"p, q per run: " + ", ".join(f"({a:.5f}, {b:.4f})" for a, b in fits[:6])
                            + (" ..." if R > 6 else "") + f". Tolerance {100 * tol:.1f}% = |discretisation bias "
                            f"{100 * bias:+.1f}%| (fit of the engine's daily mean-field curve) + 3 x {100 * sigma:.1f}%"

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.analysis.formatting import format_number
 from sim.analysis.pooled import POOLED_METRICS
 from sim.config.facts import Target, load_benchmarks
 from sim.config.presets import preset
@@ -40,7 +41,6 @@ from sim.validation.framework import (
     Check,
     Ctx,
     NotMeasurable,
-    _fmt,
     _summary,
     default_specs,
     mean_ci,
@@ -95,9 +95,9 @@ def miss(fact: Target, sim: float) -> str:
     side = "upper" if word == "above" else "lower"
     gap = abs(sim - edge)
     if fact.value is not None:
-        return (f"{_fmt(gap)} {word} the band's {side} edge {_fmt(edge)}, {fact.z(sim):+.1f} sd from the observed "
-                f"{_fmt(fact.value)}")
-    return (f"{_fmt(gap)} {word} the range's {side} edge {_fmt(edge)}, {gap / ((hi - lo) / 2):.1f} half-widths of "
+        return (f"{format_number(gap, 3)} {word} the band's {side} edge {format_number(edge, 3)}, {fact.z(sim):+.1f} sd from the observed "
+                f"{format_number(fact.value, 3)}")
+    return (f"{format_number(gap, 3)} {word} the range's {side} edge {format_number(edge, 3)}, {gap / ((hi - lo) / 2):.1f} half-widths of "
             f"the range outside it")
 
 
@@ -143,7 +143,7 @@ def plan(ctx: Ctx) -> list[Check]:
     checks = []
     for f in facts:
         lo, hi = band(f)
-        what = f"{f.metric} {f.observed()}" + (f" (pass band {_fmt(lo)} to {_fmt(hi)})" if f.value is not None else
+        what = f"{f.metric} {f.observed()}" + (f" (pass band {format_number(lo, 3)} to {format_number(hi, 3)})" if f.value is not None else
                                                 " (pass band: the range)")
         source = f"{f.source} [{pack}: facts.{f.name}]"
         checks.append(Check(f"benchmark_{f.name}", "benchmarks", what, source, specs,
@@ -208,13 +208,13 @@ def evaluate_fact(fact: Target, role: str, strat: str, specs):
             sd = float(ok.std(ddof=1)) if ok.size > 1 else math.nan
             how = (f"mean of {fact.metric} over {ok.size} run{'s' if ok.size != 1 else ''}"
                    + (f" ({len(runs) - ok.size} of {len(runs)} NaN: nothing to count)" if ok.size < len(runs) else "")
-                   + f", sd over runs {_fmt(sd)}; CI: t-interval over runs")
+                   + f", sd over runs {format_number(sd, 3)}; CI: t-interval over runs")
         passed = in_band(fact, m)
         off = miss(fact, m)
         verdict = "inside the band" if passed else f"FAILS: the simulated mean is {off}"
         if not passed and fact.metric in WHY:
             verdict += f". Why, in the model: {WHY[fact.metric]}"
         return {"measured": m, "ci_low": lo, "ci_high": hi, "passed": passed,
-                "detail": (f"{role}. Observed {fact.observed()}, simulated {_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]: "
+                "detail": (f"{role}. Observed {fact.observed()}, simulated {format_number(m, 3)} [{format_number(lo, 3)}, {format_number(hi, 3)}]: "
                            f"{verdict}. Strategy {strat}, {how}.")}
     return ev

@@ -46,6 +46,7 @@ Columns: check, group, target, source, measured, ci_low, ci_high, passed, detail
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 import os
@@ -354,12 +355,6 @@ def _summary(run: dict, key: str) -> float:
     return run["summary"][key]
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    if x is None or not np.isfinite(x):
-        return "nan"
-    return f"{x:.{digits}g}"
-
-
 # ================================================================================================
 # Runs of the default scenario (stylized facts and comparative statics)
 # ================================================================================================
@@ -505,25 +500,6 @@ def _figures(figs: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _num(x: float) -> str:
-    if x is None or not np.isfinite(x):
-        return "&ndash;"
-    ax = abs(x)
-    if ax != 0 and (ax < 1e-3 or ax >= 1e5):
-        return f"{x:.3e}"
-    return f"{x:.4g}"
-
-
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222;line-height:1.4}
-h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;width:100%;font-size:0.86em}th,td{border:1px solid #ddd;padding:4px 6px;vertical-align:top}
-th{background:#f3f3f3;text-align:left}td.num{text-align:right;white-space:nowrap}
-.pass{background:#e6f4e6;color:#145214;font-weight:bold}.fail{background:#fbe3e3;color:#7a1212;font-weight:bold}
-.small{font-size:0.85em;color:#555}figure{margin:1em 0}figcaption{font-size:0.9em;color:#444}
-img{max-width:100%}
-"""
-
 _GROUP_TITLES = {
     "bass": "1. Docking with the Bass model (verification)",
     "network": "2. Diffusion on networks (verification against Fibich & Gibori 2010)",
@@ -559,16 +535,23 @@ def _presets_note() -> str:
 _GROUP_NOTES = {"benchmarks": _benchmarks_note, "presets": _presets_note}
 
 
-def render_report(df: pd.DataFrame, settings: dict | None = None, figures: dict | None = None) -> str:
-    """The self-contained HTML report (no external links, images embedded)."""
+#: The columns of a group's table: (title, alignment, class).
+_TABLE_COLUMNS = (("check", "left", ""), ("target", "left", ""), ("measured", "right", ""), ("95% CI", "right", ""),
+                  ("result", "center", ""), ("source", "left", "small"), ("detail", "left", "small"))
+
+
+def render_report(df: pd.DataFrame, settings: dict | None = None, figures: dict | None = None,
+                  manifest: dict | None = None) -> str:
+    """The self-contained HTML report (no external links, images embedded), in the reports' shared page shell
+    (:func:`sim.analysis.html.page`); ``manifest``: the run facts of its footer."""
+    from sim.analysis.formatting import format_number
+    from sim.analysis.html import Cell, figure, page, table
+
     settings = settings or dict(df.attrs.get("settings", {}))
     figures = figures if figures is not None else df.attrs.get("figures", {})
     n, k = len(df), int(df["passed"].sum())
     esc = html.escape
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>Validation report: buyer-journey-sim</title>", f"<style>{_CSS}</style></head><body>",
-        "<h1>Validation report</h1>",
         f"<p><b>{k} of {n} checks pass.</b> Verification and docking with known models, stylized facts and "
         "comparative statics, as Rand &amp; Rust (2011) ask of agent-based models in marketing, and published "
         "benchmark facts, held-out ones included. Calibration targets are marked as such (they confirm the fit); "
@@ -579,6 +562,9 @@ def render_report(df: pd.DataFrame, settings: dict | None = None, figures: dict 
         "replications for pooled ratios and medians. Every configuration uses the same seeds (common random "
         "numbers), so comparisons are paired.</p>",
     ]
+    header = [c for c, _, _ in _TABLE_COLUMNS]
+    align = [a for _, a, _ in _TABLE_COLUMNS]
+    classes = [c for _, _, c in _TABLE_COLUMNS]
     for g in GROUPS:
         sub = df[df["group"] == g]
         if sub.empty:
@@ -586,23 +572,17 @@ def render_report(df: pd.DataFrame, settings: dict | None = None, figures: dict 
         parts.append(f"<h2>{esc(_GROUP_TITLES[g])}</h2>")
         if g in _GROUP_NOTES:
             parts.append(f"<p class='small'>{esc(_GROUP_NOTES[g]())}</p>")
-        parts.append("<table><tr><th>check</th><th>target</th><th>measured</th><th>95% CI</th><th>result</th>"
-                     "<th>source</th><th>detail</th></tr>")
-        for _, r in sub.iterrows():
-            cls, word = ("pass", "pass") if r["passed"] else ("fail", "FAIL")
-            parts.append(
-                f"<tr><td>{esc(str(r['check']))}</td><td>{esc(str(r['target']))}</td>"
-                f"<td class='num'>{_num(r['measured'])}</td>"
-                f"<td class='num'>[{_num(r['ci_low'])}, {_num(r['ci_high'])}]</td>"
-                f"<td class='{cls}'>{word}</td><td class='small'>{esc(_unlinked(str(r['source'])))}</td>"
-                f"<td class='small'>{esc(str(r['detail']))}</td></tr>")
-        parts.append("</table>")
+        rows = [[str(r["check"]), str(r["target"]), format_number(r["measured"]),
+                 f"[{format_number(r['ci_low'])}, {format_number(r['ci_high'])}]",
+                 Cell("pass", "pass") if r["passed"] else Cell("FAIL", "fail"),
+                 _unlinked(str(r["source"])), str(r["detail"])] for _, r in sub.iterrows()]
+        parts.append(table(header, rows, align=align, classes=classes))
         if g in ("bass", "network"):
             for cap, b64 in _figures({g: figures.get(g)} if figures else {}):
-                parts.append(f"<figure><img alt='{esc(cap)}' src='data:image/png;base64,{b64}'>"
-                             f"<figcaption>{esc(cap)}</figcaption></figure>")
-    parts.append("<p class='small'>Generated by sim.validation (python run.py validate).</p></body></html>")
-    return "\n".join(parts)
+                parts.append(figure(base64.b64decode(b64), cap, alt=cap))
+    parts.append("<p class='small'>Generated by sim.validation (python run.py validate).</p>")
+    return page("Validation report: buyer-journey-sim", "\n".join(parts), None, manifest,
+                heading="Validation report")
 
 
 def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, results_root: str | Path | None = None,
@@ -619,11 +599,11 @@ def write_validation(df: pd.DataFrame, out_dir: str | Path | None = None, *, res
         tmp = stage.tmp
         df[COLUMNS].to_csv(tmp / "validation.csv", index=False)
         settings = dict(df.attrs.get("settings", {}))
-        (tmp / "report.html").write_text(render_report(df, settings), encoding="utf-8")
         manifest = {"settings": settings, "command": command, "started": started.astimezone().isoformat(timespec="seconds"),
                     "finished": datetime.now().astimezone().isoformat(timespec="seconds"),
                     "checks": int(len(df)), "passed": int(df["passed"].sum()),
                     "package_version": package_version(), "python": platform.python_version(),
                     "platform": platform.platform()}
+        (tmp / "report.html").write_text(render_report(df, settings, manifest=manifest), encoding="utf-8")
         write_manifest(tmp, manifest)
     return stage.final

@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 
+from sim.analysis.formatting import format_number
 from sim.validation.bass import BASS_PQ, _bass_specs, _crossing, _curves, bass_curve
-from sim.validation.framework import Check, Ctx, _fmt, bootstrap_ci, paired_test
+from sim.validation.framework import Check, Ctx, bootstrap_ci, paired_test
 
 __all__ = ["plan", "fg_1d_curve", "chain_daily", "pair_daily", "NETWORK_DENSITIES"]
 
@@ -133,7 +134,7 @@ def _eval_network_slower(net_specs, full_specs, k):
                 "target": "days to 50% adoption, network - full mixing > 0",
                 "detail": (f"weak_ties_mean={k:g} (mean degree {deg:.2f}), {R} seeds paired: half adoption at "
                            f"{np.nanmean(tn):.1f} days on the network vs {np.nanmean(tf):.1f} fully mixed (one-sided "
-                           f"paired t-test p={_fmt(pval)}); max_t (F_net - F_full) = {sup:+.4f} (allowance {tol:.4f}).")}
+                           f"paired t-test p={format_number(pval, 3)}); max_t (F_net - F_full) = {sup:+.4f} (allowance {tol:.4f}).")}
     return ev
 
 

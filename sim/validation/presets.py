@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sim.analysis.formatting import format_number
 from sim.config.presets import preset_names, presets_dir
 from sim.config.scenario import read_toml
 from sim.validation.benchmarks import band, evaluate_fact, pack_facts, role_label
-from sim.validation.framework import Check, Ctx, RunSpec, _fmt
+from sim.validation.framework import Check, Ctx, RunSpec
 
 __all__ = ["plan", "HEADLINE", "preset_targets", "MARKET"]
 
@@ -54,7 +55,7 @@ def plan(ctx: Ctx) -> list[Check]:
                 continue
             lo, hi = band(f)
             what = (f"preset {name} ({strat}): {f.metric} {f.observed()}"
-                    + (f" (pass band {_fmt(lo)} to {_fmt(hi)})" if f.value is not None else " (pass band: the range)"))
+                    + (f" (pass band {format_number(lo, 3)} to {format_number(hi, 3)})" if f.value is not None else " (pass band: the range)"))
             source = f"{f.source} [{pack}: facts.{f.name}; calibration/{path.name}]"
             checks.append(Check(f"preset_{name}_{f.name}", "presets", what, source, specs,
                                 evaluate_fact(f, role_label(f, excluded), strat, specs)))

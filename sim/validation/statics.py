@@ -11,12 +11,12 @@ import math
 
 import numpy as np
 
+from sim.analysis.formatting import format_number
 from sim.validation.framework import (
     ALPHA,
     BASE_STRATEGY,
     Check,
     Ctx,
-    _fmt,
     _scenario,
     _summary,
     _ts,
@@ -122,7 +122,7 @@ def _eval_static(lo_specs, hi_specs, metric, direction, what, extra, why=""):
         passed = bool(np.isfinite(pval) and pval < ALPHA and np.sign(m) == direction)
         return {"measured": m, "ci_low": cl, "ci_high": ch, "passed": passed,
                 "detail": (f"{what}. {len(a)} seeds paired: {np.nanmean(a):.4g} -> {np.nanmean(b):.4g}, mean "
-                           f"difference {m:+.4g}, one-sided paired t-test p={_fmt(pval)}."
+                           f"difference {m:+.4g}, one-sided paired t-test p={format_number(pval, 3)}."
                            + extra(lo_runs, hi_runs) + ("" if passed else why))}
     return ev
 

@@ -14,6 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
+from sim.analysis.formatting import format_number
 from sim.analysis import pooled as pooled_metrics
 from sim.analysis.pooled import REFERRAL_STRATA_DAYS, referral_premium  # noqa: F401  (re-exported: the estimator)
 from sim.validation.framework import (
@@ -25,7 +26,6 @@ from sim.validation.framework import (
     Check,
     Ctx,
     NotMeasurable,
-    _fmt,
     _sample,
     _scenario,
     _summary,
@@ -231,7 +231,7 @@ def _eval_campaign_tail(on_specs, off_specs):
                 "target": "tail share (>= 2 days after a burst): sharing on - off > 0",
                 "detail": (f"share of each burst's responses (timeseries new_campaign_responses, window to the next "
                            f"burst, max 30 days) arriving 2+ days after the burst: {np.nanmean(t_on):.3f} with sharing, "
-                           f"{np.nanmean(t_off):.3f} without ({len(on)} seeds paired, one-sided p={_fmt(pval)}). "
+                           f"{np.nanmean(t_off):.3f} without ({len(on)} seeds paired, one-sided p={format_number(pval, 3)}). "
                            f"Shared responses per run: {np.mean(shared):.1f} of {np.mean(total):.0f}; median age of "
                            f"a shared response from its own exposure "
                            f"{np.median(sh_age) if sh_age.size else math.nan:.1f} days. word_of_mouth.share_prob is "
