@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import re
 import sys
 from pathlib import Path
@@ -232,7 +233,7 @@ def render_schedule() -> str:
         "```text\n" + plan() + "\n```\n",
         "Where each step is written:\n",
         _schedule_table(),
-        "See the [ODD description](../explanation/odd.md#process-overview-and-scheduling) for what happens "
+        "See the [ODD description](../explanation/odd.md#3-process-overview-and-scheduling) for what happens "
         "between the steps and how ties in a day are resolved.\n"])
 
 
@@ -343,12 +344,71 @@ def generate(docs_dir: Path) -> list[Path]:
     return changed
 
 
+# ---------------------------------------------------------------------------------------------- the tutorials
+
+TUTORIALS = "tutorials"
+
+
+def tutorials(docs_dir: Path) -> list[Path]:
+    """The notebooks under ``docs_dir/tutorials``: Jupytext Markdown pages (a ``jupyter:`` header) and ``.ipynb``."""
+    folder = Path(docs_dir) / TUTORIALS
+    md = [p for p in sorted(folder.glob("*.md")) if p.read_text(encoding="utf-8").startswith("---\njupyter:")]
+    return md + sorted(folder.glob("*.ipynb"))
+
+
+def execute_notebook(path: Path, cwd: Path | None = None, timeout: int = 300):
+    """Run every cell of one tutorial notebook (Jupytext Markdown or .ipynb) in a fresh Python kernel, in
+    ``cwd`` (default: the repository, the parent of ``docs/``); raises on the first cell that fails. Needs the
+    ``docs`` extra (jupytext, nbclient, ipykernel). Returns the executed notebook."""
+    import jupytext
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = jupytext.read(path)
+    cwd = Path(cwd) if cwd is not None else path.resolve().parents[2]
+    env_backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "Agg"  # the kernel inherits it: charts render without a display
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    finally:
+        if env_backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = env_backend
+    return nb
+
+
+# ---------------------------------------------------------------------------------------------- the MkDocs hook
+
+def on_pre_build(config, **kwargs) -> None:
+    """MkDocs hook (``hooks: [sim/docs_gen.py]`` in mkdocs.yml): a warning, which fails a strict build, for
+    every generated page that differs from the code. It changes nothing: regenerate with ``REGENERATE``."""
+    import logging
+
+    root = str(Path(config.config_file_path).resolve().parent)
+    if root not in sys.path:  # the checkout's own package, also when mkdocs runs from a script elsewhere
+        sys.path.insert(0, root)
+    log = logging.getLogger("mkdocs.hooks.docs_gen")
+    for p in stale(Path(config.docs_dir)):
+        log.warning(f"generated page {p} differs from the code's declarations: run `{REGENERATE}` and commit it")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.docs_gen", description=__doc__.split("\n\n")[0])
     ap.add_argument("docs_dir", nargs="?", default="docs", help="the documentation folder (default: docs)")
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a generated file is stale")
+    ap.add_argument("--execute-tutorials", action="store_true",
+                    help="run every cell of every tutorial notebook under DOCS_DIR/tutorials (needs the docs extra)")
     a = ap.parse_args(argv)
     docs = Path(a.docs_dir)
+    if a.execute_tutorials:
+        import time
+
+        for nb in tutorials(docs):
+            t0 = time.perf_counter()
+            execute_notebook(nb)
+            print(f"executed {nb} in {time.perf_counter() - t0:.1f} s")
+        return 0
     if a.check:
         bad = stale(docs)
         for p in bad:
