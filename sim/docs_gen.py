@@ -154,7 +154,8 @@ def render_parameters() -> str:
            "# Parameter reference\n",
            f"Every parameter of a scenario file, {n} in all, in the order of the template "
            "(`python run.py plan --template`). A scenario file sets any of them; anything it leaves out takes "
-           "the default below. A value outside its range is refused with one line naming the key. "
+           "the built-in default below (the preset files, such as `scenarios/default.toml`, set many of them to calibrated "
+           "values of their own). A value outside its range is refused with one line naming the key. "
            f"Strategies may set only the sections {', '.join(f'`[{s}]`' for s in STRATEGY_SECTIONS)}; the "
            "market is the same for every strategy.\n",
            "Each parameter is declared next to the code that uses it (`P(default, kind, lo, hi, unit, source)` "
