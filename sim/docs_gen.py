@@ -99,14 +99,19 @@ def _doc_md(doc: str, prefix: str) -> str:
     """A module docstring as Markdown: RST literals become code spans, seeds become citations."""
     doc = inspect.cleandoc(doc or "")
     doc = doc.replace("``", "`")
-    paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", doc) if p.strip()]
     out = []
-    for p in paras:
-        if p.startswith("* "):  # a bullet list written as one paragraph
-            items = [i.strip() for i in re.split(r"(?:^|\s)\* ", p) if i.strip()]
-            out.append("\n".join("- " + _cite_prose(i, prefix) for i in items))
+    for raw in (p for p in re.split(r"\n\s*\n", doc) if p.strip()):
+        lines = raw.splitlines()
+        if lines[0].lstrip().startswith("* "):  # a bullet list: an item starts at a line beginning "* "
+            items: list[str] = []
+            for line in lines:
+                if line.lstrip().startswith("* "):
+                    items.append(line.lstrip()[2:])
+                else:
+                    items[-1] += " " + line.strip()
+            out.append("\n".join("- " + _cite_prose(" ".join(i.split()), prefix) for i in items))
         else:
-            out.append(_cite_prose(p, prefix))
+            out.append(_cite_prose(" ".join(raw.split()), prefix))
     return "\n\n".join(out)
 
 
