@@ -52,3 +52,31 @@ def test_markets_move_the_content_versus_cold_calling_gap():
             assert content.mean() > cold.mean() and p < 0.05, (content, cold, p)
     t = stats.ttest_ind(log_ratio["self_service"], log_ratio["enterprise"], equal_var=False)
     assert t.statistic > 0 and t.pvalue < 0.05, (log_ratio, t)
+
+
+def test_every_preset_prices_its_seat_from_the_seat_cost_inputs():
+    """A preset's sales.cost_per_rep_day is an input (scenarios/inputs/seat_costs.toml), never fitted: it equals
+    the value of the kind of company the preset describes and lies in that kind's [low, high]; no targets file
+    frees it, and every kind's low <= value <= high."""
+    import tomllib
+
+    seats = tomllib.loads((SCENARIOS / "inputs" / "seat_costs.toml").read_text(encoding="utf-8"))
+    for kind in seats["kinds"].values():
+        assert kind["low"] <= kind["value"] <= kind["high"], kind
+    assert set(seats["presets"]) == {"default", "enterprise", "self_service"}
+    for name, kind_name in seats["presets"].items():
+        kind = seats["kinds"][kind_name]
+        cost = sim.load_scenario(SCENARIOS / f"{name}.toml").config().sales.cost_per_rep_day
+        assert cost == kind["value"] and kind["low"] <= cost <= kind["high"], (name, cost, kind)
+    for path in sorted((SCENARIOS / "calibration").glob("*.toml")):
+        free = list(_param_paths(tomllib.loads(path.read_text(encoding="utf-8")).get("params", {})))
+        assert free and not [p for p in free if p.endswith(("cost_per_rep_day", "n_accounts"))], (path.name, free)
+
+
+def _param_paths(table: dict, prefix: str = ""):
+    """The dotted paths of a targets file's [params] (a prior is the table with low and high)."""
+    for key, value in table.items():
+        if isinstance(value, dict) and not {"low", "high"} <= set(value):
+            yield from _param_paths(value, f"{prefix}{key}.")
+        else:
+            yield prefix + key

@@ -557,3 +557,25 @@ def test_a_failing_fact_says_why_in_the_model():
     assert not miss["passed"] and "Why, in the model" not in miss["detail"]
     pack = {f.metric for f in load_pack("b2b_saas")[1]}
     assert set(bench.WHY) <= pack  # every reason belongs to a fact of the pack
+
+
+def test_headline_counts_passes_by_kind_of_evidence():
+    """The headline says what the passes are evidence of: a held-out fact (or a pack target excluded from the fit)
+    is out of sample, a calibration target confirms the fit, an identity is not evidence, and every other group's
+    check is a model check; a row that is NOT MEASURABLE keeps its role; a fact row without a role is an error."""
+    rows = [("b1", "benchmarks", f"{bench.ROLE_HOLDOUT}. Observed ...", True),
+            ("b2", "benchmarks", f"{bench.ROLE_HOLDOUT}. Observed ...", False),
+            ("b3", "benchmarks", f"NOT MEASURABLE: {bench.ROLE_EXCLUDED}: x is NaN", False),
+            ("b4", "presets", f"{bench.ROLE_TARGET}. Observed ...", True),
+            ("b5", "benchmarks", f"{bench.ROLE_IDENTITY}: payback = 12 x cac_ratio / margin. Observed", True),
+            ("s1", "stylized", "anything", True), ("d1", "bass", "anything", False)]
+    df = pd.DataFrame([{"check": c, "group": g, "detail": d, "passed": p} for c, g, d, p in rows])
+    assert list(v.evidence(df)) == ["out of sample"] * 3 + ["fitted", "identity", "model", "model"]
+    assert v.headline(df) == ("4 of 7 checks pass (held-out facts (out of sample): 1 of 3; model checks (docking "
+                              "with known models, stylized facts, comparative statics): 1 of 2; calibration targets "
+                              "(they confirm the fit): 1 of 1; identities of targets and inputs (reported, not "
+                              "evidence): 1 of 1)")
+    assert v.headline(df.iloc[5:]) == ("1 of 2 checks pass (model checks (docking with known models, stylized facts, "
+                                       "comparative statics): 1 of 2)")
+    with pytest.raises(ValueError, match="b9"):
+        v.evidence(pd.DataFrame([{"check": "b9", "group": "benchmarks", "detail": "no role", "passed": True}]))

@@ -122,8 +122,7 @@ def cmd_validate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         ci = f"[{_n(r['ci_low'])}, {_n(r['ci_high'])}]"
         print(f"{r['check']:<{width}}  {_n(r['measured']):>11}  {ci:>25}  {'pass' if r['passed'] else 'FAIL'}")
     print()
-    print(f"{int(df['passed'].sum())} of {len(df)} checks pass "
-          f"({df.attrs.get('settings', {}).get('elapsed_seconds', float('nan'))} s).")
+    print(f"{v.headline(df)}; {df.attrs.get('settings', {}).get('elapsed_seconds', float('nan'))} s.")
     print(f"Results: {folder}")
     return 0
 

@@ -13,11 +13,13 @@ from sim.validation.framework import (
     COLUMNS,
     GROUPS,
     VERIFICATION_CHECKS,
+    evidence,
+    headline,
     planned_checks,
     render_report,
     run_checks,
     write_validation,
 )
 
-__all__ = ["COLUMNS", "GROUPS", "VERIFICATION_CHECKS", "planned_checks", "render_report", "run_checks",
+__all__ = ["COLUMNS", "GROUPS", "VERIFICATION_CHECKS", "evidence", "headline", "planned_checks", "render_report", "run_checks",
            "write_validation"]

@@ -540,6 +540,45 @@ _TABLE_COLUMNS = (("check", "left", ""), ("target", "left", ""), ("measured", "r
                   ("result", "center", ""), ("source", "left", "small"), ("detail", "left", "small"))
 
 
+#: What a check is evidence of, in the order the headline counts them.
+EVIDENCE = (
+    ("out of sample", "held-out facts (out of sample)"),
+    ("model", "model checks (docking with known models, stylized facts, comparative statics)"),
+    ("fitted", "calibration targets (they confirm the fit)"),
+    ("identity", "identities of targets and inputs (reported, not evidence)"),
+)
+
+
+def evidence(df: pd.DataFrame) -> pd.Series:
+    """Each check's kind of evidence (:data:`EVIDENCE`): a benchmark or preset fact by the role its detail opens
+    with (held out, a calibration target, an identity), every other group's check a model check."""
+    from sim.validation.benchmarks import ROLE_EXCLUDED, ROLE_HOLDOUT, ROLE_IDENTITY, ROLE_TARGET
+
+    def kind(row) -> str:
+        if row["group"] not in ("benchmarks", "presets"):
+            return "model"
+        detail = str(row["detail"]).removeprefix("NOT MEASURABLE: ")
+        for label, k in ((ROLE_IDENTITY, "identity"), (ROLE_EXCLUDED, "out of sample"),
+                         (ROLE_HOLDOUT, "out of sample"), (ROLE_TARGET, "fitted")):
+            if detail.startswith(label):
+                return k
+        raise ValueError(f"check {row['check']!r} of group {row['group']!r} does not say its role: {detail[:80]!r}")
+
+    return df.apply(kind, axis=1) if len(df) else pd.Series([], dtype=str)
+
+
+def headline(df: pd.DataFrame) -> str:
+    """'k of n checks pass', then the passes by kind of evidence (only the kinds present), so that fitted targets and
+    identities, which a fit or an input guarantees, are not read as evidence."""
+    kinds = evidence(df)
+    parts = []
+    for key, label in EVIDENCE:
+        sub = df[kinds == key]
+        if len(sub):
+            parts.append(f"{label}: {int(sub['passed'].sum())} of {len(sub)}")
+    return f"{int(df['passed'].sum())} of {len(df)} checks pass" + (f" ({'; '.join(parts)})" if parts else "")
+
+
 def render_report(df: pd.DataFrame, settings: dict | None = None, figures: dict | None = None,
                   manifest: dict | None = None) -> str:
     """The self-contained HTML report (no external links, images embedded), in the reports' shared page shell
@@ -549,10 +588,9 @@ def render_report(df: pd.DataFrame, settings: dict | None = None, figures: dict 
 
     settings = settings or dict(df.attrs.get("settings", {}))
     figures = figures if figures is not None else df.attrs.get("figures", {})
-    n, k = len(df), int(df["passed"].sum())
     esc = html.escape
     parts = [
-        f"<p><b>{k} of {n} checks pass.</b> Verification and docking with known models, stylized facts and "
+        f"<p><b>{esc(headline(df))}.</b> Verification and docking with known models, stylized facts and "
         "comparative statics, as Rand &amp; Rust (2011) ask of agent-based models in marketing, and published "
         "benchmark facts, held-out ones included. Calibration targets are marked as such (they confirm the fit); "
         "nothing else was tuned to pass: a failing fact is reported with the measured value and our reading of why, in the detail "
