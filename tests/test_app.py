@@ -184,7 +184,7 @@ def test_a_run_reports_progress_then_the_comparison_charts_and_report(planner):
         if chart["name"] == "cumulative_customers":  # the served chart draws every strategy of the run, in its colour
             for s, colour in strategy_colors(list(scen.strategies)).items():
                 rgb = np.array([round(c * 255) for c in mc.to_rgb(colour)])
-                assert (np.abs(img - rgb).max(axis=2) <= 2).sum() >= 100, (s, colour)
+                assert (np.abs(img - rgb).max(axis=2) <= 2).sum() >= 30, (s, colour)  # a drawn line: tens of pixels
     status, headers, body = planner.client.call("GET", final["report"])
     assert status == 200 and "attachment" in headers["Content-Disposition"]
     assert b"<html" in body and b"blended" in body and b"http://" not in body.replace(b"http://www.w3.org", b"")

@@ -73,7 +73,7 @@ def test_spread_and_exposure_equal_the_full_product():
 
 # ---------------------------------------------------------------- running totals
 def test_stage_counts_and_won_revenue_match_a_recount_every_day(small):
-    churny = small.with_overrides({"after_sale.expansion_rate": 2.0,
+    churny = small.with_overrides({"after_sale.expansion_rate": 4.0, "after_sale.fit_expansion_sensitivity": 0.0,
                                    **{f"market.segments.{s}.annual_churn": 0.9 for s in ("smb", "mid", "enterprise")}})
     exercised = {"new_churned_won": 0.0, "new_expansions": 0.0}
     for strategy in churny.strategies:

@@ -133,7 +133,8 @@ def test_accounts_we_win_fit_better_than_the_market(default_scenario):
 
 def test_referred_buyers_are_at_accounts_like_their_advocates(default_scenario):
     """With referrals falling off with the fit distance, referred accounts' fit lies closer to the mean fit of
-    advocates than with similarity off (same 8 seeds; paired, one-sided at 5%)."""
+    advocates than with similarity off (same 16 seeds; paired, one-sided at 5%; on 8 seeds of session 9's refitted
+    default p was 0.050: 16 for power)."""
     richer = default_scenario.with_overrides({**FIT_MARKET, "word_of_mouth.referral_rate": 0.2,
                                               "after_sale.advocacy_rate": 0.05})
 
@@ -146,8 +147,8 @@ def test_referred_buyers_are_at_accounts_like_their_advocates(default_scenario):
         adv_fit = pop.fit[pop.account[pop.advocate]].mean() if pop.advocate.any() else np.nan
         return float(np.abs(pop.fit[pop.account[ref]] - adv_fit).mean()) if ref.size else np.nan
 
-    on = np.array([distance(8.0, s) for s in range(1, 9)])
-    off = np.array([distance(0.0, s) for s in range(1, 9)])
+    on = np.array([distance(8.0, s) for s in range(1, 17)])
+    off = np.array([distance(0.0, s) for s in range(1, 17)])
     ok = np.isfinite(on) & np.isfinite(off)
-    assert ok.sum() >= 7
+    assert ok.sum() >= 14
     assert stats.ttest_rel(on[ok], off[ok], alternative="less").pvalue < 0.05, (on, off)

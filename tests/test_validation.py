@@ -90,6 +90,9 @@ from sim.validation import stylized as _sty  # noqa: E402
 _FRACTIONS = ("opportunity_win_rate", "lead_to_opportunity_rate", "no_decision_share", "connect_rate",
               "meetings_per_connect", "share_in_market", "median_progress_at_first_contact", "buyer_initiated_share")
 _METRIC_RANGE = {
+    "meetings_per_conversation": (0.0, 1.0),
+    "median_progress_at_first_contact_per_purchase": (0.0, 1.0),
+    "buyer_initiated_share_per_purchase": (0.0, 1.0),
     "median_cycle_days": (0.0, 1000.0),  # days from first conversation to the decision: within horizon + warm-up
     "payback_months": (0.0, 1200.0),
     "referral_to_web_close_ratio": (0.0, 100.0),

@@ -77,7 +77,7 @@ class TouchLog:
         return {
             "day": day - model.warmup, "buyer": buyer, "account": account.astype(np.int32), "role": pop.role[buyer].astype(np.int8),
             "segment": pop.segment[account].astype(np.int8), "stage": stage, "channel": channel, "organic": organic,
-            "rep": rep, "cost": cost, "account_won": won, "day_won": pop.day_won[account].astype(float) - model.warmup,
+            "rep": rep, "cost": cost, "account_won": won, "day_won": np.where(won, pop.day_won[account].astype(float) - model.warmup, np.nan),
             "acv": np.where(won, pop.acv[account], 0.0),
         }
 
