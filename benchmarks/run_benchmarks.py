@@ -72,11 +72,12 @@ STARSIM_SIZES = (10_000, 100_000)
 SWEEP = {"n_accounts": 300, "horizon": 365, "burst_days": [10, 40, 70, 100], "strategy": "blended"}
 # the calibration: the "calibration of 6 parameters to 10 targets" is the B2B calibration of the
 # default scenario (its targets file, the benchmark pack's 10 targets) with its free parameters past the first six
-# (sales.meeting_progress_gain, sales.dormant_accept, decision.status_quo_holdout) left at the scenario's values,
+# (sales.meeting_progress_gain, sales.qualify_fit, sales.dormant_accept, decision.stance_mean) left at the
+# scenario's values,
 # by ABC-SMC with a fixed budget of 1,800 runs (150 particles x 2 replications, at most 5 generations, 100
 # posterior-predictive runs), whatever method and budget the file itself records; 2 local worker processes
 CALIBRATION = {"targets": "scenarios/calibration/default_b2b.toml",
-               "fix": ["sales.meeting_progress_gain", "sales.dormant_accept", "decision.status_quo_holdout"],
+               "fix": ["sales.meeting_progress_gain", "sales.qualify_fit", "sales.dormant_accept", "decision.stance_mean"],
                "drop": ["optuna", "abc"], "params": 6, "targets_n": 10, "workers": 2,
                "budget": {"method": "abc", "replications": 2, "abc.population": 150, "abc.generations": 5,
                           "abc.max_runs": 1800, "abc.quantile": 0.5, "abc.predictive_draws": 100}}
