@@ -3,9 +3,13 @@
 Every member of a buying group holds a position on changing the status quo (``stance``: for a change above 0,
 against below). Positions are drawn when the episode starts, correlated within the account
 (``decision.stance_correlation``: colleagues share their company's situation), around
-``decision.stance_mean`` with spread ``decision.stance_sd``; while the account is in market they move
-towards the group's decision-weighted mean (``decision.alignment``: colleagues talk) and up with every
-meeting with our sales (``decision.meeting_stance_gain``: a seller who makes the case for change).
+``decision.stance_mean`` with spread ``decision.stance_sd``. While the account is in market colleagues
+deliberate as in Friedkin & Johnsen's (1999) model of social influence: each member moves (at rate
+``decision.alignment``) towards a mix of the group's decision-weighted mean and their own position, weighed by
+``decision.susceptibility``; below 1 members stay anchored to their own view, so talking need not bring
+consensus (at 1 it is DeGroot's averaging, which always does). A meeting with our sales makes the case for
+change (``decision.meeting_stance_gain``: Dixon & Adamson 2011) to the members in the conversation, moving their
+own view; colleagues the seller never met hear it only through deliberation.
 
 When enough of the group has finished research (``decision.consensus_share`` of its members at progress 1)
 the group tries to decide: it acts only if nobody is against (every member's stance >= 0). A group that is
@@ -50,7 +54,9 @@ PARAMS = {
     "stance_sd": P(1.0, "float", 0, 10, "spread of members' positions at the start of an episode", "assumption: sets the scale of stance"),
     "stance_correlation": P(0.5, "float", 0, 1, "share of the variance of members' positions that the account shares (0: independent members, 1: the group agrees)",
                             "assumption: colleagues share their company's situation (Gartner: buying groups disagree on needs and solutions)"),
-    "alignment": P(0.02, "float", 0, 1, "daily share of the distance to the group's mean position that each member closes while in market", "assumption: deliberation"),
+    "alignment": P(0.02, "float", 0, 1, "daily rate at which a member's position moves towards where deliberation pulls it (the group's mean, weighed by susceptibility against the member's own position) while in market", "assumption: deliberation"),
+    "susceptibility": P(0.5, "float", 0, 1, "weight a member gives the group's mean position against their own in deliberation (1: positions converge to consensus, DeGroot 1974; below 1 members stay anchored to their own and disagreement persists)",
+                        "assumption: Friedkin & Johnsen 1999, Social influence networks and opinion change, Advances in Group Processes 16: members anchored to their initial opinions; 0.5, the middle of the range, is not a measurement"),
     "meeting_stance_gain": P(0.1, "float", 0, 10, "rise of every member's position per meeting with our sales", "assumption: Dixon & Adamson 2011, The Challenger Sale: sellers make the case for change"),
     "stall_days": P(60, "int", 0, 3650, "days a split group keeps deliberating after it first tried to decide before the episode ends with no decision", "assumption"),
 }
@@ -71,6 +77,7 @@ FLOWS = flows(
 )
 STOCKS = ()
 STATE = (State("stance", "float32", 0.0, "the member's position on changing the status quo (above 0: for a change)"),
+         State("stance_own", "float32", 0.0, "the member's own position, the anchor deliberation pulls back to: drawn at the episode's start, moved by our sales' case for change, never by colleagues"),
          State("day_deliberating", "float64", float("nan"), "the day a split group first tried to decide in this episode", per="account"))
 
 
@@ -86,12 +93,17 @@ def draw_stances(model, acc: np.ndarray) -> None:
     rho = c.stance_correlation
     z = np.sqrt(rho) * np.repeat(za, pop.group_size[acc]) + np.sqrt(1.0 - rho) * zi
     pop.stance[members] = (c.stance_mean + c.stance_sd * z).astype(np.float32)
+    pop.stance_own[members] = pop.stance[members]
     pop.day_deliberating[acc] = np.nan
 
 
 def deliberate(model, live: np.ndarray) -> None:
-    """Members of the in-market accounts ``live`` move towards their group's decision-weighted mean position."""
+    """Members of the in-market accounts ``live`` deliberate (the Friedkin-Johnsen model in daily steps): each
+    moves, at rate ``alignment``, towards ``susceptibility`` x the group's decision-weighted mean position +
+    (1 - ``susceptibility``) x their own. Anchored members (susceptibility below 1) settle apart, so a dissenter
+    can stay against however long the group talks."""
     pop, a = model.pop, model.cfg.decision.alignment
+    lam = np.float32(model.cfg.decision.susceptibility)
     if a <= 0 or live.size == 0 or pop.one_person_accounts:
         return
     live = live[pop.group_size[live] > 1]
@@ -99,7 +111,19 @@ def deliberate(model, live: np.ndarray) -> None:
         return
     mean = np.repeat(pop.account_mean(pop.stance, live), pop.group_size[live])
     members = pop.members_of(live)
-    pop.stance[members] += np.float32(a) * (mean - pop.stance[members]).astype(np.float32)
+    pull = lam * mean.astype(np.float32) + (np.float32(1) - lam) * pop.stance_own[members]
+    pop.stance[members] += np.float32(a) * (pull - pop.stance[members])
+
+
+def make_case_for_change(model, members: np.ndarray) -> None:
+    """A meeting with our sales makes the case for change to ``members``, the buying-group members in the
+    conversation (the opener and the colleagues who joined it): each one's position rises by
+    ``decision.meeting_stance_gain``. Colleagues the seller never met move only by deliberating with the
+    group (``deliberate``)."""
+    if members.size:
+        gain = np.float32(model.cfg.decision.meeting_stance_gain)
+        model.pop.stance[members] += gain
+        model.pop.stance_own[members] += gain
 
 
 def step(model) -> None:
@@ -231,7 +255,7 @@ def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
                      per="account")
 
 
-__all__ = ["step", "draw_stances", "deliberate", "win_accounts", "end_without_decision", "record_episode_end", "record_opportunities_closed", "SOURCES"]
+__all__ = ["step", "draw_stances", "deliberate", "make_case_for_change", "win_accounts", "end_without_decision", "record_episode_end", "record_opportunities_closed", "SOURCES"]
 
 
 STEPS = (Step(600, "decision", "buying groups that reached consensus choose a vendor", step),)

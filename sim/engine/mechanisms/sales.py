@@ -17,6 +17,7 @@ import numpy as np
 from mesa.agent import AgentSet
 
 from sim.engine.declare import P, Step, flows, stocks
+from sim.engine.mechanisms.decision import make_case_for_change
 from sim.engine.state import ENGAGED, EXPLORING
 from sim.engine.touchlog import MEETING
 from sim.engine.transitions import (
@@ -317,7 +318,7 @@ class SalesTeam:
         raise_trust(pop, b, np.repeat(gain_acc, pop.group_size[acc]))
         act = b[(pop.stage[b] == EXPLORING) | (pop.stage[b] == ENGAGED)]
         pop.progress[act] = np.minimum(pop.progress[act] + s.meeting_progress_gain, 1.0)
-        pop.stance[b] += np.float32(m.cfg.decision.meeting_stance_gain)  # the case for change (mechanisms/decision.py)
+        make_case_for_change(m, b[pop.engaged[b]])  # the people in the room (mechanisms/decision.py)
         pop.touches[b] += 1
         if m.touch_log is not None:
             m.touch_log.add(m, b, MEETING, rep=np.repeat(pop.owner[acc], pop.group_size[acc]))
