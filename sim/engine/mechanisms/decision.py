@@ -57,7 +57,7 @@ PARAMS = {
     "alignment": P(0.02, "float", 0, 1, "daily rate at which a member's position moves towards where deliberation pulls it (the group's mean, weighed by susceptibility against the member's own position) while in market", "assumption: deliberation"),
     "susceptibility": P(0.5, "float", 0, 1, "weight a member gives the group's mean position against their own in deliberation (1: positions converge to consensus, DeGroot 1974; below 1 members stay anchored to their own and disagreement persists)",
                         "assumption: Friedkin & Johnsen 1999, Social influence networks and opinion change, Advances in Group Processes 16: members anchored to their initial opinions; 0.5, the middle of the range, is not a measurement"),
-    "meeting_stance_gain": P(0.1, "float", 0, 10, "rise of every member's position per meeting with our sales", "assumption: Dixon & Adamson 2011, The Challenger Sale: sellers make the case for change"),
+    "meeting_stance_gain": P(0.1, "float", 0, 10, "rise of the position (and own view) of each buying-group member in the conversation, per meeting with our sales", "assumption: Dixon & Adamson 2011, The Challenger Sale: sellers make the case for change"),
     "stall_days": P(60, "int", 0, 3650, "days a split group keeps deliberating after it first tried to decide before the episode ends with no decision", "assumption"),
 }
 #: the competition, which the vendor choice weighs us against (and content's share of voice)
@@ -103,7 +103,6 @@ def deliberate(model, live: np.ndarray) -> None:
     (1 - ``susceptibility``) x their own. Anchored members (susceptibility below 1) settle apart, so a dissenter
     can stay against however long the group talks."""
     pop, a = model.pop, model.cfg.decision.alignment
-    lam = np.float32(model.cfg.decision.susceptibility)
     if a <= 0 or live.size == 0 or pop.one_person_accounts:
         return
     live = live[pop.group_size[live] > 1]
@@ -111,6 +110,7 @@ def deliberate(model, live: np.ndarray) -> None:
         return
     mean = np.repeat(pop.account_mean(pop.stance, live), pop.group_size[live])
     members = pop.members_of(live)
+    lam = np.float32(model.cfg.decision.susceptibility)
     pull = lam * mean.astype(np.float32) + (np.float32(1) - lam) * pop.stance_own[members]
     pop.stance[members] += np.float32(a) * (pull - pop.stance[members])
 
