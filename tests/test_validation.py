@@ -90,6 +90,7 @@ from sim.validation import stylized as _sty  # noqa: E402
 _FRACTIONS = ("opportunity_win_rate", "lead_to_opportunity_rate", "no_decision_share", "connect_rate",
               "meetings_per_connect", "share_in_market", "median_progress_at_first_contact", "buyer_initiated_share")
 _METRIC_RANGE = {
+    "status_quo_share_of_no_decisions": (0.0, 1.0),
     "meetings_per_conversation": (0.0, 1.0),
     "median_progress_at_first_contact_per_purchase": (0.0, 1.0),
     "buyer_initiated_share_per_purchase": (0.0, 1.0),

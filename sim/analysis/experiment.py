@@ -84,7 +84,7 @@ class Experiment:
     ``summary``: one row per strategy x seed (``strategy``, ``seed``, then every summary key).
     ``timeseries``: ``strategy``, ``seed``, then every per-day timeseries column.
     ``samples``: long format ``strategy``, ``seed``, ``kind``, ``value``.
-    ``comparison``: ``sim.stats.compare(summary)``, one row per strategy x metric.
+    ``comparison``: ``sim.analysis.stats.compare(summary)``, one row per strategy x metric.
     """
 
     scenario: Any

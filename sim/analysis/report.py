@@ -5,8 +5,8 @@ embedded as base64 ``data:`` URIs, no scripts and no external requests); its num
 :func:`sim.analysis.formatting.format_value` (the metric registry's formats) and its tables written by
 :func:`sim.analysis.html.table`.
 
-Inputs: the ``comparison`` frame from ``sim.stats.compare`` (see docs/CONTRACT.md),
-the chart PNG paths from ``sim.charts.make_all`` and the run manifest dict.
+Inputs: the ``comparison`` frame from ``sim.analysis.stats.compare`` (see docs/reference/contract.md),
+the chart PNG paths from ``sim.analysis.charts.make_all`` and the run manifest dict.
 """
 
 from __future__ import annotations

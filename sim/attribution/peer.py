@@ -1,7 +1,7 @@
 """The ``channelattribution`` package as a peer: its Markov and heuristic models on the same paths as ours.
 
 Optional: the package builds from source and is not needed for a study. It prints a promotional banner from
-its C++ core when imported and when it runs (DESIGN.md, known pitfalls): both are silenced here, at the
+its C++ core when imported and when it runs (a known nuisance of the package): both are silenced here, at the
 level of the file descriptor.
 """
 

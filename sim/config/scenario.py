@@ -1,6 +1,6 @@
 """Scenario files: TOML loading, validation against the schema, overrides, strategy resolution.
 
-A scenario file has the sections of ``sim.parameters.SCHEMA`` (all optional: anything left
+A scenario file has the sections of ``sim.config.parameters.SCHEMA`` (all optional: anything left
 out takes its default) plus ``[strategies.NAME]`` tables. A strategy overlays only the
 ``channels``, ``sales`` and ``policy`` sections, e.g.::
 

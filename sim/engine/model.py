@@ -4,9 +4,9 @@ One day (``step``) runs the components' steps in the order they declare (``sim.e
 ``python run.py plan`` prints it): need, the sales team's plan, the channels, word of mouth,
 research, sales, decision, diffusion, after the sale, and the close of the day.
 
-Buyers are columns in numpy arrays (``sim.population``); the network is a scipy.sparse
+Buyers are columns in numpy arrays (``sim.engine.state.Population``); the network is a scipy.sparse
 matrix; only the sales reps are Mesa agents. Every random draw comes from a named stream
-(``sim.rng``), so two strategies on the same seed share market, network and dice.
+(``sim.engine.rng``), so two strategies on the same seed share market, network and dice.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ PARAMS = {
     },
 }
 
-# Journey stages (int8), DESIGN.md "The journey".
+# Journey stages (int8), docs/explanation/odd.md, section 2.
 DORMANT, EXPLORING, ENGAGED, CUSTOMER, LOST = 0, 1, 2, 3, 4
 STAGES = ("dormant", "exploring", "engaged", "customer", "lost")
 

@@ -64,6 +64,9 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
          f"{g} opportunities won / {g} opportunities closed in the run") for g in SEGMENTS),
     _m("no_decision_share", "Opportunities ending in no decision", "share", "min", "percent",
        "opportunities whose buying episode ended with no purchase / opportunities closed"),
+    _m("status_quo_share_of_no_decisions", "No-decision opportunities kept at the status quo", "share", "", "percent",
+       "opportunities ended because the buying group stayed split (someone held out for the status quo) / "
+       "opportunities ended with no decision; the rest lost their need before the group tried to decide"),
     *(_m(f"median_cycle_days_{g}", f"Median sales cycle, {g}", "days", "min", "days",
          f"{g} accounts won: days from the episode's sales conversation to the decision") for g in SEGMENTS),
     *(_m(f"median_journey_days_{g}", f"Median buying journey, {g}", "days", "min", "days",
@@ -187,6 +190,7 @@ def _funnel(model, ts: pd.DataFrame, samples: dict, won: np.ndarray, cost: float
     for i, g in enumerate(SEGMENTS):
         out[f"opportunity_win_rate_{g}"] = _div(float(n_won[i]), float(n_closed[i]))
     out["no_decision_share"] = _div(o_none, closed)
+    out["status_quo_share_of_no_decisions"] = _div(_col(ts, "new_opportunities_status_quo"), o_none)
     for g in SEGMENTS:
         out[f"median_cycle_days_{g}"] = _median(samples.get(f"cycle_days_{g}", np.zeros(0)))
     for g in SEGMENTS:

@@ -890,7 +890,7 @@ class Sweep:
 
 
 def load_sweep_file(path: str | Path) -> Sweep:
-    """Read and validate a sweep TOML file (format: ``python run.py sweep --help``, sim.cli_sweep.FORMAT_HELP)."""
+    """Read and validate a sweep TOML file (format: ``python run.py sweep --help``, sim.cli.sweep.FORMAT_HELP)."""
     path = Path(path)
     where = str(path)
     data = read_toml(path, "sweep")

@@ -27,7 +27,7 @@ from sim.validation.stylized import SRC_CEB, SRC_SCHMITT
 
 __all__ = ["plan"]
 
-SRC_STATICS = "model logic (DESIGN.md); Rand & Rust (2011): comparative statics as face validity"
+SRC_STATICS = "model logic (docs/explanation/odd.md); Rand & Rust (2011): comparative statics as face validity"
 
 
 # ================================================================================================

@@ -44,7 +44,7 @@ SRC_SEED003_CAMPAIGN = "seed 003: campaign lead production lasted ~36 hours; soc
 SRC_OLDROYD = "Oldroyd, McElheran & Elkington (2011), The Short Life of Online Sales Leads, HBR March 2011"
 SRC_SCHMITT = ("Schmitt, Skiera & Van den Bulte (2011), Referral Programs and Customer Value, "
                "Journal of Marketing 75(1): 46-59")
-SRC_CYCLE = ("DESIGN.md / sim/parameters.py research_speed: SMB cycles ~1-2 months, enterprise 6+ months "
+SRC_CYCLE = ("market.segments.*.research_speed (docs/reference/parameters.md): SMB cycles ~1-2 months, enterprise 6+ months "
              "(buying groups of 6-10, Gartner B2B buying)")
 SRC_SEED001 = "seed 001: 'networking is sales': an introduction from a trusted tie opens the door, cold calls rarely do"
 
@@ -235,7 +235,7 @@ def _eval_campaign_tail(on_specs, off_specs):
                            f"Shared responses per run: {np.mean(shared):.1f} of {np.mean(total):.0f}; median age of "
                            f"a shared response from its own exposure "
                            f"{np.median(sh_age) if sh_age.size else math.nan:.1f} days. word_of_mouth.share_prob is "
-                           f"calibrated so that shared responses are measurable (see sim/parameters.py): the "
+                           f"calibrated so that shared responses are measurable (word_of_mouth.share_prob in docs/reference/parameters.md): the "
                            f"direction of the effect is the test, its size is partly an input." + why)}
     return ev
 

@@ -30,7 +30,7 @@ PARAMS = {
     "connect_rate": P(0.06, "float", 0, 1, "share of dials that reach the person", "Bridge Group / Gong: 2-10% connect rates"),
     "conversation_rate": P(0.58, "float", 0, 1, "share of connects that become a conversation (the rest hang up or are gatekept)",
                            "Belkins 2025 cold-calling study (175k dials): 58% of connects became conversations"),
-    "annoyance": P(0.06, "float", 0, 1, "attitude lost by an unready buyer who is called: trust first, the rest as resentment (lowers later meeting acceptance, hand raising and the vendor choice)", "DESIGN.md: unready buyers are annoyed"),
+    "annoyance": P(0.06, "float", 0, 1, "attitude lost by an unready buyer who is called: trust first, the rest as resentment (lowers later meeting acceptance, hand raising and the vendor choice)", "assumption: unready buyers are annoyed"),
     "do_not_call_rate": P(0.2, "float", 0, 1, "chance an annoyed buyer asks not to be called again", "assumption"),
 }
 STATE = (State("do_not_call", "bool", False, "the buyer asked not to be called again"),)

@@ -46,8 +46,8 @@ from sim.engine.transitions import close_opportunities, set_account_stage
 
 SECTION = "decision"
 PARAMS = {
-    "consensus_share": P(0.5, "float", 0.01, 1, "share of the buying group that must be done researching", "DESIGN.md: buying-group consensus"),
-    "engaged_bonus": P(0.15, "float", 0, 1, "trust bonus for a vendor in active conversation", "DESIGN.md: engaged accounts favour us"),
+    "consensus_share": P(0.5, "float", 0.01, 1, "share of the buying group that must be done researching", "assumption: buying-group consensus"),
+    "engaged_bonus": P(0.15, "float", 0, 1, "trust bonus for a vendor in active conversation", "assumption: engaged accounts favour us"),
     "fit_weight": P(0.3, "float", 0, 5, "trust-equivalent added to our side of the vendor choice per unit of account fit above market.fit_mean (an account that matches the product sees more value in it)", "assumption"),
     "stance_mean": P(1.0, "float", -10, 10, "mean position of a buying-group member on changing the status quo when the episode starts (sd units: above 0 for a change)",
                      "assumption: Dixon & McKenna 2022 (The JOLT Effect): indecision, not a rival, ends 40-60% of deals; fitted to the no-decision share"),
@@ -74,6 +74,7 @@ FLOWS = flows(
     ("new_opportunities_won", "opportunities won", "accounts"),
     ("new_opportunities_lost", "opportunities lost to a competitor", "accounts"),
     ("new_status_quo", "buying groups that stalled split after trying to decide and kept the status quo (also in new_no_decisions)", "accounts"),
+    ("new_opportunities_status_quo", "opportunities whose buying group stalled split and kept the status quo (also in new_opportunities_stalled)", "accounts"),
 )
 STOCKS = ()
 STATE = (State("stance", "float32", 0.0, "the member's position on changing the status quo (above 0: for a change)"),
@@ -146,6 +147,7 @@ def step(model) -> None:
         pop.day_deliberating[split[first]] = day
         stalled = split[day - pop.day_deliberating[split] >= cfg.decision.stall_days]
         if stalled.size:
+            model.metrics.count("new_opportunities_status_quo", stalled[pop.qualified[stalled]], per="account")
             end_without_decision(model, stalled)
             model.metrics.count("new_status_quo", stalled, per="account")
         acc = acc[~against]
