@@ -96,7 +96,9 @@ def test_search_demand_drives_content_nurtures_edge(default_scenario):
 
     Nothing in the code ranks strategies: content reaches buyers only through search (share of voice), while
     cold calls reach buyers whether they search or not and can create demand. Both hypotheses are stated in
-    advance and tested one-sided at 5% over 24 seeds (common random numbers; the two markets share the seeds),
+    advance and tested one-sided at 5% over 12 seeds (24 until session 11; on 12 seeds of session 10's preset: searching 71.6 vs 42.3 wins, p = 3e-7; no search
+    20.7 vs 19.4; the fall p = 1e-6; common
+    random numbers, the two markets share the seeds),
     default market: content nurture's edge where buyers search (paired t-test) and the fall of that edge when
     search stops (the paired difference of the two edges). Measured in session 7: searching 60.6 vs 32.0 wins
     (edge 28.6, p = 4e-15); no search 24.4 vs 21.3 (edge 3.1, two-sided p = 0.03).
@@ -106,7 +108,7 @@ def test_search_demand_drives_content_nurtures_edge(default_scenario):
     meetings per cold-call conversation (0.026 instead of the assumed 0.05), which halves the meetings a cold call
     books from buyers with no need: without search, cold calling no longer wins. A result, not tuned back.
     """
-    seeds = range(1, 25)
+    seeds = range(1, 13)
     searching = default_scenario.with_overrides({"research.search_intensity": 0.9})
     d_search = wins_difference(searching, "content_nurture", "cold_calling", seeds)
     no_search = default_scenario.with_overrides({"research.search_intensity": 0.0})

@@ -31,9 +31,11 @@ def test_markets_move_the_content_versus_cold_calling_gap():
     """Content-led nurture beats cold calling for a cheap, searched-for product; in an enterprise market with
     little search and buyers who want vendors early its edge is gone.
 
-    Same four strategies in both files; only the market differs. Over seeds 1-10: in self-service, content-led
-    nurture wins more customers than cold calling (paired t-test, two-sided, 5%); and the log ratio of their wins,
-    seed by seed, is lower in the enterprise market than in self-service (Welch t-test, 5%). Measured in session 7:
+    Same four strategies in both files; only the market differs. In self-service (seeds 1-4), content-led nurture
+    wins more customers than cold calling (paired t-test, two-sided, 5%); and the log ratio of their wins, seed by
+    seed, is lower in the enterprise market (seeds 1-10) than in self-service (Welch t-test, 5%). Measured in session
+    11 over seeds 1-10 in both: self-service 777 vs 474 customers, log ratio 0.49 (sd 0.03); enterprise 21.1 vs 21.9,
+    log ratio -0.02 (sd 0.21). Measured in session 7:
     self-service 580 vs 360 customers (p = 4e-9); enterprise 16.7 vs 20.2 (p = 0.13), and on 40 fresh seeds 19.1
     vs 19.8 (p = 0.50); log ratios 0.48 vs -0.21 (p = 0.0004).
 
@@ -41,11 +43,13 @@ def test_markets_move_the_content_versus_cold_calling_gap():
     67.7 after session 2's calibration). The session-7 recalibration of the enterprise preset to the benchmark
     pack (115-day enterprise cycles, 914 accounts) closed that gap to a tie. A result, not tuned back.
     """
-    seeds = range(1, 11)
+    # self-service's 36,000 accounts cost 6x enterprise's 900 per run and its log ratio barely varies by seed (sd 0.03
+    # over seeds 1-10 in session 11, against 0.2 in enterprise): 4 seeds there, 10 in enterprise
+    seeds = {"self_service": range(1, 5), "enterprise": range(1, 11)}
     log_ratio = {}
     for name in ("self_service", "enterprise"):
         s = sim.load_scenario(SCENARIOS / f"{name}.toml")
-        content, cold = wins(s, "content_nurture", seeds), wins(s, "cold_calling", seeds)
+        content, cold = wins(s, "content_nurture", seeds[name]), wins(s, "cold_calling", seeds[name])
         log_ratio[name] = np.log(content / cold)
         if name == "self_service":
             p = stats.ttest_1samp(content - cold, 0.0).pvalue
