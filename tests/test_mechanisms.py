@@ -96,12 +96,11 @@ def test_search_demand_drives_content_nurtures_edge(default_scenario):
 
     Nothing in the code ranks strategies: content reaches buyers only through search (share of voice), while
     cold calls reach buyers whether they search or not and can create demand. Both hypotheses are stated in
-    advance and tested one-sided at 5% over 12 seeds (24 until session 11; on 12 seeds of session 10's preset: searching 71.6 vs 42.3 wins, p = 3e-7; no search
-    20.7 vs 19.4; the fall p = 1e-6; common
-    random numbers, the two markets share the seeds),
-    default market: content nurture's edge where buyers search (paired t-test) and the fall of that edge when
+    advance and tested one-sided at 5% over 12 seeds (24 until session 11; common random numbers, the two markets
+    share the seeds), default market: content nurture's edge where buyers search (paired t-test) and the fall of that edge when
     search stops (the paired difference of the two edges). Measured in session 7: searching 60.6 vs 32.0 wins
-    (edge 28.6, p = 4e-15); no search 24.4 vs 21.3 (edge 3.1, two-sided p = 0.03).
+    (edge 28.6, p = 4e-15); no search 24.4 vs 21.3 (edge 3.1, two-sided p = 0.03). On 12 seeds of session 10's preset: searching 71.6 vs
+    42.3 wins (p = 3e-7); no search 20.7 vs 19.4; the fall of the edge p = 1e-6.
 
     History: until session 7 this test asserted a full flip, cold calling ahead where nobody searches (17.7 vs
     21.1 after session 2's calibration). The session-7 recalibration fitted sales.dormant_accept to the published
