@@ -240,10 +240,9 @@ def run_many(
     (strategy-major, then seed), so the frames depend on neither ``workers``, ``executor`` nor ``store``::
 
         import sim
-        from sim.analysis.experiment import run_many
 
         if __name__ == "__main__":  # workers=2 starts processes that re-import this script
-            e = run_many(sim.load_scenario(), reps=5, workers=2)
+            e = sim.compare(sim.load_scenario(), reps=5, workers=2)  # sim.compare is this function
             print(e.comparison)
     """
     stop_if_main_reimported()
