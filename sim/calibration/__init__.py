@@ -8,7 +8,8 @@
 Modules: :mod:`~sim.calibration.targets` (the targets file, distance, :func:`known_metrics`),
 :mod:`~sim.calibration.abc` (the ABC-SMC sampler), :mod:`~sim.calibration.store` (the resumable SQLite
 store), :mod:`~sim.calibration.fit` (:func:`calibrate`), :mod:`~sim.calibration.point` (``method = "optuna"``: a point
-estimate), :mod:`~sim.calibration.report` (outputs), :mod:`~sim.calibration.apply` (``calibrate --apply``).
+estimate), :mod:`~sim.calibration.checks` (the targets against the runs, for both), :mod:`~sim.calibration.report`
+(outputs), :mod:`~sim.calibration.apply` (``calibrate --apply``).
 """
 
 from sim.calibration.abc import ABCSMC, ABCResult, Generation, normal_toy

@@ -77,18 +77,19 @@ def _stream(*key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
 
 
-def _seed31(*key: int) -> int:
+def seed31(*key: int) -> int:
+    """A 30-bit seed drawn from the SeedSequence of ``key`` (a stream tag and its indices)."""
     return int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint32)[0] & 0x3FFFFFFF)
 
 
 def fit_seed(seed: int, generation: int, particle: int, rep: int) -> int:
     """The seed of replication ``rep`` of proposal ``particle`` of ``generation``: always even."""
-    return 2 * _seed31(seed, _FIT_SEED, generation, particle, rep)
+    return 2 * seed31(seed, _FIT_SEED, generation, particle, rep)
 
 
 def predictive_seed(seed: int, generation: int, draw: int) -> int:
     """The seed of posterior-predictive draw ``draw``: always odd, so never a seed used in fitting."""
-    return 2 * _seed31(seed, _PRED_SEED, generation, draw) + 1
+    return 2 * seed31(seed, _PRED_SEED, generation, draw) + 1
 
 
 def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -373,7 +374,7 @@ class ABCSMC:
             while st["prefix"] < len(thetas) and len(results.get(st["prefix"], ())) == R:
                 i = st["prefix"]
                 reps = results[i]
-                sims = [_mean([reps[r].get(tg.metric, math.nan) for r in range(R)]) for tg in self.targets]
+                sims = [strict_mean([reps[r].get(tg.metric, math.nan) for r in range(R)]) for tg in self.targets]
                 d = distance(self.targets, sims)
                 st["dist"].append(d)
                 st["sims"].append(sims)
@@ -492,7 +493,8 @@ def _cumulative(w: np.ndarray) -> np.ndarray:
     return cw / cw[-1]
 
 
-def _mean(xs: list) -> float:
+def strict_mean(xs: list) -> float:
+    """The mean of ``xs``; NaN if any is None or not finite."""
     total = 0.0
     for x in xs:
         x = float(x) if x is not None else math.nan

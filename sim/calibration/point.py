@@ -42,13 +42,14 @@ import numpy as np
 import pandas as pd
 
 from sim.calibration.abc import (
-    _mean,
-    _seed31,
     fit_seed,
     predictive_runs,
     predictive_seed,
     run_points,
+    seed31,
+    strict_mean,
 )
+from sim.calibration.checks import SAMPLES_KEY, checks_table
 from sim.calibration.targets import Prior, Settings, Target, Targets, distance
 from sim.config.scenario import ScenarioError
 from sim.executor import progress_bar
@@ -145,7 +146,7 @@ class PointSearch:
             out = []
             for num, theta, values, ok in points:
                 if ok:
-                    sims = [_mean([results[(num, r)].get(t.metric, math.nan) for r in range(R)]) for t in self.targets]
+                    sims = [strict_mean([results[(num, r)].get(t.metric, math.nan) for r in range(R)]) for t in self.targets]
                     d = distance(self.targets, sims)
                 else:
                     sims, d = [math.nan] * len(self.targets), math.inf
@@ -159,10 +160,10 @@ class PointSearch:
             bounds = {p.path: p.bounds for p in self.priors}
             start = None if self.start is None else {p.path: p.transform(v) for p, v in zip(self.priors, self.start)}
             if s.sampler == "cmaes":
-                batched_cma(bounds, s.trials, s.batch, _seed31(s.seed, _SAMPLER), evaluate, start=start,
+                batched_cma(bounds, s.trials, s.batch, seed31(s.seed, _SAMPLER), evaluate, start=start,
                             sigma=s.sigma)
             else:
-                batched_tpe(bounds, s.trials, s.batch, _seed31(s.seed, _SAMPLER), evaluate,
+                batched_tpe(bounds, s.trials, s.batch, seed31(s.seed, _SAMPLER), evaluate,
                             enqueue=[start] if start is not None else ())
             finite = [r for r in rows if math.isfinite(r["distance"])]
             if not finite:
@@ -214,8 +215,6 @@ class PointCalibration:
     checks_label = "runs at the point estimate"
 
     def __init__(self, spec: Targets, result: PointResult, runs: pd.DataFrame, elapsed: float = math.nan):
-        from sim.calibration.fit import SAMPLES_KEY, checks_table
-
         self.spec, self.result, self.runs, self.elapsed = spec, result, runs, elapsed
         best = next(r for r in result.trials if r["trial"] == result.best)
         self.best_distance = best["distance"]

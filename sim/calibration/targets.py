@@ -80,14 +80,14 @@ from sim.config.facts import (  # the facts format and pack loader, shared with 
     FACT_KEYS,
     TARGET_KEYS,
     Target,
-    _check_keys,
-    _fmt,
+    check_keys,
+    fmt_number,
     load_benchmarks,
-    _number,
-    _resolve_file,
-    _target,
     load_pack,
     low_high,
+    parse_target,
+    require_number,
+    resolve_file,
 )
 from sim.config.parameters import P, lookup
 from sim.config.scenario import (
@@ -184,7 +184,7 @@ class Prior:
 
     def describe(self) -> str:
         kind = "log-uniform" if self.scale == "log" else "uniform"
-        return f"{kind} from {_fmt(self.low)} to {_fmt(self.high)}" + (" (whole numbers)" if self.integer else "")
+        return f"{kind} from {fmt_number(self.low)} to {fmt_number(self.high)}" + (" (whole numbers)" if self.integer else "")
 
     def key(self) -> dict:
         return {"path": self.path, "low": self.low, "high": self.high, "scale": self.scale, "integer": self.integer}
@@ -340,25 +340,25 @@ def _prior(where: str, key: str, path: str, spec: Any, scenario: Scenario) -> Pr
     if not isinstance(spec, Mapping):
         raise ScenarioError(where, key, f"must be a prior range {{ low = .., high = .. }} (optionally scale = "
                                         f"\"log\"), got {spec!r}")
-    _check_keys(where, f"{key}.", spec, PRIOR_KEYS)
+    check_keys(where, f"{key}.", spec, PRIOR_KEYS)
     low, high = low_high(where, key, spec, "a prior needs low and high")
     scale = spec.get("scale", "linear")
     if scale not in SCALES:
         raise ScenarioError(where, f"{key}.scale", f"must be \"linear\" or \"log\", got {scale!r}")
     if scale == "log" and low <= 0:
-        raise ScenarioError(where, f"{key}.low", f"must be > 0 on a log scale, got {_fmt(low)}")
+        raise ScenarioError(where, f"{key}.low", f"must be > 0 on a log scale, got {fmt_number(low)}")
     if (p.lo is not None and low < p.lo) or (p.hi is not None and high > p.hi):
-        raise ScenarioError(where, key, f"prior {_fmt(low)} to {_fmt(high)} is outside the allowed range of {path} "
+        raise ScenarioError(where, key, f"prior {fmt_number(low)} to {fmt_number(high)} is outside the allowed range of {path} "
                                         f"({p.allowed()})")
     integer = p.kind == "int"
     if integer and not (low.is_integer() and high.is_integer()):
         raise ScenarioError(where, key, f"{path} takes whole numbers; give whole-number low and high, got "
-                                        f"{_fmt(low)} to {_fmt(high)}")
+                                        f"{fmt_number(low)} to {fmt_number(high)}")
     for v in (low, high):
         try:
             scenario.with_overrides({path: int(v) if integer else v})
         except ScenarioError as exc:
-            raise ScenarioError(where, key, f"at {_fmt(v)} the scenario is invalid: {exc.message}") from None
+            raise ScenarioError(where, key, f"at {fmt_number(v)} the scenario is invalid: {exc.message}") from None
     return Prior(path=path, low=int(low) if integer else low, high=int(high) if integer else high, scale=scale,
                  integer=integer, unit=p.unit)
 
@@ -379,7 +379,7 @@ def _settings(where: str, data: Mapping) -> Settings:
         opt = data.get("optuna", {})
         if not isinstance(opt, Mapping):
             raise ScenarioError(where, "optuna", "must be a table [optuna]")
-        _check_keys(where, "optuna.", opt, OPTUNA_KEYS)
+        check_keys(where, "optuna.", opt, OPTUNA_KEYS)
         trials = _whole(where, "optuna.trials", opt.get("trials", d.trials), 2)
         batch = _whole(where, "optuna.batch", opt.get("batch", d.batch), 1)
         checks = _whole(where, "optuna.check_runs", opt.get("check_runs", 20), 0)
@@ -393,7 +393,7 @@ def _settings(where: str, data: Mapping) -> Settings:
                                                        f"starting scenario's values), got {start!r}")
         if "sigma" in opt and sampler != "cmaes":
             raise ScenarioError(where, "optuna.sigma", "is CMA-ES's initial step: only with sampler = \"cmaes\"")
-        sigma = _number(where, "optuna.sigma", opt.get("sigma", d.sigma), "a number between 0 and 1")
+        sigma = require_number(where, "optuna.sigma", opt.get("sigma", d.sigma), "a number between 0 and 1")
         if not 0 < sigma <= 1:
             raise ScenarioError(where, "optuna.sigma", f"must be a number above 0 and at most 1 (the initial step in "
                                                        f"units of each prior's width), got {sigma:g}")
@@ -405,7 +405,7 @@ def _settings(where: str, data: Mapping) -> Settings:
     abc = data.get("abc", {})
     if not isinstance(abc, Mapping):
         raise ScenarioError(where, "abc", "must be a table [abc]")
-    _check_keys(where, "abc.", abc, ABC_KEYS)
+    check_keys(where, "abc.", abc, ABC_KEYS)
     pop = _whole(where, "abc.population", abc.get("population", d.population), 2)
     gens = _whole(where, "abc.generations", abc.get("generations", d.generations), 1)
     max_runs = _whole(where, "abc.max_runs", abc.get("max_runs", d.max_runs), 1)
@@ -414,10 +414,10 @@ def _settings(where: str, data: Mapping) -> Settings:
         raise ScenarioError(where, "abc.max_runs", f"must be at least population x replications + predictive_draws = "
                                                    f"{pop * reps + draws} (one generation from the prior and the "
                                                    f"posterior-predictive runs), got {max_runs}")
-    eps = _number(where, "abc.min_epsilon", abc.get("min_epsilon", d.min_epsilon), "a number >= 0")
+    eps = require_number(where, "abc.min_epsilon", abc.get("min_epsilon", d.min_epsilon), "a number >= 0")
     if eps < 0:
         raise ScenarioError(where, "abc.min_epsilon", f"must be a number >= 0, got {eps:g}")
-    q = _number(where, "abc.quantile", abc.get("quantile", d.quantile), "a number between 0 and 1")
+    q = require_number(where, "abc.quantile", abc.get("quantile", d.quantile), "a number between 0 and 1")
     if not 0 < q < 1:
         raise ScenarioError(where, "abc.quantile", f"must be a number between 0 and 1 (exclusive), got {q:g}")
     return Settings(population=pop, generations=gens, min_epsilon=eps, max_runs=max_runs, quantile=q,
@@ -438,7 +438,7 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
     base = Path(base)
     if not isinstance(data, Mapping):
         raise ScenarioError(where, None, "must be a table (the contents of a targets file)")
-    _check_keys(where, "", data, FILE_KEYS)
+    check_keys(where, "", data, FILE_KEYS)
     for key in ("name", "description", "strategy"):
         if key in data and not isinstance(data[key], str):
             raise ScenarioError(where, key, f"must be a string, got {data[key]!r}")
@@ -451,7 +451,7 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
     if "scenario" not in data:
         raise ScenarioError(where, "scenario", "missing: a preset name (e.g. \"default\") or a path to a scenario "
                                                ".toml file, relative to the targets file")
-    scen_path = _resolve_file(where, "scenario", data["scenario"], base, "scenario")
+    scen_path = resolve_file(where, "scenario", data["scenario"], base, "scenario")
     scenario = load_scenario(scen_path)
     for key in ("overrides", "params", "targets"):
         if key in data and not isinstance(data[key], Mapping):
@@ -495,7 +495,7 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
         facts = {t.name: t for t in pack_facts if t.name not in exclude}
     own = data.get("targets", {})
     for tname, spec in own.items():
-        facts[str(tname)] = _target(where, f"targets.{tname}", str(tname), spec, TARGET_KEYS, where)
+        facts[str(tname)] = parse_target(where, f"targets.{tname}", str(tname), spec, TARGET_KEYS, where)
     targets = [t for t in facts.values() if t.role == "target"]
     holdouts = [t for t in facts.values() if t.role == "holdout"]
     if not targets:
@@ -517,7 +517,7 @@ def make_targets(data: Mapping, where: str = "calibrate()", base: str | Path = "
         for p, v in zip(params, spec.scenario_values().values()):
             if not p.low <= v <= p.high:
                 raise ScenarioError(where, f"params.{p.path}", f"the search starts at the scenario's value "
-                                                               f"(optuna.start = \"scenario\"), {_fmt(v)}, which lies "
-                                                               f"outside the prior {_fmt(p.low)} to {_fmt(p.high)}; "
+                                                               f"(optuna.start = \"scenario\"), {fmt_number(v)}, which lies "
+                                                               f"outside the prior {fmt_number(p.low)} to {fmt_number(p.high)}; "
                                                                f"widen the prior or start at the centre")
     return spec

@@ -181,9 +181,9 @@ def check_scenario_file(path: Path) -> None:
     if not path.exists():
         raise UsageError(f"scenario file not found: {path}")
     if path.is_dir():
-        from sim.config.scenario import _example_in
+        from sim.config.scenario import example_in
 
-        example = _example_in(path)
+        example = example_in(path)
         raise UsageError(f"{path} is a folder, not a scenario file; name a .toml file"
                          + (f" in it, e.g. python run.py {example}" if example else ""))
     if not path.is_file():

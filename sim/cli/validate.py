@@ -94,7 +94,7 @@ def cmd_validate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.validation import framework as v
 
     # 1. everything that needs no simulation (ScenarioError -> one line, exit 2, nothing written)
-    reps, seed, workers, _ = v._check_args(args.fast, args.reps, args.seed, args.workers, None)
+    reps, seed, workers, _ = v.check_args(args.fast, args.reps, args.seed, args.workers, None)
     out = Path(args.out).expanduser() if args.out else None
     _check_out(out if out is not None else results_root() / "validation" / "timestamp")
     client, owned = scheduler_client(args.scheduler, WHERE)

@@ -22,7 +22,8 @@ from sim.config.parameters import SEGMENTS
 from sim.config.presets import preset, presets_dir
 from sim.config.scenario import ScenarioError, read_toml
 
-__all__ = ["Target", "load_pack", "load_benchmarks", "TARGET_KEYS", "FACT_KEYS", "BENCHMARK_KEYS"]
+__all__ = ["Target", "load_pack", "load_benchmarks", "TARGET_KEYS", "FACT_KEYS", "BENCHMARK_KEYS", "check_keys",
+           "fmt_number", "parse_target", "require_number", "resolve_file"]
 
 #: Keys of one ``[targets.<name>]`` table.
 TARGET_KEYS = ("metric", "segment", "value", "sd", "low", "high", "source", "note")
@@ -66,8 +67,8 @@ class Target:
 
     def observed(self) -> str:
         if self.value is not None:
-            return f"{_fmt(self.value)} +- {_fmt(self.sd)}"
-        return f"{_fmt(self.low)} to {_fmt(self.high)}"
+            return f"{fmt_number(self.value)} +- {fmt_number(self.sd)}"
+        return f"{fmt_number(self.low)} to {fmt_number(self.high)}"
 
     def contains(self, lo: float, hi: float) -> bool:
         """Whether the interval [lo, hi] overlaps the observed figure (value +- sd, or the range)."""
@@ -84,20 +85,22 @@ def _resolve_metric(metric: str, segment: str | None) -> str:
     return f"{metric}_{segment}"
 
 
-def _fmt(v: Any) -> str:
+def fmt_number(v: Any) -> str:
+    """A number as messages print it (a float to 6 significant digits)."""
     if isinstance(v, float):
         return f"{v:.6g}"
     return str(v)
 
 
-def _number(where: str, key: str, value: Any, what: str = "a number") -> float:
+def require_number(where: str, key: str, value: Any, what: str = "a number") -> float:
+    """``value`` as a float, or a :class:`ScenarioError` at ``where``/``key`` saying it must be ``what``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         raise ScenarioError(where, key, f"must be {what}, got {value!r}")
     return float(value)
 
 
-
-def _check_keys(where: str, prefix: str, table: Mapping, allowed: Sequence[str]) -> None:
+def check_keys(where: str, prefix: str, table: Mapping, allowed: Sequence[str]) -> None:
+    """A :class:`ScenarioError` for the first key of ``table`` not in ``allowed`` (with the nearest allowed one)."""
     for key in table:
         if key not in allowed:
             near = difflib.get_close_matches(str(key), allowed, n=1)
@@ -105,7 +108,7 @@ def _check_keys(where: str, prefix: str, table: Mapping, allowed: Sequence[str])
             raise ScenarioError(where, f"{prefix}{key}", f"unknown key (allowed: {', '.join(allowed)}){hint}")
 
 
-def _resolve_file(where: str, key: str, ref: Any, base: Path, kind: str, preset_folder: str = "") -> Path:
+def resolve_file(where: str, key: str, ref: Any, base: Path, kind: str, preset_folder: str = "") -> Path:
     """A path ending in .toml (relative to ``base``) or a preset name."""
     if not isinstance(ref, str) or not ref.strip():
         raise ScenarioError(where, key, f"must be a preset name or a path to a .toml file, got {ref!r}")
@@ -125,10 +128,11 @@ def _resolve_file(where: str, key: str, ref: Any, base: Path, kind: str, preset_
     return p
 
 
-def _target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], origin: str) -> Target:
+def parse_target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], origin: str) -> Target:
+    """The :class:`Target` of one ``[targets.<name>]`` or ``[facts.<name>]`` table ``spec`` (keys in ``allowed``)."""
     if not isinstance(spec, Mapping):
         raise ScenarioError(where, key, "must be a table with value and sd, or low and high, and a source")
-    _check_keys(where, f"{key}.", spec, allowed)
+    check_keys(where, f"{key}.", spec, allowed)
     metric = spec.get("metric", name)
     if not isinstance(metric, str) or not metric.strip():
         raise ScenarioError(where, f"{key}.metric", f"must be the name of a summary metric, got {metric!r}")
@@ -149,8 +153,8 @@ def _target(where: str, key: str, name: str, spec: Any, allowed: Sequence[str], 
                 raise ScenarioError(where, f"{key}.{k}", f"missing: a {other} needs its "
                                                          f"{'uncertainty sd (> 0)' if k == 'sd' else 'value'}, "
                                                          f"or give a range low and high instead")
-        value = _number(where, f"{key}.value", spec["value"])
-        sd = _number(where, f"{key}.sd", spec["sd"], "a number > 0")
+        value = require_number(where, f"{key}.value", spec["value"])
+        sd = require_number(where, f"{key}.sd", spec["sd"], "a number > 0")
         if sd <= 0:
             raise ScenarioError(where, f"{key}.sd", f"must be a number > 0, got {spec['sd']!r}")
     else:
@@ -183,11 +187,11 @@ def load_benchmarks(where: str, spec: Any, base: Path) -> tuple[Path, list[Targe
     if not isinstance(spec, Mapping):
         raise ScenarioError(where, "benchmarks", "must be a table [benchmarks] with pack = \"b2b_saas\" (and "
                                                  "optionally exclude = [...])")
-    _check_keys(where, "benchmarks.", spec, BENCHMARK_KEYS)
+    check_keys(where, "benchmarks.", spec, BENCHMARK_KEYS)
     if "pack" not in spec:
         raise ScenarioError(where, "benchmarks.pack", "missing: a benchmark pack name (e.g. \"b2b_saas\") or a "
                                                       "path ending in .toml")
-    path = _resolve_file(where, "benchmarks.pack", spec["pack"], base, "benchmark pack", "benchmarks/")
+    path = resolve_file(where, "benchmarks.pack", spec["pack"], base, "benchmark pack", "benchmarks/")
     lists = {}
     for key in ("exclude", "not_applicable"):
         names = spec.get(key, [])
@@ -202,11 +206,11 @@ def load_benchmarks(where: str, spec: Any, base: Path) -> tuple[Path, list[Targe
                                                                 f"(not_applicable)")
     pwhere = str(path)
     data = read_toml(path, "benchmark pack")
-    _check_keys(pwhere, "", data, ("facts",))
+    check_keys(pwhere, "", data, ("facts",))
     facts = data.get("facts", {})
     if not isinstance(facts, Mapping) or not facts:
         raise ScenarioError(pwhere, "facts", "missing: a benchmark pack holds [facts.<name>] tables")
-    out = [_target(pwhere, f"facts.{name}", str(name), f, FACT_KEYS, pwhere) for name, f in facts.items()]
+    out = [parse_target(pwhere, f"facts.{name}", str(name), f, FACT_KEYS, pwhere) for name, f in facts.items()]
     names = {t.name: t for t in out}
     for key, listed in lists.items():
         for x in listed:
@@ -229,8 +233,8 @@ def low_high(where: str, key: str, spec: Mapping, missing: str) -> tuple[float, 
     for k in ("low", "high"):
         if k not in spec:
             raise ScenarioError(where, f"{key}.{k}", f"missing: {missing}")
-    low = _number(where, f"{key}.low", spec["low"])
-    high = _number(where, f"{key}.high", spec["high"])
+    low = require_number(where, f"{key}.low", spec["low"])
+    high = require_number(where, f"{key}.high", spec["high"])
     if not low < high:
-        raise ScenarioError(where, f"{key}.low", f"must be below high ({_fmt(high)}), got {_fmt(low)}")
+        raise ScenarioError(where, f"{key}.low", f"must be below high ({fmt_number(high)}), got {fmt_number(low)}")
     return low, high

@@ -48,7 +48,7 @@ class ScenarioError(ValueError):
 
 
 # ----------------------------------------------------------------------------- validation
-def _check_value(where: str, path: str, spec: P, value: Any) -> Any:
+def check_value(where: str, path: str, spec: P, value: Any) -> Any:
     """Return the value coerced to the parameter's kind, or raise ScenarioError."""
     bad = lambda: ScenarioError(where, path, f"must be {spec.allowed()} ({spec.unit or spec.kind}), got {value!r}")
     if spec.kind == "bool":
@@ -138,7 +138,7 @@ def _validate_tree(where: str, data: Mapping, schema: dict, prefix: str, out: di
                 raise ScenarioError(where, path, "must be a table of settings")
             _validate_tree(where, value, spec, path + ".", out.setdefault(key, {}))
         else:
-            out[key] = _check_value(where, path, spec, value)
+            out[key] = check_value(where, path, spec, value)
 
 
 def _deep_merge(base: dict, over: Mapping) -> dict:
@@ -289,14 +289,14 @@ class Scenario:
                 spec = lookup(sub)
                 if parts[2] not in STRATEGY_SECTIONS or not isinstance(spec, P):
                     raise ScenarioError(where, str(path), "not a strategy parameter (channels.*, sales.*, policy.*)")
-                _set(data["strategies"][parts[1]], parts[2:], _check_value(where, str(path), spec, value))
+                _set(data["strategies"][parts[1]], parts[2:], check_value(where, str(path), spec, value))
                 continue
             spec = lookup(str(path))
             if not isinstance(spec, P):
                 near = difflib.get_close_matches(str(path), [p for p, _ in _all_paths()], n=1)
                 hint = f"; did you mean '{near[0]}'?" if near else ""
                 raise ScenarioError(where, str(path), f"no such parameter{hint}")
-            value = _check_value(where, str(path), spec, value)
+            value = check_value(where, str(path), spec, value)
             _set(data, parts, value)
             if parts[0] in STRATEGY_SECTIONS:
                 for overlay in data["strategies"].values():
@@ -362,7 +362,7 @@ def _set(d: dict, parts: list[str], value: Any) -> None:
     d[parts[-1]] = value
 
 
-def _example_in(folder: Path, prefer: str | None = "default.toml") -> str | None:
+def example_in(folder: Path, prefer: str | None = "default.toml") -> str | None:
     """A .toml file in ``folder`` for a hint (``prefer`` if there, else the first by name), or None."""
     try:
         files = sorted(p for p in folder.iterdir() if p.suffix == ".toml" and p.is_file())
@@ -380,7 +380,7 @@ def read_toml(path: Path, kind: str = "scenario") -> dict:
     except FileNotFoundError:
         raise ScenarioError(where, None, f"{kind} file not found" if kind != "scenario" else "file not found") from None
     except IsADirectoryError:
-        example = _example_in(path, "default.toml" if kind == "scenario" else None)
+        example = example_in(path, "default.toml" if kind == "scenario" else None)
         raise ScenarioError(where, None, f"is a folder, not a {kind} file; name a .toml file"
                                          + (f" in it, e.g. {example}" if example else "")) from None
     except (OSError, UnicodeDecodeError) as e:

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from sim.config.scenario import Scenario, ScenarioError, load_scenario
 from sim.engine.channels import build_channels
+from sim.engine.components import components
 from sim.engine.mechanisms import after_sale, need
 from sim.engine.mechanisms.sales import SalesTeam
 from sim.engine.metrics import COST_CHANNELS, Metrics
@@ -106,7 +107,7 @@ class JourneyModel(mesa.Model):
         pops = []
         for s in seeds:
             streams = Streams(s)
-            pop = Population(self.cfg, streams)
+            pop = Population(self.cfg, streams, components())
             initial_rep_ties(pop, self.cfg, streams)
             _initial_state(pop, self.cfg, streams, self.end)
             pops.append(pop)

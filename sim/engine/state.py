@@ -6,6 +6,9 @@ the same seed faces the same market (common random numbers).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from types import ModuleType
+
 import numpy as np
 
 from sim.engine.arrays import count_by_segment, segment_slices
@@ -83,7 +86,10 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 class Population:
     """Market structure (fixed for the run) plus the mutable state of every buyer and account."""
 
-    def __init__(self, cfg, streams):
+    def __init__(self, cfg, streams, components: Sequence[ModuleType]):
+        """The market of ``cfg`` drawn from ``streams``; ``components``: the model's components
+        (:func:`sim.engine.components.components`), each of whose ``STATE`` declarations becomes a column.
+        Passed in, not imported: the components import this module."""
         m = cfg.market
         A = int(m.n_accounts)
         gen = streams.generator("population.accounts")
@@ -180,9 +186,7 @@ class Population:
         self.cycle_days = fa()
 
         # ---- the columns the components own (their STATE declarations: sim.engine.declare.State)
-        from sim.engine.components import components
-
-        for comp in components():
+        for comp in components:
             for col in getattr(comp, "STATE", ()):
                 if hasattr(self, col.name):
                     raise ValueError(f"{comp.__name__} declares state {col.name!r}, which already exists")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine.state import CUSTOMER, DORMANT, ENGAGED, EXPLORING, LOST, SRC
-from sim.engine.state import STAGES as STAGE_NAMES
+from sim.engine.stages import close_opportunities, set_account_stage  # noqa: F401  (re-exported: their old home)
+from sim.engine.state import CUSTOMER, DORMANT, ENGAGED, EXPLORING, LOST, SRC  # noqa: F401  (CUSTOMER, LOST: re-exported)
 
 
 def raise_trust(pop, idx: np.ndarray, gain) -> None:
@@ -257,32 +257,6 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
         model.sales.hold_meetings(acc)
     join_opportunity(model, joiners)
     return idx
-
-
-def close_opportunities(model, acc: np.ndarray, to_stage: int | None = None) -> None:
-    """Close the accounts' open conversations; engaged buyers move to ``to_stage`` if given."""
-    pop = model.pop
-    if acc.size == 0:
-        return
-    pop.opp[acc] = False
-    pop.owner[acc] = -1
-    members = pop.members_of(acc)
-    if to_stage is not None:
-        pop.set_stage(members[pop.stage[members] == ENGAGED], to_stage)
-    pop.engaged[members] = False
-    pop.lead_pending[members] = False
-
-
-def set_account_stage(model, acc: np.ndarray, stage: int, from_stages=(DORMANT, EXPLORING, ENGAGED, LOST)) -> np.ndarray:
-    """Move every member of accounts ``acc`` whose stage is in ``from_stages`` to ``stage``;
-    return the indices of the buyers moved."""
-    pop = model.pop
-    members = pop.members_of(acc)
-    allowed = np.zeros(len(STAGE_NAMES), dtype=bool)
-    allowed[list(from_stages)] = True
-    members = members[allowed[pop.stage[members]]]
-    pop.set_stage(members, stage)
-    return members
 
 
 __all__ = [

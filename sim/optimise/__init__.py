@@ -12,8 +12,6 @@ Modules: :mod:`~sim.optimise.space` (the decision space: budgets and rep time on
 """
 
 from sim.optimise.search import (
-    OBJECTIVE_LABELS,
-    RECOMMENDED,
     Optimisation,
     Problem,
     Settings,
@@ -22,7 +20,9 @@ from sim.optimise.search import (
     optimise,
 )
 from sim.optimise.space import (
+    OBJECTIVE_LABELS,
     OBJECTIVES,
+    RECOMMENDED,
     Constraints,
     Space,
     fill,

@@ -20,6 +20,7 @@ from sim.analysis.html import frame_table, page
 from sim.analysis.plotting import money_axis
 from sim.engine.channels import CHANNELS
 from sim.engine.mechanisms.sales import REP_ACTIVITIES
+from sim.optimise.space import OBJECTIVE_LABELS, RECOMMENDED
 
 __all__ = ["CAPTIONS", "finding_sentence", "make_charts", "scenario_toml", "write_outputs"]
 
@@ -59,8 +60,6 @@ def _objective_text(objective: str, x: float, signed: bool = False) -> str:
 def finding_sentence(res: Any) -> str:
     """One paragraph from the numbers: the recommended plan against every strategy on fresh seeds, and what
     the next $100k buys."""
-    from sim.optimise.search import OBJECTIVE_LABELS, RECOMMENDED
-
     obj = res.objective
     label = OBJECTIVE_LABELS[obj][0]
     conf = res.confirmation
@@ -120,8 +119,6 @@ def scenario_toml(res: Any) -> str:
     from sim.config.template import scenario_toml as write_toml
 
     conf = res.confirmation.set_index("plan")
-    from sim.optimise.search import OBJECTIVE_LABELS, RECOMMENDED
-
     header = "\n".join([
         f"# Scenario {res.problem.name} with the plan recommended by 'run.py optimize' as strategy {RECOMMENDED!r}.",
         f"# Objective: {OBJECTIVE_LABELS[res.objective][0]}; budget {format_money(res.problem.budget)} a year over the "
@@ -194,7 +191,6 @@ def _chart_mix(res: Any, out_dir: Path):
 
 def _chart_confirmation(res: Any, out_dir: Path):
     from sim.analysis.plotting import figure
-    from sim.optimise.search import OBJECTIVE_LABELS
 
     conf = res.confirmation
     label, unit, _ = OBJECTIVE_LABELS[res.objective]
@@ -236,7 +232,6 @@ def _chart_confirmation(res: Any, out_dir: Path):
 
 def _chart_response(res: Any, out_dir: Path, metric: str):
     from sim.analysis.plotting import figure
-    from sim.optimise.search import RECOMMENDED
 
     cur = res.curves
     if cur is None or cur.empty:
@@ -276,7 +271,6 @@ def _chart_response(res: Any, out_dir: Path, metric: str):
 
 def _chart_trace(res: Any, out_dir: Path):
     from sim.analysis.plotting import figure
-    from sim.optimise.search import OBJECTIVE_LABELS
 
     tr = res.trace
     label, unit, _ = OBJECTIVE_LABELS[res.objective]
@@ -361,8 +355,6 @@ def marginal_table(res: Any) -> pd.DataFrame:
 
 
 def write_report(path: Path, res: Any, chart_paths: dict, manifest: dict) -> Path:
-    from sim.optimise.search import OBJECTIVE_LABELS
-
     e = html.escape
     p = res.problem
     s = p.settings

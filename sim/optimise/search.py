@@ -53,7 +53,9 @@ from sim.engine.channels import CHANNELS
 from sim.engine.model import expected_buyers
 from sim.executor import connect, progress_bar, run_batched
 from sim.optimise.space import (
+    OBJECTIVE_LABELS,
     OBJECTIVES,
+    RECOMMENDED,
     Constraints,
     Space,
     channel_budgets,
@@ -75,16 +77,6 @@ __all__ = [
     "optimise",
     "search_seed",
 ]
-
-#: The name of the recommended plan in tables, charts and the written scenario.
-RECOMMENDED = "optimised"
-
-OBJECTIVE_LABELS = {
-    "customers": ("customers won", "accounts", "max"),
-    "cac": ("CAC", "$ per customer", "min"),
-    "profit": ("profit (customers x LTV - total cost)", "$", "max"),
-    "ltv_to_cac": ("LTV : CAC", "ratio", "max"),
-}
 
 # stream tags (the second entry of every SeedSequence)
 _SEARCH_SEED, _FRESH_SEED, _SAMPLER = 21, 22, 23

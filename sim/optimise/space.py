@@ -30,7 +30,9 @@ from sim.engine.mechanisms.sales import REP_ACTIVITIES
 
 __all__ = [
     "OBJECTIVES",
+    "OBJECTIVE_LABELS",
     "RANGED",
+    "RECOMMENDED",
     "Constraints",
     "Part",
     "Simplex",
@@ -43,8 +45,19 @@ __all__ = [
     "simplex_point",
 ]
 
-#: What the optimiser may maximise or minimise (see :mod:`sim.optimise.objective`).
+#: What the optimiser may maximise or minimise (per run: :func:`sim.optimise.search.per_run`).
 OBJECTIVES = ("customers", "cac", "profit", "ltv_to_cac")
+
+#: Each objective's label, unit and direction ("max" or "min"), in tables, charts and the report.
+OBJECTIVE_LABELS = {
+    "customers": ("customers won", "accounts", "max"),
+    "cac": ("CAC", "$ per customer", "min"),
+    "profit": ("profit (customers x LTV - total cost)", "$", "max"),
+    "ltv_to_cac": ("LTV : CAC", "ratio", "max"),
+}
+
+#: The name of the recommended plan in tables, charts and the written scenario.
+RECOMMENDED = "optimised"
 
 #: Scalar decisions that may be searched over a range: path -> (type, what it is).
 RANGED = {

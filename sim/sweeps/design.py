@@ -73,7 +73,7 @@ from sim.config.parameters import STRATEGY_SECTIONS, P, lookup
 from sim.config.scenario import (
     Scenario,
     ScenarioError,
-    _check_value,
+    check_value,
     dotted_paths,
     load_scenario,
     no_such_parameter,
@@ -455,7 +455,7 @@ def _check_dist(where: str, key: str, path: str, spec: P, dist: Dist) -> Dist:
             if isinstance(v, np.generic):
                 v = v.item()
             try:
-                checked.append(_check_value(where, key, spec, v))
+                checked.append(check_value(where, key, spec, v))
             except ScenarioError:
                 raise ScenarioError(where, key, f"value {v!r} is not allowed: must be {allowed}") from None
         seen: list[Any] = []

@@ -1,5 +1,6 @@
-"""Validation (Rand & Rust 2011): the framework (runs, checks, planning, execution, the report) in
-:mod:`sim.validation.framework`, and one module per group of checks: :mod:`~sim.validation.bass`
+"""Validation (Rand & Rust 2011): what every check shares (a run, a check, the statistics helpers) in
+:mod:`sim.validation.core`, the framework (planning, execution, the report) in :mod:`sim.validation.framework`,
+and one module per group of checks: :mod:`~sim.validation.bass`
 (docking with the Bass model), :mod:`~sim.validation.network` (diffusion on networks),
 :mod:`~sim.validation.stylized` (stylized facts), :mod:`~sim.validation.statics` (comparative statics) and
 :mod:`~sim.validation.benchmarks` (the benchmark pack's facts: calibration targets and held-out facts).

@@ -14,14 +14,14 @@ import math
 import numpy as np
 
 from sim.analysis.formatting import format_number
-from sim.validation.framework import (
+from sim.validation.core import (
     Check,
     Ctx,
     RunSpec,
-    _finite,
-    _ts,
     bootstrap_ci,
+    finite_values,
     mean_ci,
+    run_column,
 )
 
 __all__ = ["plan", "bass_curve", "bass_daily", "BASS_PQ", "BASS_P_ONLY", "FAST_BASS_HORIZON"]
@@ -61,7 +61,7 @@ def bass_daily(p: float, q: float, days: int) -> np.ndarray:
     return out
 
 
-def _crossing(y: np.ndarray, level: float) -> float:
+def crossing(y: np.ndarray, level: float) -> float:
     """First time (days, t = d + 1 for row d, linear interpolation from F(0) = 0) the curve reaches level."""
     y = np.concatenate([[0.0], np.asarray(y, dtype=float)])
     i = np.flatnonzero(y >= level)
@@ -99,14 +99,14 @@ def _bass_overrides(ctx: Ctx, p: float, q: float, extra: dict | None = None) -> 
     return ov
 
 
-def _bass_specs(ctx: Ctx, p: float, q: float, extra: dict | None = None) -> list[RunSpec]:
+def bass_specs(ctx: Ctx, p: float, q: float, extra: dict | None = None) -> list[RunSpec]:
     ov = _bass_overrides(ctx, p, q, extra)
     return [RunSpec.make("bass", ov, "bass", s) for s in ctx.diffusion_seeds]
 
 
-def _curves(runs: list[dict]) -> tuple[np.ndarray, int]:
+def adoption_curves(runs: list[dict]) -> tuple[np.ndarray, int]:
     n = runs[0]["n_accounts"]
-    return np.array([_ts(r, "cum_wins") / n for r in runs]), n
+    return np.array([run_column(r, "cum_wins") / n for r in runs]), n
 
 
 def _tol(bias: float, sigma_pred: float, observed: np.ndarray, R: int) -> tuple[float, float]:
@@ -114,7 +114,7 @@ def _tol(bias: float, sigma_pred: float, observed: np.ndarray, R: int) -> tuple[
 
     The standard error uses the per-run SD predicted from theory, or the SD observed over the
     replications if larger (only trusted from 5 replications on)."""
-    obs = _finite(observed)
+    obs = finite_values(observed)
     sigma = sigma_pred
     if obs.size >= 5:
         sigma = max(sigma, float(obs.std(ddof=1)))
@@ -124,7 +124,7 @@ def _tol(bias: float, sigma_pred: float, observed: np.ndarray, R: int) -> tuple[
 def plan(ctx: Ctx) -> list[Check]:
     checks: list[Check] = []
     for p, q in BASS_PQ:
-        specs = _bass_specs(ctx, p, q)
+        specs = bass_specs(ctx, p, q)
         tag = f"(p={p:g},q={q:g})"
         checks.append(Check(f"bass_curve{tag}", "bass", "max |F_sim - F_Bass| within tolerance", SRC_BASS, specs,
                             _eval_bass_curve(specs, p, q)))
@@ -134,7 +134,7 @@ def plan(ctx: Ctx) -> list[Check]:
                             _eval_bass_fit(specs, p, q, which="q")))
         checks.append(Check(f"bass_peak{tag}", "bass", f"t* = ln(q/p)/(p+q) = {math.log(q / p) / (p + q):.1f} days",
                             SRC_BASS, specs, _eval_bass_peak(specs, p, q)))
-    specs0 = _bass_specs(ctx, BASS_P_ONLY, 0.0)
+    specs0 = bass_specs(ctx, BASS_P_ONLY, 0.0)
     checks.append(Check(f"bass_q0(p={BASS_P_ONLY:g})", "bass", "F(t) = 1 - exp(-p t) (KS test, alpha 0.001)",
                         SRC_BASS + "; Kolmogorov-Smirnov", specs0, _eval_bass_q0(specs0, BASS_P_ONLY)))
     return checks
@@ -153,7 +153,7 @@ def _bass_noise(p: float, q: float, N: int) -> tuple[float, float]:
 
 def _eval_bass_curve(specs, p, q):
     def ev(ctx: Ctx) -> dict:
-        Y, N = _curves(ctx.runs(specs))
+        Y, N = adoption_curves(ctx.runs(specs))
         R, T = Y.shape
         t = np.arange(1, T + 1)
         F = bass_curve(t, p, q)
@@ -180,7 +180,7 @@ def _eval_bass_curve(specs, p, q):
 
 def _eval_bass_fit(specs, p, q, which):
     def ev(ctx: Ctx) -> dict:
-        Y, N = _curves(ctx.runs(specs))
+        Y, N = adoption_curves(ctx.runs(specs))
         R, T = Y.shape
         fits = np.array([_fit_bass(y) for y in Y])
         disc = _fit_bass(bass_daily(p, q, T))
@@ -209,12 +209,12 @@ def _eval_bass_fit(specs, p, q, which):
 
 def _eval_bass_peak(specs, p, q):
     def ev(ctx: Ctx) -> dict:
-        Y, N = _curves(ctx.runs(specs))
+        Y, N = adoption_curves(ctx.runs(specs))
         R, T = Y.shape
         level = (1.0 - p / q) / 2.0  # F at the inflection point of the Bass curve
         tstar = math.log(q / p) / (p + q)
-        cross = np.array([_crossing(y, level) for y in Y])
-        bias = _crossing(bass_daily(p, q, T), level) - tstar
+        cross = np.array([crossing(y, level) for y in Y])
+        bias = crossing(bass_daily(p, q, T), level) - tstar
         _, sig_t = _bass_noise(p, q, N)
         # Tolerance: |discretisation lag| + 3 SE of the mean crossing day (Kendall time-shift SD).
         tol, sigma = _tol(bias, sig_t, cross, R)
@@ -230,7 +230,7 @@ def _eval_bass_peak(specs, p, q):
 
 def _eval_bass_q0(specs, p):
     def ev(ctx: Ctx) -> dict:
-        Y, N = _curves(ctx.runs(specs))
+        Y, N = adoption_curves(ctx.runs(specs))
         R, T = Y.shape
         t = np.arange(1, T + 1)
         F = 1.0 - np.exp(-p * t)

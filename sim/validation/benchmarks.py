@@ -37,13 +37,13 @@ from sim.analysis.pooled import POOLED_METRICS
 from sim.config.facts import Target, load_benchmarks
 from sim.config.presets import preset
 from sim.config.scenario import read_toml
-from sim.validation.framework import (
+from sim.validation.core import (
     Check,
     Ctx,
     NotMeasurable,
-    _summary,
     default_specs,
     mean_ci,
+    run_summary,
 )
 from sim.validation.stylized import pooled_referral_premium
 
@@ -152,7 +152,7 @@ def plan(ctx: Ctx) -> list[Check]:
 
 
 def _per_run(runs: list[dict], metric: str) -> np.ndarray:
-    return np.array([_summary(r, metric) for r in runs], dtype=float)
+    return np.array([run_summary(r, metric) for r in runs], dtype=float)
 
 
 def _pooled_referral_premium(runs: list[dict]) -> tuple[float, float, float, str]:

@@ -25,8 +25,9 @@ them. Five groups of checks, one module each, one row per check:
     the default scenario with the calibration's strategy, each with a band; the calibration targets confirm
     the fit, the held-out facts are out of sample.
 
-This module holds what the groups share: a run (:class:`RunSpec`), a planned check (:class:`Check`, whose
-``evaluate(ctx)`` turns the runs in :class:`Ctx` into its row), planning (each group module's ``plan(ctx)``),
+What the groups share (a run, :class:`RunSpec`; a planned check, :class:`Check`, whose ``evaluate(ctx)`` turns
+the runs in :class:`Ctx` into its row; the statistics helpers) is in :mod:`sim.validation.core`, which the group
+modules import. This module imports the group modules and holds planning (each group module's ``plan(ctx)``),
 execution (every distinct run once, through :func:`sim.executor.run_tasks`: this process, local processes
 or a Dask cluster, with the same numbers) and the results folder (``validation.csv``, ``report.html``,
 ``manifest.json``).
@@ -53,7 +54,6 @@ import os
 import platform
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -61,13 +61,32 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.analysis import stats as _stats
 from sim.config.arguments import check_int_flags
-from sim.config.presets import preset
 from sim.config.scenario import ScenarioError
 from sim.executor import connect, progress_bar, run_batched
 from sim.io import TIMESTAMP_FORMAT, package_version, staged_folder, write_manifest
 from sim.io import results_root as default_results_root
+from sim.validation import bass, benchmarks, network, presets, statics, stylized
+from sim.validation.benchmarks import BAND_RULE, ROLE_EXCLUDED, ROLE_HOLDOUT, ROLE_IDENTITY, ROLE_TARGET
+from sim.validation.core import (  # noqa: F401  (ALPHA, BASE_STRATEGY and the rest re-exported: their old home)
+    ALPHA,
+    BASE_STRATEGY,
+    BASS_SCENARIO,
+    BOOTSTRAP_DRAWS,
+    DEFAULT_SCENARIO,
+    FAST_SMALL_MARKET,
+    LEVEL,
+    MIN_DIFFUSION_REPS,
+    Check,
+    Ctx,
+    NotMeasurable,
+    RunSpec,
+    bootstrap_ci,
+    default_specs,
+    make_scenario,
+    mean_ci,
+    paired_test,
+)
 
 __all__ = [
     "COLUMNS",
@@ -77,28 +96,19 @@ __all__ = [
     "Ctx",
     "Check",
     "NotMeasurable",
+    "check_args",
     "run_checks",
     "planned_checks",
     "render_report",
     "write_validation",
 ]
 
-BASS_SCENARIO = preset("bass")
-DEFAULT_SCENARIO = preset("default")
 
 COLUMNS = ["check", "group", "target", "source", "measured", "ci_low", "ci_high", "passed", "detail"]
 GROUPS = ("bass", "network", "stylized", "statics", "benchmarks", "presets")
 
 FULL_REPS = 20  # replications per configuration in a full run
 FAST_REPS = 2  # ... in --fast mode (the smallest number that gives a confidence interval)
-MIN_DIFFUSION_REPS = 3  # the Bass and network runs are cheap; a t-interval on 2 runs is too wide to verify anything
-# --fast: the stylized facts that need rare events (referred wins, wins per segment) keep the default market;
-# the other default-scenario checks run on a smaller, shorter market (same mechanisms, fewer events).
-FAST_SMALL_MARKET = {"market.n_accounts": 1000, "scenario.horizon_days": 300,
-                     "channels.campaigns.burst_days": [30, 120, 210]}
-BOOTSTRAP_DRAWS = 2000
-LEVEL = 0.95  # confidence level of every interval
-ALPHA = 0.05  # one-sided significance level of the directional tests
 
 # Verification checks: the test-suite asserts these pass (docking and derived analytic bounds).
 VERIFICATION_CHECKS = ("bass_curve", "bass_fit_p", "bass_fit_q", "bass_peak", "bass_q0", "network_slower",
@@ -112,89 +122,8 @@ TS_COLUMNS = (
 
 
 # ================================================================================================
-# Small statistics helpers
+# Runs: the worker and the executor
 # ================================================================================================
-
-
-def _finite(x) -> np.ndarray:
-    x = np.asarray(x, dtype=float).ravel()
-    return x[np.isfinite(x)]
-
-
-def mean_ci(x) -> tuple[float, float, float]:
-    """Mean and 95% t-interval over replications (NaN interval with fewer than 2 finite values)."""
-    x = _finite(x)
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if x.size < 2:
-        return m, math.nan, math.nan
-    h = float(_stats.t_quantile(0.5 + LEVEL / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return m, m - h, m + h
-
-
-def bootstrap_ci(stat: Callable[[np.ndarray], float], n: int, seed: int = 20110301) -> tuple[float, float, float]:
-    """Estimate and percentile interval of ``stat(indices)`` resampling replications (seeds) with
-    replacement: a cluster bootstrap, since events within one run are not independent
-    (:func:`sim.analysis.stats.bootstrap_ci` at the validation's LEVEL and BOOTSTRAP_DRAWS)."""
-    return _stats.bootstrap_ci(stat, n, seed, level=LEVEL, draws=BOOTSTRAP_DRAWS)
-
-
-def paired_test(hi, lo, direction: int) -> tuple[float, float, float, float]:
-    """Mean paired difference hi - lo, its t-interval, and the one-sided p-value of
-    scipy.stats.ttest_rel in the expected ``direction`` (+1: hi > lo, -1: hi < lo)."""
-    hi, lo = np.asarray(hi, float), np.asarray(lo, float)
-    ok = np.isfinite(hi) & np.isfinite(lo)
-    hi, lo = hi[ok], lo[ok]
-    d = hi - lo
-    m, cl, ch = mean_ci(d)
-    if d.size < 2:
-        return m, cl, ch, math.nan
-    if np.all(d == d[0]):  # no variation: the sign decides (identical effect on every seed)
-        return m, cl, ch, (0.0 if np.sign(d[0]) == direction else 1.0)
-    # imported here: scipy.stats takes ~0.4 s to import, and every command line loads this module
-    from scipy import stats
-
-    res = stats.ttest_rel(hi, lo, alternative="greater" if direction > 0 else "less")
-    return m, cl, ch, float(res.pvalue)
-
-
-# ================================================================================================
-# Runs: specification, worker, executor
-# ================================================================================================
-
-
-@dataclass(frozen=True, order=True)
-class RunSpec:
-    """One simulation: which scenario file, overrides (sorted items), strategy and seed."""
-
-    scenario: str  # "bass" or "default"
-    overrides: tuple
-    strategy: str
-    seed: int
-
-    @staticmethod
-    def make(scenario: str, overrides: dict, strategy: str, seed: int) -> "RunSpec":
-        return RunSpec(scenario, tuple(sorted((k, _freeze(v)) for k, v in overrides.items())), strategy, int(seed))
-
-    def override_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.overrides}
-
-
-def _freeze(v):
-    return tuple(v) if isinstance(v, list) else v
-
-
-_SCENARIO_PATHS = {"bass": BASS_SCENARIO, "default": DEFAULT_SCENARIO}
-
-
-def _scenario(name: str, overrides: dict):
-    from sim.config.scenario import load_scenario
-
-    from sim.config.presets import preset
-
-    scen = load_scenario(_SCENARIO_PATHS.get(name) or preset(name))
-    return scen.with_overrides(overrides) if overrides else scen
 
 
 def _network_shares(W) -> dict:
@@ -221,7 +150,7 @@ def _simulate(specs: Sequence[RunSpec]) -> list[dict]:
     from sim.engine.model import JourneyModel
 
     first = specs[0]
-    scen = _scenario(first.scenario, first.override_dict())
+    scen = make_scenario(first.scenario, first.override_dict())
     model = JourneyModel(scen, strategy=first.strategy, seeds=[s.seed for s in specs])
     cfg = model.cfg
     nets = [None] * len(specs)
@@ -276,113 +205,18 @@ def _execute(specs: Sequence[RunSpec], workers: int, progress: bool, client: Any
 
 
 # ================================================================================================
-# Check plumbing
-# ================================================================================================
-
-
-class NotMeasurable(Exception):
-    """The engine does not produce an output a check needs (the row says which)."""
-
-
-@dataclass
-class Ctx:
-    fast: bool
-    reps: int
-    seed: int
-    results: dict = field(default_factory=dict)
-    figures: dict = field(default_factory=dict)
-
-    @property
-    def seeds(self) -> list[int]:
-        return [self.seed + i for i in range(self.reps)]
-
-    @property
-    def diffusion_seeds(self) -> list[int]:
-        return [self.seed + i for i in range(max(self.reps, MIN_DIFFUSION_REPS))]
-
-    def runs(self, specs: Sequence[RunSpec]) -> list[dict]:
-        return [self.results[s] for s in specs]
-
-
-def _row(check, group, target, source, measured, ci_low, ci_high, passed, detail) -> dict:
-    return {"check": check, "group": group, "target": target, "source": source,
-            "measured": float(measured) if measured is not None else math.nan,
-            "ci_low": float(ci_low) if ci_low is not None else math.nan,
-            "ci_high": float(ci_high) if ci_high is not None else math.nan,
-            "passed": bool(passed), "detail": detail}
-
-
-@dataclass
-class Check:
-    """A planned check: its row identity, the runs it needs, and how to turn them into the row."""
-
-    name: str
-    group: str
-    target: str
-    source: str
-    specs: list
-    evaluate: Callable[["Ctx"], dict]
-
-    def row(self, ctx: Ctx) -> dict:
-        try:
-            r = self.evaluate(ctx)
-        except NotMeasurable as exc:
-            return _row(self.name, self.group, self.target, self.source, math.nan, math.nan, math.nan, False,
-                        f"NOT MEASURABLE: {exc}")
-        detail = r["detail"]
-        if self.group in ("stylized", "statics", "benchmarks", "presets") and self.specs:
-            run = ctx.results[self.specs[0]]
-            detail += f" [market: {run['n_accounts']:,} accounts, {run['horizon']} days]"
-        return _row(self.name, self.group, r.get("target", self.target), self.source, r["measured"],
-                    r["ci_low"], r["ci_high"], r["passed"], detail)
-
-
-def _ts(run: dict, col: str) -> np.ndarray:
-    if col not in run["ts"]:
-        raise NotMeasurable(f"the engine's timeseries has no column '{col}'")
-    return run["ts"][col]
-
-
-def _sample(run: dict, kind: str) -> np.ndarray:
-    if kind not in run["samples"]:
-        raise NotMeasurable(f"the engine's samples have no '{kind}'")
-    return run["samples"][kind]
-
-
-def _summary(run: dict, key: str) -> float:
-    if key not in run["summary"]:
-        raise NotMeasurable(f"the engine's summary has no '{key}'")
-    return run["summary"][key]
-
-
-# ================================================================================================
-# Runs of the default scenario (stylized facts and comparative statics)
-# ================================================================================================
-
-BASE_STRATEGY = "content_nurture"
-
-
-def default_specs(ctx: Ctx, overrides: dict | None = None, strategy: str = BASE_STRATEGY,
-                  small: bool = False) -> list[RunSpec]:
-    """Replications of the default scenario; ``small``: on the smaller market in --fast mode."""
-    ov = dict(FAST_SMALL_MARKET) if (ctx.fast and small) else {}
-    ov.update(overrides or {})
-    return [RunSpec.make("default", ov, strategy, s) for s in ctx.seeds]
-
-
-# ================================================================================================
 # Public API
 # ================================================================================================
 
 def _planners() -> dict[str, Callable[[Ctx], list[Check]]]:
-    """Each group's ``plan(ctx)``, by group name (imported here: the group modules import this one)."""
-    from sim.validation import bass, benchmarks, network, presets, statics, stylized
-
+    """Each group's ``plan(ctx)``, by group name."""
     return {"bass": bass.plan, "network": network.plan, "stylized": stylized.plan, "statics": statics.plan,
             "benchmarks": benchmarks.plan, "presets": presets.plan}
 
 
-def _check_args(fast, reps, seed, workers, groups) -> tuple[int, int, int, list[str]]:
+def check_args(fast, reps, seed, workers, groups) -> tuple[int, int, int, list[str]]:
+    """The validated (reps, seed, workers, groups) of :func:`run_checks` (None: the defaults); a
+    :class:`~sim.config.scenario.ScenarioError` names a bad one."""
     where = "validate"
     if reps is None:
         reps = FAST_REPS if fast else FULL_REPS
@@ -411,7 +245,7 @@ def _plan(ctx: Ctx, groups: Sequence[str]) -> list[Check]:
 
 def planned_checks(fast: bool = False, reps: int | None = None, seed: int = 1, groups=None) -> list[str]:
     """Names of the checks ``run_checks`` would report (without running anything)."""
-    reps, seed, _, groups = _check_args(fast, reps, seed, 1, groups)
+    reps, seed, _, groups = check_args(fast, reps, seed, 1, groups)
     return [c.name for c in _plan(Ctx(fast, reps, seed), groups)]
 
 
@@ -434,7 +268,7 @@ def run_checks(fast: bool = False, reps: int | None = None, seed: int = 1, worke
 
     Returns a DataFrame with columns ``COLUMNS``; ``df.attrs`` holds the settings and curves for charts.
     """
-    reps, seed, workers, groups = _check_args(fast, reps, seed, workers, groups)
+    reps, seed, workers, groups = check_args(fast, reps, seed, workers, groups)
     client, owned = connect(executor, "validate", key="executor") if executor is not None else (None, False)
     address = client.scheduler.address if client is not None else None
     try:
@@ -517,8 +351,6 @@ def _unlinked(text: str) -> str:
 
 
 def _benchmarks_note() -> str:
-    from sim.validation.benchmarks import BAND_RULE, ROLE_HOLDOUT, ROLE_TARGET
-
     return (f"Observed: the pack's value +- sd, or its range. Simulated: the default scenario with the calibration's "
             f"strategy, the mean over replications with its 95% interval (measured, CI). The band: {BAND_RULE}. "
             f"Each row says whether the fact is a {ROLE_TARGET}, or {ROLE_HOLDOUT}: calibration never saw it. "
@@ -526,8 +358,6 @@ def _benchmarks_note() -> str:
 
 
 def _presets_note() -> str:
-    from sim.validation.benchmarks import BAND_RULE
-
     return ("Each preset that a calibration targets file in scenarios/calibration/ describes, run with that file's "
             f"strategy, against the pack's headline facts. The band: {BAND_RULE}.")
 

@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from sim.analysis.formatting import format_number
-from sim.validation.bass import BASS_PQ, _bass_specs, _crossing, _curves, bass_curve
-from sim.validation.framework import Check, Ctx, bootstrap_ci, paired_test
+from sim.validation.bass import BASS_PQ, adoption_curves, bass_curve, bass_specs, crossing
+from sim.validation.core import Check, Ctx, bootstrap_ci, paired_test
 
 __all__ = ["plan", "fg_1d_curve", "chain_daily", "pair_daily", "NETWORK_DENSITIES"]
 
@@ -96,10 +96,10 @@ def pair_daily(p: float, q: float, days: int) -> np.ndarray:
 
 def plan(ctx: Ctx) -> list[Check]:
     p, q = BASS_PQ[0]
-    full = _bass_specs(ctx, p, q)
+    full = bass_specs(ctx, p, q)
     checks = []
     for k in NETWORK_DENSITIES:
-        net = _bass_specs(ctx, p, q, {"diffusion.mixing": "network", "network.weak_ties_mean": k})
+        net = bass_specs(ctx, p, q, {"diffusion.mixing": "network", "network.weak_ties_mean": k})
         tag = f"(weak_ties={k:g})"
         checks.append(Check(f"network_slower{tag}", "network", "later half-adoption than full mixing (days > 0)",
                             SRC_FG, net + full, _eval_network_slower(net, full, k)))
@@ -118,11 +118,11 @@ def _noise_tol(N: int, R: int) -> float:
 
 def _eval_network_slower(net_specs, full_specs, k):
     def ev(ctx: Ctx) -> dict:
-        Yn, N = _curves(ctx.runs(net_specs))
-        Yf, _ = _curves(ctx.runs(full_specs))
+        Yn, N = adoption_curves(ctx.runs(net_specs))
+        Yf, _ = adoption_curves(ctx.runs(full_specs))
         R, T = Yn.shape
-        tn = np.array([_crossing(y, 0.5) for y in Yn])
-        tf = np.array([_crossing(y, 0.5) for y in Yf])
+        tn = np.array([crossing(y, 0.5) for y in Yn])
+        tf = np.array([crossing(y, 0.5) for y in Yf])
         m, lo, hi, pval = paired_test(tn, tf, +1)
         sup = float(np.max(Yn.mean(axis=0) - Yf.mean(axis=0)))
         tol = _noise_tol(N, R)
@@ -141,7 +141,7 @@ def _eval_network_slower(net_specs, full_specs, k):
 def _eval_network_bound(specs, p, q, k):
     def ev(ctx: Ctx) -> dict:
         runs = ctx.runs(specs)
-        Y, N = _curves(runs)
+        Y, N = adoption_curves(runs)
         R, T = Y.shape
         t = np.arange(1, T + 1)
         sh = np.array([[r["net"]["isolated"], r["net"]["small"], r["net"]["giant"]] for r in runs])

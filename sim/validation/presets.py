@@ -21,7 +21,7 @@ from sim.analysis.formatting import format_number
 from sim.config.presets import preset_names, presets_dir
 from sim.config.scenario import read_toml
 from sim.validation.benchmarks import band, evaluate_fact, pack_facts, role_label
-from sim.validation.framework import Check, Ctx, RunSpec
+from sim.validation.core import Check, Ctx, RunSpec
 
 __all__ = ["plan", "HEADLINE", "preset_targets", "MARKET"]
 

@@ -12,16 +12,16 @@ import math
 import numpy as np
 
 from sim.analysis.formatting import format_number
-from sim.validation.framework import (
+from sim.validation.core import (
     ALPHA,
     BASE_STRATEGY,
     Check,
     Ctx,
-    _scenario,
-    _summary,
-    _ts,
     default_specs,
+    make_scenario,
     paired_test,
+    run_column,
+    run_summary,
 )
 from sim.validation.stylized import SRC_CEB, SRC_SCHMITT
 
@@ -41,21 +41,21 @@ def plan(ctx: Ctx) -> list[Check]:
 
     reps_lo, reps_hi = pair({}, {"sales.n_reps": 10})
     rd_lo, rd_hi = pair({}, {"market.readiness_mean": 0.72})
-    rd_default = _scenario("default", {}).config().market.readiness_mean
+    rd_default = make_scenario("default", {}).config().market.readiness_mean
     # blended: reps network and take referrals, and its base runs are shared with introductions_vs_cold_calls
     net_lo, net_hi = pair({}, {"network.weak_ties_mean": 12.0}, "blended")
     ct_lo, ct_hi = pair({"channels.content.budget": 60_000.0}, {})
     an_lo, an_hi = pair({"channels.cold_calling.annoyance": 0.0}, {"channels.cold_calling.annoyance": 0.3},
                         "cold_calling")
 
-    meetings = lambda r: _summary(r, "meetings")
-    pfc = lambda r: _summary(r, "median_progress_at_first_contact")
-    ref_deals = lambda r: _summary(r, "deals_referral")
-    content_leads = lambda r: float(_ts(r, "new_leads_content").sum())
+    meetings = lambda r: run_summary(r, "meetings")
+    pfc = lambda r: run_summary(r, "median_progress_at_first_contact")
+    ref_deals = lambda r: run_summary(r, "deals_referral")
+    content_leads = lambda r: float(run_column(r, "new_leads_content").sum())
 
     def cold_conv(r):
-        c = float(_ts(r, "new_connects").sum())
-        return 1000.0 * _summary(r, "deals_cold_calling") / c if c > 0 else math.nan
+        c = float(run_column(r, "new_connects").sum())
+        return 1000.0 * run_summary(r, "deals_cold_calling") / c if c > 0 else math.nan
 
     return [
         Check("more_reps_more_meetings", "statics", "meetings: n_reps 10 - 5 > 0", SRC_STATICS, reps_lo + reps_hi,

@@ -17,23 +17,23 @@ import numpy as np
 from sim.analysis.formatting import format_number
 from sim.analysis import pooled as pooled_metrics
 from sim.analysis.pooled import REFERRAL_STRATA_DAYS, referral_premium  # noqa: F401  (re-exported: the estimator)
-from sim.validation.framework import (
+from sim.validation.core import (
     ALPHA,
-    BOOTSTRAP_DRAWS,
-    LEVEL,
     BASE_STRATEGY,
+    BOOTSTRAP_DRAWS,
     FAST_SMALL_MARKET,
+    LEVEL,
     Check,
     Ctx,
     NotMeasurable,
-    _sample,
-    _scenario,
-    _summary,
-    _ts,
     bootstrap_ci,
     default_specs,
+    make_scenario,
     mean_ci,
     paired_test,
+    run_column,
+    run_sample,
+    run_summary,
 )
 
 __all__ = ["plan", "referral_premium"]
@@ -67,7 +67,7 @@ INTRO_VS_COLD_MIN = 2.0  # "far better": introductions at least twice the meetin
 # ================================================================================================
 
 def _pooled(runs, kind):
-    return [_sample(r, kind) for r in runs]
+    return [run_sample(r, kind) for r in runs]
 
 
 #: the busy team of the speed-to-lead check: one rep per this many accounts (the default staffs one per 400). Busy
@@ -79,7 +79,7 @@ BUSY_ACCOUNTS_PER_REP = 1000
 def _busy_reps(ctx: Ctx) -> int:
     """The speed-to-lead check's team: one rep per BUSY_ACCOUNTS_PER_REP accounts of the market it runs on."""
     accounts = (FAST_SMALL_MARKET["market.n_accounts"] if ctx.fast else
-                _scenario("default", {}).config(BASE_STRATEGY).market.n_accounts)
+                make_scenario("default", {}).config(BASE_STRATEGY).market.n_accounts)
     return max(1, round(accounts / BUSY_ACCOUNTS_PER_REP))
 
 
@@ -118,10 +118,10 @@ def plan(ctx: Ctx) -> list[Check]:
 def _eval_pfc_median(specs):
     def ev(ctx: Ctx) -> dict:
         runs = ctx.runs(specs)
-        med = np.array([_summary(r, "median_progress_at_first_contact_per_purchase") for r in runs])
+        med = np.array([run_summary(r, "median_progress_at_first_contact_per_purchase") for r in runs])
         m, lo, hi = mean_ci(med[np.isfinite(med)])
         pooled = np.concatenate(_pooled(runs, "purchase_progress_at_first_contact"))
-        person = np.array([_summary(r, "median_progress_at_first_contact") for r in runs])
+        person = np.array([run_summary(r, "median_progress_at_first_contact") for r in runs])
         passed = bool(np.isfinite(m) and abs(m - PFC_TARGET) <= PFC_TOL)
         why = "" if passed else (
             " FAILS: counted per completed purchase, as CEB asked buyers who had completed one, the opening contact "
@@ -146,7 +146,7 @@ def _eval_pfc_spread(specs):
         runs = ctx.runs(specs)
         iqr, over70 = [], []
         for r in runs:
-            x = _sample(r, "purchase_progress_at_first_contact")
+            x = run_sample(r, "purchase_progress_at_first_contact")
             if x.size >= 4:
                 q75, q25 = np.percentile(x, [75, 25])
                 iqr.append(q75 - q25)
@@ -165,7 +165,7 @@ def _eval_pfc_spread(specs):
 def _eval_in_market(specs):
     def ev(ctx: Ctx) -> dict:
         runs = ctx.runs(specs)
-        share = np.array([np.mean(_ts(r, "n_accounts_in_market")) / r["n_accounts"] for r in runs])
+        share = np.array([np.mean(run_column(r, "n_accounts_in_market")) / r["n_accounts"] for r in runs])
         m, lo, hi = mean_ci(share)
         passed = bool(IN_MARKET_BAND[0] <= m <= IN_MARKET_BAND[1])
         why = "" if passed else (
@@ -213,12 +213,12 @@ def _tail_share(resp: np.ndarray, bursts: Iterable[int], horizon: int, lag: int 
 def _eval_campaign_tail(on_specs, off_specs):
     def ev(ctx: Ctx) -> dict:
         on, off = ctx.runs(on_specs), ctx.runs(off_specs)
-        t_on = np.array([_tail_share(_ts(r, "new_campaign_responses"), r["burst_days"], r["horizon"]) for r in on])
-        t_off = np.array([_tail_share(_ts(r, "new_campaign_responses"), r["burst_days"], r["horizon"]) for r in off])
+        t_on = np.array([_tail_share(run_column(r, "new_campaign_responses"), r["burst_days"], r["horizon"]) for r in on])
+        t_off = np.array([_tail_share(run_column(r, "new_campaign_responses"), r["burst_days"], r["horizon"]) for r in off])
         m, lo, hi, pval = paired_test(t_on, t_off, +1)
-        shared = [float(_ts(r, "new_campaign_responses_shared").sum()) if "new_campaign_responses_shared" in r["ts"]
-                  else float(_sample(r, "campaign_response_age_shared").size) for r in on]
-        total = [float(_ts(r, "new_campaign_responses").sum()) for r in on]
+        shared = [float(run_column(r, "new_campaign_responses_shared").sum()) if "new_campaign_responses_shared" in r["ts"]
+                  else float(run_sample(r, "campaign_response_age_shared").size) for r in on]
+        total = [float(run_column(r, "new_campaign_responses").sum()) for r in on]
         sh_age = np.concatenate([r["samples"].get("campaign_response_age_shared", np.zeros(0)) for r in on])
         passed = bool(np.isfinite(lo) and lo > 0 and np.isfinite(pval) and pval < ALPHA)
         why = "" if passed else (
@@ -243,8 +243,8 @@ def _eval_campaign_tail(on_specs, off_specs):
 def _eval_speed_to_lead(specs):
     def ev(ctx: Ctx) -> dict:
         runs = ctx.runs(specs)
-        delay = [_sample(r, "lead_delay_days") for r in runs]
-        conv = [_sample(r, "lead_converted") for r in runs]
+        delay = [run_sample(r, "lead_delay_days") for r in runs]
+        conv = [run_sample(r, "lead_converted") for r in runs]
         if any(d.size != c.size for d, c in zip(delay, conv)):
             raise NotMeasurable("lead_delay_days and lead_converted differ in length")
 
@@ -361,10 +361,10 @@ def _eval_cycles(specs):
 def _eval_intro_vs_cold(specs):
     def ev(ctx: Ctx) -> dict:
         runs = ctx.runs(specs)
-        nm = np.array([_ts(r, "new_network_meetings").sum() for r in runs])
-        nt = np.array([_ts(r, "new_network_talks").sum() for r in runs])
-        cm = np.array([_ts(r, "new_cold_meetings").sum() for r in runs])
-        cn = np.array([_ts(r, "new_connects").sum() for r in runs])
+        nm = np.array([run_column(r, "new_network_meetings").sum() for r in runs])
+        nt = np.array([run_column(r, "new_network_talks").sum() for r in runs])
+        cm = np.array([run_column(r, "new_cold_meetings").sum() for r in runs])
+        cn = np.array([run_column(r, "new_connects").sum() for r in runs])
 
         def stat(idx):
             a, b, c, d = nm[idx].sum(), nt[idx].sum(), cm[idx].sum(), cn[idx].sum()

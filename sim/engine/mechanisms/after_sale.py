@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from sim.engine.declare import Metric, P, State, Step, flows
+from sim.engine.stages import set_account_stage
 from sim.engine.state import CUSTOMER, LOST, SEGMENT_NAMES
-from sim.engine.transitions import raise_trust, set_account_stage
+from sim.engine.transitions import raise_trust
 
 SECTION = "after_sale"
 PARAMS = {

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from sim.engine.declare import P, State, Step, flows
+from sim.engine.stages import close_opportunities, set_account_stage
 from sim.engine.state import (
     CUSTOMER,
     DORMANT,
@@ -42,7 +43,6 @@ from sim.engine.state import (
     SOURCES,
     SRC,
 )
-from sim.engine.transitions import close_opportunities, set_account_stage
 
 SECTION = "decision"
 PARAMS = {

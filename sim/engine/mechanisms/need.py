@@ -13,8 +13,8 @@ import numpy as np
 
 from sim.engine.declare import P, Step, flows
 from sim.engine.mechanisms.decision import draw_stances, end_without_decision
+from sim.engine.stages import set_account_stage
 from sim.engine.state import DORMANT, EXPLORING, LOST
-from sim.engine.transitions import set_account_stage
 
 SECTION = "need"
 PARAMS = {

@@ -18,11 +18,11 @@ from mesa.agent import AgentSet
 
 from sim.engine.declare import P, Step, flows, stocks
 from sim.engine.mechanisms.decision import make_case_for_change
+from sim.engine.stages import close_opportunities
 from sim.engine.state import ENGAGED, EXPLORING
 from sim.engine.touchlog import MEETING
 from sim.engine.transitions import (
     acceptance,
-    close_opportunities,
     raise_trust,
     start_conversations,
 )
