@@ -8,7 +8,7 @@ Layers, bottom to top (DESIGN.md, "Architecture"); each imports only from itself
     sim.engine.model      (builds a run from a validated scenario)
     sim.executor
     sim.analysis
-    sim.sweeps | sim.validation | sim.calibration | sim.optimise | sim.app   (siblings: not each other)
+    sim.sweeps | sim.validation | sim.calibration | sim.optimise | sim.app | sim.crm   (siblings: not each other)
     sim.cli, and the package's own API ``sim`` (sim/__init__.py, which may import anything)
 
 Imports are read with ``ast`` from every module under sim/, at module level and inside functions.
@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sim.engine.model",),
     ("sim.executor", "sim.store"),
     ("sim.analysis",),
-    ("sim.sweeps", "sim.validation", "sim.calibration", "sim.attribution", "sim.optimise", "sim.app"),
+    ("sim.sweeps", "sim.validation", "sim.calibration", "sim.attribution", "sim.optimise", "sim.app", "sim.crm"),
     ("sim.cli", "sim.docs_gen", "sim"),  # docs_gen: the reference pages, read off every layer below
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
