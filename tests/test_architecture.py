@@ -236,6 +236,8 @@ def test_the_wheel_ships_the_package_and_the_presets(installed):
     assert shipped, "no preset scenarios in the checkout"
     missing = [f"sim/presets/{s}" for s in shipped if f"sim/presets/{s}" not in names]
     assert not missing, f"presets missing from the wheel: {missing}"
+    examples = sorted(p.relative_to(ROOT / "scenarios").as_posix() for p in (ROOT / "scenarios" / "examples").rglob("*.csv"))
+    assert examples and not [e for e in examples if f"sim/presets/{e}" not in names], "example CRM exports missing"
     modules_missing = [f"{m.replace('.', '/')}" for m, p in modules().items()
                        if p.relative_to(ROOT).as_posix() not in names]
     assert not modules_missing, f"modules missing from the wheel: {modules_missing}"
