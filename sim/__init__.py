@@ -50,7 +50,7 @@ _LAZY = {
     "validate": ("sim.validation", "run_checks"),
     "attribute": ("sim.attribution", "attribution"),
 }
-_SUBPACKAGES = ("analysis", "app", "attribution", "calibration", "cli", "config", "engine", "optimise", "sweeps",
+_SUBPACKAGES = ("analysis", "app", "attribution", "calibration", "cli", "config", "crm", "engine", "optimise", "sweeps",
                 "validation")
 __all__ += list(_LAZY)
 

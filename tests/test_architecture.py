@@ -8,7 +8,7 @@ Layers, bottom to top (DESIGN.md, "Architecture"); each imports only from itself
     sim.engine.model      (builds a run from a validated scenario)
     sim.executor
     sim.analysis
-    sim.sweeps | sim.validation | sim.calibration | sim.optimise | sim.app   (siblings: not each other)
+    sim.sweeps | sim.validation | sim.calibration | sim.optimise | sim.app | sim.crm   (siblings: not each other)
     sim.cli, and the package's own API ``sim`` (sim/__init__.py, which may import anything)
 
 Imports are read with ``ast`` from every module under sim/, at module level and inside functions. Inside a layer,
@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sim.engine.model",),
     ("sim.executor", "sim.store"),
     ("sim.analysis",),
-    ("sim.sweeps", "sim.validation", "sim.calibration", "sim.attribution", "sim.optimise", "sim.app"),
+    ("sim.sweeps", "sim.validation", "sim.calibration", "sim.attribution", "sim.optimise", "sim.app", "sim.crm"),
     ("sim.cli", "sim.docs_gen", "sim"),  # docs_gen: the reference pages, read off every layer below
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
@@ -491,6 +491,8 @@ def test_the_wheel_ships_the_package_and_the_presets(installed):
     assert shipped, "no preset scenarios in the checkout"
     missing = [f"sim/presets/{s}" for s in shipped if f"sim/presets/{s}" not in names]
     assert not missing, f"presets missing from the wheel: {missing}"
+    examples = sorted(p.relative_to(ROOT / "scenarios").as_posix() for p in (ROOT / "scenarios" / "examples").rglob("*.csv"))
+    assert examples and not [e for e in examples if f"sim/presets/{e}" not in names], "example CRM exports missing"
     modules_missing = [f"{m.replace('.', '/')}" for m, p in modules().items()
                        if p.relative_to(ROOT).as_posix() not in names]
     assert not modules_missing, f"modules missing from the wheel: {modules_missing}"

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMAND_MODULES = ("sim.cli.run", "sim.cli.sweep", "sim.cli.validate", "sim.cli.calibrate", "sim.cli.attribution",
+COMMAND_MODULES = ("sim.cli.run", "sim.cli.sweep", "sim.cli.validate", "sim.cli.calibrate", "sim.cli.crm", "sim.cli.attribution",
                    "sim.cli.optimise", "sim.cli.plan", "sim.cli.app")
 
 
