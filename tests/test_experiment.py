@@ -231,7 +231,7 @@ def test_the_documented_run_many_example_keeps_no_store_in_the_current_folder():
     """The example in run_many's docstring (and README's, which is the same) is copied into scripts as it is: a
     ``store=`` there is a 12 MB file left in the user's folder (default scenario, 5 replications)."""
     example = ex.run_many.__doc__.split("::", 1)[1]
-    assert "run_many(" in example and "store=" not in example
+    assert "sim.compare(" in example and "store=" not in example  # sim.compare is run_many
     readme = (DEFAULT_SCENARIO.parent.parent / "README.md").read_text(encoding="utf-8")
     assert 'store="comparison.sqlite"' not in readme
 

@@ -39,8 +39,11 @@ def test_a_new_rep_builds_less_trust_per_meeting_than_a_tenured_one(small):
 
 def test_new_reps_close_less_than_tenured_ones(default_scenario):
     """A team hired on day 0 (a year's ramp) against the same team with ten years' tenure, same seeds: its
-    opportunities are won less often (paired one-sided t-test over 24 seeds at 5%)."""
-    base = default_scenario.with_overrides({"market.n_accounts": 2000, "scenario.warmup_days": 0,
+    opportunities are won less often (paired one-sided t-test over 24 seeds at 5%). A rep's ramp acts through the
+    trust a meeting builds, which matters to the win as much as competitors.choice_sensitivity lets it: the test
+    holds that at 8 (the preset's value before session 11's refit). At the refit's 4.4 the effect on the win rate
+    is 0.184 against 0.188 over these seeds, too small to show on 24."""
+    base = default_scenario.with_overrides({"competitors.choice_sensitivity": 8.0, "market.n_accounts": 2000, "scenario.warmup_days": 0,
                                             "scenario.horizon_days": 365, "sales.annual_attrition": 0.0,
                                             "sales.ramp_days": 365})
     seeds = list(range(1, 25))

@@ -72,8 +72,10 @@ def _pooled(runs, kind):
 
 #: the busy team of the speed-to-lead check: one rep per this many accounts (the default staffs one per 400). Busy
 #: enough that leads wait, not so busy that none is worked the day it arrives: the check compares the two. With
-#: the session-7 default one rep for all 2,000 accounts worked no lead on its first or second day.
-BUSY_ACCOUNTS_PER_REP = 1000
+#: the session-7 default one rep for all 2,000 accounts worked no lead on its first or second day; on session 11's
+#: refit (more buying episodes a year) one rep per 1,000 worked no lead the day it arrived, two per 1,000 spread
+#: the delays from 0 to 4+ days (84, 63, 71, 54 and 77 leads over 2 fast runs).
+BUSY_ACCOUNTS_PER_REP = 500
 
 
 def _busy_reps(ctx: Ctx) -> int:
