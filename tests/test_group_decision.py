@@ -89,3 +89,30 @@ def test_larger_groups_in_one_segment_decide_less_often_when_members_are_anchore
     anchored, converging = gaps(0.0), gaps(1.0)
     assert stats.ttest_1samp(anchored, 0.0, alternative="greater").pvalue < 0.05, anchored
     assert stats.ttest_rel(anchored, converging, alternative="greater").pvalue < 0.05, (anchored.mean(), converging.mean())
+
+
+def test_conflict_is_a_group_whose_members_disagree(small):
+    """A group has had conflict in an episode if on some day one member was for a change and another against.
+    With fixed, independent positions (no deliberation, no meetings moving them, correlation 0), a member is for
+    a change with chance p = Phi(stance_mean / stance_sd), so a group of n has conflict with chance
+    1 - p^n - (1 - p)^n: pooled over 6 seeds, a chi-square goodness of fit over the sizes with at least 10
+    episodes, at 1%. One person cannot disagree with themself; with no spread of positions no group disagrees;
+    the summary's share over groups of five or more is the mean of the episodes' flags."""
+    base = {"need.fade_rate": 0.0, "decision.alignment": 0.0, "decision.stall_days": 0,
+            "decision.meeting_stance_gain": 0.0, "decision.stance_mean": 0.3, "decision.stance_correlation": 0.0}
+    rs = sim.run_batch(small.with_overrides(base), "blended", list(range(1, 7)))
+    size = np.concatenate([r.samples["episode_group_size"] for r in rs])
+    con = np.concatenate([r.samples["episode_conflicted"] for r in rs])
+    assert not con[size == 1].any()
+    p = stats.norm.cdf(0.3)
+    sizes = [g for g in np.unique(size) if g > 1 and np.count_nonzero(size == g) >= 10]
+    assert len(sizes) >= 4
+    n = np.array([np.count_nonzero(size == g) for g in sizes])
+    k = np.array([con[size == g].sum() for g in sizes])
+    q = 1 - p ** np.array(sizes) - (1 - p) ** np.array(sizes)
+    chi2 = float((((k - n * q) ** 2) / (n * q * (1 - q))).sum())
+    assert stats.chi2.sf(chi2, len(sizes)) > 0.01, (sizes, k / n, q)
+    share = [r.summary["buying_group_conflict_share"] for r in rs]
+    assert share == [float(r.samples["episode_conflicted"][r.samples["episode_group_size"] >= 5].mean()) for r in rs]
+    same = sim.run_batch(small.with_overrides({**base, "decision.stance_sd": 0.0}), "blended", [1, 2])
+    assert all(r.samples["episode_conflicted"].size > 0 and not r.samples["episode_conflicted"].any() for r in same)

@@ -88,7 +88,8 @@ from sim.validation import stylized as _sty  # noqa: E402
 
 # plausible measured values of the benchmark and preset facts, by metric (rates are fractions of 1)
 _FRACTIONS = ("opportunity_win_rate", "lead_to_opportunity_rate", "no_decision_share", "connect_rate",
-              "meetings_per_connect", "share_in_market", "median_progress_at_first_contact", "buyer_initiated_share")
+              "meetings_per_connect", "share_in_market", "median_progress_at_first_contact", "buyer_initiated_share",
+              "buying_group_conflict_share")
 _METRIC_RANGE = {
     "status_quo_share_of_no_decisions": (0.0, 1.0),
     "meetings_per_conversation": (0.0, 1.0),

@@ -353,6 +353,16 @@ class Population:
         den = np.add.reduceat(w, seg)
         return np.divide(num, den, out=np.zeros(den.shape), where=den > 0)
 
+    def account_min_max(self, values: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Smallest and largest of a buyer value over each account's members."""
+        if len(acc) == 0:
+            return np.zeros(0), np.zeros(0)
+        v = values[self.members_of(acc)]
+        if self.one_person_accounts:
+            return v, v
+        seg = self._segments(acc)
+        return np.minimum.reduceat(v, seg), np.maximum.reduceat(v, seg)
+
     def account_any(self, mask: np.ndarray, acc: np.ndarray) -> np.ndarray:
         """Whether any member of each account in ``acc`` has ``mask``."""
         return self.account_sum(mask, acc) > 0

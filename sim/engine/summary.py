@@ -99,6 +99,10 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
        "within the smb segment (whose groups span one to six people, so size is not a segment contrast): share of "
        "ended buying episodes with a purchase (from anyone) for groups of one / for groups of six or more "
        "(CEB: 81% / 31% = 2.6)"),
+    _m("buying_group_conflict_share", "Buying groups of 5+ that disagreed", "share", "", "percent",
+       "ended buying episodes of groups of five or more people (whatever the outcome) in which, on some day, one member "
+       "was for a change while another was against (Gartner 2024, 632 buyers in groups of 5-16: 74% of buying teams "
+       "showed unhealthy conflict during the decision)"),
 )}
 
 
@@ -218,4 +222,6 @@ def _funnel(model, ts: pd.DataFrame, samples: dict, won: np.ndarray, cost: float
     one, six = decided[smb & (size == 1)], decided[smb & (size >= 6)]
     out["decision_rate_ratio_group_1_vs_6"] = (
         _div(float(one.mean()), float(six.mean())) if one.size and six.size else float("nan"))
+    conflict = samples.get("episode_conflicted", np.zeros(0))[size >= 5]
+    out["buying_group_conflict_share"] = float(conflict.mean()) if conflict.size else float("nan")
     return out

@@ -15,7 +15,10 @@ When enough of the group has finished research (``decision.consensus_share`` of 
 the group tries to decide: it acts only if nobody is against (every member's stance >= 0). A group that is
 split keeps deliberating, its positions still converging; if it is still split ``decision.stall_days``
 after it first tried, the episode ends with no decision: no decision comes from consensus that stalls,
-not from a calendar alone (the need can also fade: ``need.fade_rate``). Larger groups are split more often,
+not from a calendar alone (the need can also fade: ``need.fade_rate``). A group whose members disagree on some day
+(one for a change, another against) is counted as having had conflict in the episode: the share of groups of five
+or more with conflict is a calibration target (Gartner 2024: 74% of buyer teams), which pins how correlated
+positions are and how far deliberation pulls them together. Larger groups are split more often,
 so they buy less often, by how much their positions are correlated: the CEB finding that purchase
 likelihood falls from 81% with one decision maker to 31% with six is a held-out check of this, never its
 input. Then which vendor: we are on the shortlist only if at least one member knows us. The choice is a
@@ -79,7 +82,8 @@ FLOWS = flows(
 STOCKS = ()
 STATE = (State("stance", "float32", 0.0, "the member's position on changing the status quo (above 0: for a change)"),
          State("stance_own", "float32", 0.0, "the member's own position, the anchor deliberation pulls back to: drawn at the episode's start, moved by our sales' case for change, never by colleagues"),
-         State("day_deliberating", "float64", float("nan"), "the day a split group first tried to decide in this episode", per="account"))
+         State("day_deliberating", "float64", float("nan"), "the day a split group first tried to decide in this episode", per="account"),
+         State("conflicted", "bool", False, "whether the buying group's members have disagreed in this episode (some for a change, some against, on the same day)", per="account"))
 
 
 def draw_stances(model, acc: np.ndarray) -> None:
@@ -96,6 +100,22 @@ def draw_stances(model, acc: np.ndarray) -> None:
     pop.stance[members] = (c.stance_mean + c.stance_sd * z).astype(np.float32)
     pop.stance_own[members] = pop.stance[members]
     pop.day_deliberating[acc] = np.nan
+    pop.conflicted[acc] = False
+
+
+def note_conflict(model, live: np.ndarray) -> None:
+    """Mark the in-market accounts ``live`` whose members disagree today (one for a change, another against) as
+    having had conflict in this episode: Gartner's (2024) measure of buying groups, checked against it, is whether
+    the group disagreed at any point of the decision, however it ended."""
+    pop = model.pop
+    if live.size == 0 or pop.one_person_accounts:
+        return
+    live = live[pop.group_size[live] > 1]
+    if live.size == 0:
+        return
+    lo, hi = pop.account_min_max(pop.stance, live)
+    split = (lo < 0) & (hi >= 0)
+    pop.conflicted[live[split]] = True
 
 
 def deliberate(model, live: np.ndarray) -> None:
@@ -134,6 +154,7 @@ def step(model) -> None:
     in_mkt = pop.in_market & ~pop.customer
     live = np.flatnonzero(in_mkt)
     deliberate(model, live)
+    note_conflict(model, live)
     done = pop.account_sum(pop.progress >= 1.0, live)
     need = np.maximum(np.ceil(cfg.decision.consensus_share * pop.group_size[live] - 1e-9), 1)
     acc = live[done >= need]
@@ -251,6 +272,7 @@ def record_episode_end(model, acc: np.ndarray, decided: bool) -> None:
         model.sample("episode_group_size", pop.group_size[acc], acc, per="account")
         model.sample("episode_segment", pop.segment[acc], acc, per="account")
         model.sample("episode_decided", np.full(acc.size, 1.0 if decided else 0.0), acc, per="account")
+        model.sample("episode_conflicted", pop.conflicted[acc].astype(np.float64), acc, per="account")
         talked = acc[np.isfinite(pop.contact_progress[acc])]
         model.sample("purchase_progress_at_first_contact", pop.contact_progress[talked], talked, per="account")
         model.sample("purchase_first_contact_buyer_initiated", pop.contact_inbound[talked].astype(np.float64), talked,
