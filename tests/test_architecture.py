@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from interpreter_helpers import in_fresh_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "sim"
@@ -68,22 +69,30 @@ def component(mod: str) -> str | None:
     return best
 
 
+def package_of(path: Path) -> str:
+    """The package a module's relative imports start from: itself for an ``__init__.py``, else its parent."""
+    mod = module_name(path)
+    return mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+
+
+def from_target(node: ast.ImportFrom, package: str) -> str:
+    """The module ``from X import ...`` imports from, a relative ``X`` resolved against ``package``."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    return ".".join(base[:len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+
+
 def sim_imports(path: Path, known: dict[str, Path]) -> list[tuple[int, str]]:
     """(line, module) for every import of a ``sim`` module in the file, anywhere in it; ``from A import B``
     counts as importing ``A.B`` when that is a module, else ``A``; relative imports are resolved."""
-    mod = module_name(path)
-    package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+    package = package_of(path)
     out: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "sim"]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[:len(base) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = from_target(node, package)
             if target.split(".")[0] != "sim":
                 continue
             for a in node.names:
@@ -336,7 +345,7 @@ def private_imports() -> list[str]:
     known = modules()
     problems = []
     for mod, path in known.items():
-        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        package = package_of(path)
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         where = path.relative_to(ROOT).as_posix()
         aliases: dict[str, str] = {}  # a name bound to a sim module (anywhere in the file)
@@ -346,11 +355,7 @@ def private_imports() -> list[str]:
                     if a.name.split(".")[0] == "sim":  # ``import sim.a.b`` binds ``sim``; ``... as m`` binds m
                         aliases[a.asname or "sim"] = a.name if a.asname else "sim"
             elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    target = ".".join(base[:len(base) - (node.level - 1)] + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
+                target = from_target(node, package)
                 if target.split(".")[0] != "sim":
                     continue
                 for a in node.names:
@@ -408,19 +413,12 @@ HEAVY = ("matplotlib", "dask", "distributed")
 
 @pytest.mark.parametrize("module", ["sim", "sim.validation", "sim.executor", "sim.cli.main"])
 def test_import_loads_neither_matplotlib_nor_dask(module, tmp_path):
-    code = ("import importlib, json, sys\n"
-            f"m = importlib.import_module({module!r})\n"
-            "import sim\n"
-            f"print(json.dumps({{'file': sim.__file__, 'heavy': sorted({{k.split('.')[0] for k in sys.modules}} & "
-            f"set({list(HEAVY)!r}))}}))\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    env.pop("MPLBACKEND", None)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert Path(out["file"]).resolve().is_relative_to(PACKAGE), out["file"]  # this checkout was tested
-    assert out["heavy"] == [], f"import {module} loads {out['heavy']}"
+    heavy = in_fresh_interpreter("import importlib, sys\n"
+                                 f"m = importlib.import_module({module!r})\n"
+                                 "import sim\n"
+                                 f"result = sorted({{k.split('.')[0] for k in sys.modules}} & set({list(HEAVY)!r}))\n",
+                                 cwd=tmp_path)
+    assert heavy == [], f"import {module} loads {heavy}"
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -532,7 +532,23 @@ def _bad_cases(files, tmp):
         ("bad size bands", [str(sf), "--size-bands", "1000,100"], "--size-bands: mid (1000) must be below"),
         ("bad scenario", [str(sf), "--scenario", "nosuch"], "--scenario: no preset scenario named 'nosuch'"),
         ("out not toml", [str(sf), "--out", str(tmp / "out" / "t.txt")], "--out: must be a file name ending in .toml"),
+        # /proc takes no new files, even from root (who passes the permission bits): refused before the export is read
+        ("out unwritable", [str(sf), "--out", "/proc/x/t.toml"], ("run.py crm targets: --out: ", "in /proc")),
     ]
+
+
+def _one_error_line(err: str, needle: str | tuple[str, ...], name: str) -> str:
+    """The one ``error: ...`` line on stderr, holding every needle, and no traceback."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), (name, err)
+    for n in (needle,) if isinstance(needle, str) else needle:
+        assert n in lines[0], (name, n, lines[0])
+    assert "Traceback" not in err, name
+    return lines[0]
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
 
 
 def test_fatal_input_is_one_line_exit_2_and_nothing_written(files, tmp_path, capsys):
@@ -541,22 +557,56 @@ def test_fatal_input_is_one_line_exit_2_and_nothing_written(files, tmp_path, cap
     for name, argv, needle in _bad_cases(files, tmp_path):
         out = tmp_path / "out"
         args = ["crm", "targets", *argv] + ([] if "--out" in argv else ["--out", str(out / "t.toml")])
+        before = _tree(tmp_path)
         assert main(args) == 2, name
         cap = capsys.readouterr()
-        lines = cap.err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), (name, cap.err)
-        assert needle in lines[0], (name, lines[0])
-        assert "Traceback" not in cap.err and not out.exists(), name
+        _one_error_line(cap.err, needle, name)
+        assert not out.exists() and _tree(tmp_path) == before, name
+    assert not Path("/proc/x").exists()
 
 
-@pytest.mark.parametrize("case", ["missing file", "no closed deal", "unknown map field"])
+@pytest.mark.parametrize("case", ["missing file", "no closed deal", "unknown map field", "unknown format",
+                                  "map column absent", "out unwritable"])
 def test_fatal_input_in_a_real_process(case, files, tmp_path):
     name, argv, needle = next(c for c in _bad_cases(files, tmp_path) if c[0] == case)
-    proc = _cli(["crm", "targets", *argv, "--out", str(tmp_path / "out" / "t.toml")], tmp_path)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
-    assert not (tmp_path / "out").exists() and not (tmp_path / "results").exists()
+    args = ["crm", "targets", *argv] + ([] if "--out" in argv else ["--out", str(tmp_path / "out" / "t.toml")])
+    before = _tree(tmp_path)
+    proc = _cli(args, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    _one_error_line(proc.stderr, needle, name)
+    assert proc.stdout == ""
+    assert _tree(tmp_path) == before  # neither --out's folder nor results/ (nor a temporary file) was made
+
+
+def test_a_report_path_that_is_a_folder_is_refused_before_anything_runs(files, tmp_path, capsys):
+    from sim.cli.main import main
+
+    (tmp_path / "out" / "t.report.md").mkdir(parents=True)
+    before = _tree(tmp_path)
+    assert main(["crm", "targets", str(files["salesforce"]), "--out", str(tmp_path / "out" / "t.toml")]) == 2
+    cap = capsys.readouterr()
+    _one_error_line(cap.err, ("--out: ", "t.report.md is a folder"), "report folder")
+    assert cap.out == "" and _tree(tmp_path) == before
+
+
+def test_a_write_that_fails_is_one_line_and_leaves_nothing(files, tmp_path, capsys, monkeypatch):
+    """The file system refuses the targets file after the report is in place: one line naming --out, exit 2, and
+    neither file, temporary file nor folder left behind."""
+    from sim.cli.main import main
+
+    real = os.replace
+
+    def replace_but_not_the_targets(src, dst):
+        if str(dst).endswith(".toml"):
+            raise PermissionError(13, "Permission denied", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_but_not_the_targets)
+    before = _tree(tmp_path)
+    assert main(["crm", "targets", str(files["salesforce"]), "--out", str(tmp_path / "new" / "deep" / "t.toml")]) == 2
+    cap = capsys.readouterr()
+    _one_error_line(cap.err, ("--out: cannot write ", "t.toml (Permission denied); nothing was written"), "write")
+    assert _tree(tmp_path) == before
 
 
 def test_crm_alone_prints_its_help(capsys):

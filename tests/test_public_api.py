@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from interpreter_helpers import in_fresh_interpreter
 
 import sim
 
@@ -20,18 +17,11 @@ NOT_AT_IMPORT = ("optuna", "cmaes", "matplotlib", "dask", "distributed", "sim.ca
 
 
 def test_import_sim_loads_no_capability_until_it_is_used():
-    code = ("import json, sys\n"
-            "import sim\n"
-            "before = sorted(k for k in sys.modules)\n"
-            "sim.calibrate\n"
-            "print(json.dumps({'file': sim.__file__, 'before': before, 'after': sorted(sys.modules)}))\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    env.pop("MPLBACKEND", None)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert Path(out["file"]).resolve().is_relative_to(ROOT / "sim"), out["file"]
+    out = in_fresh_interpreter("import sys\n"
+                               "import sim\n"
+                               "before = sorted(sys.modules)\n"
+                               "sim.calibrate\n"
+                               "result = {'before': before, 'after': sorted(sys.modules)}\n", cwd=ROOT)
 
     def loaded(mods, name):
         return [m for m in mods if m == name or m.startswith(name + ".")]

@@ -5,8 +5,11 @@
                               [--size-bands MID,ENTERPRISE] [--out TARGETS.toml]
 
 Writes TARGETS.toml (a targets file ``python run.py calibrate`` runs as it is, checked by loading it before it is
-renamed into place) and TARGETS.report.md beside it. Every input problem raises ``sim.ScenarioError`` (run.py
-prints it as one ``error: ...`` line and exits with 2) before anything is written.
+renamed into place) and TARGETS.report.md beside it. Every input problem (a file that cannot be read, a flag or a
+column map key that is not allowed, an --out that is not a .toml file name in a folder this user can write in)
+raises ``sim.ScenarioError`` naming the file or flag, the key and what is allowed (run.py prints it as one
+``error: ...`` line and exits with 2) before anything is written; a write that fails all the same is one such line
+too, and leaves nothing behind (both files are staged beside their place and renamed in last).
 """
 
 from __future__ import annotations
@@ -162,20 +165,31 @@ def _size_bands(text: str | None) -> tuple[int, int] | None:
 
 def cmd_targets(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.calibration.targets import load_targets
-    from sim.crm import targets_from_export
+    from sim.crm.targets import output_paths, targets_from_export
 
+    # 1. everything that can be checked before anything is read or written: the flags and where --out goes
     export = Path(args.export).expanduser()
-    out = Path(args.out).expanduser() if args.out else results_root() / "crm" / f"{export.stem}_targets.toml"
-    if out.suffix != ".toml":
-        raise ScenarioError(WHERE, "--out", f"must be a file name ending in .toml, got {str(out)!r}")
-    if out.is_dir():
-        raise ScenarioError(WHERE, "--out", f"{out} is a folder; give a file name ending in .toml")
+    out, _ = output_paths(WHERE, args.out or results_root() / "crm" / f"{export.stem}_targets.toml")
     check_writable_folder(WHERE, out.parent, "--out")
+    size_bands = _size_bands(args.size_bands)
+
+    # 2. read the export (every input problem is one ScenarioError naming the file, the key and what is allowed)
     command = " ".join(shlex.quote(a) for a in ["python", "run.py", *argv])
     res = targets_from_export(export, accounts=args.accounts, leads=args.leads, format=args.format,
                               columns=args.columns, since=args.since, until=args.until, scenario=args.scenario,
-                              size_bands=_size_bands(args.size_bands), command=command)
-    targets_path, report_path = res.write(out, check=load_targets)
+                              size_bands=size_bands, command=command)
+
+    # 3. the targets file (checked by loading it) and its report, atomically: on failure nothing is left behind
+    try:
+        targets_path, report_path = res.write(out, check=load_targets)
+    except OSError as exc:
+        raise ScenarioError(WHERE, "--out", f"cannot write {out} ({exc.strerror or exc}); nothing was written: give "
+                                            f"a file in a folder this user can write in") from None
+    _print_summary(res, export, targets_path, report_path)
+    return 0
+
+
+def _print_summary(res: Any, export: Path, targets_path: Path, report_path: Path) -> None:
     o = res.opportunities
     print(f"Read {o.rows_read:,} rows of {export.name} ({res.format}); kept {len(o.frame):,}; window "
           f"{res.window.describe()} ({res.window.days} days).")
@@ -193,4 +207,3 @@ def cmd_targets(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"{r.metric:<{width}}  {r.value:>12.4g}  {r.sd:>10.3g}  {r.n:>6,}")
     print(f"\nTargets: {targets_path}\nReport:  {report_path}\nNext:    python run.py calibrate {targets_path} "
           f"--workers 2")
-    return 0

@@ -210,50 +210,50 @@ def compute_figures(opps: Opportunities, window: Window, leads: Leads | None = N
 
     ratios: list[_Ratio] = []
     medians: list[_Median] = []
-    segments = [g for g in SEGMENTS if (seg == g).any()]
+    segments = {g: g for g in SEGMENTS if (seg == g).any()}
+    sources = {}
+    for s, lab in zip(src_slug, src):
+        if s is not None and s not in sources:
+            sources[s] = lab
+
+    def parts(within: np.ndarray, column: np.ndarray, labels: dict, every: bool = False):
+        """(key, label, the rows of ``within`` whose ``column`` is the key) for each key of ``labels`` (segments,
+        or source slugs and their labels) that has such a row; with ``every``, for each key."""
+        for key, lab in labels.items():
+            d = within & (column == key)
+            if every or d.any():
+                yield key, lab, d
+
     n_closed = int(closed_in.sum())
     ratios.append(_Ratio("opportunity_win_rate", None, z(won), z(closed_in), "share", "closed",
                          f"{int(won.sum())} won of {n_closed} closed (won, lost or no decision)"))
-    for g in segments:
-        d = closed_in & (seg == g)
+    for g, _, d in parts(closed_in, seg, segments, every=True):
         ratios.append(_Ratio(f"opportunity_win_rate_{g}", g, z(won & d), z(d), "share", "closed",
                              f"{int((won & d).sum())} won of {int(d.sum())} closed {g} deals"))
     if opps.no_decision_identified:
         ratios.append(_Ratio("no_decision_share", None, z(nd), z(closed_in), "share", "closed",
                              f"{int(nd.sum())} no decision of {n_closed} closed"))
-    sources = {}
-    for s, lab in zip(src_slug, src):
-        if s is not None and s not in sources:
-            sources[s] = lab
-    for s, lab in sources.items():
-        d = closed_in & (src_slug == s)
-        if d.any():
-            ratios.append(_Ratio(f"opportunity_win_rate_source_{s}", None, z(won & d), z(d), "share", "closed",
-                                 f"{int((won & d).sum())} won of {int(d.sum())} closed deals from {lab!r}"))
+    for s, lab, d in parts(closed_in, src_slug, sources):
+        ratios.append(_Ratio(f"opportunity_win_rate_source_{s}", None, z(won & d), z(d), "share", "closed",
+                             f"{int((won & d).sum())} won of {int(d.sum())} closed deals from {lab!r}"))
     new_won = won & ((typ == "new") if has_type else np.ones(len(f), bool)) & np.isfinite(amount)
     amount0 = np.where(np.isfinite(amount), amount, 0.0)
     what = "won new-business deals" if has_type else "won deals (no type column: all counted as new business)"
-    for g in segments:
-        d = new_won & (seg == g)
-        if d.any():
-            ratios.append(_Ratio(f"acv_{g}", g, amount0 * d, z(d), "$", "closed",
-                                 f"mean amount of {int(d.sum())} {what}, {g}"))
+    for g, _, d in parts(new_won, seg, segments):
+        ratios.append(_Ratio(f"acv_{g}", g, amount0 * d, z(d), "$", "closed",
+                             f"mean amount of {int(d.sum())} {what}, {g}"))
     if new_won.any():
         ratios.append(_Ratio("acv", None, amount0 * new_won, z(new_won), "$", "closed",
                              f"mean amount of {int(new_won.sum())} {what}"))
     medians.append(_Median("median_cycle_days", None, cycle, won, "days",
                            f"median of {int(won.sum())} won deals: days from created to close"))
-    for g in segments:
-        d = won & (seg == g)
-        if d.any():
-            medians.append(_Median(f"median_cycle_days_{g}", g, cycle, d, "days",
-                                   f"median of {int(d.sum())} won {g} deals: days from created to close"))
+    for g, _, d in parts(won, seg, segments):
+        medians.append(_Median(f"median_cycle_days_{g}", g, cycle, d, "days",
+                               f"median of {int(d.sum())} won {g} deals: days from created to close"))
     won_src = won & (src_slug != None)  # noqa: E711
-    for s, lab in sources.items():
-        d = won_src & (src_slug == s)
-        if d.any():
-            ratios.append(_Ratio(f"won_share_source_{s}", None, z(d), z(won_src), "share", "closed",
-                                 f"{int(d.sum())} of {int(won_src.sum())} won deals with a source came from {lab!r}"))
+    for s, lab, d in parts(won_src, src_slug, sources):
+        ratios.append(_Ratio(f"won_share_source_{s}", None, z(d), z(won_src), "share", "closed",
+                             f"{int(d.sum())} of {int(won_src.sum())} won deals with a source came from {lab!r}"))
     n_created = int(created_in.sum())
     if has_type:
         typed = created_in & pd.notna(typ)
@@ -263,12 +263,10 @@ def compute_figures(opps: Opportunities, window: Window, leads: Leads | None = N
                                  f"{int(exp.sum())} expansion of {int(typed.sum())} opportunities created with a "
                                  f"known type"))
     src_known = created_in & (src_slug != None)  # noqa: E711
-    for s, lab in sources.items():
-        d = src_known & (src_slug == s)
-        if d.any():
-            ratios.append(_Ratio(f"opportunity_share_source_{s}", None, z(d), z(src_known), "share", "created",
-                                 f"{int(d.sum())} of {int(src_known.sum())} opportunities created with a source came "
-                                 f"from {lab!r}"))
+    for s, lab, d in parts(src_known, src_slug, sources):
+        ratios.append(_Ratio(f"opportunity_share_source_{s}", None, z(d), z(src_known), "share", "created",
+                             f"{int(d.sum())} of {int(src_known.sum())} opportunities created with a source came "
+                             f"from {lab!r}"))
     # volumes
     n_leads = None
     if leads is not None:
@@ -319,11 +317,13 @@ def compute_figures(opps: Opportunities, window: Window, leads: Leads | None = N
     base = f"{label}, {{basis}} {window.describe()}"
     rows, replicates = [], {}
 
-    def add(metric, segment, value, reps, n, accounts, unit, basis, detail):
+    def add(metric, segment, value, reps, n, accounts, unit, basis, detail, source=None):
+        """One figure's row (``source``: the default names the export, the window and the accounts resampled)."""
         sd, lo, hi = _summary(reps)
-        source = (f"{base.format(basis='deals closed' if basis == 'closed' else 'created' if basis == 'created' else basis)}"
-                  f": {detail}; sd from a bootstrap over {accounts:,} account{'s' if accounts != 1 else ''} "
-                  f"({B:,} resamples)")
+        if source is None:
+            said = {"closed": "deals closed", "created": "created"}.get(basis, basis)
+            source = (f"{base.format(basis=said)}: {detail}; sd from a bootstrap over {accounts:,} "
+                      f"account{'s' if accounts != 1 else ''} ({B:,} resamples)")
         rows.append({"metric": metric, "segment": segment, "value": value, "sd": sd, "n": int(n), "source": source,
                      "lo": lo, "hi": hi, "accounts": int(accounts), "unit": unit, "basis": basis, "detail": detail})
         replicates[metric] = reps
@@ -343,24 +343,17 @@ def compute_figures(opps: Opportunities, window: Window, leads: Leads | None = N
         "per month", "created", f"{n_created} opportunities created in {window.days} days (Poisson bootstrap)")
     if n_leads is not None:
         lname = leads.path.name
-        sd, lo, hi = _summary(reps_leads / window.months)
-        rows.append({"metric": "leads_per_month", "segment": None, "value": n_leads / window.months, "sd": sd,
-                     "n": n_leads, "source": f"leads file {lname}, created {window.describe()}: {n_leads} leads in "
-                                             f"{window.days} days; sd from a Poisson bootstrap ({B:,} resamples)",
-                     "lo": lo, "hi": hi, "accounts": 0, "unit": "per month", "basis": "created",
-                     "detail": f"{n_leads} leads created in {window.days} days"})
-        replicates["leads_per_month"] = reps_leads / window.months
+        add("leads_per_month", None, n_leads / window.months, reps_leads / window.months, n_leads, 0, "per month",
+            "created", f"{n_leads} leads created in {window.days} days",
+            source=f"leads file {lname}, created {window.describe()}: {n_leads} leads in {window.days} days; sd from a "
+                   f"Poisson bootstrap ({B:,} resamples)")
         with np.errstate(invalid="ignore", divide="ignore"):
             l2o = np.where(reps_leads > 0, reps_opm * window.months / reps_leads, np.nan)
-        sd, lo, hi = _summary(l2o)
-        value = n_created / n_leads if n_leads else float("nan")
-        rows.append({"metric": "lead_to_opportunity_rate", "segment": None, "value": value, "sd": sd, "n": n_leads,
-                     "source": f"{base.format(basis='created')} and leads file {lname}: {n_created} opportunities "
-                               f"created / {n_leads} leads created in the window; sd from a Poisson bootstrap over "
-                               f"{n_acc_created:,} accounts and the leads ({B:,} resamples)",
-                     "lo": lo, "hi": hi, "accounts": n_acc_created, "unit": "share", "basis": "created",
-                     "detail": f"{n_created} opportunities created / {n_leads} leads created"})
-        replicates["lead_to_opportunity_rate"] = l2o
+        add("lead_to_opportunity_rate", None, n_created / n_leads if n_leads else float("nan"), l2o, n_leads,
+            n_acc_created, "share", "created", f"{n_created} opportunities created / {n_leads} leads created",
+            source=f"{base.format(basis='created')} and leads file {lname}: {n_created} opportunities created / "
+                   f"{n_leads} leads created in the window; sd from a Poisson bootstrap over {n_acc_created:,} "
+                   f"accounts and the leads ({B:,} resamples)")
     table = pd.DataFrame(rows, columns=COLUMNS)
     table = table.iloc[np.argsort([_family(m) for m in table["metric"]], kind="stable")].reset_index(drop=True)
     warnings = []

@@ -73,8 +73,8 @@ from typing import Any
 from sim.config.parameters import SEGMENTS
 from sim.config.scenario import ScenarioError, read_toml
 
-__all__ = ["FIELDS", "REQUIRED", "FORMATS", "SIZE_BANDS", "ColumnMap", "BUILTIN", "detect_format", "load_column_map",
-           "norm", "resolve_map"]
+__all__ = ["FIELDS", "REQUIRED", "FORMATS", "SIZE_BANDS", "ColumnMap", "LAYOUTS", "BUILTIN", "detect_format",
+           "load_column_map", "norm", "resolve_map"]
 
 #: canonical field -> what it holds
 FIELDS: dict[str, str] = {
@@ -157,11 +157,14 @@ class ColumnMap:
 _ND_REASONS = ["No Decision", "No Decision Made", "Status Quo", "Do Nothing", "Decided to do nothing",
                "Chose to do nothing", "No Decision / Non-Responsive"]
 
-BUILTIN: dict[str, ColumnMap] = {
+#: each built-in layout as data: ``columns`` (field -> candidate columns, the first present wins), ``stages`` (won /
+#: lost / no decision stage values), ``accounts`` and ``leads`` (the columns of the --accounts and --leads files),
+#: ``signature`` (what the header must hold, each a tuple of alternatives, for --format auto to pick it); every
+#: layout's no-decision loss reasons are ``_ND_REASONS``. :func:`_layout_map` turns one into a :class:`ColumnMap`.
+LAYOUTS: dict[str, dict[str, Any]] = {
     # Salesforce Opportunity (API names; the labels of a report export too)
-    "salesforce": ColumnMap(
-        name="salesforce",
-        columns={
+    "salesforce": {
+        "columns": {
             "opportunity_id": ["Id", "Opportunity ID", "OpportunityId"],
             "account_id": ["AccountId", "Account ID"],
             "created": ["CreatedDate", "Created Date"],
@@ -177,18 +180,18 @@ BUILTIN: dict[str, ColumnMap] = {
             "segment": ["Segment__c", "Account.Segment__c"],
             "employees": ["Account.NumberOfEmployees", "NumberOfEmployees", "Employees"],
         },
-        stages={"won": ["Closed Won"], "lost": ["Closed Lost"],
-                "no_decision": ["Closed No Decision", "Closed - No Decision", "No Decision"]},
-        loss_reasons=list(_ND_REASONS),
-        accounts={"account_id": ["Id", "Account ID", "AccountId"],
-                  "employees": ["NumberOfEmployees", "Employees"], "segment": ["Segment__c", "Segment"]},
-        leads={"created": ["CreatedDate", "Created Date"], "lead_id": ["Id", "Lead ID"],
-               "lead_source": ["LeadSource", "Lead Source"]},
-    ),
+        "stages": {"won": ["Closed Won"], "lost": ["Closed Lost"],
+                   "no_decision": ["Closed No Decision", "Closed - No Decision", "No Decision"]},
+        "accounts": {"account_id": ["Id", "Account ID", "AccountId"],
+                     "employees": ["NumberOfEmployees", "Employees"], "segment": ["Segment__c", "Segment"]},
+        "leads": {"created": ["CreatedDate", "Created Date"], "lead_id": ["Id", "Lead ID"],
+                  "lead_source": ["LeadSource", "Lead Source"]},
+        "signature": [("Id", "Opportunity ID"), ("StageName",), ("CreatedDate", "Created Date"),
+                      ("CloseDate", "Close Date")],
+    },
     # HubSpot deals (internal property names, and the labels of an export from the deals view)
-    "hubspot": ColumnMap(
-        name="hubspot",
-        columns={
+    "hubspot": {
+        "columns": {
             "opportunity_id": ["hs_object_id", "Record ID", "dealId", "dealname", "Deal Name"],
             "account_id": ["associatedcompanyid", "associatedCompanyIds", "associations.companies",
                            "Associated Company IDs", "Associated Company IDs (Primary)", "Associated Company ID"],
@@ -205,34 +208,45 @@ BUILTIN: dict[str, ColumnMap] = {
             "pipeline": ["pipeline", "Pipeline"],
             "employees": ["numberofemployees", "Number of Employees"],
         },
-        stages={"won": ["closedwon", "Closed Won"], "lost": ["closedlost", "Closed Lost"], "no_decision": []},
-        loss_reasons=list(_ND_REASONS),
-        accounts={"account_id": ["hs_object_id", "Record ID", "Company ID", "companyId"],
-                  "employees": ["numberofemployees", "Number of Employees"],
-                  "segment": ["segment", "Segment"]},
-        leads={"created": ["createdate", "Create Date"], "lead_id": ["hs_object_id", "Record ID"],
-               "lead_source": ["hs_analytics_source", "Original Source Type", "Original Traffic Source"]},
-    ),
+        "stages": {"won": ["closedwon", "Closed Won"], "lost": ["closedlost", "Closed Lost"], "no_decision": []},
+        "accounts": {"account_id": ["hs_object_id", "Record ID", "Company ID", "companyId"],
+                     "employees": ["numberofemployees", "Number of Employees"],
+                     "segment": ["segment", "Segment"]},
+        "leads": {"created": ["createdate", "Create Date"], "lead_id": ["hs_object_id", "Record ID"],
+                  "lead_source": ["hs_analytics_source", "Original Source Type", "Original Traffic Source"]},
+        "signature": [("dealstage", "Deal Stage"), ("createdate", "Create Date"), ("closedate", "Close Date"),
+                      ("hs_object_id", "Record ID", "dealname", "Deal Name")],
+    },
+    # a custom layout's defaults: nothing mapped (the user's map names the columns), the generic account and lead
+    # columns; never detected
+    "custom": {
+        "columns": {},
+        "stages": {"won": ["Closed Won", "Won"], "lost": ["Closed Lost", "Lost"], "no_decision": ["No Decision"]},
+        "accounts": {"account_id": ["account_id", "Account ID", "Id"],
+                     "employees": ["employees", "Employees", "NumberOfEmployees"], "segment": ["segment", "Segment"]},
+        "leads": {"created": ["created", "Created", "CreatedDate", "createdate"], "lead_id": ["lead_id", "Id"],
+                  "lead_source": ["lead_source", "Lead Source", "LeadSource"]},
+        "signature": None,
+    },
 }
-#: a custom layout's defaults: nothing mapped, the generic account and lead columns
-CUSTOM = ColumnMap(
-    name="custom",
-    stages={"won": ["Closed Won", "Won"], "lost": ["Closed Lost", "Lost"], "no_decision": ["No Decision"]},
-    loss_reasons=list(_ND_REASONS),
-    accounts={"account_id": ["account_id", "Account ID", "Id"], "employees": ["employees", "Employees",
-                                                                             "NumberOfEmployees"],
-              "segment": ["segment", "Segment"]},
-    leads={"created": ["created", "Created", "CreatedDate", "createdate"], "lead_id": ["lead_id", "Id"],
-           "lead_source": ["lead_source", "Lead Source", "LeadSource"]},
-)
 
+
+def _layout_map(name: str, layout: Mapping[str, Any]) -> ColumnMap:
+    """The :class:`ColumnMap` of one entry of :data:`LAYOUTS` (its own copies of every list)."""
+    def copied(table: Mapping[str, list[str]]) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in table.items()}
+
+    return ColumnMap(name=name, columns=copied(layout["columns"]), stages=copied(layout["stages"]),
+                     loss_reasons=list(_ND_REASONS), accounts=copied(layout["accounts"]),
+                     leads=copied(layout["leads"]))
+
+
+#: the built-in maps, by format
+BUILTIN: dict[str, ColumnMap] = {name: _layout_map(name, t) for name, t in LAYOUTS.items() if name != "custom"}
+#: a custom layout's defaults, extended by the user's map
+CUSTOM = _layout_map("custom", LAYOUTS["custom"])
 #: what the header of each built-in format must hold (each a set of alternatives) for --format auto to pick it
-SIGNATURES: dict[str, list[tuple[str, ...]]] = {
-    "salesforce": [("Id", "Opportunity ID"), ("StageName",), ("CreatedDate", "Created Date"),
-                   ("CloseDate", "Close Date")],
-    "hubspot": [("dealstage", "Deal Stage"), ("createdate", "Create Date"), ("closedate", "Close Date"),
-                ("hs_object_id", "Record ID", "dealname", "Deal Name")],
-}
+SIGNATURES: dict[str, list[tuple[str, ...]]] = {name: LAYOUTS[name]["signature"] for name in BUILTIN}
 
 
 def detect_format(header: Sequence[str]) -> str | None:
@@ -270,6 +284,14 @@ def _strings(where: str, key: str, value: Any) -> list[str]:
     raise ScenarioError(where, key, f"must be a list of values (strings), e.g. [\"Closed Won\"], got {value!r}")
 
 
+def _vocabulary(where: str, data: Mapping, key: str, allowed: Sequence[str]) -> dict[str, list[str]]:
+    """The table ``[key]`` of a column map as lists of values (``stages``: won = [...], ...), its keys checked
+    against ``allowed``; empty where the map has no such table."""
+    table = _table(where, data, key)
+    _check_keys(where, f"{key}.", table, allowed)
+    return {k: _strings(where, f"{key}.{k}", v) for k, v in table.items()}
+
+
 def _columns(where: str, prefix: str, table: Mapping, allowed: Mapping[str, str]) -> dict[str, list[str]]:
     _check_keys(where, prefix, table, list(allowed), "field")
     out = {}
@@ -291,22 +313,10 @@ def load_column_map(path: str | Path) -> ColumnMap:
                   dayfirst=None)
     m.columns = _columns(where, "columns.", _table(where, data, "columns"), FIELDS)
     m.explicit = set(m.columns)
-    stages = _table(where, data, "stages")
-    _check_keys(where, "stages.", stages, STAGE_KEYS)
-    for k, v in stages.items():
-        m.stages[k] = _strings(where, f"stages.{k}", v)
-    reasons = _table(where, data, "loss_reasons")
-    _check_keys(where, "loss_reasons.", reasons, ("no_decision",))
-    if "no_decision" in reasons:
-        m.loss_reasons = _strings(where, "loss_reasons.no_decision", reasons["no_decision"])
-    types = _table(where, data, "types")
-    _check_keys(where, "types.", types, TYPE_KEYS)
-    if types:
-        m.types = {k: _strings(where, f"types.{k}", v) for k, v in types.items()}
-    segs = _table(where, data, "segments")
-    _check_keys(where, "segments.", segs, SEGMENTS)
-    if segs:
-        m.segments = {k: _strings(where, f"segments.{k}", v) for k, v in segs.items()}
+    m.stages.update(_vocabulary(where, data, "stages", STAGE_KEYS))
+    m.loss_reasons = _vocabulary(where, data, "loss_reasons", ("no_decision",)).get("no_decision")
+    m.types = _vocabulary(where, data, "types", TYPE_KEYS) or None
+    m.segments = _vocabulary(where, data, "segments", SEGMENTS) or None
     size = _table(where, data, "size")
     _check_keys(where, "size.", size, ("mid", "enterprise"))
     if size:

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from sim.analysis.formatting import format_value
 from sim.config.parameters import SEGMENTS, P, lookup
 from sim.config.presets import preset, preset_names
 from sim.config.scenario import Scenario, ScenarioError, load_scenario
@@ -32,7 +33,8 @@ from sim.crm.read import Accounts, Issue, Leads, Opportunities, read_accounts, r
 from sim.crm.schema import FIELDS, ColumnMap, check_size_bands, load_column_map, resolve_map
 from sim.io import make_parents, package_version, remove_created, safe_name
 
-__all__ = ["CrmTargets", "targets_from_export", "MIN_CLOSED", "MIN_WON", "PRIORS", "ABC_SETTINGS"]
+__all__ = ["CrmTargets", "targets_from_export", "output_paths", "MIN_CLOSED", "MIN_WON", "PRIORS",
+           "ABC_SETTINGS", "UNIT_FORMATS"]
 
 WHERE = "crm targets"
 #: a rate becomes a target from this many closed deals; a median cycle or an ACV from this many won deals
@@ -68,16 +70,14 @@ PRIORS: dict[str, tuple[float, float, str, str]] = {
 ABC_SETTINGS = {"population": 60, "generations": 4, "max_runs": 600, "quantile": 0.5, "predictive_draws": 40}
 
 
-def _fmt(v: float, unit: str = "") -> str:
-    if v is None or not math.isfinite(v):
-        return "-"
-    if unit == "share":
-        return f"{v:.3f}"
-    if unit == "$":
-        return f"{v:,.0f}"
-    if unit == "days":
-        return f"{v:.1f}"
-    return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+#: the registry format (``sim.analysis.formatting``) a figure's unit prints in: a share as the fraction the targets
+#: file holds ("0.231"), an amount in the one money style ("$42.5k"), days to a tenth; a volume as a plain number
+UNIT_FORMATS = {"share": "share", "$": "money", "days": "days", "per month": "number"}
+
+
+def _cell(v: float, unit: str) -> str:
+    """A figure's value, sd or interval end in the report's table; missing or undefined: ``formatting.NA``."""
+    return format_value(UNIT_FORMATS.get(unit, "number"), v)
 
 
 def _toml_num(v: float) -> str:
@@ -332,8 +332,8 @@ class CrmTargets:
                 "|---|---|---|---|---|---|---|---|---|"]
         for r in self.figures.itertuples():
             seg = r.segment if isinstance(r.segment, str) else ""
-            out.append(f"| `{r.metric}` | {seg} | {_fmt(r.value, r.unit)} | {_fmt(r.sd, r.unit)} | "
-                       f"{_fmt(r.lo, r.unit)} to {_fmt(r.hi, r.unit)} | {r.n:,} | {f'{r.accounts:,}' if r.accounts else '-'} | "
+            out.append(f"| `{r.metric}` | {seg} | {_cell(r.value, r.unit)} | {_cell(r.sd, r.unit)} | "
+                       f"{_cell(r.lo, r.unit)} to {_cell(r.hi, r.unit)} | {r.n:,} | {f'{r.accounts:,}' if r.accounts else '-'} | "
                        f"{'yes' if r.target else 'no: ' + r.why} | {r.detail} |")
         out += ["", "## Targets and free parameters", "",
                 f"Scenario `{self.scenario_ref}` (`{self.scenario_file}`), strategy `{self.strategy}`. Free parameters "
@@ -349,54 +349,65 @@ class CrmTargets:
         """Write the targets file at ``path`` and the report beside it (``<stem>.report.md``), both atomically.
         ``check(temporary_targets_path)`` runs before anything is renamed into place (the command line passes
         ``sim.calibration.load_targets``); if it raises, nothing is left behind."""
-        path = Path(path).expanduser()
-        report_path = Path(report) if report is not None else _report_path(path)
-        if path.suffix != ".toml":
-            raise ScenarioError(WHERE, "--out", f"must be a file name ending in .toml, got {str(path)!r}")
-        if path.is_dir():
-            raise ScenarioError(WHERE, "--out", f"{path} is a folder; give a file name ending in .toml")
-        created = make_parents(path.parent)
-        tmps: list[Path] = []
-        try:
-            tmps.append(_atomic_text(path, self.targets_toml(path)))
-            if check is not None:
-                check(tmps[0])
-            tmps.append(_atomic_text(report_path, self.report_markdown(path)))
-            os.replace(tmps[1], report_path)
-            os.replace(tmps[0], path)
-        except BaseException:
-            for t in tmps:
-                t.unlink(missing_ok=True)
-            remove_created(created)
-            raise
+        path, report_path = output_paths(WHERE, path, report)
+        _write_atomically([(path, lambda: self.targets_toml(path)), (report_path, lambda: self.report_markdown(path))],
+                          check)
         return path, report_path
 
     def write_targets(self, path: str | Path, check: Callable[[Path], object] | None = None) -> Path:
         """The targets file alone (atomically)."""
         path = Path(path).expanduser()
-        created = make_parents(path.parent)
-        tmp = _atomic_text(path, self.targets_toml(path))
-        try:
-            if check is not None:
-                check(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            remove_created(created)
-            raise
+        _write_atomically([(path, lambda: self.targets_toml(path))], check)
         return path
 
     def write_report(self, path: str | Path, targets_path: str | Path | None = None) -> Path:
         """The data report alone (atomically)."""
         path = Path(path).expanduser()
-        make_parents(path.parent)
-        tmp = _atomic_text(path, self.report_markdown(targets_path or path.with_suffix(".toml")))
-        os.replace(tmp, path)
+        _write_atomically([(path, lambda: self.report_markdown(targets_path or path.with_suffix(".toml")))])
         return path
 
 
 def _report_path(targets: Path) -> Path:
     return targets.with_name(f"{targets.stem}.report.md")
+
+
+def output_paths(where: str, path: str | Path, report: str | Path | None = None) -> tuple[Path, Path]:
+    """(the targets file, its report: ``report`` or ``<stem>.report.md`` beside it), checked before anything is
+    computed or written: the targets file a name ending in .toml, neither of them an existing folder. Raises
+    ``ScenarioError(where, "--out", ...)``."""
+    path = Path(path).expanduser()
+    report_path = Path(report).expanduser() if report is not None else _report_path(path)
+    if path.suffix != ".toml":
+        raise ScenarioError(where, "--out", f"must be a file name ending in .toml, got {str(path)!r}")
+    for p, what in ((path, "give a file name ending in .toml"), (report_path, "the report is written there: remove "
+                                                                               "it or give another --out")):
+        if p.is_dir():
+            raise ScenarioError(where, "--out", f"{p} is a folder; {what}")
+    return path, report_path
+
+
+def _write_atomically(files: list[tuple[Path, Callable[[], str]]],
+                      check: Callable[[Path], object] | None = None) -> None:
+    """Write each (path, text) atomically: every text to a temporary file in its path's folder (``check`` runs
+    on the first one), then all renamed into place, the first one last. If anything fails or raises, nothing is
+    left behind: no temporary file, no file renamed into place by this call, no folder it made."""
+    created: list[Path] = []
+    staged: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for final, text in files:
+            created += make_parents(final.parent)
+            staged.append((_atomic_text(final, text()), final))
+            if check is not None and len(staged) == 1:
+                check(staged[0][0])
+        for tmp, final in reversed(staged):
+            os.replace(tmp, final)
+            placed.append(final)
+    except BaseException:
+        for p in [t for t, _ in staged] + placed:
+            p.unlink(missing_ok=True)
+        remove_created(created)
+        raise
 
 
 def _decide(fig: pd.DataFrame, scenario: Scenario, strategy: str) -> pd.DataFrame:
