@@ -797,8 +797,12 @@ def test_optuna_point_estimate_recovers_a_well_identified_parameter(truth):
             "optuna": {"trials": 60, "batch": 10, "check_runs": 4}}
     res = cal.calibrate(data, workers=1, progress=False)
     assert abs(res.estimate[p2] / truth[1] - 1) <= 0.12, (truth, res.estimate)
-    assert len(res.trials) == 60 and res.result.executed == 64
+    assert len(res.trials) == 60 and res.result.executed == 64 + 2 * 2  # + the slopes: 2 sides x 2 parameters
     assert res.trials["distance"].min() == res.best_distance
+    # the slopes at the point: total cost (sd 2%) pins the seat's cost, and its Laplace interval holds the truth
+    row = res.parameters.set_index("parameter").loc[p2]
+    assert row["pinned_by"] == "total_cost" and row["identified"] and row["slope_over_se"] > 2, row
+    assert row["q05"] <= truth[1] <= row["q95"], row
 
 
 def test_optuna_same_numbers_with_one_and_two_workers(optuna_file, optuna_reference, tmp_path):
@@ -848,10 +852,16 @@ def test_optuna_outputs_say_point_estimate_and_apply(optuna_reference, tmp_path,
         assert (folder / name).is_file(), name
     assert not (folder / "posterior.csv").exists()
     params = pd.read_csv(folder / "parameters.csv")
-    assert "estimate" in params.columns and not {"q05", "q95", "identified"} & set(params.columns)
+    assert {"estimate", "q05", "q95", "sd_ratio", "identified", "pinned_by"} <= set(params.columns)
+    assert ((params["q05"] <= params["estimate"]) & (params["estimate"] <= params["q95"])).all()
+    assert ((params["sd_ratio"] > 0) & (params["sd_ratio"] <= 1 + 1e-9)).all()  # the prior's sd at most
+    slopes = pd.read_csv(folder / "slopes.csv")
+    assert list(slopes["target"]) == ["leads", "cycle"] and set(res.estimate) <= set(slopes.columns)
+    for name in ("ridges.csv", "charts/slopes.png"):
+        assert (folder / name).is_file(), name
     report = (folder / "report.html").read_text()
-    assert "This is a point estimate, not a posterior." in report and "identified" not in report.replace(
-        "which parameters the targets pin down", "")
+    assert "with a local (Laplace) approximation of the posterior around it" in report
+    assert "Identification at the point" in report
     checks = pd.read_csv(folder / "targets.csv")
     assert list(checks["name"]) == ["leads", "cycle"] and (checks["draws"] == 4).all()
     scen = sim.load_scenario(folder / "calibrated.toml")
@@ -861,7 +871,7 @@ def test_optuna_outputs_say_point_estimate_and_apply(optuna_reference, tmp_path,
     scen_file.write_bytes(DEFAULT.read_bytes())
     assert main(["calibrate", "--apply", str(folder), "--to", str(scen_file)]) == 0
     text = scen_file.read_text()
-    assert "Optuna TPE point estimate: the best of 16 trials" in text and "no posterior, so no interval" in text
+    assert "Optuna TPE point estimate: the best of 16 trials" in text and "Laplace 90% interval" in text
     applied = sim.load_scenario(scen_file)
     for path, v in res.estimate.items():
         assert _value(applied, path, "cold_calling") == v
@@ -873,6 +883,46 @@ def test_optuna_outputs_say_point_estimate_and_apply(optuna_reference, tmp_path,
     out = capsys.readouterr().out
     assert "Point estimate (Optuna TPE, 16 trials)" in out and "estimate" in out
     pd.testing.assert_frame_equal(pd.read_csv(monkey_out / "trials.csv"), pd.read_csv(folder / "trials.csv"))
+
+
+def test_optuna_without_slopes_says_it_has_no_interval(tmp_path):
+    """identify = false: the search and the checks only (no slope runs), and the outputs say there is no interval."""
+    res = cal.calibrate(_write(tmp_path / "t.toml", TINY_OPTUNA.replace("check_runs = 4", "check_runs = 2\nidentify = false")),
+                        workers=1, progress=False)
+    assert res.local is None and res.result.executed == 16 + 2
+    folder = res.write(tmp_path / "out")
+    assert not {"q05", "q95", "identified"} & set(pd.read_csv(folder / "parameters.csv").columns)
+    assert not (folder / "slopes.csv").exists()
+    assert "This is a point estimate, not a posterior." in (folder / "report.html").read_text()
+
+
+def test_local_fit_recovers_known_slopes_and_the_laplace_covariance():
+    """On a model whose targets are linear in the parameters (per prior width, with replication noise that cancels
+    in pairs), the slopes are the known ones, the covariance is (J'J + 12 I)^-1, a parameter no target moves keeps
+    its prior's sd, two parameters that only move together form a ridge, and a point on a bound moves one way."""
+    from sim.calibration.local import local_fit, moves
+    from sim.calibration.targets import Prior, Target
+
+    priors = [Prior("a", 0.0, 1.0), Prior("b", 0.0, 10.0), Prior("c", 1.0, 100.0, scale="log"), Prior("d", 0.0, 1.0)]
+    targets = [Target("t1", "m1", value=0.0, sd=0.1, source="x"), Target("t2", "m2", value=0.0, sd=0.2, source="x")]
+    # m1 = 0.9 a + 0.09 b (a and b only as a + b/10 in prior widths: a ridge); m2 = 2 u_c; d moves nothing
+    def metrics(vals, rep):
+        u_c = (np.log(vals[2]) - np.log(1.0)) / (np.log(100.0) - np.log(1.0))
+        return {"m1": 0.9 * vals[0] + 0.09 * vals[1] + 0.01 * rep, "m2": 2.0 * u_c - 0.02 * rep}
+    point = [0.5, 5.0, 10.0, 1.0]
+    runs = {(i, side): [metrics(v, r) for r in range(3)] for i, side, v, _du in moves(priors, point)}
+    loc = local_fit(priors, targets, point, runs)
+    J = np.array([[9.0, 9.0, 0.0, 0.0], [0.0, 0.0, 10.0, 0.0]])
+    np.testing.assert_allclose(loc.slopes, J, atol=1e-9)
+    np.testing.assert_allclose(loc.cov, np.linalg.inv(J.T @ J + 12 * np.eye(4)), rtol=1e-9)
+    tab = loc.parameters().set_index("parameter")
+    assert tab.loc["d", "sd_ratio"] == pytest.approx(1.0) and tab.loc["d", "pinned_by"] == ""
+    assert tab.loc["c", "pinned_by"] == "t2" and tab.loc["c", "identified"] and tab.loc["a", "pinned_by"] == "t1"
+    assert tab.loc["d", "q95"] == 1.0  # clipped to the bound
+    ridge = loc.ridges()
+    assert list(ridge[["parameter_a", "parameter_b"]].iloc[0]) == ["a", "b"] and ridge["correlation"][0] < -0.5
+    down, up = [m for m in moves(priors, point) if m[0] == 3]
+    assert up[3] == 0.0 and down[3] == pytest.approx(-0.05)  # d sits on its upper bound
 
 
 # ------------------------------------------------------------------------------------------ CMA-ES (sampler = "cmaes")

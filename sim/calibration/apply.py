@@ -110,9 +110,14 @@ def read_estimates(folder: str | Path) -> Estimates:
         if method == "optuna":
             best = manifest.get("best", {})
             label = "CMA-ES" if (manifest.get("settings") or {}).get("sampler") == "cmaes" else "Optuna TPE"
-            notes[path] = (f"calibrated with {shown} ({label} point estimate: the best of "
-                           f"{best.get('trials', '?')} trials, distance {format_number(best.get('distance', math.nan))}; no "
-                           f"posterior, so no interval)")
+            head = (f"calibrated with {shown} ({label} point estimate: the best of {best.get('trials', '?')} trials, "
+                    f"distance {format_number(best.get('distance', math.nan))}")
+            if r is not None and all(c in r for c in ("q05", "q95", "sd_ratio")):
+                notes[path] = (f"{head}; Laplace 90% interval {format_number(float(r['q05']))} to "
+                               f"{format_number(float(r['q95']))}, posterior sd / prior sd {float(r['sd_ratio']):.2f}, "
+                               f"pinned by {r.get('pinned_by') or 'no target'})")
+            else:
+                notes[path] = f"{head}; no posterior, so no interval)"
         elif r is not None and all(c in r for c in ("q05", "q95", "sd_ratio", "identified")):
             ident = "identified" if str(r["identified"]).strip().lower() == "true" else "weakly identified"
             notes[path] = (f"calibrated with {shown} (ABC-SMC posterior median; 90% interval {format_number(float(r['q05']))} "

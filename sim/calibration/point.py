@@ -76,6 +76,7 @@ class PointResult:
     reused: int = 0
     discarded: int = 0
     stop_reason: str = ""
+    local: dict = field(default_factory=dict)  # (parameter, side) -> metrics of each replication (sim.calibration.local)
 
     @property
     def runs_needed(self) -> int:
@@ -102,7 +103,7 @@ class PointSearch:
         R = s.replications
         say = say or (lambda msg: None)
         seeds = [search_seed(s.seed, r) for r in range(R)]
-        total = s.trials * R + s.predictive_draws
+        total = s.trials * R + s.predictive_draws + (2 * len(self.priors) * R if s.identify else 0)
         reused = store.count()
         bar = progress_bar(total, min(reused, total), progress, self.label)
         counts = {"executed": 0}
@@ -115,7 +116,8 @@ class PointSearch:
             metrics, elapsed, worker = result
             text = dumps(metrics)
             store.add(kind, gen, i, r, seed, vals, text, src, elapsed, worker)
-            results[(i, r)] = json.loads(text)
+            if kind == "fit":
+                results[(i, r)] = json.loads(text)
             counts["executed"] += 1
             bar.update(1)
             if on_run is not None:
@@ -172,12 +174,47 @@ class PointSearch:
                                                            f"targets the model cannot produce")
             best = min(finite, key=lambda r: (r["distance"], r["trial"]))
             say(f"search: best trial {best['trial']} of {len(rows)}, distance {best['distance']:.4g}")
+            local: dict = {}
+            if s.identify:
+                bar.set_description(f"{self.label}: slopes")
+                local = self._slopes(best, seeds, store, workers, client, record)
             bar.set_description(f"{self.label}: checks")
             predictive = self._checks(best, store, workers, client, bar, counts, on_run)
         finally:
             bar.close()
         return PointResult(trials=rows, best=best["trial"], predictive=predictive, executed=counts["executed"],
-                           reused=reused, stop_reason=f"it ran its {s.trials} trials")
+                           reused=reused, stop_reason=f"it ran its {s.trials} trials", local=local)
+
+    def _slopes(self, best: dict, seeds: list[int], store: Any, workers: int, client: Any,
+                record: Callable) -> dict[tuple[int, int], list[dict]]:
+        """The runs of :func:`sim.calibration.local.moves` at the best point on the search's seeds, stored as kind
+        ``local`` (particle 2 x parameter + side): stored ones are read back, the rest run."""
+        from sim.calibration.local import moves
+
+        stored = store.runs("local", 0)
+        out: dict[tuple[int, int], dict] = {}
+        todo = []
+        for i, side, vals, _du in moves(self.priors, best["values"]):
+            for r, seed in enumerate(seeds):
+                key = (2 * i + side, r)
+                if key in stored:
+                    sd, svals, mets, _src = stored[key]
+                    if sd != seed or svals != json.loads(dumps(vals)):
+                        raise ScenarioError(getattr(store, "path", "store"), None,
+                                            f"holds other slope runs than this search makes (parameter {i}); use "
+                                            f"another store path")
+                    out[key] = mets
+                else:
+                    todo.append(("local", 0, 2 * i + side, r, seed, vals, best["trial"]))
+
+        def keep(task, result) -> None:
+            record(task, result)
+            out[(task[2], task[3])] = json.loads(dumps(result[0]))
+
+        if todo:
+            run_points(todo, simulate=self.simulate, shared=self.shared, workers=workers, client=client,
+                       record=keep, label=f"{self.label}-slopes")
+        return {(k // 2, k % 2): [out[(k, r)] for r in range(len(seeds))] for k in range(2 * len(self.priors))}
 
     def _checks(self, best: dict, store: Any, workers: int, client: Any, bar: Any, counts: dict,
                 on_run: Callable | None) -> list:
@@ -224,6 +261,12 @@ class PointCalibration:
             {"parameter": p.path, "unit": p.unit, "scale": p.scale, "prior_low": p.low, "prior_high": p.high,
              "estimate": self.estimate[p.path], "best_trial": result.best, "distance": self.best_distance}
             for p in spec.params])
+        self.local = None  # the targets' slopes at the point (sim.calibration.local), when the search measured them
+        if result.local:
+            from sim.calibration.local import local_fit
+
+            self.local = local_fit(spec.params, spec.targets, best["values"], result.local)
+            self.parameters = self.parameters.merge(self.local.parameters(), on="parameter")
         rows, self.predictive_samples = [], []
         for k, src, seed, vals, mets in result.predictive:
             rows.append({"draw": k, "trial": src, "seed": seed, **dict(zip(spec.names, vals)),
@@ -251,12 +294,14 @@ class PointCalibration:
     def finding(self) -> str:
         tg = self.checks[self.checks["role"] == "target"]
         inside = int(tg["inside"].fillna(False).astype(bool).sum()) if "inside" in tg else 0
-        return (f"Point estimate ({self.spec.settings.sampler_label}, {len(self.result.trials)} trials): best trial "
+        text = (f"Point estimate ({self.spec.settings.sampler_label}, {len(self.result.trials)} trials): best trial "
                 f"{self.result.best}, "
                 f"distance {self.best_distance:.4g} over the search seeds. At it, {inside} of {len(tg)} targets fall "
-                f"inside the 90% interval of {len(self.result.predictive)} runs on fresh seeds. No posterior: no "
-                f"parameter interval and no claim about which parameters the targets identify (method = \"abc\" gives "
-                f"both).")
+                f"inside the 90% interval of {len(self.result.predictive)} runs on fresh seeds.")
+        if self.local is not None:
+            return f"{text} {self.local.sentence()}"
+        return (f"{text} No posterior: no parameter interval and no claim about which parameters the targets identify "
+                f"(identify = true measures the slopes at the point; method = \"abc\" samples a posterior).")
 
     def to_toml(self) -> str:
         from sim.analysis.formatting import format_number
@@ -277,6 +322,9 @@ class PointCalibration:
         header += [f"#   {p.path} = {toml_value(self.estimate[p.path])}  (prior {format_number(p.low)} to {format_number(p.high)}"
                    f"{', log scale' if p.scale == 'log' else ''})" for p in spec.params]
         notes = {p: f"CALIBRATED: {spec.settings.sampler_label} point estimate (no interval); " for p in spec.names}
+        if self.local is not None:
+            notes = {r.parameter: (f"CALIBRATED: {spec.settings.sampler_label} point estimate, Laplace 90% interval "
+                                   f"{format_number(r.q05)} to {format_number(r.q95)}; ") for r in self.parameters.itertuples()}
         return scenario_toml(self.scenario, header, notes)
 
     def write(self, folder: str | Path, manifest: dict | None = None) -> Path:
@@ -300,6 +348,10 @@ CAPTIONS = {
                "at the point estimate on fresh seeds (blue).",
     "trace": "The search: each trial's distance over the search seeds (dots; the same seeds for every trial) and the "
              "best so far (line).",
+    "slopes": "The slope of each target's z-score (simulated minus observed, in the figure's sd) per prior width of each "
+              "free parameter at the point estimate, from moves down and up on the search's seeds (common random "
+              "numbers). A column with no large entry is a parameter no target constrains; two columns alike are a "
+              "ridge.",
 }
 
 
@@ -314,6 +366,41 @@ def _chart_trace(cal: PointCalibration, out_dir: Path):
         c.ax.plot(t["trial"], t["best_so_far"], "-", color="k", lw=1.2, label="best so far")
         c.ax.set_yscale("log")
         c.ax.legend(fontsize=8)
+        return c.path
+
+
+def _short_labels(paths: list[str]) -> list[str]:
+    """Each dotted path's shortest tail that no other path shares ("smb.research_speed", "fade_rate")."""
+    parts = [p.split(".") for p in paths]
+    out = []
+    for i, p in enumerate(parts):
+        k = 1
+        while k < len(p) and any(j != i and q[-k:] == p[-k:] for j, q in enumerate(parts)):
+            k += 1
+        out.append(".".join(p[-k:]))
+    return out
+
+
+def _chart_slopes(cal: PointCalibration, out_dir: Path):
+    from sim.analysis.plotting import figure
+
+    loc = cal.local
+    if loc is None:
+        return None
+    J = loc.slopes
+    P, K = len(loc.priors), len(loc.targets)
+    with figure(out_dir, "slopes", "Which target moves which parameter (slopes at the point)", "free parameter",
+                "target", size=(1.6 + 0.7 * P, 1.4 + 0.42 * K)) as c:
+        lim = max(float(np.abs(J).max()), 1e-9)
+        im = c.ax.imshow(J, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        c.ax.set_xticks(range(P))
+        c.ax.set_xticklabels(_short_labels([p.path for p in loc.priors]), rotation=45, ha="right", fontsize=7)
+        c.ax.set_yticks(range(K))
+        c.ax.set_yticklabels([t.name for t in loc.targets], fontsize=7)
+        for k in range(K):
+            for i in range(P):
+                c.ax.text(i, k, f"{J[k, i]:.1f}", ha="center", va="center", fontsize=6)
+        c.fig.colorbar(im, ax=c.ax, label="change of z (target sd) per prior width")
         return c.path
 
 
@@ -336,6 +423,9 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     from sim.io import jsonable, package_version, versions, write_manifest
 
     R.write_tables(folder, cal, ("parameters", "trials", "checks", "predictive", "runs"))
+    if cal.local is not None:
+        cal.local.slope_table().to_csv(folder / "slopes.csv", index=False)
+        cal.local.ridges().to_csv(folder / "ridges.csv", index=False)
     spec, res = cal.spec, cal.result
     full = jsonable({
         "calibration_name": spec.name, "method": "optuna",
@@ -349,6 +439,9 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
         "params": {p.path: p.describe() for p in spec.params}, "overrides": spec.overrides,
         "settings": vars(spec.settings), "replications": spec.settings.replications, "seed": spec.settings.seed,
         "point_estimate": cal.estimate,
+        "local": None if cal.local is None else {
+            "step": cal.local.step, "singular_values": [float(v) for v in cal.local.singular_values],
+            "ridges": cal.local.ridges().to_dict("records")},
         "best": {"trial": res.best, "distance": cal.best_distance, "trials": len(res.trials)},
         "runs_needed": res.runs_needed, "runs_executed_now": res.executed, "runs_from_store": res.reused,
         "elapsed_seconds": cal.elapsed, "package": "buyer-journey-sim", "package_version": package_version(),
@@ -357,7 +450,7 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     write_manifest(folder, full)
     charts: dict[Path, str] = {}
     for name, fn in (("targets_overview", R.chart_overview), ("targets", R.chart_targets),
-                     ("trace", _chart_trace)):
+                     ("trace", _chart_trace), ("slopes", _chart_slopes)):
         path = fn(cal, folder / "charts")
         if path is not None:
             charts[Path(path)] = CAPTIONS[name]
@@ -373,20 +466,41 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     cols = ["name", "metric", "observed", "simulated median (90% interval)", "inside", "source"]
     ttab, htab = checks[checks["role"] == "target"][cols], checks[checks["role"] == "holdout"][cols]
     s = spec.settings
+    local_html = ""
+    if cal.local is not None:
+        ptab["90% interval (Laplace)"] = [f"{format_number(r.q05)} to {format_number(r.q95)}"
+                                          for r in cal.parameters.itertuples()]
+        ptab["posterior sd / prior sd"] = [f"{v:.2f}" for v in cal.parameters["sd_ratio"]]
+        ptab["pinned by"] = [f"{r.pinned_by} (slope {r.slope:+.2g}, {r.slope_over_se:.1f} x its se)"
+                             if r.pinned_by else "no target" for r in cal.parameters.itertuples()]
+        ridges = cal.local.ridges()
+        rtab = frame_table(ridges) if len(ridges) else '<p class="muted">No pair of parameters trades off.</p>'
+        local_html = f"""<h2>Identification at the point</h2>
+<p>{e(cal.local.sentence())}</p>
+<p class="note">Each free parameter was moved {cal.local.step:g} of its prior's width down and up (transformed scale) on
+the search's {s.replications} seed(s); the slopes (slopes.csv, the chart) are the change of each target's z per prior
+width. The Laplace posterior reads the targets as independent Gaussian observations with the pack's sds and matches
+each uniform prior by a Gaussian of its sd: covariance (J'J + 12 I)^-1, so a parameter no target moves keeps its prior's
+sd (ratio 1). It is local: another mode far from the point is not seen. "x its se": the slope over its standard
+error across the replications (below 2, the slope is within the model's noise).</p>
+<h3>Pairs that trade off (ridges.csv)</h3>
+{rtab}"""
     body = f"""<p class="question"><b>Question:</b> at which values of {e(', '.join(spec.names))} does the model come
 closest to the observed funnel of strategy <b>{e(spec.strategy)}</b> in scenario <b>{e(spec.scenario.name)}</b>?</p>
 <p>{e(spec.description.strip())}</p>
 <h2>Main finding</h2>
 <p class="finding">{e(cal.finding())}</p>
-<p><b>This is a point estimate, not a posterior.</b> {e(_searcher(s))} searched {len(res.trials)} trials
-({s.batch} at a time, each on the same {s.replications} seed(s)) for the lowest distance to the targets. There is no
-interval for any parameter and nothing here says which parameters the targets pin down: other values may fit as well.
-For that, run the same targets file with <code>method = "abc"</code> (ABC-SMC). The best of many noisy trials is
-also optimistic; the checks below run it again on fresh seeds.</p>
+<p><b>This is a point estimate{", with a local (Laplace) approximation of the posterior around it" if cal.local is not None else ", not a posterior"}.</b>
+{e(_searcher(s))} searched {len(res.trials)} trials
+({s.batch} at a time, each on the same {s.replications} seed(s)) for the lowest distance to the targets.
+{"The intervals below come from the targets' slopes at the point (see Identification)" if cal.local is not None else "There is no interval for any parameter and nothing here says which parameters the targets pin down: other values may fit as well"}.
+For a sampled posterior, run the same targets file with <code>method = "abc"</code> (ABC-SMC). The best of many noisy
+trials is also optimistic; the checks below run it again on fresh seeds.</p>
 <p>The calibrated scenario (<code>calibrated.toml</code>) runs like any preset:
 <code>python run.py run calibrated.toml</code>.</p>
 <h2>Free parameters (the point estimate)</h2>
 {frame_table(ptab)}
+{local_html}
 <h2>Targets (fitted)</h2>
 {frame_table(ttab)}
 <p class="note">Simulated: {len(res.predictive)} runs at the point estimate, each on a fresh seed never used in the

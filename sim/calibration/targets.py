@@ -50,6 +50,8 @@ A targets file (TOML; paths relative to the file)::
     sampler = "tpe"                     # "tpe" (Optuna's TPE, global) or "cmaes" (CMA-ES, a local search)
     start = "centre"                    # "scenario": CMA-ES's mean (TPE's first trial) at the scenario's values
     sigma = 0.1667                      # CMA-ES only: the initial step, in units of each prior's width
+    identify = true                     # then the targets' slopes at the best point: which target pins which
+                                        # parameter, ridges, a Laplace posterior (2 x params x replications runs)
 
 Facts of a pack with ``role = "target"`` are fitted; facts with ``role = "holdout"`` are never used in
 fitting (the report checks them against the posterior predictive, out of sample). A target of the
@@ -124,7 +126,7 @@ PRIOR_KEYS = ("low", "high", "scale")
 #: Keys of ``[abc]``.
 ABC_KEYS = ("population", "generations", "min_epsilon", "max_runs", "quantile", "predictive_draws")
 #: Keys of ``[optuna]`` (``method = "optuna"``: a point estimate).
-OPTUNA_KEYS = ("trials", "batch", "check_runs", "sampler", "start", "sigma")
+OPTUNA_KEYS = ("trials", "batch", "check_runs", "sampler", "start", "sigma", "identify")
 SAMPLERS = ("tpe", "cmaes")
 STARTS = ("centre", "scenario")
 METHODS = ("abc", "optuna")
@@ -212,6 +214,7 @@ class Settings:
     sampler: str = "tpe"    # optuna: "tpe" (Optuna's TPE, a global search) or "cmaes" (CMA-ES, a local one)
     start: str = "centre"   # optuna: "centre" or "scenario" (CMA-ES's mean, TPE's first trial: the scenario's values)
     sigma: float = 1.0 / 6.0  # optuna, CMA-ES: the initial step, in units of each prior's width (transformed scale)
+    identify: bool = True   # optuna: after the search, the targets' slopes at the best point (sim.calibration.local)
 
     @property
     def sampler_label(self) -> str:
@@ -397,11 +400,15 @@ def _settings(where: str, data: Mapping) -> Settings:
         if not 0 < sigma <= 1:
             raise ScenarioError(where, "optuna.sigma", f"must be a number above 0 and at most 1 (the initial step in "
                                                        f"units of each prior's width), got {sigma:g}")
+        identify = opt.get("identify", d.identify)
+        if not isinstance(identify, bool):
+            raise ScenarioError(where, "optuna.identify", f"must be true or false (measure the targets' slopes at the "
+                                                          f"best point), got {identify!r}")
         if sampler == "cmaes" and batch < 2:
             raise ScenarioError(where, "optuna.batch", f"is CMA-ES's population size: a whole number >= 2, got {batch}")
         return Settings(replications=reps, seed=seed, predictive_draws=checks, method="optuna", trials=trials,
                         batch=batch, max_runs=trials * reps + checks, generations=1, population=1, sampler=sampler,
-                        start=start, sigma=sigma)
+                        start=start, sigma=sigma, identify=identify)
     abc = data.get("abc", {})
     if not isinstance(abc, Mapping):
         raise ScenarioError(where, "abc", "must be a table [abc]")
