@@ -218,7 +218,7 @@ def test_pack_targets_and_holdouts(tmp_path, monkeypatch):
     other = {"payback_smb_focus", "payback_enterprise_focus"}  # not about the default's mixed market
     assert {t.name for t in spec.targets} == {n for n, f in pack.items() if f["role"] == "target"} - other
     assert {t.name for t in spec.holdouts} == {n for n, f in pack.items() if f["role"] == "holdout"}
-    assert len(spec.params) == 10 and len(spec.targets) == 11
+    assert len(spec.params) == 12 and len(spec.targets) == 12
     assert not {t.name for t in spec.holdouts} & {n for n, f in pack.items() if f["role"] == "identity"}  # no evidence
     by = {t.name: t for t in spec.holdouts}
     assert by["win_rate_enterprise"].metric == "opportunity_win_rate_enterprise"
@@ -883,6 +883,32 @@ def test_optuna_outputs_say_point_estimate_and_apply(optuna_reference, tmp_path,
     out = capsys.readouterr().out
     assert "Point estimate (Optuna TPE, 16 trials)" in out and "estimate" in out
     pd.testing.assert_frame_equal(pd.read_csv(monkey_out / "trials.csv"), pd.read_csv(folder / "trials.csv"))
+
+
+def test_optuna_reselect_reruns_the_best_trials_on_fresh_seeds(tmp_path):
+    """reselect = K: the K trials with the lowest search distance rerun on the same fresh seeds (even, neither a
+    search nor a check seed), and the point estimate is the one closest to the targets there (the first of equals);
+    the search's trials are unchanged; a second call reads every run back from the store."""
+    text = TINY_OPTUNA.replace("check_runs = 4", "check_runs = 2\nidentify = false\nreselect = 4")
+    base = cal.calibrate(_write(tmp_path / "b.toml", text.replace("reselect = 4", "reselect = 1")), workers=1,
+                         progress=False)
+    store = tmp_path / "r.sqlite"
+    res = cal.calibrate(_write(tmp_path / "r.toml", text), workers=1, progress=False, store=store)
+    pd.testing.assert_frame_equal(base.trials, res.trials, check_exact=True)
+    top = res.trials.sort_values(["distance", "trial"]).head(4)["trial"].tolist()
+    sel = res.selection
+    assert sel["trial"].tolist() == top and res.result.executed == 16 + 4 + 2
+    assert res.result.best == sel.sort_values(["selection_distance", "trial"]).iloc[0]["trial"]
+    runs = res.runs
+    fresh, fit = set(runs.loc[runs["kind"] == "select", "seed"]), set(runs.loc[runs["kind"] == "fit", "seed"])
+    assert len(fresh) == 1 and not fresh & fit and all(x % 2 == 0 for x in fresh)
+    assert (res.predictive["trial"] == res.result.best).all()
+    again = cal.calibrate(_write(tmp_path / "r.toml", text), workers=1, progress=False, store=store)
+    assert again.result.executed == 0 and again.result.best == res.result.best
+    assert "Reselected: of the best 4 trials" in res.finding()
+    with pytest.raises(ScenarioError, match="optuna.reselect"):
+        cal.calibrate(_write(tmp_path / "x.toml", text.replace("reselect = 4", "reselect = 17")), workers=1,
+                      progress=False)
 
 
 def test_optuna_without_slopes_says_it_has_no_interval(tmp_path):

@@ -77,6 +77,7 @@ class PointResult:
     discarded: int = 0
     stop_reason: str = ""
     local: dict = field(default_factory=dict)  # (parameter, side) -> metrics of each replication (sim.calibration.local)
+    selection: list = field(default_factory=list)  # reselect: per rerun trial, its distance on the search and fresh seeds
 
     @property
     def runs_needed(self) -> int:
@@ -103,7 +104,8 @@ class PointSearch:
         R = s.replications
         say = say or (lambda msg: None)
         seeds = [search_seed(s.seed, r) for r in range(R)]
-        total = s.trials * R + s.predictive_draws + (2 * len(self.priors) * R if s.identify else 0)
+        total = (s.trials * R + s.predictive_draws + (2 * len(self.priors) * R if s.identify else 0)
+                 + (s.reselect * R if s.reselect > 1 else 0))
         reused = store.count()
         bar = progress_bar(total, min(reused, total), progress, self.label)
         counts = {"executed": 0}
@@ -174,6 +176,12 @@ class PointSearch:
                                                            f"targets the model cannot produce")
             best = min(finite, key=lambda r: (r["distance"], r["trial"]))
             say(f"search: best trial {best['trial']} of {len(rows)}, distance {best['distance']:.4g}")
+            selection: list = []
+            if s.reselect > 1:
+                bar.set_description(f"{self.label}: reselect")
+                best, selection = self._reselect(finite, store, workers, client, record)
+                say(f"reselect: of the best {len(selection)} trials, trial {best['trial']} is closest on fresh seeds "
+                    f"(distance {min(r['selection_distance'] for r in selection):.4g})")
             local: dict = {}
             if s.identify:
                 bar.set_description(f"{self.label}: slopes")
@@ -183,7 +191,48 @@ class PointSearch:
         finally:
             bar.close()
         return PointResult(trials=rows, best=best["trial"], predictive=predictive, executed=counts["executed"],
-                           reused=reused, stop_reason=f"it ran its {s.trials} trials", local=local)
+                           reused=reused, stop_reason=f"it ran its {s.trials} trials", local=local,
+                           selection=selection)
+
+    def _reselect(self, finite: list[dict], store: Any, workers: int, client: Any,
+                  record: Callable) -> tuple[dict, list[dict]]:
+        """The best ``reselect`` trials (by distance over the search seeds) rerun on the same fresh seeds (even, never a
+        search or check seed; stored as kind ``select``, particle = trial): the one closest to the targets there is the
+        point estimate. The best of many noisy trials is optimistic over the seeds that chose it (a winner's curse); a
+        second look on other seeds is not."""
+        s, R = self.settings, self.settings.replications
+        top = sorted(finite, key=lambda r: (r["distance"], r["trial"]))[:s.reselect]
+        seeds = [fit_seed(s.seed, 1, 0, r) for r in range(R)]
+        stored = store.runs("select", 0)
+        out: dict[tuple[int, int], dict] = {}
+        todo = []
+        for row in top:
+            for r, seed in enumerate(seeds):
+                key = (row["trial"], r)
+                if key in stored:
+                    sd, svals, mets, _src = stored[key]
+                    if sd != seed or svals != json.loads(dumps(row["values"])):
+                        raise ScenarioError(getattr(store, "path", "store"), None,
+                                            f"holds other reselection runs than this search makes (trial "
+                                            f"{row['trial']}); use another store path")
+                    out[key] = mets
+                else:
+                    todo.append(("select", 0, row["trial"], r, seed, row["values"], row["trial"]))
+
+        def keep(task, result) -> None:
+            record(task, result)
+            out[(task[2], task[3])] = json.loads(dumps(result[0]))
+
+        if todo:
+            run_points(todo, simulate=self.simulate, shared=self.shared, workers=workers, client=client,
+                       record=keep, label=f"{self.label}-reselect")
+        selection = []
+        for row in top:
+            sims = [strict_mean([out[(row["trial"], r)].get(t.metric, math.nan) for r in range(R)]) for t in self.targets]
+            selection.append({"trial": row["trial"], "search_distance": row["distance"],
+                              "selection_distance": distance(self.targets, sims)})
+        pick = min(selection, key=lambda r: (r["selection_distance"], r["trial"]))
+        return next(r for r in top if r["trial"] == pick["trial"]), selection
 
     def _slopes(self, best: dict, seeds: list[int], store: Any, workers: int, client: Any,
                 record: Callable) -> dict[tuple[int, int], list[dict]]:
@@ -261,6 +310,7 @@ class PointCalibration:
             {"parameter": p.path, "unit": p.unit, "scale": p.scale, "prior_low": p.low, "prior_high": p.high,
              "estimate": self.estimate[p.path], "best_trial": result.best, "distance": self.best_distance}
             for p in spec.params])
+        self.selection = pd.DataFrame(result.selection, columns=["trial", "search_distance", "selection_distance"])
         self.local = None  # the targets' slopes at the point (sim.calibration.local), when the search measured them
         if result.local:
             from sim.calibration.local import local_fit
@@ -298,6 +348,12 @@ class PointCalibration:
                 f"{self.result.best}, "
                 f"distance {self.best_distance:.4g} over the search seeds. At it, {inside} of {len(tg)} targets fall "
                 f"inside the 90% interval of {len(self.result.predictive)} runs on fresh seeds.")
+        if len(self.selection):
+            first = self.selection.sort_values(["search_distance", "trial"]).iloc[0]
+            mine = self.selection.set_index("trial").loc[self.result.best]
+            text += (f" Reselected: of the best {len(self.selection)} trials rerun on fresh seeds, trial {self.result.best}"
+                     f" came closest there (distance {mine.selection_distance:.4g}; the search's best, trial "
+                     f"{int(first.trial)}, {first.selection_distance:.4g}).")
         if self.local is not None:
             return f"{text} {self.local.sentence()}"
         return (f"{text} No posterior: no parameter interval and no claim about which parameters the targets identify "
@@ -423,6 +479,8 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
     from sim.io import jsonable, package_version, versions, write_manifest
 
     R.write_tables(folder, cal, ("parameters", "trials", "checks", "predictive", "runs"))
+    if len(cal.selection):
+        cal.selection.to_csv(folder / "selection.csv", index=False)
     if cal.local is not None:
         cal.local.slope_table().to_csv(folder / "slopes.csv", index=False)
         cal.local.ridges().to_csv(folder / "ridges.csv", index=False)
@@ -439,6 +497,7 @@ def _write_outputs(folder: Path, cal: PointCalibration, manifest: dict) -> None:
         "params": {p.path: p.describe() for p in spec.params}, "overrides": spec.overrides,
         "settings": vars(spec.settings), "replications": spec.settings.replications, "seed": spec.settings.seed,
         "point_estimate": cal.estimate,
+        "selection": cal.selection.to_dict("records"),
         "local": None if cal.local is None else {
             "step": cal.local.step, "singular_values": [float(v) for v in cal.local.singular_values],
             "ridges": cal.local.ridges().to_dict("records")},

@@ -52,6 +52,8 @@ A targets file (TOML; paths relative to the file)::
     sigma = 0.1667                      # CMA-ES only: the initial step, in units of each prior's width
     identify = true                     # then the targets' slopes at the best point: which target pins which
                                         # parameter, ridges, a Laplace posterior (2 x params x replications runs)
+    reselect = 1                        # rerun the best K trials on fresh seeds, keep the best there (K x
+                                        # replications runs; 1: the best over the search seeds, no rerun)
 
 Facts of a pack with ``role = "target"`` are fitted; facts with ``role = "holdout"`` are never used in
 fitting (the report checks them against the posterior predictive, out of sample). A target of the
@@ -126,7 +128,7 @@ PRIOR_KEYS = ("low", "high", "scale")
 #: Keys of ``[abc]``.
 ABC_KEYS = ("population", "generations", "min_epsilon", "max_runs", "quantile", "predictive_draws")
 #: Keys of ``[optuna]`` (``method = "optuna"``: a point estimate).
-OPTUNA_KEYS = ("trials", "batch", "check_runs", "sampler", "start", "sigma", "identify")
+OPTUNA_KEYS = ("trials", "batch", "check_runs", "sampler", "start", "sigma", "identify", "reselect")
 SAMPLERS = ("tpe", "cmaes")
 STARTS = ("centre", "scenario")
 METHODS = ("abc", "optuna")
@@ -215,6 +217,7 @@ class Settings:
     start: str = "centre"   # optuna: "centre" or "scenario" (CMA-ES's mean, TPE's first trial: the scenario's values)
     sigma: float = 1.0 / 6.0  # optuna, CMA-ES: the initial step, in units of each prior's width (transformed scale)
     identify: bool = True   # optuna: after the search, the targets' slopes at the best point (sim.calibration.local)
+    reselect: int = 1       # optuna: rerun the best this many trials on fresh seeds and keep the best there (1: off)
 
     @property
     def sampler_label(self) -> str:
@@ -404,11 +407,15 @@ def _settings(where: str, data: Mapping) -> Settings:
         if not isinstance(identify, bool):
             raise ScenarioError(where, "optuna.identify", f"must be true or false (measure the targets' slopes at the "
                                                           f"best point), got {identify!r}")
+        reselect = _whole(where, "optuna.reselect", opt.get("reselect", d.reselect), 1)
+        if reselect > trials:
+            raise ScenarioError(where, "optuna.reselect", f"reruns the best K of the {trials} trials: a whole number "
+                                                          f"from 1 to optuna.trials, got {reselect}")
         if sampler == "cmaes" and batch < 2:
             raise ScenarioError(where, "optuna.batch", f"is CMA-ES's population size: a whole number >= 2, got {batch}")
         return Settings(replications=reps, seed=seed, predictive_draws=checks, method="optuna", trials=trials,
                         batch=batch, max_runs=trials * reps + checks, generations=1, population=1, sampler=sampler,
-                        start=start, sigma=sigma, identify=identify)
+                        start=start, sigma=sigma, identify=identify, reselect=reselect)
     abc = data.get("abc", {})
     if not isinstance(abc, Mapping):
         raise ScenarioError(where, "abc", "must be a table [abc]")
