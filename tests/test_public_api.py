@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,16 @@ def test_compare_runs_the_main_job_in_one_call(small):
     one = sim.run(small, "blended", seed=2).summary["customers_won"]
     row = e.summary[(e.summary["strategy"] == "blended") & (e.summary["seed"] == 2)]
     assert row["customers_won"].item() == one  # the same numbers as a single run
+
+
+def test_a_preset_is_reachable_by_its_name():
+    """sim.run, sim.run_batch and sim.load_scenario take a preset's name as the command line does; a name that
+    is neither a file nor a preset is one error listing the presets."""
+    by_name = sim.run("enterprise", "blended", seed=1)
+    by_path = sim.run(sim.load_scenario(Path(sim.__file__).resolve().parents[1] / "scenarios" / "enterprise.toml"),
+                      "blended", seed=1)
+    assert json.dumps(by_name.summary) == json.dumps(by_path.summary)  # (NaN == NaN as text)
+    assert sim.load_scenario("self_service").name == sim.load_scenario(
+        Path(sim.__file__).resolve().parents[1] / "scenarios" / "self_service.toml").name
+    with pytest.raises(sim.ScenarioError, match="not a preset's name .*default.*enterprise"):
+        sim.run_batch("nonesuch", "blended", seeds=[1])

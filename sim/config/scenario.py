@@ -392,6 +392,14 @@ def read_toml(path: Path, kind: str = "scenario") -> dict:
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
-    """Load and validate a scenario TOML file (default: ``scenarios/default.toml``)."""
+    """Load and validate a scenario TOML file (default: ``scenarios/default.toml``), or a preset by its name
+    (``"enterprise"``: a name with no folder and no ``.toml`` that names no file here but a preset)."""
+    from sim.config.presets import preset, preset_names
+
+    if isinstance(path, str) and not Path(path).exists() and Path(path).suffix != ".toml" and Path(path).name == path:
+        if path not in preset_names():
+            raise ScenarioError(path, None, f"no such file, and not a preset's name (the presets: "
+                                            f"{', '.join(preset_names())})")
+        path = preset(path)
     path = Path(path) if path is not None else DEFAULT_SCENARIO
     return Scenario.from_dict(read_toml(path), where=str(path), path=path)

@@ -42,7 +42,7 @@ def _as_scenario(scenario) -> Scenario:
         return scenario
     if isinstance(scenario, (str, Path)):
         return load_scenario(scenario)
-    raise ScenarioError("JourneyModel", "scenario", f"must be a Scenario, a path to a .toml file or None, got {type(scenario).__name__}")
+    raise ScenarioError("JourneyModel", "scenario", f"must be a Scenario, a path to a .toml file, a preset's name or None, got {type(scenario).__name__}")
 
 
 def _check_seed(seed) -> int:
