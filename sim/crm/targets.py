@@ -33,8 +33,8 @@ from sim.crm.read import Accounts, Issue, Leads, Opportunities, read_accounts, r
 from sim.crm.schema import FIELDS, ColumnMap, check_size_bands, load_column_map, resolve_map
 from sim.io import make_parents, package_version, remove_created, safe_name
 
-__all__ = ["CrmTargets", "targets_from_export", "output_paths", "MIN_CLOSED", "MIN_WON", "PRIORS",
-           "ABC_SETTINGS", "UNIT_FORMATS"]
+__all__ = ["CrmTargets", "targets_from_export", "output_paths", "write_atomically", "MIN_CLOSED", "MIN_WON",
+           "PRIORS", "ABC_SETTINGS", "UNIT_FORMATS"]
 
 WHERE = "crm targets"
 #: a rate becomes a target from this many closed deals; a median cycle or an ACV from this many won deals
@@ -350,20 +350,20 @@ class CrmTargets:
         ``check(temporary_targets_path)`` runs before anything is renamed into place (the command line passes
         ``sim.calibration.load_targets``); if it raises, nothing is left behind."""
         path, report_path = output_paths(WHERE, path, report)
-        _write_atomically([(path, lambda: self.targets_toml(path)), (report_path, lambda: self.report_markdown(path))],
-                          check)
+        write_atomically([(path, lambda: self.targets_toml(path)), (report_path, lambda: self.report_markdown(path))],
+                         check)
         return path, report_path
 
     def write_targets(self, path: str | Path, check: Callable[[Path], object] | None = None) -> Path:
         """The targets file alone (atomically)."""
         path = Path(path).expanduser()
-        _write_atomically([(path, lambda: self.targets_toml(path))], check)
+        write_atomically([(path, lambda: self.targets_toml(path))], check)
         return path
 
     def write_report(self, path: str | Path, targets_path: str | Path | None = None) -> Path:
         """The data report alone (atomically)."""
         path = Path(path).expanduser()
-        _write_atomically([(path, lambda: self.report_markdown(targets_path or path.with_suffix(".toml")))])
+        write_atomically([(path, lambda: self.report_markdown(targets_path or path.with_suffix(".toml")))])
         return path
 
 
@@ -386,8 +386,8 @@ def output_paths(where: str, path: str | Path, report: str | Path | None = None)
     return path, report_path
 
 
-def _write_atomically(files: list[tuple[Path, Callable[[], str]]],
-                      check: Callable[[Path], object] | None = None) -> None:
+def write_atomically(files: list[tuple[Path, Callable[[], str]]],
+                     check: Callable[[Path], object] | None = None) -> None:
     """Write each (path, text) atomically: every text to a temporary file in its path's folder (``check`` runs
     on the first one), then all renamed into place, the first one last. If anything fails or raises, nothing is
     left behind: no temporary file, no file renamed into place by this call, no folder it made."""
