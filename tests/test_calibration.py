@@ -911,6 +911,21 @@ def test_optuna_reselect_reruns_the_best_trials_on_fresh_seeds(tmp_path):
                       progress=False)
 
 
+def test_trials_zero_measures_the_scenario_itself(tmp_path):
+    """trials = 0 with start = "scenario": no search; the one 'trial' is the scenario's own values, then its slopes
+    and checks, so a preset fitted before gets its Laplace intervals without moving. trials = 0 from the centre is
+    refused."""
+    text = TINY_OPTUNA.replace("trials = 16", "trials = 0\nstart = \"scenario\"").replace("check_runs = 4", "check_runs = 2")
+    res = cal.calibrate(_write(tmp_path / "z.toml", text), workers=1, progress=False)
+    own = res.spec.scenario_values()
+    assert len(res.trials) == 1 and res.estimate == own
+    assert res.result.executed == 1 + 2 * len(own) + 2  # the point, its slopes (2 sides, 1 seed), the checks
+    assert res.local is not None and "no search, trials = 0" in res.finding()
+    with pytest.raises(ScenarioError, match="optuna.trials"):
+        cal.calibrate(_write(tmp_path / "c.toml", TINY_OPTUNA.replace("trials = 16", "trials = 0")), workers=1,
+                      progress=False)
+
+
 def test_optuna_without_slopes_says_it_has_no_interval(tmp_path):
     """identify = false: the search and the checks only (no slope runs), and the outputs say there is no interval."""
     res = cal.calibrate(_write(tmp_path / "t.toml", TINY_OPTUNA.replace("check_runs = 4", "check_runs = 2\nidentify = false")),

@@ -104,7 +104,7 @@ class PointSearch:
         R = s.replications
         say = say or (lambda msg: None)
         seeds = [search_seed(s.seed, r) for r in range(R)]
-        total = (s.trials * R + s.predictive_draws + (2 * len(self.priors) * R if s.identify else 0)
+        total = (max(s.trials, 1) * R + s.predictive_draws + (2 * len(self.priors) * R if s.identify else 0)
                  + (s.reselect * R if s.reselect > 1 else 0))
         reused = store.count()
         bar = progress_bar(total, min(reused, total), progress, self.label)
@@ -163,7 +163,9 @@ class PointSearch:
             bar.set_description(f"{self.label}: search")
             bounds = {p.path: p.bounds for p in self.priors}
             start = None if self.start is None else {p.path: p.transform(v) for p, v in zip(self.priors, self.start)}
-            if s.sampler == "cmaes":
+            if s.trials == 0:  # no search: the starting scenario's values are the point (checks, slopes)
+                evaluate([(0, start)])
+            elif s.sampler == "cmaes":
                 batched_cma(bounds, s.trials, s.batch, seed31(s.seed, _SAMPLER), evaluate, start=start,
                             sigma=s.sigma)
             else:
@@ -191,7 +193,8 @@ class PointSearch:
         finally:
             bar.close()
         return PointResult(trials=rows, best=best["trial"], predictive=predictive, executed=counts["executed"],
-                           reused=reused, stop_reason=f"it ran its {s.trials} trials", local=local,
+                           reused=reused, local=local,
+                           stop_reason=f"it ran its {s.trials} trials" if s.trials else "it measured the scenario's values",
                            selection=selection)
 
     def _reselect(self, finite: list[dict], store: Any, workers: int, client: Any,
@@ -344,10 +347,14 @@ class PointCalibration:
     def finding(self) -> str:
         tg = self.checks[self.checks["role"] == "target"]
         inside = int(tg["inside"].fillna(False).astype(bool).sum()) if "inside" in tg else 0
-        text = (f"Point estimate ({self.spec.settings.sampler_label}, {len(self.result.trials)} trials): best trial "
-                f"{self.result.best}, "
-                f"distance {self.best_distance:.4g} over the search seeds. At it, {inside} of {len(tg)} targets fall "
-                f"inside the 90% interval of {len(self.result.predictive)} runs on fresh seeds.")
+        if self.spec.settings.trials == 0:
+            head = (f"The starting scenario's own values (no search, trials = 0): distance {self.best_distance:.4g} over "
+                    f"the {self.spec.settings.replications} search seeds.")
+        else:
+            head = (f"Point estimate ({self.spec.settings.sampler_label}, {len(self.result.trials)} trials): best trial "
+                    f"{self.result.best}, distance {self.best_distance:.4g} over the search seeds.")
+        text = (f"{head} At it, {inside} of {len(tg)} targets fall inside the 90% interval of "
+                f"{len(self.result.predictive)} runs on fresh seeds.")
         if len(self.selection):
             first = self.selection.sort_values(["search_distance", "trial"]).iloc[0]
             mine = self.selection.set_index("trial").loc[self.result.best]

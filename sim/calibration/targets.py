@@ -44,7 +44,8 @@ A targets file (TOML; paths relative to the file)::
     predictive_draws = 100              # posterior-predictive runs on fresh seeds (0: none)
 
     [optuna]                            # with method = "optuna" (instead of [abc]; all optional)
-    trials = 100                        # TPE trials, each on the same `replications` seeds
+    trials = 100                        # TPE trials, each on the same `replications` seeds (0 with start =
+                                        # "scenario": no search, the scenario's own values measured)
     batch = 10                          # trials asked at a time (the search does not depend on the workers)
     check_runs = 20                     # runs at the best point on fresh seeds: the checks' intervals
     sampler = "tpe"                     # "tpe" (Optuna's TPE, global) or "cmaes" (CMA-ES, a local search)
@@ -386,7 +387,7 @@ def _settings(where: str, data: Mapping) -> Settings:
         if not isinstance(opt, Mapping):
             raise ScenarioError(where, "optuna", "must be a table [optuna]")
         check_keys(where, "optuna.", opt, OPTUNA_KEYS)
-        trials = _whole(where, "optuna.trials", opt.get("trials", d.trials), 2)
+        trials = _whole(where, "optuna.trials", opt.get("trials", d.trials), 0)
         batch = _whole(where, "optuna.batch", opt.get("batch", d.batch), 1)
         checks = _whole(where, "optuna.check_runs", opt.get("check_runs", 20), 0)
         sampler = opt.get("sampler", d.sampler)
@@ -397,6 +398,10 @@ def _settings(where: str, data: Mapping) -> Settings:
         if start not in STARTS:
             raise ScenarioError(where, "optuna.start", f"must be \"centre\" (the priors' centre) or \"scenario\" (the "
                                                        f"starting scenario's values), got {start!r}")
+        if trials < 2 and not (trials == 0 and start == "scenario"):
+            raise ScenarioError(where, "optuna.trials", f"must be a whole number >= 2, or 0 with start = \"scenario\" "
+                                                        f"(no search: the scenario's own values are measured), got "
+                                                        f"{trials}")
         if "sigma" in opt and sampler != "cmaes":
             raise ScenarioError(where, "optuna.sigma", "is CMA-ES's initial step: only with sampler = \"cmaes\"")
         sigma = require_number(where, "optuna.sigma", opt.get("sigma", d.sigma), "a number between 0 and 1")
@@ -408,7 +413,7 @@ def _settings(where: str, data: Mapping) -> Settings:
             raise ScenarioError(where, "optuna.identify", f"must be true or false (measure the targets' slopes at the "
                                                           f"best point), got {identify!r}")
         reselect = _whole(where, "optuna.reselect", opt.get("reselect", d.reselect), 1)
-        if reselect > trials:
+        if reselect > max(trials, 1):
             raise ScenarioError(where, "optuna.reselect", f"reruns the best K of the {trials} trials: a whole number "
                                                           f"from 1 to optuna.trials, got {reselect}")
         if sampler == "cmaes" and batch < 2:
