@@ -1008,10 +1008,11 @@ def test_cmaes_point_estimate_recovers_a_well_identified_parameter():
     """The recovery test of the TPE mode (targets made by the model at known values) with CMA-ES from the priors'
     centre: 120 trials (20 generations of 6) put the well-identified sales.cost_per_rep_day within 8% of the truth
     at each point. Measured on the session-7 default: 0.1-0.2% off at 120 trials, up to 1.6% at 90; at 60 the
-    search had not converged at (0.04, $400) (8.2% off, distance 0.71 against 0.30)."""
+    search had not converged at (0.04, $400) (8.2% off, distance 0.71 against 0.30). At the two outer points since
+    session 12 (CI time; the middle one is TPE's recovery point above)."""
     p1, p2 = "channels.cold_calling.connect_rate", "sales.cost_per_rep_day"
     market = {**RECOVERY_MARKET, "market.n_accounts": 500}
-    for truth in RECOVERY_POINTS:
+    for truth in RECOVERY_POINTS[::2]:
         at = sim.load_scenario(DEFAULT).with_overrides({**market, p1: truth[0], p2: truth[1]})
         sds = {"leads": 0.10, "meetings": 0.10, "total_cost": 0.02}
         runs = [sim.run(at, "cold_calling", 1_000_001 + 2 * k).summary for k in range(4)]
