@@ -206,29 +206,8 @@ class PointSearch:
         s, R = self.settings, self.settings.replications
         top = sorted(finite, key=lambda r: (r["distance"], r["trial"]))[:s.reselect]
         seeds = [fit_seed(s.seed, 1, 0, r) for r in range(R)]
-        stored = store.runs("select", 0)
-        out: dict[tuple[int, int], dict] = {}
-        todo = []
-        for row in top:
-            for r, seed in enumerate(seeds):
-                key = (row["trial"], r)
-                if key in stored:
-                    sd, svals, mets, _src = stored[key]
-                    if sd != seed or svals != json.loads(dumps(row["values"])):
-                        raise ScenarioError(getattr(store, "path", "store"), None,
-                                            f"holds other reselection runs than this search makes (trial "
-                                            f"{row['trial']}); use another store path")
-                    out[key] = mets
-                else:
-                    todo.append(("select", 0, row["trial"], r, seed, row["values"], row["trial"]))
-
-        def keep(task, result) -> None:
-            record(task, result)
-            out[(task[2], task[3])] = json.loads(dumps(result[0]))
-
-        if todo:
-            run_points(todo, simulate=self.simulate, shared=self.shared, workers=workers, client=client,
-                       record=keep, label=f"{self.label}-reselect")
+        out = self._runs("select", [(row["trial"], row["values"], row["trial"]) for row in top], seeds, store,
+                         workers, client, record, "reselection runs")
         selection = []
         for row in top:
             sims = [strict_mean([out[(row["trial"], r)].get(t.metric, math.nan) for r in range(R)]) for t in self.targets]
@@ -243,21 +222,29 @@ class PointSearch:
         ``local`` (particle 2 x parameter + side): stored ones are read back, the rest run."""
         from sim.calibration.local import moves
 
-        stored = store.runs("local", 0)
+        points = [(2 * i + side, vals, best["trial"]) for i, side, vals, _du in moves(self.priors, best["values"])]
+        out = self._runs("local", points, seeds, store, workers, client, record, "slope runs")
+        return {(k // 2, k % 2): [out[(k, r)] for r in range(len(seeds))] for k in range(2 * len(self.priors))}
+
+    def _runs(self, kind: str, points: list[tuple[int, list, int]], seeds: list[int], store: Any, workers: int,
+              client: Any, record: Callable, what: str) -> dict[tuple[int, int], dict]:
+        """Every (particle, values, source) of ``points`` on every seed, stored as ``kind`` (generation 0, rep = the
+        seed's index): stored runs are read back (a store holding other ones is refused), the rest run. Returns the
+        metrics by (particle, rep)."""
+        stored = store.runs(kind, 0)
         out: dict[tuple[int, int], dict] = {}
         todo = []
-        for i, side, vals, _du in moves(self.priors, best["values"]):
+        for particle, vals, src in points:
             for r, seed in enumerate(seeds):
-                key = (2 * i + side, r)
-                if key in stored:
-                    sd, svals, mets, _src = stored[key]
+                if (particle, r) in stored:
+                    sd, svals, mets, _src = stored[(particle, r)]
                     if sd != seed or svals != json.loads(dumps(vals)):
                         raise ScenarioError(getattr(store, "path", "store"), None,
-                                            f"holds other slope runs than this search makes (parameter {i}); use "
+                                            f"holds other {what} than this search makes (particle {particle}); use "
                                             f"another store path")
-                    out[key] = mets
+                    out[(particle, r)] = mets
                 else:
-                    todo.append(("local", 0, 2 * i + side, r, seed, vals, best["trial"]))
+                    todo.append((kind, 0, particle, r, seed, vals, src))
 
         def keep(task, result) -> None:
             record(task, result)
@@ -265,8 +252,8 @@ class PointSearch:
 
         if todo:
             run_points(todo, simulate=self.simulate, shared=self.shared, workers=workers, client=client,
-                       record=keep, label=f"{self.label}-slopes")
-        return {(k // 2, k % 2): [out[(k, r)] for r in range(len(seeds))] for k in range(2 * len(self.priors))}
+                       record=keep, label=f"{self.label}-{kind}")
+        return out
 
     def _checks(self, best: dict, store: Any, workers: int, client: Any, bar: Any, counts: dict,
                 on_run: Callable | None) -> list:

@@ -46,7 +46,7 @@ from sim.config.template import scenario_toml, toml_value
 from sim.crm.figures import BLOCK, Window, make_window
 from sim.crm.read import Accounts, Issue, Opportunities, read_accounts, read_opportunities, read_table, size_segment
 from sim.crm.schema import SIZE_BANDS, ColumnMap, check_size_bands, load_column_map, resolve_map
-from sim.crm.targets import FORMAT_LABELS, MIN_WON, output_paths, write_atomically
+from sim.crm.targets import FORMAT_LABELS, MIN_WON, output_paths, report_head, write_atomically
 from sim.io import package_version, safe_name
 
 __all__ = ["CrmScenario", "Setting", "scenario_from_export", "MIN_ACCOUNTS", "NOT_IN_EXPORT", "not_in_export_paths"]
@@ -217,13 +217,9 @@ class CrmScenario:
         """The report (Markdown): what was read, every key considered with its source and uncertainty, cleaning."""
         path = Path(path)
         o = self.opportunities
-        out = [f"# Scenario from a CRM export: {self.export.name}", ""]
-        if self.command:
-            out += [f"`{self.command}`", ""]
-        out += [f"Scenario file: `{path.name}`, from the preset `{self.preset_ref}` (`{_shown(self.preset_file)}`); "
-                f"written {datetime.now():%Y-%m-%d %H:%M} by buyer-journey-sim {package_version()}.", ""]
-        for w in self.warnings:
-            out += [f"**Warning.** {w}", ""]
+        out = report_head(f"Scenario from a CRM export: {self.export.name}", self.command,
+                          f"Scenario file: `{path.name}`, from the preset `{self.preset_ref}` "
+                          f"(`{_shown(self.preset_file)}`)", self.warnings)
         out += ["## What was read", "", f"- Export: `{self.export}`: {self._read_line()}.",
                 f"- Segment: {o.segment_rule}.", f"- Deal type: {o.type_rule}."]
         if self.accounts is not None:

@@ -33,7 +33,7 @@ from sim.crm.read import Accounts, Issue, Leads, Opportunities, read_accounts, r
 from sim.crm.schema import FIELDS, ColumnMap, check_size_bands, load_column_map, resolve_map
 from sim.io import make_parents, package_version, remove_created, safe_name
 
-__all__ = ["CrmTargets", "targets_from_export", "output_paths", "write_atomically", "MIN_CLOSED", "MIN_WON",
+__all__ = ["CrmTargets", "targets_from_export", "output_paths", "report_head", "write_atomically", "MIN_CLOSED", "MIN_WON",
            "PRIORS", "ABC_SETTINGS", "UNIT_FORMATS"]
 
 WHERE = "crm targets"
@@ -261,13 +261,8 @@ class CrmTargets:
         path = Path(path)
         o = self.opportunities
         w = self.window
-        out = [f"# CRM export: {self.export.name}", ""]
-        if self.command:
-            out += [f"`{self.command}`", ""]
-        out += [f"Targets file: `{path.name}` ({len(self.targets)} targets); written {datetime.now():%Y-%m-%d %H:%M} "
-                f"by buyer-journey-sim {package_version()}.", ""]
-        for warning in self.warnings:
-            out += [f"**Warning.** {warning}", ""]
+        out = report_head(f"CRM export: {self.export.name}", self.command,
+                          f"Targets file: `{path.name}` ({len(self.targets)} targets)", self.warnings)
         out += ["## What was read", "",
                 "| file | kind | rows read | rows kept |", "|---|---|---|---|",
                 f"| `{self.export}` | {FORMAT_LABELS.get(self.format, self.format)} ({o.table.kind}) | "
@@ -369,6 +364,18 @@ class CrmTargets:
 
 def _report_path(targets: Path) -> Path:
     return targets.with_name(f"{targets.stem}.report.md")
+
+
+def report_head(title: str, command: str | None, what: str, warnings: list[str]) -> list[str]:
+    """The first lines of a CRM report (Markdown): the title, the command that wrote it, what it wrote (``what``)
+    with the time and the package version, then each warning."""
+    out = [f"# {title}", ""]
+    if command:
+        out += [f"`{command}`", ""]
+    out += [f"{what}; written {datetime.now():%Y-%m-%d %H:%M} by buyer-journey-sim {package_version()}.", ""]
+    for w in warnings:
+        out += [f"**Warning.** {w}", ""]
+    return out
 
 
 def output_paths(where: str, path: str | Path, report: str | Path | None = None) -> tuple[Path, Path]:
