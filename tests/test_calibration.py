@@ -438,7 +438,11 @@ def test_store_refuses_another_calibration(tiny_file, tiny_reference, tmp_path):
     longer = _write(tmp_path / "longer.toml", TINY_TOML.replace("generations = 3", "generations = 4")
                     .replace("max_runs = 60", "max_runs = 120"))
     more = cal.calibrate(longer, workers=1, progress=False, store=store)  # a larger budget continues it
-    assert more.result.reused == 3 and len(more.result.generations) > len(tiny_reference.result.generations)
+    # it reuses the 3 stored runs and goes on past the smaller budget (how many generations those runs make depends
+    # on the model's acceptance rate, not on the store: that is not what is checked here)
+    done = more.result.executed + more.result.reused
+    assert more.result.reused == 3 and done > tiny_reference.result.executed + tiny_reference.result.reused
+    assert len(more.result.generations) >= len(tiny_reference.result.generations)
     first = tiny_reference.result.generations
     assert [g.particles for g in more.result.generations[:len(first)]] == [g.particles for g in first]
 

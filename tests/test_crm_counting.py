@@ -90,22 +90,77 @@ def test_a_lead_requeued_in_the_same_episode_is_the_same_record(small):
     assert _count(m, "new_leads") == 2
 
 
-def test_an_outbound_yes_without_a_free_slot_waits_for_a_rep(small):
-    """A cold-call yes takes a meeting slot; with every slot gone it becomes a lead in the queue instead of a
-    meeting nobody has time for, and is not counted as raised by the buyer when it is met."""
+def _another_account(m, taken):
+    """A second idle account with at least three members, put in market, its members ready (as above)."""
+    pop = m.pop
+    free = (pop.group_size >= 3) & ~pop.customer & ~pop.in_market & ~pop.opp
+    free[list(taken)] = False
+    acc = int(np.flatnonzero(free)[0])
+    from sim.engine.mechanisms.need import start_episodes
+
+    start_episodes(m, np.array([acc]))
+    members = pop.members_of(np.array([acc]))
+    pop.progress[members] = 0.9
+    pop.trust[members] = 0.9
+    return acc, members
+
+
+def test_an_outbound_yes_goes_on_the_sales_calendar_and_is_held_when_the_queue_is_worked(small):
+    """A cold-call yes opens a lead record of its source and waits in the lead queue with the raised hands:
+    no meeting, no slot, until the sales step works the queue; agreed that day, its meeting is then held
+    without a second reach or accept draw, and is not counted as raised by the buyer."""
     m, acc, members = _model_with_group(small, strategy="cold_calling")
     pop = m.pop
-    m.sales.slots[:] = 0.0
+    slots = m.sales.slots.sum()
     opened = start_conversations(m, members[:1], "cold_calling")
-    assert opened.size == 0 and not pop.opp[acc]
+    assert opened.size == 0 and not pop.opp[acc] and m.sales.slots.sum() == slots
     assert pop.lead_pending[members[0]] and pop.lead_outbound[members[0]]
     assert _count(m, "new_leads") == 1 and _count(m, "new_meetings") == 0
-    m.sales.slots[:] = 1.0
-    pop.lead_pending[members[0]] = False  # the lead queue works it (sales.step) and the buyer is met
-    start_conversations(m, members[:1], pop.lead_source[members[:1]], inbound=True)
-    assert pop.opp[acc] and _count(m, "new_meetings") == 1
+    assert _count(m, "new_meetings_booked_cold_calling") == 1  # booked, as the dialing benchmarks count it
+    start_conversations(m, members[1:2], "cold_calling")  # a colleague's yes on the same day: the same lead
+    assert int(pop.lead_pending[members].sum()) == 1 and _count(m, "new_leads") == 1
+    assert _count(m, "new_meetings_booked_cold_calling") == 1
+    m.sales.step()
+    assert pop.opp[acc] and _count(m, "new_meetings") == 1 and _count(m, "new_sales_meetings") == 1
     assert _count(m, "new_meetings_buyer_initiated") == 0 and _count(m, "new_leads") == 1
     assert not pop.contact_inbound[acc]
+    assert "lead_delay_days" not in m.samples()  # speed to lead is measured on raised hands only
+
+
+def test_follow_ups_due_take_the_slots_before_any_first_meeting_whatever_the_channel(small):
+    """The day's order gives no channel a rep's time first: an opportunity due its follow-up gets the last
+    slot, and the outbound yes agreed earlier in the day waits."""
+    m, acc, members = _model_with_group(small)
+    pop = m.pop
+    make_leads(m, members[:1], "content")
+    start_conversations(m, members[:1], "content", inbound=True)  # an open opportunity ...
+    pop.last_meeting[acc] = m.day - m.cfg.sales.meeting_cadence_days  # ... due its next meeting today
+    owner = int(pop.owner[acc])
+    acc2, members2 = _another_account(m, {acc})
+    start_conversations(m, members2[:1], "cold_calling")
+    m.sales.slots[:] = 0.0
+    m.sales.slots[owner] = 1.0  # one slot left in the whole team, the owner's
+    followups = _count(m, "new_followups")
+    m.sales.step()
+    assert _count(m, "new_followups") == followups + 1 and pop.last_meeting[acc] == m.day
+    assert pop.lead_pending[members2[0]] and not pop.opp[acc2]  # the yes waits for tomorrow's slots
+
+
+@pytest.mark.parametrize("order", ["freshest", "oldest"])
+def test_the_lead_queue_is_worked_in_the_policys_order(small, order):
+    """policy.lead_queue: with one slot, 'freshest' works the lead that came in last, 'oldest' the first."""
+    m, acc, members = _model_with_group(small.with_overrides({"policy.lead_queue": order}))
+    pop = m.pop
+    acc2, members2 = _another_account(m, {acc})
+    make_leads(m, members[:1], "content")
+    pop.lead_day[members[0]] = m.day - 2  # came in two days ago
+    make_leads(m, members2[:1], "content")  # came in today
+    m.sales.slots[:] = 0.0
+    m.sales.slots[0] = 1.0
+    m.sales.step()
+    worked = members2[0] if order == "freshest" else members[0]
+    waiting = members[0] if order == "freshest" else members2[0]
+    assert not pop.lead_pending[worked] and pop.lead_pending[waiting]
 
 
 def test_the_episodes_opening_contact_is_recorded_once_per_purchase(small):
@@ -157,7 +212,7 @@ def test_cold_calling_counts_connects_conversations_and_meetings(small):
     silent = cold.with_overrides({"channels.cold_calling.conversation_rate": 0.0})
     ts = sim.run(silent, "cold_calling", seed=1).timeseries
     assert ts["new_connects"].sum() > 0
-    assert ts["new_cold_conversations"].sum() == 0 and ts["new_meetings_cold_calling"].sum() == 0
+    assert ts["new_cold_conversations"].sum() == 0 and ts["new_meetings_booked_cold_calling"].sum() == 0
 
 
 def test_lead_records_are_at_most_one_per_buying_episode(small):

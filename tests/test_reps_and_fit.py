@@ -122,11 +122,12 @@ FIT_MARKET = {"market.n_accounts": 1000, "scenario.horizon_days": 200, "scenario
 
 
 def test_accounts_we_win_fit_better_than_the_market(default_scenario):
-    """Over 8 seeds the accounts won in the run have a higher mean fit than the market (one-sided t-test of the
-    per-seed gaps at 5%)."""
+    """Over 24 seeds the accounts won in the run have a higher mean fit than the market (one-sided t-test of the
+    per-seed gaps at 5%). A run of this market wins about 14 accounts, so one seed's gap is noisy: with every outbound
+    yes on the sales calendar (issue 21) 8 seeds gave p = 0.10, 16 gave 0.046 and 24 gave 0.004 (mean gap +0.037)."""
     base = default_scenario.with_overrides(FIT_MARKET)
     gaps = []
-    for seed in range(1, 9):
+    for seed in range(1, 25):
         m = sim.JourneyModel(base, strategy="blended", seed=seed)
         m.run()
         won = np.flatnonzero(m.pop.won_in_run)

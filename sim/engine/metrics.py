@@ -35,6 +35,8 @@ JOURNEY_FLOWS = flows(
 ) + tuple(
     Metric(f"new_{kind}_{s}", f"{label} from {s.replace('_', ' ')}", unit, fmt="count")
     for kind, label, unit in (("leads", "lead records", "leads"), ("meetings", "opening meetings", "meetings"),
+                              ("meetings_booked", "meetings agreed on an outbound call or introduction (booked, "
+                               "held when a rep's slot comes)", "meetings"),
                               ("wins", "wins", "accounts"), ("touches", "touches", "touches"))
     for s in SOURCES
 ) + (Metric("new_cost", "all spend", "$", better="min", fmt="money"),) + tuple(

@@ -76,12 +76,12 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("cac_per_new_arr", "CAC per $ of new ARR", "$ per $", "min", "ratio", "total_cost / annual contract value won"),
     _m("connect_rate", "Cold-call connect rate", "share of dials", "max", "percent", "connects / dials"),
     _m("meetings_per_connect", "Meetings per cold-call connect", "share of connects", "max", "percent",
-       "opening meetings sourced by cold calls / connects"),
+       "meetings booked on cold calls (one per waiting place on the calendar) / connects"),
     _m("meetings_per_conversation", "Meetings per cold-call conversation", "share of conversations", "max", "percent",
-       "opening meetings sourced by cold calls / cold-call conversations (connects that did not hang up; Belkins 2025 "
-       "and Cognism 2024 count meetings per conversation)"),
+       "meetings booked on cold calls (one per waiting place on the calendar) / cold-call conversations (connects that did not "
+       "hang up; Belkins 2025 and Cognism 2024 count meetings booked per conversation)"),
     _m("meetings_per_1000_dials", "Meetings per 1,000 dials", "meetings", "max", "number",
-       "1000 x opening meetings sourced by cold calls / dials"),
+       "1000 x meetings booked on cold calls (one per waiting place on the calendar) / dials"),
     _m("buyer_initiated_share", "Opening meetings started by the buyer", "share", "", "percent",
        "opening meetings that answer a lead the buyer raised / all opening meetings"),
     _m("buyer_initiated_share_per_purchase", "First contact started by the buyer, per purchase", "share", "", "percent",
@@ -203,7 +203,8 @@ def _funnel(model, ts: pd.DataFrame, samples: dict, won: np.ndarray, cost: float
         acv = pop.deal_size[won[pop.segment[won] == i]]
         out[f"acv_{g}"] = float(acv.mean()) if acv.size else float("nan")
     out["cac_per_new_arr"] = _div(cost, float(pop.deal_size[won].sum())) if won.size else float("nan")
-    dials, connects, cold = _col(ts, "new_dials"), _col(ts, "new_connects"), _col(ts, "new_meetings_cold_calling")
+    # meetings booked, as the dialing benchmarks count them (a yes that waits for a slot, or slips, still counts)
+    dials, connects, cold = _col(ts, "new_dials"), _col(ts, "new_connects"), _col(ts, "new_meetings_booked_cold_calling")
     out["connect_rate"] = _div(connects, dials)
     out["meetings_per_connect"] = _div(cold, connects)
     out["meetings_per_conversation"] = _div(cold, _col(ts, "new_cold_conversations"))

@@ -187,11 +187,13 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     opportunity with a meeting, which takes a rep's meeting slot; colleagues join it as contacts.
 
     ``inbound``: the conversation answers a lead already worked by a rep (its slot booked in the lead queue);
-    a buyer-raised lead unless the lead is an outbound yes that waited for a slot (``pop.lead_outbound``).
-    Outbound yeses (cold calls, introductions, referrals) open a lead record of their source and need a free
-    meeting slot today; without one the yes waits in the lead queue like a raised hand, so a team with no
-    meeting hours opens no conversation from any channel. Returns the buyers whose meeting opened a
-    conversation today.
+    a buyer-raised lead unless the lead is an outbound yes (``pop.lead_outbound``).
+    Outbound yeses (cold calls, introductions, referrals) open a lead record of their source and go on the
+    sales calendar: the same queue as raised hands, worked once a day by ``sales.step`` after the follow-ups
+    due, in arrival order whatever the channel, so the channel that runs first in the day takes no rep's
+    time from the others, and a team with no meeting hours opens no conversation from any channel. Returns
+    the buyers whose meeting opened a conversation now (none for an outbound yes: its meeting is held when a
+    rep's slot comes).
     """
     if idx.size == 0:
         return idx
@@ -219,19 +221,19 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     opener = np.zeros(idx.size, dtype=bool)
     opener[np.flatnonzero(~joins)[first]] = True
     out = ~inb & opener
-    if out.any():  # outbound: a lead record of its source, and a rep's meeting slot today or the lead queue
-        o = np.flatnonzero(out)
-        _open_lead_records(model, idx[o], src[o])
-        booked = model.sales.take_slots(pop.arep[acc[o]] if pop.R > 1 else np.zeros(o.size, dtype=np.int64))
-        wait = o[~booked]
-        if wait.size:
-            w = idx[wait]
-            pop.lead_pending[w] = True
-            pop.lead_outbound[w] = True
-            pop.lead_day[w] = day
-            pop.lead_source[w] = src[wait]
-            pop.known[w] = True
-            opener[wait] = False
+    if out.any():  # outbound: a lead record of its source, and a place on the sales calendar (sales.step)
+        w = idx[np.flatnonzero(out)]
+        _open_lead_records(model, w, src[out])
+        pop.known[w] = True
+        # one lead in the queue per account: a buyer (or a colleague) already waiting keeps the place and source
+        queued = ~pop.account_any(pop.lead_pending, pop.account[w]) if not pop.one_person_accounts else ~pop.lead_pending[w]
+        w, s = w[queued], src[out][queued]
+        model.metrics.add_by_source("new_meetings_booked", s, w)
+        pop.lead_pending[w] = True
+        pop.lead_outbound[w] = True
+        pop.lead_day[w] = day
+        pop.lead_source[w] = s
+        opener[out] = False
     joiners = idx[~opener & (joins | np.isin(acc, acc[opener]))]
     idx, src, inb, acc = idx[opener], src[opener], inb[opener], acc[opener]
     if idx.size:

@@ -2,8 +2,9 @@
 
 Reps are few, so each is a real ``mesa.Agent`` with selling hours per day, an activity split
 (dialing, meetings, networking, social selling) and a ramp-up. Their hours are a hard
-capacity: meeting slots go first to open opportunities that are due a meeting, then to leads
-in arrival order; leads that wait cool down (the chance to reach them falls by
+capacity: meeting slots go first to open opportunities that are due a meeting, then to the lead
+queue, where raised hands and outbound yeses (a cold call's, an introduction's, a referral's agreed
+meeting) wait alike, the freshest first (``policy.lead_queue``); leads that wait cool down (the chance to reach them falls by
 ``lead_decay_per_day`` per day of delay: Oldroyd, McElheran & Elkington, HBR 2011) and are
 dropped after ``max_lead_wait_days``. An opportunity with no meeting for ``fumble_days`` falls
 back to marketing (seed 000). Meetings build trust in two phases, intent then expertise
@@ -67,6 +68,9 @@ PARAMS = {
 #: the hand-off policy between marketing and sales (a strategy decision)
 POLICY_PARAMS = {
     "lead_score_threshold": P(0.35, "float", 0, 1, "lead score (mean of progress and trust) to pass a lead to sales", "strategy"),
+    "lead_queue": P("freshest", "str", unit="which waiting lead a rep works next",
+                    source="strategy: 'freshest' takes the most recent first (the chance to reach a lead falls by sales.lead_decay_per_day each day it waits, Oldroyd, McElheran & Elkington, HBR 2011, so the freshest has the best odds); 'oldest' works them in arrival order",
+                    choices=("freshest", "oldest")),
 }
 #: a second section this mechanism declares (sim.engine.declare.sections)
 EXTRA_SECTIONS = {"policy": POLICY_PARAMS}
@@ -355,7 +359,7 @@ class SalesTeam:
             close_opportunities(m, stale, to_stage=EXPLORING)
             m.metrics.count("new_fumbles", stale, per="account")
 
-        # 3. leads: drop the ones that waited too long, reach the rest in arrival order
+        # 3. leads: drop the ones that waited too long, work the rest in the policy's order (policy.lead_queue)
         pending = np.flatnonzero(pop.lead_pending)
         if pending.size == 0:
             return
@@ -365,28 +369,34 @@ class SalesTeam:
         pop.lead_outbound[expired] = False
         m.metrics.count("new_leads_expired", expired)
         pending = pending[wait <= s.max_lead_wait_days]
-        pending = pending[np.argsort(pop.lead_day[pending], kind="stable")]  # arrival order
+        # the queue, raised hands and outbound yeses alike: the freshest first (or in arrival order)
+        key = -pop.lead_day[pending] if m.cfg.policy.lead_queue == "freshest" else pop.lead_day[pending]
+        pending = pending[np.argsort(key, kind="stable")]
         is_worked = self.take_slots(pop.brep[pending] if self.R > 1 else np.zeros(pending.size, dtype=np.int64))
         worked = pending[is_worked]
         if worked.size == 0:
             m.metrics.count("n_leads_waiting", pending)
             return
         delay = day - pop.lead_day[worked]
+        outbound = pop.lead_outbound[worked]  # a yes on the phone or an introduction: the meeting is agreed
+        # a raised hand must be reached (speed to lead) and then say yes; a meeting agreed on an outbound call
+        # is held unless it slipped, and it slips with the same decay per day of delay
         u = m.streams.uniform("sales.lead_reach", day, worked)
-        hit = u < s.lead_contact_base * s.lead_decay_per_day ** delay
+        hit = u < np.where(outbound, 1.0, s.lead_contact_base) * s.lead_decay_per_day ** delay
         reached = worked[hit]
+        raised = ~outbound  # speed-to-lead counts and samples: the buyers' own hand raises
         m.metrics.count("new_leads_reached", reached)
-        m.metrics.count("new_leads_reached_same_day", reached[delay[hit] == 0])
-        m.metrics.count("new_leads_worked_same_day", worked[delay == 0])
+        m.metrics.count("new_leads_reached_same_day", reached[(delay[hit] == 0) & raised[hit]])
+        m.metrics.count("new_leads_worked_same_day", worked[(delay == 0) & raised])
         u2 = m.streams.uniform("sales.lead_accept", day, reached)
-        accepted = u2 < acceptance(m, reached, p_max=1.0)
+        accepted = outbound[hit] | (u2 < acceptance(m, reached, p_max=1.0))
         met = reached[accepted]
         converted = np.zeros(worked.size, dtype=bool)  # per worked lead: did it become a meeting
         converted[np.flatnonzero(hit)[accepted]] = True
         pop.lead_pending[worked] = False  # reached or not, the lead is worked: back to nurture if no meeting
         pop.lead_outbound[worked[~converted]] = False
-        m.sample("lead_delay_days", delay, worked)
-        m.sample("lead_converted", converted, worked)
+        m.sample("lead_delay_days", delay[raised], worked[raised])
+        m.sample("lead_converted", converted[raised], worked[raised])
         start_conversations(m, met, pop.lead_source[met], inbound=True)
         m.metrics.count("n_leads_waiting", pending[~is_worked])
 
