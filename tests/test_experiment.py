@@ -14,7 +14,7 @@ from sim.analysis import experiment as ex
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "scenarios" / "default.toml"
-SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 60, "channels.campaigns.burst_days": [10, 40]}
+SMALL = {"market.n_accounts": 150, "scenario.horizon_days": 60, "scenario.warmup_days": 20, "channels.campaigns.burst_days": [10, 40]}
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from sim.optimise.space import Constraints, fill, simplex_coords, simplex_point
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY_MARKET = {"market.n_accounts": 150, "scenario.horizon_days": 120, "channels.campaigns.burst_days": [20, 80]}
+TINY_MARKET = {"market.n_accounts": 150, "scenario.horizon_days": 120, "scenario.warmup_days": 30, "channels.campaigns.burst_days": [20, 80]}
 #: a tiny optimisation: 2 channels (5 left out), the full rep split, 4 strategies to confirm against
 LEFT_OUT = ("email", "cold_calling", "networking", "campaigns", "paid_search")
 TINY = {"overrides": TINY_MARKET, "objective": "customers", "constraints": {"channels": {c: 0 for c in LEFT_OUT}},

@@ -41,7 +41,7 @@ from sim.sweeps.store import SweepStore, load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "scenarios" / "default.toml"
-TINY = {"market.n_accounts": 120, "scenario.horizon_days": 40, "channels.campaigns.burst_days": [5]}
+TINY = {"market.n_accounts": 120, "scenario.horizon_days": 40, "scenario.warmup_days": 20, "channels.campaigns.burst_days": [5]}
 sys.path.insert(0, str(ROOT))
 
 
@@ -387,6 +387,7 @@ TINY_TOML = """
 [overrides]
 market.n_accounts = 120
 scenario.horizon_days = 40
+scenario.warmup_days = 20
 channels.campaigns.burst_days = [5]
 """
 
