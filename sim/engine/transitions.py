@@ -190,7 +190,7 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     a buyer-raised lead unless the lead is an outbound yes (``pop.lead_outbound``).
     Outbound yeses (cold calls, introductions, referrals) open a lead record of their source and go on the
     sales calendar: the same queue as raised hands, worked once a day by ``sales.step`` after the follow-ups
-    due, in arrival order whatever the channel, so the channel that runs first in the day takes no rep's
+    due, in the policy's order (``policy.lead_queue``) whatever the channel, so the channel that runs first in the day takes no rep's
     time from the others, and a team with no meeting hours opens no conversation from any channel. Returns
     the buyers whose meeting opened a conversation now (none for an outbound yes: its meeting is held when a
     rep's slot comes).
@@ -222,12 +222,12 @@ def start_conversations(model, idx: np.ndarray, source: str | np.ndarray, inboun
     opener[np.flatnonzero(~joins)[first]] = True
     out = ~inb & opener
     if out.any():  # outbound: a lead record of its source, and a place on the sales calendar (sales.step)
-        w = idx[np.flatnonzero(out)]
-        _open_lead_records(model, w, src[out])
+        w, s = idx[out], src[out]  # one per account already (the account's opener)
+        _open_lead_records(model, w, s)
         pop.known[w] = True
         # one lead in the queue per account: a buyer (or a colleague) already waiting keeps the place and source
-        queued = ~pop.account_any(pop.lead_pending, pop.account[w]) if not pop.one_person_accounts else ~pop.lead_pending[w]
-        w, s = w[queued], src[out][queued]
+        queued = ~pop.account_any(pop.lead_pending, pop.account[w])
+        w, s = w[queued], s[queued]
         model.metrics.add_by_source("new_meetings_booked", s, w)
         pop.lead_pending[w] = True
         pop.lead_outbound[w] = True
