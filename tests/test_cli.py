@@ -185,6 +185,8 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
         "set_without_equals": (["run", s, "--set", "market.n_accounts"], ["market.n_accounts", "="]),
         "set_unknown_path": (["run", s, "--set", "market.no_such_key=3"], ["no_such_key"]),
         "set_out_of_range": (["run", s, "--set", "market.n_accounts=-5"], ["n_accounts"]),
+        "set_not_a_choice": (["run", s, "--set", "policy.lead_queue=lifo"],
+                             ["policy.lead_queue", '"freshest", "oldest"', "'lifo'"]),
         "reps_zero": (["run", s, "--reps", "0"], ["--reps"]),
         "workers_zero": (["run", s, "--workers", "0"], ["--workers"]),
         "seed_negative": (["run", s, "--seed", "-1"], ["--seed"]),
@@ -200,7 +202,7 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
 
 BAD_NAMES = ["missing_file", "not_a_file", "folder_shorthand", "empty_file", "comments_only", "unknown_word",
              "toml_syntax", "unknown_strategy", "set_without_equals",
-             "set_unknown_path", "set_out_of_range", "reps_zero", "workers_zero", "seed_negative", "reps_not_int",
+             "set_unknown_path", "set_out_of_range", "set_not_a_choice", "reps_zero", "workers_zero", "seed_negative", "reps_not_int",
              "scheduler_refused", "scheduler_not_an_address", "resume_nothing"]
 
 
