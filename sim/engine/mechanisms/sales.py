@@ -388,8 +388,9 @@ class SalesTeam:
         m.metrics.count("new_leads_reached", reached)
         m.metrics.count("new_leads_reached_same_day", reached[(delay[hit] == 0) & raised[hit]])
         m.metrics.count("new_leads_worked_same_day", worked[(delay == 0) & raised])
-        u2 = m.streams.uniform("sales.lead_accept", day, reached)
-        accepted = outbound[hit] | (u2 < acceptance(m, reached, p_max=1.0))
+        accepted = outbound[hit].copy()  # an outbound yes is agreed; a reached hand raise must still say yes
+        asked = reached[~accepted]
+        accepted[~accepted] = m.streams.uniform("sales.lead_accept", day, asked) < acceptance(m, asked, p_max=1.0)
         met = reached[accepted]
         converted = np.zeros(worked.size, dtype=bool)  # per worked lead: did it become a meeting
         converted[np.flatnonzero(hit)[accepted]] = True
