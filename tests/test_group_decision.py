@@ -72,9 +72,11 @@ def test_larger_groups_in_one_segment_decide_less_often_when_members_are_anchore
     positions (susceptibility 0) and less so when they converge (1.0): over 12 seeds, the per-seed difference of
     the share of ended episodes with a purchase (size 1 minus size 6) is positive for anchored groups and larger
     than for converging ones (one-sided t-tests at 5%). The need's fade is slowed and our sales make no case for
-    change, so that the group's own decision, not the calendar or the seller, ends most episodes."""
+    change, so that the group's own decision, not the calendar or the seller, ends most episodes; nobody hesitates
+    (decision.indecision 0), so that the claim is deliberation's alone."""
     base = default_scenario.with_overrides({"market.n_accounts": 4000, "scenario.horizon_days": 365,
-                                            "need.fade_rate": 0.001, "decision.meeting_stance_gain": 0.0})
+                                            "need.fade_rate": 0.001, "decision.meeting_stance_gain": 0.0,
+                                            "decision.indecision": 0.0})
     seeds = list(range(1, 13))
 
     def gaps(lam):
@@ -98,7 +100,7 @@ def test_conflict_is_a_group_whose_members_disagree(small):
     1 - p^n - (1 - p)^n: pooled over 6 seeds, a chi-square goodness of fit over the sizes with at least 10
     episodes, at 1%. One person cannot disagree with themself; with no spread of positions no group disagrees;
     the summary's share over groups of five or more is the mean of the episodes' flags."""
-    base = {"need.fade_rate": 0.0, "decision.alignment": 0.0, "decision.stall_days": 0,
+    base = {"need.fade_rate": 0.0, "decision.alignment": 0.0, "decision.stall_days": 0, "decision.indecision": 0.0,
             "decision.meeting_stance_gain": 0.0, "decision.stance_mean": 0.3, "decision.stance_correlation": 0.0}
     rs = sim.run_batch(small.with_overrides(base), "blended", list(range(1, 7)))
     size = np.concatenate([r.samples["episode_group_size"] for r in rs])
@@ -116,3 +118,77 @@ def test_conflict_is_a_group_whose_members_disagree(small):
     assert share == [float(r.samples["episode_conflicted"][r.samples["episode_group_size"] >= 5].mean()) for r in rs]
     same = sim.run_batch(small.with_overrides({**base, "decision.stance_sd": 0.0}), "blended", [1, 2])
     assert all(r.samples["episode_conflicted"].size > 0 and not r.samples["episode_conflicted"].any() for r in same)
+
+
+# ------------------------------------------------------------------------------------------------ indecision
+
+
+def test_every_member_is_one_more_chance_of_a_hesitation(small):
+    """Everyone is for a change (positions far above 0, no spread), nobody's doubts settle (no reassurance, on
+    their own or in a meeting) and a group that cannot act stops at once (stall_days 0): a group of n acts with
+    chance (1 - h)^n, h = decision.indecision. Pooled over 6 seeds, a chi-square goodness of fit over the sizes
+    with at least 10 episodes, at 1%. Every episode ended without a purchase is counted as indecision (the group
+    had agreed), none as the status quo; with h = 0 every group acts."""
+    h = 0.15
+    base = {"need.fade_rate": 0.0, "decision.stall_days": 0, "decision.stance_mean": 5.0, "decision.stance_sd": 0.0,
+            "decision.indecision": h, "decision.reassurance_rate": 0.0, "decision.meeting_reassurance": 0.0}
+    rs = sim.run_batch(small.with_overrides(base), "blended", list(range(1, 7)))
+    size = np.concatenate([r.samples["episode_group_size"] for r in rs])
+    decided = np.concatenate([r.samples["episode_decided"] for r in rs])
+    assert sum(float(r.timeseries["new_indecision"].sum()) for r in rs) == np.count_nonzero(decided == 0) > 0
+    assert sum(float(r.timeseries["new_status_quo"].sum()) for r in rs) == 0
+    sizes = [g for g in np.unique(size) if np.count_nonzero(size == g) >= 10]
+    assert len(sizes) >= 5
+    n = np.array([np.count_nonzero(size == g) for g in sizes])
+    k = np.array([decided[size == g].sum() for g in sizes])
+    q = (1 - h) ** np.array(sizes)
+    chi2 = float((((k - n * q) ** 2) / (n * q * (1 - q))).sum())
+    assert stats.chi2.sf(chi2, len(sizes)) > 0.01, (sizes, k / n, q)
+    none = sim.run_batch(small.with_overrides({**base, "decision.indecision": 0.0}), "blended", [1, 2])
+    assert all(r.samples["episode_decided"].size > 0 and r.samples["episode_decided"].all() for r in none)
+
+
+def test_a_meeting_reassures_the_hesitant_people_in_the_room(small):
+    """With meeting_reassurance 1 a hesitant member in the meeting is reassured, one not in the room is not;
+    with 0 nobody is."""
+    for chance, expect in ((1.0, False), (0.0, True)):
+        m, acc, members, own = _group(small, {"decision.meeting_reassurance": chance})
+        pop = m.pop
+        pop.opp[acc] = True
+        pop.owner[acc] = 0
+        pop.hesitant[members] = True
+        pop.engaged[members] = False
+        pop.engaged[members[:2]] = True
+        m.sales.hold_meetings(np.array([acc]))
+        assert (pop.hesitant[members[:2]] == expect).all()
+        assert pop.hesitant[members[2:]].all()
+
+
+def test_doubts_settle_at_the_reassurance_rate(small):
+    """A day of reassurance at rate r settles each hesitant member's doubts with chance r: over 2,000 hand-set
+    hesitant members, a two-sided binomial test at 0.1%."""
+    from sim.engine.mechanisms.decision import reassure
+
+    rate = 0.3
+    m = sim.JourneyModel(small, strategy="content_nurture", seed=5, overrides={"decision.reassurance_rate": rate})
+    m.step()
+    pop = m.pop
+    pop.hesitant[:] = False
+    doubt = np.arange(min(2000, pop.hesitant.size))
+    pop.hesitant[doubt] = True
+    reassure(m)
+    settled = int(np.count_nonzero(~pop.hesitant[doubt]))
+    assert stats.binomtest(settled, doubt.size, rate).pvalue > 0.001, settled / doubt.size
+
+
+def test_indecision_slows_nobody_who_does_not_hesitate(small):
+    """decision.indecision 0 leaves the model as it was without the mechanism: no member is ever hesitant and no
+    episode ends as indecision, on the same seeds the wins are those of a run whose reassurance settings differ
+    (they act only on hesitant members)."""
+    a = sim.run(small, "blended", 3, overrides={"decision.indecision": 0.0})
+    b = sim.run(small, "blended", 3, overrides={"decision.indecision": 0.0, "decision.reassurance_rate": 0.9,
+                                                "decision.meeting_reassurance": 0.0})
+    assert a.timeseries["new_indecision"].sum() == 0
+    assert a.summary.keys() == b.summary.keys()
+    assert all(np.array_equal(a.summary[k], b.summary[k], equal_nan=True) for k in a.summary), a.summary
+    assert a.summary["status_quo_share_of_no_decisions"] == 1.0

@@ -177,7 +177,7 @@ def test_independent_positions_make_larger_groups_decide_less(small):
     ``new_status_quo`` flow. With positions fully shared (correlation 1) a group acts with chance p whatever
     its size."""
     base = {"need.fade_rate": 0.0, "decision.alignment": 0.0, "decision.stall_days": 0,
-            "decision.meeting_stance_gain": 0.0, "decision.stance_mean": 1.2}
+            "decision.meeting_stance_gain": 0.0, "decision.stance_mean": 1.2, "decision.indecision": 0.0}
     p = stats.norm.cdf(1.2)
     size, decided, status_quo = _episodes(small.with_overrides({**base, "decision.stance_correlation": 0.0}), range(1, 9))
     assert status_quo == np.count_nonzero(decided == 0) > 0
@@ -200,7 +200,7 @@ def test_a_split_group_that_deliberates_decides_more_often(small):
     """Alignment brings a split group together: with the same positions, deliberating for stall_days lets more
     groups of six or more act than deciding at the first try (paired over 6 seeds, pooled)."""
     base = {"need.fade_rate": 0.0, "decision.meeting_stance_gain": 0.0, "decision.stance_mean": 1.0,
-            "decision.stance_correlation": 0.3}
+            "decision.stance_correlation": 0.3, "decision.indecision": 0.0}
     s0, d0, _ = _episodes(small.with_overrides({**base, "decision.alignment": 0.0, "decision.stall_days": 0}), range(1, 7))
     s1, d1, _ = _episodes(small.with_overrides({**base, "decision.alignment": 0.05, "decision.stall_days": 60}), range(1, 7))
     a, b = d0[s0 >= 6], d1[s1 >= 6]

@@ -65,8 +65,9 @@ SUMMARY_METRICS: dict[str, Metric] = {m.name: m for m in (
     _m("no_decision_share", "Opportunities ending in no decision", "share", "min", "percent",
        "opportunities whose buying episode ended with no purchase / opportunities closed"),
     _m("status_quo_share_of_no_decisions", "No-decision opportunities kept at the status quo", "share", "", "percent",
-       "opportunities ended because the buying group stayed split (someone held out for the status quo) / "
-       "opportunities ended with no decision; the rest lost their need before the group tried to decide"),
+       "opportunities ended with no decision whose buying group never agreed to change (it stayed split, someone "
+       "holding out for the status quo, or the need faded first) / opportunities ended with no decision; the rest "
+       "agreed and did not act: indecision (Dixon & McKenna 2022's two routes: 44% status quo, 56% indecision)"),
     *(_m(f"median_cycle_days_{g}", f"Median sales cycle, {g}", "days", "min", "days",
          f"{g} accounts won: days from the episode's sales conversation to the decision") for g in SEGMENTS),
     *(_m(f"median_journey_days_{g}", f"Median buying journey, {g}", "days", "min", "days",

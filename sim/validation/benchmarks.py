@@ -171,11 +171,12 @@ WHY: dict[str, str] = {
         "already in market (exploring) with the advocate's trust, and a web lead is any content lead, poor-fit "
         "accounts included: how far apart they close depends on account fit and the trust a referral carries"),
     "decision_rate_ratio_group_1_vs_6": (
-        "within SMB: a group acts only if no member is against, members' positions are correlated "
-        "(decision.stance_correlation) and converge while the group deliberates (decision.susceptibility, "
-        "alignment, stall_days); the conflict target (Gartner 2024) pins how often groups of 5+ disagree at all, "
-        "not how often a disagreement outlasts deliberation, which sets this ratio; and the need fades at the "
-        "same daily hazard whatever the group's size"),
+        "within SMB: a group acts only if no member is against and, once it agrees, nobody hesitates (each member "
+        "with chance decision.indecision, settled by reassurance or our meetings); members' positions are "
+        "correlated (decision.stance_correlation) and converge while the group deliberates (decision.susceptibility, "
+        "alignment, stall_days); the conflict target (Gartner 2024) pins how often groups of 5+ disagree at all and "
+        "the status quo share (JOLT) how many no-decisions come from hesitation, not how often either outlasts "
+        "deliberation, which sets this ratio; and the need fades at the same daily hazard whatever the group's size"),
     "median_progress_at_first_contact_per_purchase": (
         "per completed purchase the opening contact is often outbound (cold calls, introductions, referrals) and "
         "reaches the buyer early in their research; CEB asked about contact with any supplier, and the model has "

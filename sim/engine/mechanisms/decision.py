@@ -15,7 +15,16 @@ When enough of the group has finished research (``decision.consensus_share`` of 
 the group tries to decide: it acts only if nobody is against (every member's stance >= 0). A group that is
 split keeps deliberating, its positions still converging; if it is still split ``decision.stall_days``
 after it first tried, the episode ends with no decision: no decision comes from consensus that stalls,
-not from a calendar alone (the need can also fade: ``need.fade_rate``). A group whose members disagree on some day
+not from a calendar alone (the need can also fade: ``need.fade_rate``).
+
+A group that agrees to change still has to act, and each member may hesitate (``decision.indecision``: the
+fear of making the wrong choice that Dixon & McKenna 2022 found behind 56% of no-decisions, in buyers who had
+agreed the status quo must go). A member's doubts settle on their own (``decision.reassurance_rate`` a day) or in
+a meeting with our sales (``decision.meeting_reassurance``: sellers who de-risk the choice); the group acts
+once nobody hesitates, and if someone still does ``stall_days`` after it first tried, the episode ends with
+no decision, counted as indecision. So the two routes to no decision are JOLT's two: the group never agreed
+to change (split, or the need faded first: the status quo) or it agreed and did not act (indecision). Every
+member is one more chance of a hesitation, so larger groups act less often. A group whose members disagree on some day
 (one for a change, another against) is counted as having had conflict in the episode: the share of groups of five
 or more with conflict is a calibration target (Gartner 2024: 74% of buyer teams), which pins how correlated
 positions are and how far deliberation pulls them together. Larger groups are split more often,
@@ -61,7 +70,12 @@ PARAMS = {
     "susceptibility": P(0.5, "float", 0, 1, "weight a member gives the group's mean position against their own in deliberation (1: positions converge to consensus, DeGroot 1974; below 1 members stay anchored to their own and disagreement persists)",
                         "assumption: Friedkin & Johnsen 1999, Social influence networks and opinion change, Advances in Group Processes 16: members anchored to their initial opinions; 0.5, the middle of the range, is not a measurement"),
     "meeting_stance_gain": P(0.1, "float", 0, 10, "rise of the position (and own view) of each buying-group member in the conversation, per meeting with our sales", "assumption: Dixon & Adamson 2011, The Challenger Sale: sellers make the case for change"),
-    "stall_days": P(60, "int", 0, 3650, "days a split group keeps deliberating after it first tried to decide before the episode ends with no decision", "assumption"),
+    "stall_days": P(60, "int", 0, 3650, "days a split or hesitant group keeps deliberating after it first tried to decide before the episode ends with no decision", "assumption"),
+    "indecision": P(0.1, "float", 0, 1, "chance each member of a buying group that agrees to change hesitates when it comes to act (drawn once an episode, when the group first agrees)",
+                    "assumption: Dixon & McKenna 2022 (The JOLT Effect): 56% of no-decisions come from indecision, buyers who agreed to change and did not act; fitted to the status quo share of no-decisions"),
+    "reassurance_rate": P(0.02, "float", 0, 1, "daily chance a hesitant member's doubts settle without our sales (more research, peers)", "assumption"),
+    "meeting_reassurance": P(0.5, "float", 0, 1, "chance a hesitant member in a meeting with our sales is reassured by it",
+                             "assumption: Dixon & McKenna 2022: sellers who judge the buyer's indecision, offer a recommendation and limit exploration take the risk out of the choice"),
 }
 #: the competition, which the vendor choice weighs us against (and content's share of voice)
 COMPETITOR_PARAMS = {
@@ -76,13 +90,17 @@ FLOWS = flows(
     ("new_losses", "accounts that bought elsewhere", "accounts"),
     ("new_opportunities_won", "opportunities won", "accounts"),
     ("new_opportunities_lost", "opportunities lost to a competitor", "accounts"),
-    ("new_status_quo", "buying groups that stalled split after trying to decide and kept the status quo (also in new_no_decisions)", "accounts"),
-    ("new_opportunities_status_quo", "opportunities whose buying group stalled split and kept the status quo (also in new_opportunities_stalled)", "accounts"),
+    ("new_status_quo", "buying episodes ended with no decision by a group that never agreed to change (it stayed split, or the need faded first): the status quo (also in new_no_decisions)", "accounts"),
+    ("new_opportunities_status_quo", "opportunities ended with no decision whose group never agreed to change (also in new_opportunities_stalled)", "accounts"),
+    ("new_indecision", "buying episodes ended with no decision by a group that had agreed to change and did not act: indecision (also in new_no_decisions)", "accounts"),
+    ("new_opportunities_indecision", "opportunities ended with no decision whose group had agreed to change (also in new_opportunities_stalled)", "accounts"),
 )
 STOCKS = ()
 STATE = (State("stance", "float32", 0.0, "the member's position on changing the status quo (above 0: for a change)"),
          State("stance_own", "float32", 0.0, "the member's own position, the anchor deliberation pulls back to: drawn at the episode's start, moved by our sales' case for change, never by colleagues"),
-         State("day_deliberating", "float64", float("nan"), "the day a split group first tried to decide in this episode", per="account"),
+         State("hesitant", "bool", False, "the member hesitates to act on a change the group agreed (indecision)"),
+         State("day_deliberating", "float64", float("nan"), "the day a split or hesitant group first tried to decide in this episode", per="account"),
+         State("agreed", "bool", False, "whether the buying group has agreed to change in this episode (nobody against when it tried to decide)", per="account"),
          State("conflicted", "bool", False, "whether the buying group's members have disagreed in this episode (some for a change, some against, on the same day)", per="account"))
 
 
@@ -99,6 +117,8 @@ def draw_stances(model, acc: np.ndarray) -> None:
     z = np.sqrt(rho) * np.repeat(za, pop.group_size[acc]) + np.sqrt(1.0 - rho) * zi
     pop.stance[members] = (c.stance_mean + c.stance_sd * z).astype(np.float32)
     pop.stance_own[members] = pop.stance[members]
+    pop.hesitant[members] = False
+    pop.agreed[acc] = False
     pop.day_deliberating[acc] = np.nan
     pop.conflicted[acc] = False
 
@@ -140,11 +160,35 @@ def make_case_for_change(model, members: np.ndarray) -> None:
     """A meeting with our sales makes the case for change to ``members``, the buying-group members in the
     conversation (the opener and the colleagues who joined it): each one's position rises by
     ``decision.meeting_stance_gain``. Colleagues the seller never met move only by deliberating with the
-    group (``deliberate``)."""
+    group (``deliberate``). A hesitant member in the room is reassured with chance ``meeting_reassurance``."""
     if members.size:
-        gain = np.float32(model.cfg.decision.meeting_stance_gain)
-        model.pop.stance[members] += gain
-        model.pop.stance_own[members] += gain
+        pop, c = model.pop, model.cfg.decision
+        gain = np.float32(c.meeting_stance_gain)
+        pop.stance[members] += gain
+        pop.stance_own[members] += gain
+        doubt = members[pop.hesitant[members]]
+        if doubt.size:
+            pop.hesitant[doubt[model.streams.uniform("decision.meeting_reassurance", model.day, doubt)
+                               < c.meeting_reassurance]] = False
+
+
+def reassure(model) -> None:
+    """Hesitant members' doubts settle on their own at ``reassurance_rate`` a day."""
+    pop, rate = model.pop, model.cfg.decision.reassurance_rate
+    doubt = np.flatnonzero(pop.hesitant)
+    if doubt.size and rate > 0:
+        pop.hesitant[doubt[model.streams.uniform("decision.reassurance", model.day, doubt) < rate]] = False
+
+
+def hold_or_stall(model, acc: np.ndarray) -> None:
+    """Accounts ``acc`` tried to decide today and could not (split, or someone hesitates): start their clock on
+    the first try, and end with no decision those whose clock has run ``stall_days``."""
+    pop, day = model.pop, model.day
+    first = np.isnan(pop.day_deliberating[acc])
+    pop.day_deliberating[acc[first]] = day
+    stalled = day - pop.day_deliberating[acc] >= model.cfg.decision.stall_days
+    if stalled.any():
+        end_without_decision(model, acc[stalled])
 
 
 def step(model) -> None:
@@ -153,6 +197,7 @@ def step(model) -> None:
         return
     in_mkt = pop.in_market & ~pop.customer
     live = np.flatnonzero(in_mkt)
+    reassure(model)
     deliberate(model, live)
     note_conflict(model, live)
     done = pop.account_sum(pop.progress >= 1.0, live)
@@ -162,16 +207,21 @@ def step(model) -> None:
         return
     # the group acts only if nobody is against; a split group deliberates, and stalls after stall_days
     against = pop.account_any(pop.stance < 0, acc)
-    split = acc[against]
-    if split.size:
-        first = np.isnan(pop.day_deliberating[split])
-        pop.day_deliberating[split[first]] = day
-        stalled = split[day - pop.day_deliberating[split] >= cfg.decision.stall_days]
-        if stalled.size:
-            model.metrics.count("new_opportunities_status_quo", stalled[pop.qualified[stalled]], per="account")
-            end_without_decision(model, stalled)
-            model.metrics.count("new_status_quo", stalled, per="account")
+    if against.any():
+        hold_or_stall(model, acc[against])
         acc = acc[~against]
+        if acc.size == 0:
+            return
+    # agreed: on the first agreement of the episode each member may hesitate; the group acts once nobody does
+    new = acc[~pop.agreed[acc]]
+    if new.size:
+        pop.agreed[new] = True
+        members = pop.members_of(new)
+        pop.hesitant[members] = model.streams.uniform("decision.indecision", day, members) < cfg.decision.indecision
+    doubt = pop.account_any(pop.hesitant, acc)
+    if doubt.any():
+        hold_or_stall(model, acc[doubt])
+        acc = acc[~doubt]
         if acc.size == 0:
             return
     aware_any = pop.account_any(pop.aware, acc)
@@ -248,11 +298,17 @@ def record_opportunities_closed(model, acc: np.ndarray, won: bool) -> None:
 
 
 def end_without_decision(model, acc: np.ndarray) -> None:
-    """Accounts ``acc`` drop their buying episode today with no decision (the need faded, or the group
-    kept the status quo): open conversations close, in-market members go dormant, and an open
-    opportunity counts as stalled."""
+    """Accounts ``acc`` drop their buying episode today with no decision (the need faded, or the group stayed
+    split or hesitant): open conversations close, in-market members go dormant, and an open opportunity counts
+    as stalled. Counted as JOLT counts it (Dixon & McKenna 2022): indecision where the group had agreed to
+    change, the status quo where it never did."""
     pop = model.pop
     stalled = acc[pop.qualified[acc]]
+    agreed = pop.agreed[acc]
+    model.metrics.count("new_indecision", acc[agreed], per="account")
+    model.metrics.count("new_status_quo", acc[~agreed], per="account")
+    model.metrics.count("new_opportunities_indecision", stalled[pop.agreed[stalled]], per="account")
+    model.metrics.count("new_opportunities_status_quo", stalled[~pop.agreed[stalled]], per="account")
     close_opportunities(model, acc)
     set_account_stage(model, acc, DORMANT, from_stages=(EXPLORING, ENGAGED))
     pop.in_market[acc] = False
