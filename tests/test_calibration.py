@@ -218,7 +218,7 @@ def test_pack_targets_and_holdouts(tmp_path, monkeypatch):
     other = {"payback_smb_focus", "payback_enterprise_focus"}  # not about the default's mixed market
     assert {t.name for t in spec.targets} == {n for n, f in pack.items() if f["role"] == "target"} - other
     assert {t.name for t in spec.holdouts} == {n for n, f in pack.items() if f["role"] == "holdout"}
-    assert len(spec.params) == 12 and len(spec.targets) == 12
+    assert len(spec.params) == 15 and len(spec.targets) == 12
     assert not {t.name for t in spec.holdouts} & {n for n, f in pack.items() if f["role"] == "identity"}  # no evidence
     by = {t.name: t for t in spec.holdouts}
     assert by["win_rate_enterprise"].metric == "opportunity_win_rate_enterprise"
