@@ -129,7 +129,9 @@ def test_scores_and_finding_come_from_the_numbers(known):
 
 
 def test_sampled_shapley_beyond_max_exact_is_efficient_with_an_interval():
-    res = attribution(None, "content_nurture", reps=2, overrides=SMALL, channels=TRIO, max_exact=2, permutations=3)
+    # 3 replications: in the small market two give so few wins (0-2 a coalition since session 14's refit) that every
+    # sampled permutation gave the same values, and a standard error of 0 says nothing about sampling
+    res = attribution(None, "content_nurture", reps=3, overrides=SMALL, channels=TRIO, max_exact=2, permutations=3)
     assert not res.study.exact and len(res.study.coalitions()) < 8
     full = res._col[full_mask(3)]
     np.testing.assert_allclose(res.phi.sum(axis=1), res.wins[:, full] - res.wins[:, 0], atol=1e-9)
