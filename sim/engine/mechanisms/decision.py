@@ -303,12 +303,16 @@ def end_without_decision(model, acc: np.ndarray) -> None:
     as stalled. Counted as JOLT counts it (Dixon & McKenna 2022): indecision where the group had agreed to
     change, the status quo where it never did."""
     pop = model.pop
-    stalled = acc[pop.qualified[acc]]
+    had_opp = pop.qualified[acc]
+    stalled = acc[had_opp]
     agreed = pop.agreed[acc]
     model.metrics.count("new_indecision", acc[agreed], per="account")
     model.metrics.count("new_status_quo", acc[~agreed], per="account")
-    model.metrics.count("new_opportunities_indecision", stalled[pop.agreed[stalled]], per="account")
-    model.metrics.count("new_opportunities_status_quo", stalled[~pop.agreed[stalled]], per="account")
+    model.metrics.count("new_opportunities_indecision", acc[had_opp & agreed], per="account")
+    model.metrics.count("new_opportunities_status_quo", acc[had_opp & ~agreed], per="account")
+    held = acc[agreed]  # the episode is over: nobody is left hesitating over it (reassure scans the hesitant)
+    if held.size:
+        pop.hesitant[pop.members_of(held)] = False
     close_opportunities(model, acc)
     set_account_stage(model, acc, DORMANT, from_stages=(EXPLORING, ENGAGED))
     pop.in_market[acc] = False
